@@ -1,0 +1,53 @@
+# squall — the two commands a fresh clone needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+SQUALL := $(BIN)/squall
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit test-local test-integration install infra-deps infra-up infra-down bench lint clean
+
+# --- Python environment (no JVM needed) --------------------------------------------------------------
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# --- The main job: the reference IoT topology on the embedded default (simulator -> SQLite), no JVM ---
+run: $(STAMP)
+	$(SQUALL) run iot_pipeline -e local --until-idle 3
+
+# --- Tests: unit + local runner + integration against real ZooKeeper/Kafka/Cassandra/Storm -------------
+infra-deps: $(STAMP)
+	$(SQUALL) infra install
+
+infra-up: infra-deps
+	$(SQUALL) infra up
+
+infra-down: $(STAMP)
+	$(SQUALL) infra down
+
+test: infra-deps
+	@set -o pipefail; rc=0; \
+	$(SQUALL) infra up || rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider || rc=$$?; fi; \
+	$(SQUALL) infra down || true; \
+	exit $$rc
+
+test-unit: $(STAMP)
+	$(BIN)/pytest tests/unit tests/local
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check squall spouts bolts topologies tests bench
+	$(BIN)/ruff format --check squall spouts bolts topologies tests bench
+
+clean:
+	rm -rf $(VENV) _build _resources .pytest_cache

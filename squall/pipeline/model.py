@@ -1,0 +1,109 @@
+"""The records that flow between the pipeline's bolts and the stores, and the store/publisher contracts.
+
+Times are integers in milliseconds since the epoch (event time), as in the event contract (docs/events.md).
+Every store write is an idempotent upsert keyed as documented on each record, so a replay overwrites.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Event:
+    """A validated, normalised device event. Key: (tenant, event_id)."""
+
+    tenant: str
+    device_id: str
+    event_id: str
+    ts: int
+    type: str
+    metrics: dict[str, float]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One closed window. Key: (tenant, device_id, metric, window_s, window_start)."""
+
+    tenant: str
+    device_id: str
+    metric: str
+    window_s: int
+    window_start: int  # ms since epoch, inclusive
+    window_end: int  # ms since epoch, exclusive
+    count: int
+    sum: float
+    min: float
+    max: float
+    mean: float
+    p50: float
+    p95: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Key: (tenant, device_id, alert_id); alert_id is deterministic from its cause, so replays upsert."""
+
+    tenant: str
+    device_id: str
+    alert_id: str
+    ts: int
+    metric: str
+    kind: str  # "threshold" | "consecutive" | "anomaly"
+    value: float
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A rejected input, with its original bytes. Key: (source_topic, source_partition, source_offset)."""
+
+    reason: str  # machine-readable, e.g. "invalid_json", "missing_field:tenant", "max_retries"
+    detail: str
+    payload: bytes
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    ts: int  # when it was dead-lettered, ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Kinds a Store accepts; each maps to one table (Cassandra) or one SQLite table.
+RECORD_KINDS = ("event", "window", "alert", "dead_letter")
+
+
+class Store(Protocol):
+    """Where persist writes. SQLite (embedded default) and Cassandra implement it.
+
+    `write` returns a Future that completes when the upsert is durable, or fails with the driver's error;
+    persist acks the tuple only after it completed, and fails it otherwise. At most `max_in_flight`
+    writes are outstanding; a synchronous store returns completed futures.
+    """
+
+    max_in_flight: int
+
+    def write(self, kind: str, record: Event | WindowResult | Alert | DeadLetter) -> Future[None]: ...
+
+    def close(self) -> None: ...
+
+
+class Publisher(Protocol):
+    """Where alerts and dead letters are published as messages (Kafka topics, or the embedded store)."""
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> Future[None]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,166 @@
+"""Decoding and validating device events against the event contract (docs/events.md).
+
+`decode_event(payload)` turns the ORIGINAL message bytes into a normalised `Event`, or raises `InvalidEvent`
+with a machine-readable `reason` (stable, used as the dead-letter reason) and a human `detail`.
+Encoding is auto-detected: a payload whose first byte is `{` or ASCII whitespace is JSON, anything else msgpack.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from squall.pipeline.model import Event
+
+TENANT_RE = re.compile(r"[a-z0-9_-]{1,64}")
+METRIC_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+TYPE_RE = re.compile(r"[a-z0-9_-]{1,32}")
+MAX_ID_CHARS = 128
+# Event times outside [2000-01-01, 2100-01-01) are certainly a unit mistake (seconds or microseconds).
+MIN_TS_MS = 946_684_800_000
+MAX_TS_MS = 4_102_444_800_000
+REQUIRED = ("tenant", "device_id", "event_id", "ts", "type", "metrics")
+_JSON_START = frozenset(b"{ \t\r\n")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits of the contract; configurable under `pipeline.parse`."""
+
+    max_payload_bytes: int = 65_536
+    max_metrics: int = 64
+    max_attrs_bytes: int = 4_096
+
+    @classmethod
+    def from_settings(cls, section: dict[str, Any]) -> Limits:
+        return cls(
+            max_payload_bytes=int(section.get("max_payload_bytes", cls.max_payload_bytes)),
+            max_metrics=int(section.get("max_metrics", cls.max_metrics)),
+            max_attrs_bytes=int(section.get("max_attrs_bytes", cls.max_attrs_bytes)),
+        )
+
+
+class InvalidEvent(ValueError):
+    """A payload that breaks the contract. `reason` is machine-readable, e.g. `missing_field:tenant`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}")
+
+
+def detect_format(payload: bytes) -> str:
+    """`json` when the first byte is `{` or whitespace, else `msgpack`."""
+    return "json" if payload[:1] and payload[0] in _JSON_START else "msgpack"
+
+
+def decode_raw(payload: bytes) -> Any:
+    """Bytes -> Python object (JSON or msgpack), or InvalidEvent(invalid_json | invalid_msgpack | empty)."""
+    if not payload:
+        raise InvalidEvent("empty", "the message has no bytes")
+    if detect_format(payload) == "json":
+        try:
+            return json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidEvent("invalid_json", str(exc)[:200]) from exc
+    try:
+        return msgpack.unpackb(payload, raw=False, strict_map_key=True)
+    except Exception as exc:  # msgpack raises several unrelated types on garbage
+        raise InvalidEvent("invalid_msgpack", f"{type(exc).__name__}: {exc}"[:200]) from exc
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def decode_event(payload: bytes, limits: Limits | None = None) -> Event:
+    """Decode and validate one message; the normalised Event or InvalidEvent naming the field."""
+    limits = limits or Limits()
+    if len(payload) > limits.max_payload_bytes:
+        raise InvalidEvent("too_large", f"{len(payload)} bytes > max_payload_bytes {limits.max_payload_bytes}")
+    return validate(decode_raw(payload), limits)
+
+
+def validate(obj: Any, limits: Limits | None = None) -> Event:
+    limits = limits or Limits()
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not_an_object", f"an event must be a JSON object / msgpack map, got {type(obj).__name__}")
+    for name in REQUIRED:
+        if name not in obj:
+            raise InvalidEvent(f"missing_field:{name}", f"the event has no {name!r}")
+    tenant = obj["tenant"]
+    if not isinstance(tenant, str) or not TENANT_RE.fullmatch(tenant):
+        raise InvalidEvent("invalid_field:tenant", f"{_preview(tenant)} does not match [a-z0-9_-]{{1,64}}")
+    device_id = _text(obj["device_id"], "device_id")
+    if not device_id.isprintable():
+        raise InvalidEvent("invalid_field:device_id", f"{_preview(device_id)} has non-printable characters")
+    event_id = _text(obj["event_id"], "event_id")
+    ts = obj["ts"]
+    if isinstance(ts, bool) or not isinstance(ts, int):
+        raise InvalidEvent("invalid_field:ts", f"{_preview(ts)} is not an integer (ms since the epoch)")
+    if not MIN_TS_MS <= ts < MAX_TS_MS:
+        raise InvalidEvent("invalid_field:ts", f"{ts} is outside years 2000..2099 in ms; seconds or µs?")
+    etype = obj["type"]
+    if not isinstance(etype, str) or not TYPE_RE.fullmatch(etype):
+        raise InvalidEvent("invalid_field:type", f"{_preview(etype)} does not match [a-z0-9_-]{{1,32}}")
+    metrics = _metrics(obj["metrics"], limits)
+    attrs = obj.get("attrs", {})
+    if attrs is None:
+        attrs = {}
+    if not isinstance(attrs, dict):
+        raise InvalidEvent("invalid_field:attrs", f"must be an object, got {type(attrs).__name__}")
+    try:
+        attrs_size = len(json.dumps(attrs, allow_nan=False, separators=(",", ":")).encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent("invalid_field:attrs", f"not JSON-representable: {exc}"[:200]) from exc
+    if attrs_size > limits.max_attrs_bytes:
+        raise InvalidEvent("too_large:attrs", f"{attrs_size} bytes > max_attrs_bytes {limits.max_attrs_bytes}")
+    return Event(tenant=tenant, device_id=device_id, event_id=event_id, ts=ts, type=etype, metrics=metrics,
+                 attrs=attrs)
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_CHARS:
+        raise InvalidEvent(f"invalid_field:{name}", f"{_preview(value)} is not a string of 1..{MAX_ID_CHARS} chars")
+    return value
+
+
+def _metrics(value: Any, limits: Limits) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise InvalidEvent("invalid_field:metrics", f"must be an object of name -> number, got {type(value).__name__}")
+    if not value:
+        raise InvalidEvent("invalid_field:metrics", "has no metrics")
+    if len(value) > limits.max_metrics:
+        raise InvalidEvent("too_large:metrics", f"{len(value)} metrics > max_metrics {limits.max_metrics}")
+    out: dict[str, float] = {}
+    for name, number in value.items():
+        if not isinstance(name, str) or not METRIC_RE.fullmatch(name):
+            raise InvalidEvent("invalid_metric_name", f"{_preview(name)} does not match [A-Za-z0-9_.:-]{{1,64}}")
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise InvalidEvent(f"invalid_metric:{name}", f"{_preview(number)} is not a number")
+        try:
+            as_float = float(number)
+        except OverflowError:
+            as_float = math.inf
+        if not math.isfinite(as_float):
+            raise InvalidEvent(f"invalid_metric:{name}", f"{number!r} is not finite")
+        out[name] = as_float
+    return out
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """An Event from its `to_dict()` form (as it travels inside a tuple); trusted, already validated."""
+    return Event(
+        tenant=data["tenant"], device_id=data["device_id"], event_id=data["event_id"], ts=int(data["ts"]),
+        type=data["type"], metrics={k: float(v) for k, v in data["metrics"].items()}, attrs=dict(data.get("attrs") or {}),
+    )

@@ -1,0 +1,125 @@
+"""What a window is, apart from how windows are computed (as Storm keeps BaseWindowedBolt apart from its engine).
+
+config.json `pipeline.windows`:
+
+    "windows": {
+      "definitions": [{"type": "tumbling", "length_s": 10}, {"type": "sliding", "length_s": 60, "slide_s": 10}],
+      "allowed_lateness_s": 5,
+      "idle_timeout_s": 2,
+      "sketch_relative_accuracy": 0.01
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from squall.errors import ConfigError
+
+DEFAULT_DEFINITIONS: list[dict[str, Any]] = [
+    {"type": "tumbling", "length_s": 10},
+    {"type": "tumbling", "length_s": 60},
+]
+
+
+@dataclass(frozen=True, order=True)
+class WindowDefinition:
+    """A window of `length_s` seconds starting every `slide_s` seconds (tumbling when they are equal)."""
+
+    length_s: int
+    slide_s: int
+
+    @property
+    def length_ms(self) -> int:
+        return self.length_s * 1000
+
+    @property
+    def slide_ms(self) -> int:
+        return self.slide_s * 1000
+
+    @property
+    def tumbling(self) -> bool:
+        return self.length_s == self.slide_s
+
+    def describe(self) -> str:
+        return f"tumbling {self.length_s}s" if self.tumbling else f"sliding {self.length_s}s every {self.slide_s}s"
+
+
+def tumbling(length_s: int) -> WindowDefinition:
+    return WindowDefinition(length_s, length_s)
+
+
+def sliding(length_s: int, slide_s: int) -> WindowDefinition:
+    return WindowDefinition(length_s, slide_s)
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    definitions: tuple[WindowDefinition, ...]
+    allowed_lateness_ms: int
+    idle_timeout_s: float
+    relative_accuracy: float = 0.01
+
+    @property
+    def max_length_s(self) -> int:
+        return max(d.length_s for d in self.definitions)
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(where, f"{value!r} is not a whole number of seconds >= 1", "use an integer like 10")
+    return value
+
+
+def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
+    """Validate `pipeline.windows`; errors name the key, the value and the fix."""
+    section = section or {}
+    raw_defs = section.get("definitions", DEFAULT_DEFINITIONS)
+    if not isinstance(raw_defs, list) or not raw_defs:
+        raise ConfigError("pipeline.windows.definitions", "must be a non-empty list of windows")
+    defs: list[WindowDefinition] = []
+    for i, raw in enumerate(raw_defs):
+        where = f"pipeline.windows.definitions[{i}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(where, f"{raw!r} is not an object", 'write {"type": "tumbling", "length_s": 10}')
+        kind = raw.get("type", "tumbling")
+        length = _positive_int(raw.get("length_s"), f"{where}.length_s")
+        if kind == "tumbling":
+            definition = tumbling(length)
+        elif kind == "sliding":
+            slide = _positive_int(raw.get("slide_s"), f"{where}.slide_s")
+            if slide > length or length % slide:
+                raise ConfigError(f"{where}.slide_s", f"{slide} must divide length_s {length}", "e.g. 60 and 10")
+            definition = sliding(length, slide)
+        else:
+            raise ConfigError(f"{where}.type", f"{kind!r} is not a window type", "use tumbling or sliding")
+        if definition in defs:
+            raise ConfigError(where, f"{definition.describe()} is defined twice", "remove the duplicate")
+        defs.append(definition)
+    lateness = section.get("allowed_lateness_s", 5)
+    if isinstance(lateness, bool) or not isinstance(lateness, int | float) or lateness < 0:
+        raise ConfigError("pipeline.windows.allowed_lateness_s", f"{lateness!r} is not valid", "use seconds >= 0")
+    idle = section.get("idle_timeout_s", 2)
+    if isinstance(idle, bool) or not isinstance(idle, int | float) or idle <= 0:
+        raise ConfigError("pipeline.windows.idle_timeout_s", f"{idle!r} is not valid", "use seconds > 0")
+    accuracy = section.get("sketch_relative_accuracy", 0.01)
+    if isinstance(accuracy, bool) or not isinstance(accuracy, float | int) or not 0 < accuracy < 1:
+        raise ConfigError("pipeline.windows.sketch_relative_accuracy", f"{accuracy!r} is not valid", "e.g. 0.01")
+    return WindowSettings(tuple(defs), int(lateness * 1000), float(idle), float(accuracy))
+
+
+def validate_message_timeout(settings: WindowSettings, message_timeout_s: int, tick_freq_s: float) -> None:
+    """Tuples are acked only when their windows close, so they must not time out before (Storm's
+    WindowedBoltExecutor makes the same check). With a real-time feed a tuple waits at most the longest window,
+    plus the allowed lateness, plus (if its device then goes quiet) the idle timeout and one tick."""
+    hold = settings.max_length_s + settings.allowed_lateness_ms / 1000 + settings.idle_timeout_s + tick_freq_s
+    if hold >= message_timeout_s:
+        raise ConfigError(
+            "topology.message.timeout.secs",
+            f"{message_timeout_s}s is not more than the longest window {settings.max_length_s}s + allowed lateness "
+            f"{settings.allowed_lateness_ms / 1000:g}s + idle timeout {settings.idle_timeout_s:g}s + tick "
+            f"{tick_freq_s:g}s = {hold:g}s, so tuples would time out and replay while their window is open",
+            f"set topology.message.timeout.secs > {hold:g} (envs.<env>.options) or shorten pipeline.windows",
+        )

@@ -1,0 +1,126 @@
+"""The upsert for each record kind: its CQL (rendered for a keyspace) and how a record becomes bind values.
+
+Pure: no driver, no session. The Store prepares these once and binds per write.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from typing import Any
+
+from squall.errors import ConfigError
+from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
+
+DEAD_LETTER_BUCKET = 1_000_000
+_EPOCH = dt.date(1970, 1, 1)
+_COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "window": (
+        "metric_windows",
+        (
+            "tenant",
+            "device_id",
+            "metric",
+            "window_s",
+            "day",
+            "window_start",
+            "window_end",
+            "count",
+            "sum",
+            "min",
+            "max",
+            "mean",
+            "p50",
+            "p95",
+        ),
+    ),
+    "event": ("events", ("tenant", "device_id", "day", "ts", "event_id", "type", "metrics", "attrs")),
+    "alert": (
+        "alerts",
+        ("tenant", "device_id", "day", "ts", "alert_id", "metric", "kind", "value", "message"),
+    ),
+    "dead_letter": (
+        "dead_letters",
+        ("source_topic", "source_partition", "bucket", "source_offset", "reason", "detail", "payload", "ts"),
+    ),
+}
+
+
+def utc_day(ms: int) -> dt.date:
+    return _EPOCH + dt.timedelta(days=ms // 86_400_000)
+
+
+def table_for(kind: str) -> str:
+    check_kind(kind)
+    return _COLUMNS[kind][0]
+
+
+def check_kind(kind: str) -> None:
+    if kind not in RECORD_KINDS:
+        raise ConfigError("kind", f"{kind!r} is not a record kind", f"use one of {', '.join(RECORD_KINDS)}")
+
+
+def insert_cql(keyspace: str, kind: str) -> str:
+    check_kind(kind)
+    table, columns = _COLUMNS[kind]
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) VALUES ({marks})"
+
+
+def _window(r: WindowResult) -> tuple[Any, ...]:
+    return (
+        r.tenant,
+        r.device_id,
+        r.metric,
+        r.window_s,
+        utc_day(r.window_start),
+        r.window_start,
+        r.window_end,
+        r.count,
+        r.sum,
+        r.min,
+        r.max,
+        r.mean,
+        r.p50,
+        r.p95,
+    )
+
+
+def _event(r: Event) -> tuple[Any, ...]:
+    attrs = json.dumps(r.attrs, sort_keys=True, separators=(",", ":"))
+    return (r.tenant, r.device_id, utc_day(r.ts), r.ts, r.event_id, r.type, dict(r.metrics), attrs)
+
+
+def _alert(r: Alert) -> tuple[Any, ...]:
+    return (r.tenant, r.device_id, utc_day(r.ts), r.ts, r.alert_id, r.metric, r.kind, r.value, r.message)
+
+
+def _dead_letter(r: DeadLetter) -> tuple[Any, ...]:
+    return (
+        r.source_topic,
+        r.source_partition,
+        r.source_offset // DEAD_LETTER_BUCKET,
+        r.source_offset,
+        r.reason,
+        r.detail,
+        bytes(r.payload),
+        r.ts,
+    )
+
+
+_BINDERS: dict[str, tuple[type, Callable[[Any], tuple[Any, ...]]]] = {
+    "window": (WindowResult, _window),
+    "event": (Event, _event),
+    "alert": (Alert, _alert),
+    "dead_letter": (DeadLetter, _dead_letter),
+}
+
+
+def bind_values(kind: str, record: Any) -> tuple[Any, ...]:
+    """The values for `insert_cql(kind)`, in column order; a record of the wrong type is a ConfigError."""
+    check_kind(kind)
+    want, binder = _BINDERS[kind]
+    if not isinstance(record, want):
+        raise ConfigError("record", f"kind {kind!r} takes a {want.__name__}, got {type(record).__name__}")
+    return binder(record)

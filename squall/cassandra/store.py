@@ -1,0 +1,121 @@
+"""CassandraStore: the pipeline's Store on a real Cassandra.
+
+Prepared statements only; writes go out with execute_async and at most `max_in_flight` are outstanding (a
+write waits for a free slot, bounded by the request timeout). Every write is an idempotent upsert
+(squall.cassandra.statements), so a replay overwrites the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from cassandra import ConsistencyLevel
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from squall.cassandra.settings import CassandraSettings
+from squall.cassandra.statements import bind_values, check_kind, insert_cql
+from squall.errors import InfraError
+from squall.pipeline.model import RECORD_KINDS
+
+log = logging.getLogger(__name__)
+
+
+def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[Cluster, Session]:
+    """A Cluster and Session for `settings` (no keyspace unless given); InfraError when unreachable."""
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.local_dc or None)),
+        consistency_level=ConsistencyLevel.name_to_value[settings.consistency],
+        request_timeout=settings.request_timeout_s,
+    )
+    cluster = Cluster(
+        contact_points=list(settings.contact_points),
+        port=settings.port,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=settings.connect_timeout_s,
+        control_connection_timeout=settings.connect_timeout_s,
+    )
+    try:
+        session = cluster.connect(keyspace)
+    except NoHostAvailable as exc:
+        cluster.shutdown()
+        hosts = ",".join(settings.contact_points)
+        raise InfraError(
+            f"cannot reach Cassandra at {hosts}:{settings.port} (pipeline.cassandra.contact_points/port): {exc}"
+            " (fix: start it with `squall infra up`, or correct the setting)"
+        ) from exc
+    except Exception as exc:  # the driver raises InvalidRequest for an unknown keyspace
+        cluster.shutdown()
+        if keyspace and "keyspace" in str(exc).lower():
+            raise InfraError(
+                f"keyspace {keyspace!r} does not exist (pipeline.cassandra.keyspace) (fix: run `squall db init`)"
+            ) from exc
+        raise
+    return cluster, session
+
+
+class CassandraStore:
+    def __init__(self, settings: Any) -> None:
+        self.settings = CassandraSettings.from_pipeline(settings)
+        self.max_in_flight = self.settings.max_in_flight
+        self._cluster, self._session = connect(self.settings, self.settings.keyspace)
+        self._prepared = {
+            kind: self._session.prepare(insert_cql(self.settings.keyspace, kind)) for kind in RECORD_KINDS
+        }
+        self._slots = threading.BoundedSemaphore(self.max_in_flight)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.written = 0
+        self.failed = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def write(self, kind: str, record: Any) -> Future[None]:
+        check_kind(kind)
+        values = bind_values(kind, record)
+        done: Future[None] = Future()
+        wait_s = self.settings.request_timeout_s * 2
+        if not self._slots.acquire(timeout=wait_s):
+            done.set_exception(
+                InfraError(
+                    f"no write slot freed within {wait_s}s with {self.max_in_flight} writes in flight "
+                    "(pipeline.cassandra.max_in_flight); Cassandra is not keeping up"
+                )
+            )
+            return done
+        with self._lock:
+            self._in_flight += 1
+        try:
+            response = self._session.execute_async(self._prepared[kind].bind(values))
+        except Exception as exc:
+            self._release(ok=False)
+            done.set_exception(exc)
+            return done
+
+        def on_ok(_rows: Any) -> None:
+            self._release(ok=True)
+            done.set_result(None)
+
+        def on_err(exc: BaseException) -> None:
+            self._release(ok=False)
+            done.set_exception(exc)
+
+        response.add_callbacks(on_ok, on_err)
+        return done
+
+    def _release(self, ok: bool) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if ok:
+                self.written += 1
+            else:
+                self.failed += 1
+        self._slots.release()
+
+    def close(self) -> None:
+        self._cluster.shutdown()

@@ -1,0 +1,151 @@
+"""The `pipeline.kafka` section of config.json, validated into one frozen object.
+
+Every key has a default, so `"kafka": {}` works against a broker on 127.0.0.1:9092. A bad value raises
+ConfigError naming `pipeline.kafka.<key>`, the value and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from squall.errors import ConfigError
+from squall.kafka.retry import BackoffPolicy
+
+START_POSITIONS = ("committed", "earliest", "latest")
+FORMATS = ("json", "msgpack", "auto")
+SECTION = "pipeline.kafka"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    events_topic: str = "iot.events"
+    dlq_topic: str = "iot.dlq"
+    alerts_topic: str = "iot.alerts"
+    group_id: str = "squall-iot"
+    start: str = "committed"  # committed (else earliest) | earliest | latest, on a task's first assignment
+    max_retries: int = 3
+    backoff_initial_s: float = 0.0
+    backoff_period_s: float = 0.5
+    backoff_max_s: float = 10.0
+    max_uncommitted: int = 10_000  # per partition; the partition is paused when reached
+    commit_interval_s: float = 1.0
+    partition_refresh_s: float = 30.0
+    max_poll_records: int = 500
+    poll_timeout_ms: int = 100
+    request_timeout_s: float = 30.0
+    format: str = "auto"  # json | msgpack | auto: how events are encoded (simulate) / detected (parse)
+    partitions: int = 4  # when squall creates the events topic
+    linger_ms: int = 5
+
+    @property
+    def backoff(self) -> BackoffPolicy:
+        return BackoffPolicy(
+            initial_s=self.backoff_initial_s,
+            period_s=self.backoff_period_s,
+            max_delay_s=self.backoff_max_s,
+            max_retries=self.max_retries,
+        )
+
+    @property
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+    def with_topics(self, **topics: str) -> KafkaSettings:
+        return replace(self, **topics)
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Mapping[str, Any] | KafkaSettings) -> KafkaSettings:
+        """From a whole pipeline settings dict (its `kafka` key), a `kafka` section itself, or a KafkaSettings."""
+        if isinstance(pipeline, KafkaSettings):
+            return pipeline
+        if not isinstance(pipeline, Mapping):
+            raise ConfigError(SECTION, f"must be an object, got {type(pipeline).__name__}")
+        section = pipeline.get("kafka", pipeline)
+        return cls.from_section(section)
+
+    @classmethod
+    def from_section(cls, section: Any) -> KafkaSettings:
+        if section is None:
+            section = {}
+        if not isinstance(section, Mapping):
+            raise ConfigError(
+                SECTION, f"must be an object, got {type(section).__name__}", 'write "kafka": {...}'
+            )
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in section.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{SECTION}.{key}", "unknown key", f"use one of: {', '.join(sorted(known))}"
+                )
+            default = known[key].default
+            values[key] = _check(key, value, type(default))
+        settings = cls(**values)
+        settings._validate()
+        return settings
+
+    def _validate(self) -> None:
+        if self.start not in START_POSITIONS:
+            raise ConfigError(
+                f"{SECTION}.start", f"{self.start!r} is not a start position", f"use one of {START_POSITIONS}"
+            )
+        if self.format not in FORMATS:
+            raise ConfigError(
+                f"{SECTION}.format", f"{self.format!r} is not a format", f"use one of {FORMATS}"
+            )
+        if not self.servers:
+            raise ConfigError(f"{SECTION}.bootstrap_servers", "is empty", 'use "host:port[,host:port]"')
+        for server in self.servers:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ConfigError(
+                    f"{SECTION}.bootstrap_servers", f"{server!r} is not host:port", 'use "127.0.0.1:9092"'
+                )
+        for key in ("events_topic", "dlq_topic", "alerts_topic", "group_id"):
+            if not getattr(self, key):
+                raise ConfigError(f"{SECTION}.{key}", "is empty", "give it a name")
+        positive = (
+            "max_uncommitted",
+            "max_poll_records",
+            "partitions",
+            "commit_interval_s",
+            "request_timeout_s",
+        )
+        for key in positive:
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{SECTION}.{key}", f"{getattr(self, key)!r} must be > 0")
+        for key in (
+            "max_retries",
+            "backoff_initial_s",
+            "backoff_period_s",
+            "backoff_max_s",
+            "poll_timeout_ms",
+            "partition_refresh_s",
+            "linger_ms",
+        ):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{SECTION}.{key}", f"{getattr(self, key)!r} must be >= 0")
+
+
+def _check(key: str, value: Any, want: type) -> Any:
+    where = f"{SECTION}.{key}"
+    if want is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(where, f"{value!r} is not true/false")
+        return value
+    if want is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(where, f"{value!r} is not an integer", "write a whole number")
+        return value
+    if want is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(where, f"{value!r} is not a number", "write seconds as a number")
+        return float(value)
+    if want is str:
+        if not isinstance(value, str):
+            raise ConfigError(where, f"{value!r} is not a string")
+        return value
+    return value

@@ -1,0 +1,369 @@
+"""KafkaSource: the pipeline's EventSource on a real Kafka, with storm-kafka-client's KafkaSpout semantics.
+
+- Manual assignment: the events topic's partitions, round-robin by task index (squall.kafka.assignment),
+  re-read every `partition_refresh_s` so added partitions are picked up. No group rebalancing.
+- At-least-once: auto-commit is off; per partition only the contiguous done prefix is committed
+  (squall.kafka.offsets), every `commit_interval_s` and on deactivate/close.
+- Failed tuples are re-emitted from an in-memory copy after an exponential backoff (squall.kafka.retry); after
+  `max_retries` re-emits the next failure publishes a DeadLetter (reason `max_retries`, original bytes) to the
+  dead-letter topic, and once the broker acknowledged it the offset counts as done.
+- A partition with `max_uncommitted` emitted-but-uncommitted offsets is paused until a commit frees room.
+- Start position on a task's first assignment: committed (else earliest) | earliest | latest. Partitions
+  that appear later start at their committed offset, else the earliest, so nothing produced to them is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from squall.clock import Clock, SystemClock
+from squall.errors import InfraError
+from squall.kafka.assignment import assign_round_robin
+from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
+from squall.kafka.offsets import OffsetManager
+from squall.kafka.retry import RetrySchedule
+from squall.kafka.settings import KafkaSettings
+from squall.pipeline.model import DeadLetter
+
+log = logging.getLogger(__name__)
+
+Polled = tuple[str, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
+MsgKey = tuple[TopicPartition, int]
+
+
+def format_msg_id(topic: str, partition: int, offset: int) -> str:
+    return f"{topic}:{partition}:{offset}"
+
+
+def parse_msg_id(msg_id: str) -> MsgKey:
+    topic, partition, offset = str(msg_id).rsplit(":", 2)
+    return TopicPartition(topic, int(partition)), int(offset)
+
+
+@dataclass
+class _InFlight:
+    payload: bytes
+    fails: int = 0
+
+
+class KafkaSource:
+    """EventSource over the events topic for spout task `task_index` of `num_tasks`."""
+
+    def __init__(
+        self,
+        settings: Any,
+        task_index: int = 0,
+        num_tasks: int = 1,
+        *,
+        clock: Clock | None = None,
+        publisher: Any = None,
+        consumer_factory: Callable[..., Any] = KafkaConsumer,
+    ) -> None:
+        self.settings = KafkaSettings.from_pipeline(settings)
+        assign_round_robin([], task_index, num_tasks)  # validates the indexes
+        self.task_index = task_index
+        self.num_tasks = num_tasks
+        self._clock: Clock = clock or SystemClock()
+        self._publisher = publisher
+        self._owns_publisher = publisher is None
+        self._consumer_factory = consumer_factory
+        self._consumer: Any = None
+        self._offsets: dict[TopicPartition, OffsetManager] = {}
+        self._inflight: dict[MsgKey, _InFlight] = {}
+        self._retries: RetrySchedule[MsgKey] = RetrySchedule(self.settings.backoff, self._clock)
+        self._buffer: deque[Any] = deque()
+        self._dead_lettering: dict[MsgKey, Future[None]] = {}
+        self._paused: set[TopicPartition] = set()
+        self._active = False
+        self._ever_assigned = False
+        self._last_commit = self._clock.now()
+        self._last_refresh = self._clock.now()
+        self.stats = {
+            "emitted": 0,
+            "re_emitted": 0,
+            "acked": 0,
+            "failed": 0,
+            "dead_lettered": 0,
+            "commits": 0,
+        }
+
+    # --- EventSource -------------------------------------------------------------------------------
+    def activate(self) -> None:
+        if self._consumer is None:
+            self._consumer = self._connect()
+            self._refresh_assignment(force=True)
+        elif self._paused:
+            self._consumer.resume(*self._paused)
+            self._paused.clear()
+        self._active = True
+
+    def deactivate(self) -> None:
+        self.commit()
+        if self._consumer is not None and self._consumer.assignment():
+            assigned = set(self._consumer.assignment())
+            self._consumer.pause(*assigned)
+            self._paused |= assigned
+        self._active = False
+
+    def poll(self) -> Polled | None:
+        if self._consumer is None:
+            self.activate()
+        now = self._clock.now()
+        self._settle_dead_letters()
+        since_commit = now - self._last_commit
+        if since_commit >= self.settings.commit_interval_s or (
+            self._paused
+            and since_commit >= min(0.05, self.settings.commit_interval_s)
+            and self._paused_with_progress()
+        ):
+            self.commit()
+        if (
+            self.settings.partition_refresh_s
+            and now - self._last_refresh >= self.settings.partition_refresh_s
+        ):
+            self._refresh_assignment()
+        for key in self._retries.ready(limit=1):
+            entry = self._inflight.get(key)
+            if entry is None:
+                continue
+            self.stats["re_emitted"] += 1
+            tp, offset = key
+            return (
+                format_msg_id(tp.topic, tp.partition, offset),
+                entry.payload,
+                tp.topic,
+                tp.partition,
+                offset,
+            )
+        if not self._buffer and self._active:
+            self._fetch()
+        while self._buffer:
+            record = self._buffer.popleft()
+            tp = TopicPartition(record.topic, record.partition)
+            manager = self._offsets.get(tp)
+            if manager is None or record.offset < manager.committed or (tp, record.offset) in self._inflight:
+                continue  # revoked partition, or already handled
+            manager.emitted(record.offset)
+            payload = record.value if record.value is not None else b""
+            self._inflight[(tp, record.offset)] = _InFlight(payload)
+            self.stats["emitted"] += 1
+            self._pause_if_full(tp, manager)
+            return (
+                format_msg_id(tp.topic, tp.partition, record.offset),
+                payload,
+                tp.topic,
+                tp.partition,
+                record.offset,
+            )
+        return None
+
+    def ack(self, msg_id: Any) -> None:
+        key = parse_msg_id(msg_id)
+        if self._inflight.pop(key, None) is None:
+            return
+        self._retries.remove(key)
+        manager = self._offsets.get(key[0])
+        if manager is not None and manager.done(key[1]):
+            self.stats["acked"] += 1
+
+    def fail(self, msg_id: Any) -> None:
+        key = parse_msg_id(msg_id)
+        entry = self._inflight.get(key)
+        if entry is None or key in self._dead_lettering:
+            return
+        self.stats["failed"] += 1
+        entry.fails += 1
+        if not self._retries.schedule(key, entry.fails):
+            self._dead_letter(key, entry)
+
+    def close(self) -> None:
+        if self._consumer is None:
+            return
+        try:
+            self._settle_dead_letters(wait_s=self.settings.request_timeout_s)
+            self.commit()
+        finally:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+            if self._owns_publisher and self._publisher is not None:
+                self._publisher.close()
+                self._publisher = None
+
+    # --- what tests and the CLI look at -------------------------------------------------------------
+    @property
+    def assignment(self) -> list[TopicPartition]:
+        return sorted(self._offsets, key=lambda tp: (tp.topic, tp.partition))
+
+    def committed_offsets(self) -> dict[TopicPartition, int]:
+        return {tp: m.committed for tp, m in self._offsets.items()}
+
+    @property
+    def paused(self) -> set[TopicPartition]:
+        return set(self._paused)
+
+    @property
+    def pending(self) -> int:
+        return len(self._inflight)
+
+    # --- commits -----------------------------------------------------------------------------------
+    def commit(self) -> dict[TopicPartition, int]:
+        """Commit every partition's contiguous done prefix; resume partitions that are below the cap again."""
+        self._last_commit = self._clock.now()
+        if self._consumer is None:
+            return {}
+        offsets = {}
+        for tp, manager in self._offsets.items():
+            nxt = manager.next_commit()
+            if nxt is not None:
+                offsets[tp] = nxt
+        if not offsets:
+            return {}
+        try:
+            self._consumer.commit(
+                offsets={tp: OffsetAndMetadata(off, "", -1) for tp, off in offsets.items()},
+                timeout_ms=int(self.settings.request_timeout_s * 1000),
+            )
+        except KafkaError as exc:
+            log.warning("offset commit failed, will retry at the next interval: %s", exc)
+            return {}
+        self.stats["commits"] += 1
+        for tp, off in offsets.items():
+            manager = self._offsets[tp]
+            manager.committed_to(off)
+            if (
+                tp in self._paused
+                and manager.num_uncommitted < self.settings.max_uncommitted
+                and self._active
+            ):
+                self._consumer.resume(tp)
+                self._paused.discard(tp)
+        return offsets
+
+    # --- internals ---------------------------------------------------------------------------------
+    def _connect(self) -> Any:
+        s = self.settings
+        try:
+            return self._consumer_factory(
+                bootstrap_servers=s.servers,
+                group_id=s.group_id,
+                client_id=f"squall-spout-{s.group_id}-{self.task_index}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=s.max_poll_records,
+                request_timeout_ms=int(s.request_timeout_s * 1000),
+                metadata_max_age_ms=max(1000, int(s.partition_refresh_s * 1000))
+                if s.partition_refresh_s
+                else 300_000,
+                fetch_max_wait_ms=min(500, max(10, s.poll_timeout_ms)),
+            )
+        except KafkaError as exc:
+            raise InfraError(
+                f"cannot reach Kafka at {s.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc}"
+                " (fix: start it with `squall infra up`, or correct the setting)"
+            ) from exc
+
+    def _fetch(self) -> None:
+        batches = self._consumer.poll(
+            timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_poll_records
+        )
+        for records in batches.values():
+            self._buffer.extend(records)
+
+    def _pause_if_full(self, tp: TopicPartition, manager: OffsetManager) -> None:
+        if tp not in self._paused and manager.num_uncommitted >= self.settings.max_uncommitted:
+            self._consumer.pause(tp)
+            self._paused.add(tp)
+
+    def _paused_with_progress(self) -> bool:
+        return any(self._offsets[tp].next_commit() is not None for tp in self._paused if tp in self._offsets)
+
+    def _refresh_assignment(self, force: bool = False) -> None:
+        self._last_refresh = self._clock.now()
+        topic = self.settings.events_topic
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        wanted = assign_round_robin(
+            [TopicPartition(topic, p) for p in partitions], self.task_index, self.num_tasks
+        )
+        if not force and set(wanted) == set(self._offsets):
+            return
+        revoked = set(self._offsets) - set(wanted)
+        if revoked:
+            self.commit()
+            for tp in revoked:
+                self._offsets.pop(tp, None)
+                self._paused.discard(tp)
+            self._inflight = {k: v for k, v in self._inflight.items() if k[0] not in revoked}
+            self._buffer = deque(
+                r for r in self._buffer if TopicPartition(r.topic, r.partition) not in revoked
+            )
+        added = [tp for tp in wanted if tp not in self._offsets]
+        self._consumer.assign(wanted)
+        first = not self._ever_assigned
+        if first and self.settings.start == "earliest" and added:
+            self._consumer.seek_to_beginning(*added)
+        elif first and self.settings.start == "latest" and added:
+            self._consumer.seek_to_end(*added)
+        timeout_ms = int(self.settings.request_timeout_s * 1000)
+        for tp in added:
+            position = self._consumer.position(tp, timeout_ms=timeout_ms)
+            if position is None:
+                raise InfraError(
+                    f"no position for {tp.topic}[{tp.partition}] within {self.settings.request_timeout_s}s "
+                    "(fix: check that Kafka is up with `squall infra status`)"
+                )
+            self._offsets[tp] = OffsetManager(position)
+        for tp in self._paused & set(wanted):
+            self._consumer.pause(tp)
+        if added or wanted:
+            self._ever_assigned = True
+        if added:
+            log.info("task %d/%d reads %s", self.task_index, self.num_tasks, [tp.partition for tp in wanted])
+
+    def _dead_letter(self, key: MsgKey, entry: _InFlight) -> None:
+        if self._publisher is None:
+            from squall.kafka.publisher import KafkaPublisher
+
+            self._publisher = KafkaPublisher(self.settings)
+        tp, offset = key
+        dl = DeadLetter(
+            reason="max_retries",
+            detail=f"failed {entry.fails} times (pipeline.kafka.max_retries={self.settings.max_retries})",
+            payload=entry.payload,
+            source_topic=tp.topic,
+            source_partition=tp.partition,
+            source_offset=offset,
+            ts=self._clock.wall_ms(),
+        )
+        self._dead_lettering[key] = self._publisher.publish(
+            self.settings.dlq_topic, dead_letter_key(dl), encode_dead_letter(dl)
+        )
+
+    def _settle_dead_letters(self, wait_s: float = 0.0) -> None:
+        for key, future in list(self._dead_lettering.items()):
+            if not future.done():
+                if wait_s <= 0:
+                    continue
+                try:
+                    future.exception(timeout=wait_s)
+                except TimeoutError:
+                    continue
+            del self._dead_lettering[key]
+            if future.exception() is not None:
+                log.warning("dead-letter publish of %s failed, retrying: %s", key, future.exception())
+                entry = self._inflight.get(key)
+                if entry is not None:
+                    self._dead_letter(key, entry)
+                continue
+            self._inflight.pop(key, None)
+            manager = self._offsets.get(key[0])
+            if manager is not None and manager.done(key[1]):
+                self.stats["dead_lettered"] += 1

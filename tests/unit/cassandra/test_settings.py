@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+
+from squall.cassandra.settings import CassandraSettings
+from squall.errors import ConfigError
+
+
+def test_defaults_and_section_from_pipeline() -> None:
+    s = CassandraSettings.from_pipeline(
+        {"sink": "cassandra", "cassandra": {"contact_points": "a,b", "port": 9043}}
+    )
+    assert s.contact_points == ("a", "b") and s.port == 9043 and s.keyspace == "squall"
+    assert s.consistency == "LOCAL_QUORUM"
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"keyspace": "bad-name"}, "pipeline.cassandra.keyspace"),
+        ({"max_in_flight": 0}, "pipeline.cassandra.max_in_flight"),
+        ({"consistency": "MOST"}, "pipeline.cassandra.consistency"),
+        ({"replication": {"replication_factor": 1}}, "pipeline.cassandra.replication"),
+        (
+            {"replication": {"class": "SimpleStrategy", "replication_factor": 0}},
+            "pipeline.cassandra.replication.replication_factor",
+        ),
+        ({"hosts": ["x"]}, "pipeline.cassandra.hosts"),
+    ],
+)
+def test_bad_values_name_the_key(section: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        CassandraSettings.from_section(section)
+    assert info.value.key == key

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+
+from squall.errors import ConfigError
+from squall.kafka.settings import KafkaSettings
+
+
+def test_defaults_and_overrides_from_pipeline_section() -> None:
+    s = KafkaSettings.from_pipeline({"source": "kafka", "kafka": {"events_topic": "e", "max_retries": 5}})
+    assert s.events_topic == "e" and s.max_retries == 5
+    assert s.backoff.max_retries == 5
+    assert s.dlq_topic == "iot.dlq" and s.servers == ["127.0.0.1:9092"]
+    assert KafkaSettings.from_pipeline(s) is s
+
+
+def test_ints_accepted_for_seconds() -> None:
+    assert KafkaSettings.from_section({"commit_interval_s": 2}).commit_interval_s == 2.0
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"start": "beginning"}, "pipeline.kafka.start"),
+        ({"format": "xml"}, "pipeline.kafka.format"),
+        ({"max_retries": "3"}, "pipeline.kafka.max_retries"),
+        ({"max_uncommitted": 0}, "pipeline.kafka.max_uncommitted"),
+        ({"bootstrap_servers": "localhost"}, "pipeline.kafka.bootstrap_servers"),
+        ({"topic": "x"}, "pipeline.kafka.topic"),
+        ({"backoff_period_s": -1}, "pipeline.kafka.backoff_period_s"),
+    ],
+)
+def test_bad_values_name_the_key(section: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        KafkaSettings.from_section(section)
+    assert info.value.key == key

@@ -15,6 +15,7 @@ from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, Window
 
 DEAD_LETTER_BUCKET = 1_000_000
 _EPOCH = dt.date(1970, 1, 1)
+_EPOCH_DT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     "window": (
         "metric_windows",
@@ -49,6 +50,13 @@ _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def utc_day(ms: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=ms // 86_400_000)
+
+
+def datetime_to_ms(value: dt.datetime) -> int:
+    """A timestamp the driver returned (naive, UTC) as ms since the epoch."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return (value - _EPOCH_DT) // dt.timedelta(milliseconds=1)
 
 
 def table_for(kind: str) -> str:

@@ -49,3 +49,10 @@ def test_wrong_kind_or_record_type_is_a_config_error() -> None:
         insert_cql("k", "windows")
     with pytest.raises(ConfigError, match="takes a WindowResult"):
         bind_values("window", Alert("t", "d", "a", 1, "m", "k", 1.0, "x"))
+
+
+def test_datetime_to_ms_round_trips_naive_utc() -> None:
+    from squall.cassandra.statements import datetime_to_ms
+
+    assert datetime_to_ms(dt.datetime(2026, 1, 1)) == 1_767_225_600_000
+    assert datetime_to_ms(dt.datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=dt.UTC)) == 1

@@ -202,6 +202,8 @@ def resolve_options(
     merged.update(copy.deepcopy(env_options))
     merged.update(cli)
     merged[PIPELINE_CONF_KEY] = pipeline_settings(project, env_name)
+    # Lets tasks resolve project-relative paths (e.g. pipeline.sqlite.path) whatever their working directory.
+    merged[PIPELINE_CONF_KEY].setdefault("project_root", str(project.root))
     return merged
 
 

@@ -1,0 +1,64 @@
+"""Bounded in-flight writes: ack a tuple only after its write's Future succeeded, fail it otherwise."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+
+class WriteWindow:
+    """Tracks (future, tuple id) pairs; `settle` acks/fails finished ones; `add` waits when the window is full."""
+
+    def __init__(self, max_in_flight: int, on_ok: Callable[[Any], None], on_error: Callable[[Any, BaseException], None],
+                 timeout_s: float = 30.0) -> None:
+        self.max_in_flight = max(1, max_in_flight)
+        self.timeout_s = timeout_s
+        self._on_ok = on_ok
+        self._on_error = on_error
+        self._pending: deque[tuple[list[Future[None]], Any]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, futures: list[Future[None]], token: Any) -> None:
+        self._pending.append((futures, token))
+        self.settle()
+        while len(self._pending) >= self.max_in_flight:
+            self._wait_oldest()
+
+    def settle(self) -> None:
+        """Ack/fail every entry whose futures are all done, keeping the rest."""
+        keep: deque[tuple[list[Future[None]], Any]] = deque()
+        for futures, token in self._pending:
+            if all(f.done() for f in futures):
+                self._resolve(futures, token)
+            else:
+                keep.append((futures, token))
+        self._pending = keep
+
+    def drain(self) -> None:
+        while self._pending:
+            self._wait_oldest()
+
+    def _wait_oldest(self) -> None:
+        futures, token = self._pending.popleft()
+        for f in futures:
+            try:
+                f.result(timeout=self.timeout_s)
+            except FutureTimeout:
+                self._on_error(token, TimeoutError(f"write not confirmed within {self.timeout_s}s"))
+                return
+            except BaseException:  # noqa: BLE001 - reported by _resolve
+                pass
+        self._resolve(futures, token)
+
+    def _resolve(self, futures: list[Future[None]], token: Any) -> None:
+        for f in futures:
+            exc = f.exception(timeout=0)
+            if exc is not None:
+                self._on_error(token, exc)
+                return
+        self._on_ok(token)

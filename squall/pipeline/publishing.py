@@ -1,0 +1,79 @@
+"""Publishing alerts and dead letters as messages (Kafka topics, or the embedded SQLite `published` table).
+
+Alerts travel as JSON (key `tenant/device_id`); dead letters in the dead-letter topic's encoding
+(squall.kafka.dead_letters: msgpack with the original bytes, key `topic:partition:offset`). Publishing waits
+for the publisher's Futures (bounded by `pipeline.publish_timeout_s`) so a tuple is acked only once its
+messages are durable; a failure raises and the tuple fails (and is replayed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from squall.clock import Clock, SystemClock
+from squall.errors import InfraError
+from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
+from squall.pipeline.model import Alert, DeadLetter, Publisher
+from squall.pipeline.settings import topics
+from squall.pipeline.stores import make_publisher
+from squall.pipeline.tuples import source_of, text_to_bytes
+
+
+def _wait(futures: Sequence[Future[None]], timeout_s: float, what: str) -> None:
+    for f in futures:
+        try:
+            f.result(timeout=timeout_s)
+        except Exception as exc:
+            raise InfraError(f"publishing {what} failed: {exc}") from exc
+
+
+class AlertPublisher:
+    def __init__(self, settings: Mapping[str, Any], publisher: Publisher | None = None) -> None:
+        self.topic = topics(settings).alerts
+        self.timeout_s = float(settings.get("publish_timeout_s", 30.0))
+        self.publisher = publisher or make_publisher(settings)
+
+    def publish_alerts(self, alerts: Sequence[Alert]) -> None:
+        futures = [
+            self.publisher.publish(
+                self.topic, f"{a.tenant}/{a.device_id}".encode(), json.dumps(a.to_dict(), sort_keys=True).encode()
+            )
+            for a in alerts
+        ]
+        _wait(futures, self.timeout_s, f"{len(futures)} alerts to {self.topic}")
+
+
+class DeadLetterPublisher:
+    def __init__(self, settings: Mapping[str, Any], publisher: Publisher | None = None,
+                 clock: Clock | None = None) -> None:
+        self.topic = topics(settings).dlq
+        self.timeout_s = float(settings.get("publish_timeout_s", 30.0))
+        self.publisher = publisher or make_publisher(settings)
+        self.clock = clock or SystemClock()
+
+    def publish(self, dl: DeadLetter) -> None:
+        future = self.publisher.publish(self.topic, dead_letter_key(dl), encode_dead_letter(dl))
+        _wait([future], self.timeout_s, f"a dead letter to {self.topic}")
+
+
+def dead_letter_from_invalid(values: Sequence[Any], now_ms: int) -> DeadLetter:
+    """From parse's `invalid` stream: reason, detail, payload (latin-1 text), source."""
+    reason, detail, payload, source = values
+    topic, partition, offset = source_of(source)
+    return DeadLetter(reason=str(reason), detail=str(detail), payload=text_to_bytes(payload), source_topic=topic,
+                      source_partition=partition, source_offset=offset, ts=now_ms)
+
+
+def dead_letter_from_late(values: Sequence[Any], now_ms: int) -> DeadLetter:
+    """From aggregate's `late` stream; the payload is the normalised event as JSON (the original bytes stay in
+    the raw `events` table, written by the archive stream)."""
+    _tenant, _device, event, source, watermark = values
+    topic, partition, offset = source_of(source)
+    return DeadLetter(
+        reason="late", detail=f"event time {event['ts']} < watermark {watermark} of {event['tenant']}/{event['device_id']}",
+        payload=json.dumps(event, sort_keys=True, separators=(",", ":")).encode(), source_topic=topic,
+        source_partition=partition, source_offset=offset, ts=now_ms,
+    )

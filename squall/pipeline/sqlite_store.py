@@ -1,0 +1,128 @@
+"""The embedded default Store and Publisher: one SQLite file (WAL), tables shaped like Cassandra's.
+
+Writes are idempotent upserts (INSERT OR REPLACE on the record's key, as documented in model.py), so a replay
+overwrites. SQLite is synchronous: `write` returns an already-completed Future. Several task processes may
+write the same file; SQLite's locking serialises them (busy timeout `pipeline.sqlite.busy_timeout_s`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from squall.errors import ConfigError, InfraError
+from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.settings import section, sqlite_path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+  tenant TEXT NOT NULL, event_id TEXT NOT NULL, device_id TEXT NOT NULL, ts INTEGER NOT NULL, type TEXT NOT NULL,
+  metrics TEXT NOT NULL, attrs TEXT NOT NULL, PRIMARY KEY (tenant, event_id));
+CREATE TABLE IF NOT EXISTS metric_windows (
+  tenant TEXT NOT NULL, device_id TEXT NOT NULL, metric TEXT NOT NULL, window_s INTEGER NOT NULL,
+  window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL,
+  min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL, p50 REAL NOT NULL, p95 REAL NOT NULL,
+  PRIMARY KEY (tenant, device_id, metric, window_s, window_start));
+CREATE TABLE IF NOT EXISTS alerts (
+  tenant TEXT NOT NULL, device_id TEXT NOT NULL, alert_id TEXT NOT NULL, ts INTEGER NOT NULL, metric TEXT NOT NULL,
+  kind TEXT NOT NULL, value REAL NOT NULL, message TEXT NOT NULL, PRIMARY KEY (tenant, device_id, alert_id));
+CREATE TABLE IF NOT EXISTS dead_letters (
+  source_topic TEXT NOT NULL, source_partition INTEGER NOT NULL, source_offset INTEGER NOT NULL,
+  reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL, ts INTEGER NOT NULL,
+  PRIMARY KEY (source_topic, source_partition, source_offset));
+CREATE TABLE IF NOT EXISTS published (
+  topic TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (topic, key));
+"""
+TABLES = ("metric_windows", "events", "alerts", "dead_letters", "published")
+_TABLE_OF = {"event": "events", "window": "metric_windows", "alert": "alerts", "dead_letter": "dead_letters"}
+_TYPE_OF: dict[str, type] = {
+    "event": Event,
+    "window": WindowResult,
+    "alert": Alert,
+    "dead_letter": DeadLetter,
+}
+
+
+def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(SCHEMA)
+    except (OSError, sqlite3.Error) as exc:
+        raise InfraError(f"cannot open SQLite store {path} (pipeline.sqlite.path): {exc}") from exc
+    return db
+
+
+def _row(kind: str, record: Any) -> dict[str, Any]:
+    want = _TYPE_OF[kind]
+    if not isinstance(record, want):
+        raise ConfigError("record", f"kind {kind!r} takes a {want.__name__}, got {type(record).__name__}")
+    row = record.to_dict()
+    if kind == "event":
+        row["metrics"] = json.dumps(row["metrics"], sort_keys=True)
+        row["attrs"] = json.dumps(row["attrs"], sort_keys=True)
+    return dict(row)
+
+
+class SqliteStore:
+    """Store over SQLite; `pipeline.sqlite`: path (default .state/squall.db), busy_timeout_s, max_in_flight."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        conf = section(settings, "sqlite")
+        self.path = sqlite_path(settings)
+        self.max_in_flight = int(conf.get("max_in_flight", 64))
+        self._db = connect(self.path, float(conf.get("busy_timeout_s", 30.0)))
+        self.written = 0
+
+    def write(self, kind: str, record: Event | WindowResult | Alert | DeadLetter) -> Future[None]:
+        done: Future[None] = Future()
+        if kind not in RECORD_KINDS:
+            done.set_exception(
+                ConfigError("kind", f"{kind!r} is not a record kind", f"use one of {RECORD_KINDS}")
+            )
+            return done
+        try:
+            row = _row(kind, record)
+            cols = ", ".join(row)
+            marks = ", ".join(f":{c}" for c in row)
+            self._db.execute(f"INSERT OR REPLACE INTO {_TABLE_OF[kind]} ({cols}) VALUES ({marks})", row)
+        except Exception as exc:  # the Future carries the failure; persist fails the tuple
+            done.set_exception(exc)
+            return done
+        self.written += 1
+        done.set_result(None)
+        return done
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class EmbeddedPublisher:
+    """Publisher for runs without Kafka: each message is upserted into the `published` table by (topic, key)."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        conf = section(settings, "sqlite")
+        self.path = sqlite_path(settings)
+        self._db = connect(self.path, float(conf.get("busy_timeout_s", 30.0)))
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> Future[None]:
+        done: Future[None] = Future()
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO published (topic, key, value) VALUES (?, ?, ?)",
+                (topic, key or b"", value),
+            )
+        except sqlite3.Error as exc:
+            done.set_exception(exc)
+            return done
+        done.set_result(None)
+        return done
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,101 @@
+"""The patches that make streamparse 5.0.1 work with Storm 2.8 and this project's layout (see __init__.py)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from squall.config import Project, load_project
+from squall.errors import ConfigError
+from squall.storm import jar, local, options
+from squall.storm.patching import is_installed, mark_installed, replace_everywhere, streamparse_modules
+
+
+@dataclass
+class Session:
+    """What one `sparse` invocation learned along the way (the env it picked)."""
+
+    env_name: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def project(self) -> Project:
+        return load_project(Path.cwd())
+
+
+def install() -> Session | None:
+    """Patch streamparse in place; a second call is a no-op (returns None)."""
+    if is_installed():
+        return None
+    import streamparse.cli.common as sp_common
+    import streamparse.cli.jar as sp_jar
+    import streamparse.cli.run as sp_run
+    import streamparse.util as sp_util
+
+    session = Session()
+    modules = streamparse_modules()
+    orig_get_env_config = sp_util.get_env_config
+    orig_get_topology_from_file = sp_util.get_topology_from_file
+    orig_resolve_options = sp_common.resolve_options
+    orig_jar_for_deploy = sp_jar.jar_for_deploy
+    orig_nimbus_host_port = sp_util.get_nimbus_host_port
+
+    def get_env_config(env_name: str | None = None, config_file: Any = None) -> tuple[str, dict[str, Any]]:
+        project = session.project()
+        if env_name is None:
+            env_name, _ = project.env(None)  # same default as `squall run`: "local" if present
+        name, env_config = orig_get_env_config(env_name, config_file=config_file)
+        session.env_name = name
+        return name, options.absolute_env_config(env_config, project.root)
+
+    def get_topology_from_file(topology_file: str) -> Any:
+        root = session.project().root
+        for path in (root / "src", root):
+            if path.is_dir() and str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+        return orig_get_topology_from_file(topology_file)
+
+    def resolve_options(
+        cli_options: Any, env_config: Any, topology_class: Any, topology_name: str, local_only: bool = False
+    ) -> dict[str, Any]:
+        project = session.project()
+        env_name = session.env_name or project.env(None)[0]
+        par = options.resolve_topology_parallelism(topology_class, project, env_name)
+        serializer = options.serializer_for(project, env_config, env_name)
+        base = orig_resolve_options(
+            cli_options, env_config, topology_class, topology_name, local_only=local_only
+        )
+        merged = options.storm_options(
+            base, topology_class.config, project, env_name, cli_options, serializer
+        )
+        options.apply_parallelism(topology_class, par)
+        return merged
+
+    def prepare_topology() -> None:
+        jar.stage_jar_resources(session.project())
+
+    def jar_for_deploy(simple_jar: bool = False) -> str:
+        jar.require_lein()
+        path: str = orig_jar_for_deploy(simple_jar=False)
+        return path
+
+    def get_nimbus_host_port(env_config: dict[str, Any]) -> tuple[str, int]:
+        if not env_config.get("nimbus") and not os.environ.get("STREAMPARSE_NIMBUS"):
+            env = session.env_name or "<env>"
+            raise ConfigError(
+                f"envs.{env}.nimbus", "no Nimbus is configured", "pass -e with an env that sets nimbus"
+            )
+        result: tuple[str, int] = orig_nimbus_host_port(env_config)
+        return result
+
+    replace_everywhere(orig_get_env_config, get_env_config, modules)
+    replace_everywhere(orig_get_topology_from_file, get_topology_from_file, modules)
+    replace_everywhere(orig_resolve_options, resolve_options, modules)
+    replace_everywhere(sp_util.prepare_topology, prepare_topology, modules)
+    replace_everywhere(orig_jar_for_deploy, jar_for_deploy, modules)
+    replace_everywhere(orig_nimbus_host_port, get_nimbus_host_port, modules)
+    replace_everywhere(sp_run.run_local_topology, local.run_local_topology, modules)
+    mark_installed()
+    return session

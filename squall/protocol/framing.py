@@ -1,0 +1,144 @@
+"""Multilang framing: how one message becomes bytes and back.
+
+JSON (Storm's `JsonSerializer`, pystorm's `JSONSerializer`): the JSON text of the message followed by
+"\\nend\\n". msgpack (pystorm's `MsgpackSerializer`): one msgpack object per message, no delimiter.
+A message is a dict (a command, a tuple, the handshake) or, from Storm to a component, a list of task ids.
+
+Encoders and decoders are pure: `encode(msg) -> bytes`, `Decoder.feed(bytes) -> [msg, ...]`, so tests
+feed frames from memory. `read_messages`/`write_message` work over any injected binary stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any, Protocol
+
+import msgpack
+
+from squall.errors import ProtocolError
+
+_END = b"\nend\n"
+
+
+class Decoder(Protocol):
+    def feed(self, data: bytes) -> list[Any]:
+        """Bytes in (any split), complete messages out. Raises ProtocolError on garbage."""
+        ...
+
+    def pending(self) -> int:
+        """Bytes held that do not yet form a whole message."""
+        ...
+
+
+class Framing(Protocol):
+    name: str
+
+    def encode(self, message: Any) -> bytes: ...
+
+    def decoder(self) -> Decoder: ...
+
+
+def _snippet(data: bytes, limit: int = 120) -> str:
+    text = data[:limit].decode("utf-8", errors="replace")
+    return repr(text) + ("..." if len(data) > limit else "")
+
+
+class JsonDecoder:
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        buf = self._buf
+        buf += data
+        out: list[Any] = []
+        start = 0
+        loads = json.loads
+        while True:
+            end = buf.find(_END, start)
+            if end < 0:
+                break
+            chunk = bytes(buf[start:end])
+            start = end + len(_END)
+            if not chunk.strip():
+                continue  # blank lines between messages are tolerated, as pystorm and Storm do
+            try:
+                out.append(loads(chunk))
+            except ValueError as exc:
+                del buf[:start]
+                raise ProtocolError(f"not a JSON multilang message: {_snippet(chunk)} ({exc})") from exc
+        if start:
+            del buf[:start]
+        return out
+
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+class JsonFraming:
+    name = "json"
+
+    def __init__(self) -> None:
+        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+    def encode(self, message: Any) -> bytes:
+        try:
+            return self._dumps(message).encode("utf-8") + _END
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"cannot encode message as JSON: {exc}") from exc
+
+    def decoder(self) -> JsonDecoder:
+        return JsonDecoder()
+
+
+class MsgpackDecoder:
+    def __init__(self) -> None:
+        self._unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._unpacker.feed(data)
+        try:
+            return list(self._unpacker)
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise ProtocolError(f"not a msgpack multilang message ({exc})") from exc
+
+    def pending(self) -> int:
+        # msgpack keeps the partial message internally; report whether anything is held.
+        return 0
+
+
+class MsgpackFraming:
+    name = "msgpack"
+
+    def encode(self, message: Any) -> bytes:
+        try:
+            return msgpack.packb(message)  # type: ignore[no-any-return]
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"cannot encode message as msgpack: {exc}") from exc
+
+    def decoder(self) -> MsgpackDecoder:
+        return MsgpackDecoder()
+
+
+def framing_for(serializer: str) -> Framing:
+    if serializer == "json":
+        return JsonFraming()
+    if serializer == "msgpack":
+        return MsgpackFraming()
+    raise ProtocolError(f"unknown multilang serializer {serializer!r}: use json or msgpack")
+
+
+def write_message(stream: IO[bytes], framing: Framing, message: Any) -> None:
+    stream.write(framing.encode(message))
+
+
+def read_messages(stream: IO[bytes], framing: Framing, chunk: int = 65536) -> Iterator[Any]:
+    """Every message on `stream` until EOF; a partial message at EOF is a ProtocolError."""
+    decoder = framing.decoder()
+    while True:
+        data = stream.read(chunk)
+        if not data:
+            if decoder.pending():
+                raise ProtocolError(f"stream ended inside a message ({decoder.pending()} bytes left)")
+            return
+        yield from decoder.feed(data)

@@ -1,0 +1,119 @@
+"""Reliability, shaped like Storm's daemon/Acker.java: one XOR ledger entry per spout tuple tree.
+
+Every tuple in a tree carries, per root id, a random 64-bit edge id. A spout emit `init`s the root with the
+XOR of the edge ids it sent; a bolt's ack XORs in the edge id of the tuple it acks and the edge ids of
+the tuples it emitted anchored to it. When the ledger value returns to 0 the tree is complete: the spout
+task gets `ack`. A `fail` anywhere fails the tree. Trees not complete within
+`topology.message.timeout.secs` fail: entries sit in rotating buckets (Storm's RotatingMap, 2 buckets
+rotated every timeout, as Storm's spout executor does), so a tree times out between 1x and 2x the timeout.
+
+Pure logic: methods return what the spout must be told; the caller delivers it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class _Entry:
+    val: int
+    spout_task: int | None
+    started: float
+    failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished tree: tell `spout_task` that `root` was acked (ok) or failed (ok=False; timeout if timed_out)."""
+
+    spout_task: int
+    root: int
+    ok: bool
+    started: float
+    timed_out: bool = False
+
+
+class Acker:
+    def __init__(self, timeout_secs: float, now: float = 0.0, buckets: int = 2) -> None:
+        if buckets < 2:
+            raise ValueError("an acker needs at least 2 buckets")
+        self.timeout_secs = timeout_secs
+        self._pending: dict[int, _Entry] = {}
+        self._buckets: list[set[int]] = [set() for _ in range(buckets)]
+        self._next_rotation = now + timeout_secs
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, root: int) -> bool:
+        return root in self._pending
+
+    def _entry(self, root: int, now: float) -> _Entry:
+        entry = self._pending.get(root)
+        if entry is None:
+            entry = _Entry(0, None, now)
+            self._pending[root] = entry
+            self._buckets[0].add(root)
+        return entry
+
+    def _settle(self, root: int, entry: _Entry) -> Outcome | None:
+        if entry.spout_task is None:
+            return None
+        if entry.failed:
+            del self._pending[root]
+            return Outcome(entry.spout_task, root, False, entry.started)
+        if entry.val == 0:
+            del self._pending[root]
+            return Outcome(entry.spout_task, root, True, entry.started)
+        return None
+
+    def init(self, root: int, val: int, spout_task: int, now: float) -> Outcome | None:
+        """A spout emitted tree `root`; `val` is the XOR of the edge ids it sent."""
+        entry = self._entry(root, now)
+        entry.val ^= val
+        entry.spout_task = spout_task
+        entry.started = now
+        return self._settle(root, entry)
+
+    def ack(self, root: int, val: int, now: float = 0.0) -> Outcome | None:
+        entry = self._pending.get(root)
+        if entry is None:
+            # Ack for a tree already failed/timed out (or one whose init is still on its way).
+            entry = self._entry(root, now)
+        entry.val ^= val
+        return self._settle(root, entry)
+
+    def fail(self, root: int, now: float = 0.0) -> Outcome | None:
+        entry = self._pending.get(root)
+        if entry is None:
+            return None  # already finished: a second fail or a fail after timeout changes nothing
+        entry.failed = True
+        return self._settle(root, entry)
+
+    def forget(self, roots: set[int]) -> None:
+        """Drop trees without telling anyone (their spout task is gone)."""
+        for root in roots:
+            self._pending.pop(root, None)
+
+    def due(self, now: float) -> bool:
+        return now >= self._next_rotation
+
+    def tick(self, now: float) -> list[Outcome]:
+        """Rotate the buckets if a rotation is due; return the trees that timed out."""
+        out: list[Outcome] = []
+        while now >= self._next_rotation:
+            self._next_rotation += self.timeout_secs
+            expired = self._buckets.pop()
+            self._buckets.insert(0, set())
+            for root in expired:
+                entry = self._pending.pop(root, None)
+                if entry is None:
+                    continue
+                if entry.spout_task is None:
+                    continue  # acks for a tree never initialised: nobody to tell (Storm drops them too)
+                out.append(Outcome(entry.spout_task, root, False, entry.started, timed_out=True))
+        return out
+
+    def next_deadline(self) -> float:
+        return self._next_rotation

@@ -1,0 +1,536 @@
+"""One local Storm: tasks (hosted inline or as subprocesses) wired to the router and the acker, driven by a
+single-threaded event loop. Both hostings share every semantic; only how a message reaches the component
+differs.
+
+Loop step: run inline components on their queued messages, let spouts emit (one command at a time, each
+answered by `sync`), flush subprocess pipes, wait on their stdout/stderr, then fire timers (acker rotation,
+tick tuples, heartbeats and the subprocess timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import selectors
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from squall.clock import Clock, SystemClock
+from squall.errors import ComponentError
+from squall.protocol import framing_for
+from squall.runner.acker import Acker, Outcome
+from squall.runner.executor import BoltExecutor, SpoutExecutor, TaskExecutor
+from squall.runner.graph import ComponentDef, Graph
+from squall.runner.grouping import Router, RoutingError
+from squall.runner.inline import InlineHost, load_class
+from squall.runner.metrics import ComponentStats, roll_up
+from squall.runner.shell import ShellHost, command_line
+
+log = logging.getLogger("squall.runner")
+
+DEFAULT_TIMEOUT_SECS = 30
+DEFAULT_SUBPROCESS_TIMEOUT_SECS = (
+    30  # Storm: topology.subprocess.timeout.secs, else supervisor.worker.timeout.secs
+)
+HEARTBEAT_PERIOD_SECS = 1.0
+INLINE_BUDGET = 2000
+BACKPRESSURE_PENDING = 10_000  # a bolt task holding this many unacked tuples pauses every spout
+_LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+
+
+@dataclass
+class TaskError:
+    component: str
+    task: int
+    message: str
+    kind: str = "error"  # "error" (reported by the component) | "died" (the runner restarted it)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"component": self.component, "task": self.task, "kind": self.kind, "message": self.message}
+
+
+@dataclass
+class LogRecord:
+    component: str
+    task: int
+    level: int
+    message: str
+
+
+@dataclass
+class Emitted:
+    component: str
+    stream: str
+    values: list[Any]
+    anchors: list[Any] | None
+    task: int
+
+
+@dataclass
+class Summary:
+    topology: str
+    hosting: str
+    seconds: float
+    reason: str
+    components: list[ComponentStats]
+    errors: list[TaskError] = field(default_factory=list)
+    pending_trees: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "topology": self.topology,
+            "hosting": self.hosting,
+            "seconds": round(self.seconds, 3),
+            "stopped_because": self.reason,
+            "pending_trees": self.pending_trees,
+            "components": [c.as_dict() for c in self.components],
+            "errors": [e.as_dict() for e in self.errors],
+        }
+
+
+def _int_option(conf: dict[str, Any], key: str, default: int | None) -> int | None:
+    value = conf.get(key, default)
+    return None if value is None else int(value)
+
+
+class Cluster:
+    def __init__(
+        self,
+        graph: Graph,
+        conf: dict[str, Any],
+        *,
+        resources: Path | None = None,
+        serializer: str = "json",
+        inline: bool = False,
+        clock: Clock | None = None,
+        seed: int | None = None,
+        capture: bool = False,
+        max_restarts: int = 10,
+        on_log: Callable[[LogRecord], None] | None = None,
+    ) -> None:
+        self.graph = graph
+        self.conf = dict(conf)
+        self.conf.setdefault("topology.name", graph.name)
+        self.resources = resources or Path.cwd()
+        self.serializer = serializer
+        self.framing = framing_for(serializer)
+        self.inline = inline
+        self.clock = clock or SystemClock()
+        self.now = self.clock.now()
+        self.rng = random.Random(seed)
+        self.router = Router(graph, self.rng)
+        self.capture = capture
+        self.max_restarts = max_restarts
+        self.on_log = on_log
+        ackers = _int_option(self.conf, "topology.acker.executors", None)
+        self.timeout_secs = (
+            _int_option(self.conf, "topology.message.timeout.secs", DEFAULT_TIMEOUT_SECS)
+            or DEFAULT_TIMEOUT_SECS
+        )
+        self.acker: Acker | None = None if ackers == 0 else Acker(self.timeout_secs, self.now)
+        self.max_spout_pending = _int_option(self.conf, "topology.max.spout.pending", None)
+        sub = self.conf.get("topology.subprocess.timeout.secs") or self.conf.get(
+            "supervisor.worker.timeout.secs"
+        )
+        self.subprocess_timeout = float(sub or DEFAULT_SUBPROCESS_TIMEOUT_SECS)
+        self.executors: dict[int, TaskExecutor] = {}
+        self.hosts: dict[int, Any] = {}
+        self.spouts: list[SpoutExecutor] = []
+        self.bolts: list[BoltExecutor] = []
+        self.errors: list[TaskError] = []
+        self.logs: list[LogRecord] = []
+        self.emitted: list[Emitted] = []
+        self.fatal: str | None = None
+        self._selector = selectors.DefaultSelector()
+        self._fd_host: dict[int, ShellHost] = {}
+        self._inline_hosts: list[tuple[int, InlineHost]] = []
+        self._shell_hosts: list[tuple[int, ShellHost]] = []
+        self._piddir = tempfile.TemporaryDirectory(prefix="squall-pids-")
+        self._ticks: list[tuple[float, float, list[BoltExecutor]]] = []
+        self._next_heartbeat = self.now + HEARTBEAT_PERIOD_SECS
+        self._to_restart: list[int] = []
+        self.active = False
+        self.started_at = 0.0
+        self.last_busy = self.now
+        self._wall_started = time.perf_counter()
+        self._stopped = False
+        self.emit_count = 0
+
+    # -- building ------------------------------------------------------------------------------------
+    def component_conf(self, comp: ComponentDef) -> dict[str, Any]:
+        conf = dict(self.conf)
+        conf.update(comp.conf)
+        return conf
+
+    def hosting(self, comp: ComponentDef) -> str:
+        return "inline" if self.inline and comp.is_python else "process"
+
+    def start(self) -> None:
+        """Create every task, handshake it, activate spouts."""
+        self.now = self.clock.now()
+        self.started_at = self.now
+        self.last_busy = self.now
+        for comp in self.graph.components.values():
+            for task in comp.tasks:
+                if comp.kind == "spout":
+                    ex: TaskExecutor = SpoutExecutor(task, comp, self, self.capture, self.max_spout_pending)
+                    self.spouts.append(ex)  # type: ignore[arg-type]
+                else:
+                    ex = BoltExecutor(task, comp, self, self.capture)
+                    self.bolts.append(ex)  # type: ignore[arg-type]
+                self.executors[task] = ex
+        self.spouts.sort(key=lambda e: e.task)
+        self.bolts.sort(key=lambda e: e.task)
+        for comp in self.graph.components.values():
+            if comp.kind != "bolt":
+                continue
+            freq = self.component_conf(comp).get("topology.tick.tuple.freq.secs")
+            if freq:
+                tasks = [self.executors[t] for t in comp.tasks]
+                self._ticks.append((float(freq), self.now + float(freq), tasks))  # type: ignore[arg-type]
+        for task in sorted(self.executors):
+            self._launch(task)
+        self.active = True
+        for spout in self.spouts:
+            spout.active = True
+            spout.tell({"command": "activate"})
+
+    def _launch(self, task: int) -> None:
+        ex = self.executors[task]
+        comp = ex.component
+        handshake = {
+            "conf": self.component_conf(comp),
+            "context": self.graph.context(task),
+            "pidDir": self._piddir.name,
+        }
+        label = f"{comp.name}[task {task}]"
+
+        def on_death(reason: str, task: int = task) -> None:
+            self.task_died(task, reason)
+
+        if self.hosting(comp) == "inline":
+            cls = comp.component_cls or load_class(comp.class_path)
+            host: Any = InlineHost(cls, ex.handle, on_death, label)
+            self._inline_hosts.append((task, host))
+            self._inline_hosts.sort(key=lambda p: p[0])
+        else:
+            serializer = self.serializer if comp.is_python else None
+            argv = command_line(
+                comp.command, comp.script if not comp.is_python else comp.class_path, serializer
+            )
+            host = ShellHost(argv, self.resources, self.framing, ex.handle, on_death, label)
+            self._shell_hosts.append((task, host))
+        self.hosts[task] = host
+        ex.host = host
+        ex.last_heard = self.now
+        ex.ready = True
+        host.start(handshake)
+        if isinstance(host, ShellHost) and host.alive:
+            for fd in host.fds:
+                self._selector.register(fd, selectors.EVENT_READ, host)
+                self._fd_host[fd] = host
+
+    # -- the Engine interface used by executors ------------------------------------------------------
+    def route(
+        self, task: int, component: str, stream: str, values: Any, direct_task: int | None
+    ) -> list[int]:
+        return self.router.route(task, component, stream, values, direct_task)
+
+    def deliver(
+        self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+    ) -> None:
+        self.executors[task].deliver(comp, stream, src_task, values, msgid)  # type: ignore[attr-defined]
+
+    def edge_id(self) -> int:
+        return self.rng.getrandbits(64) or 1
+
+    def finished(self, outcome: Outcome | None) -> None:
+        if outcome is None:
+            return
+        spout = self.executors.get(outcome.spout_task)
+        if isinstance(spout, SpoutExecutor):
+            spout.outcome(outcome)
+
+    def component_log(self, task: int, level: int, text: str) -> None:
+        rec = LogRecord(self.graph.task_component[task], task, level, text)
+        if len(self.logs) < 10_000:
+            self.logs.append(rec)
+        if self.on_log is not None:
+            self.on_log(rec)
+        else:
+            logging.getLogger(f"squall.component.{rec.component}").log(
+                _LEVELS.get(level, logging.INFO), "[task %d] %s", task, text
+            )
+
+    def component_error(self, task: int, text: str) -> None:
+        err = TaskError(self.graph.task_component[task], task, text)
+        self.errors.append(err)
+        log.error("%s[task %d] reported an error: %s", err.component, task, text)
+
+    def component_metric(self, task: int, name: str, value: Any) -> None:
+        log.debug("metric %s[task %d] %s=%r", self.graph.task_component[task], task, name, value)
+
+    def captured(
+        self, component: str, stream: str, values: Any, anchors: list[Any] | None, task: int
+    ) -> None:
+        self.emitted.append(Emitted(component, stream, list(values), anchors, task))
+
+    def task_died(self, task: int, reason: str) -> None:
+        ex = self.executors[task]
+        host = self.hosts.get(task)
+        tail = host.stderr_tail() if host is not None else ""
+        text = f"{ex.name}[task {task}] died: {reason}"
+        if tail:
+            text += f"\n--- stderr (last lines) ---\n{tail}"
+        self.errors.append(TaskError(ex.name, task, text, kind="died"))
+        log.error("%s", text)
+        self._retire(task)
+        ex.died()
+        ex.ready = False
+        if self._stopped:
+            return
+        ex.metrics.restarts += 1
+        if ex.metrics.restarts > self.max_restarts:
+            self.fatal = f"{ex.name}[task {task}] died {ex.metrics.restarts} times; giving up. Last: {reason}"
+            return
+        self._to_restart.append(task)
+
+    def _retire(self, task: int) -> None:
+        host = self.hosts.pop(task, None)
+        if host is None:
+            return
+        if isinstance(host, ShellHost):
+            if host.proc is not None:
+                for fd in host.fds:
+                    if fd in self._fd_host:
+                        self._selector.unregister(fd)
+                        del self._fd_host[fd]
+            host.stop()
+            self._shell_hosts = [(t, h) for t, h in self._shell_hosts if h is not host]
+        else:
+            host.stop()
+            self._inline_hosts = [(t, h) for t, h in self._inline_hosts if h is not host]
+
+    # -- the loop ------------------------------------------------------------------------------------
+    def backpressured(self) -> bool:
+        for b in self.bolts:
+            if len(b.pending) >= BACKPRESSURE_PENDING:
+                return True
+        return False
+
+    def in_flight(self) -> int:
+        """Trees pending plus tuples delivered to bolts and not yet acked/failed."""
+        n = len(self.acker) if self.acker is not None else 0
+        for b in self.bolts:
+            n += len(b.pending)
+        return n
+
+    def step(self, max_wait: float = 0.05) -> int:
+        """One loop iteration. Returns how much work it did (0 = idle)."""
+        self.now = self.clock.now()
+        emits_before = self.emit_count
+        work = 0
+        for _, host in list(self._inline_hosts):
+            if host.has_work():
+                work += host.run(INLINE_BUDGET)
+        if self._to_restart:
+            pending, self._to_restart = self._to_restart, []
+            for task in pending:
+                self._launch(task)
+                work += 1
+        pressured = self.backpressured()
+        wall = time.perf_counter()
+        for spout in self.spouts:
+            if spout.awaiting_sync or not spout.ready:
+                continue
+            if spout.commands:
+                spout.pump()
+                work += 1
+            elif not pressured and spout.can_next():
+                if spout.last_next_empty and wall < spout.sleep_until:
+                    continue  # Storm's sleep spout wait strategy: a `next` that emitted nothing waits 1 ms
+                spout.pump()
+                work += 1
+        if self._inline_hosts:
+            for _, host in list(self._inline_hosts):
+                if host.has_work():
+                    work += host.run(INLINE_BUDGET)
+        work += self._io(0.0 if work else max_wait)
+        self._timers()
+        if self.emit_count != emits_before or self.in_flight() or self._to_restart or self._starting():
+            self.last_busy = self.now
+        return work
+
+    def _io(self, wait: float) -> int:
+        if not self._shell_hosts:
+            if wait > 0 and not any(h.has_work() for _, h in self._inline_hosts):
+                time.sleep(min(wait, 0.002))
+            return 0
+        for _, host in self._shell_hosts:
+            if host.wants_write():
+                host.flush()
+        for _, host in self._shell_hosts:
+            if host.wants_write():
+                wait = min(wait, 0.001)
+                break
+        work = 0
+        events = self._selector.select(wait)
+        for key, _ in events:
+            host = key.data
+            work += host.on_readable(key.fd) + 1
+        for _, host in self._shell_hosts:
+            if host.wants_write():
+                host.flush()
+        return work
+
+    def _timers(self) -> None:
+        now = self.now
+        if self.acker is not None and self.acker.due(now):
+            for outcome in self.acker.tick(now):
+                self.finished(outcome)
+        for i, (freq, due, tasks) in enumerate(self._ticks):
+            if now >= due:
+                for ex in tasks:
+                    if ex.ready:
+                        ex.tick(freq)
+                due += freq
+                if due <= now:  # far behind (a long pause): skip missed ticks, as a timer would
+                    due = now + freq
+                self._ticks[i] = (freq, due, tasks)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT_PERIOD_SECS
+            self._heartbeats(now)
+
+    def _heartbeats(self, now: float) -> None:
+        limit = self.subprocess_timeout
+        for task, host in list(self._shell_hosts):
+            ex = self.executors[task]
+            if not ex.ready or not host.alive:
+                continue
+            if isinstance(ex, BoltExecutor):
+                if now - ex.last_heard > limit:
+                    self.task_died(
+                        task,
+                        f"subprocess heartbeat timeout: no message for {now - ex.last_heard:.1f}s "
+                        f"(topology.subprocess.timeout.secs={limit:g})",
+                    )
+                    continue
+                ex.heartbeat()
+            elif isinstance(ex, SpoutExecutor):
+                if ex.awaiting_sync and now - ex.waiting_since > limit and now - ex.last_heard > limit:
+                    self.task_died(
+                        task,
+                        f"subprocess heartbeat timeout: no sync for {now - ex.waiting_since:.1f}s "
+                        f"(topology.subprocess.timeout.secs={limit:g})",
+                    )
+        for task, host in self._inline_hosts:
+            ex = self.executors[task]
+            if isinstance(ex, BoltExecutor) and ex.ready and host.alive:
+                ex.heartbeat()
+
+    # -- running and stopping ------------------------------------------------------------------------
+    def _starting(self) -> bool:
+        """A subprocess has not answered its handshake yet (or a spout its activate)."""
+        for _, host in self._shell_hosts:
+            if host.alive and host.pid is None:
+                return True
+        return any(s.commands for s in self.spouts if s.ready)
+
+    def idle_for(self) -> float:
+        return self.now - self.last_busy
+
+    def run(
+        self,
+        duration: float | None = None,
+        until_idle: float | None = None,
+        stop_when: Callable[[Cluster], bool] | None = None,
+        on_step: Callable[[Cluster], None] | None = None,
+    ) -> str:
+        """Run until `duration` passed, nothing happened for `until_idle` seconds, `stop_when` says so, or a
+        task keeps dying. Returns why it stopped. Time is the cluster's clock."""
+        if not self.active:
+            self.start()
+        start = self.now
+        while True:
+            self.step()
+            if on_step is not None:
+                on_step(self)
+            if self.fatal:
+                return "fatal"
+            if stop_when is not None and stop_when(self):
+                return "condition"
+            if duration is not None and self.now - start >= duration:
+                return "duration"
+            if until_idle is not None and self.idle_for() >= until_idle and self._spouts_quiet():
+                return "idle"
+
+    def _spouts_quiet(self) -> bool:
+        return all(not s.commands and not s.roots for s in self.spouts)
+
+    def deactivate(self) -> None:
+        self.active = False
+        for spout in self.spouts:
+            if spout.active:
+                spout.active = False
+                spout.tell({"command": "deactivate"})
+
+    def drain(self, max_seconds: float = 5.0) -> bool:
+        """Deactivate spouts and let in-flight tuples finish, for at most `max_seconds` of real time."""
+        self.deactivate()
+        deadline = time.monotonic() + max_seconds
+        while time.monotonic() < deadline and not self.fatal:
+            self.step(max_wait=0.01)
+            if not self.in_flight() and all(
+                not s.commands and not s.awaiting_sync for s in self.spouts if s.ready
+            ):
+                return True
+        return False
+
+    def close(self) -> None:
+        """Stop every task (bounded: stdin closed, a short grace, then SIGKILL)."""
+        self._stopped = True
+        for _, host in list(self._shell_hosts):
+            try:
+                host.proc.stdin.close()  # type: ignore[union-attr]
+            except (OSError, AttributeError):
+                pass
+        deadline = time.monotonic() + 1.0
+        for task in list(self.hosts):
+            host = self.hosts[task]
+            if isinstance(host, ShellHost) and host.proc is not None:
+                try:
+                    host.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except Exception:  # noqa: BLE001 - any failure: it is killed below
+                    pass
+            self._retire(task)
+        self._selector.close()
+        self._piddir.cleanup()
+
+    def summary(self, reason: str) -> Summary:
+        window = max(time.perf_counter() - self._wall_started, 1e-9)
+        stats = []
+        for name in sorted(self.graph.components):
+            comp = self.graph.components[name]
+            tasks = [self.executors[t].metrics for t in comp.tasks if t in self.executors]
+            stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, window))
+        return Summary(
+            topology=self.graph.name,
+            hosting="inline" if self.inline else "process",
+            seconds=self.now - self.started_at,
+            reason=reason,
+            components=stats,
+            errors=list(self.errors),
+            pending_trees=len(self.acker) if self.acker is not None else 0,
+        )
+
+
+def require_healthy(cluster: Cluster) -> None:
+    if cluster.fatal:
+        raise ComponentError(cluster.fatal)
+
+
+__all__ = ["Cluster", "Summary", "TaskError", "LogRecord", "Emitted", "RoutingError"]

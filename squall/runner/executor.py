@@ -1,0 +1,376 @@
+"""Per-task semantics: what Storm's ShellBolt / ShellSpout and their executors do with each multilang message.
+
+An executor does not know how its component is hosted (subprocess or in-process object): it receives the
+component's messages through `handle` and talks back through its host's `send`. Routing goes to the
+Router, tree bookkeeping to the Acker, both reached through the Engine (the cluster).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Protocol
+
+from squall.runner.acker import Acker, Outcome
+from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM, ComponentDef
+from squall.runner.metrics import TaskMetrics
+
+_perf = time.perf_counter
+SPOUT_WAIT_SECS = 0.001  # Storm's topology.sleep.spout.wait.strategy.time.ms default
+
+
+class Host(Protocol):
+    """How a task's component is hosted: it accepts messages for the component."""
+
+    def send(self, message: Any) -> None: ...
+
+    def send_task_ids(self, task_ids: list[int]) -> None: ...
+
+
+class Engine(Protocol):
+    acker: Acker | None
+    now: float
+
+    def route(
+        self, task: int, component: str, stream: str, values: Any, direct_task: int | None
+    ) -> list[int]: ...
+
+    def deliver(
+        self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+    ) -> None: ...
+
+    def edge_id(self) -> int: ...
+
+    def finished(self, outcome: Outcome | None) -> None: ...
+
+    def component_log(self, task: int, level: int, text: str) -> None: ...
+
+    def component_error(self, task: int, text: str) -> None: ...
+
+    def component_metric(self, task: int, name: str, value: Any) -> None: ...
+
+    def task_died(self, task: int, reason: str) -> None: ...
+
+    def captured(
+        self, component: str, stream: str, values: Any, anchors: list[Any] | None, task: int
+    ) -> None: ...
+
+
+class InTuple:
+    """A tuple delivered to a bolt task and not yet acked or failed."""
+
+    __slots__ = ("msgid", "ackval", "received")
+
+    def __init__(self, msgid: dict[int, int] | None, received: float) -> None:
+        self.msgid = msgid
+        self.ackval = 0
+        self.received = received
+
+
+class TaskExecutor:
+    kind = "task"
+
+    def __init__(self, task: int, component: ComponentDef, engine: Engine, capture: bool = False) -> None:
+        self.task = task
+        self.component = component
+        self.name = component.name
+        self.engine = engine
+        self.host: Host | None = None
+        self.metrics = TaskMetrics()
+        self.capture = capture
+        self.last_heard = engine.now  # any message from the component counts as a heartbeat (Storm does so)
+        self.ready = False
+
+    # -- from the component -------------------------------------------------------------------------
+    def handle(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            raise_protocol(self, f"expected a command object, got {type(msg).__name__}: {msg!r:.120}")
+        self.last_heard = self.engine.now
+        command = msg.get("command")
+        handler = self._handlers.get(command)  # type: ignore[attr-defined]
+        if handler is None:
+            raise_protocol(self, f"unknown command {command!r} in {msg!r:.200}")
+        handler(self, msg)
+
+    def _log(self, msg: dict[str, Any]) -> None:
+        level = msg.get("level", 2)
+        self.engine.component_log(
+            self.task, int(level) if isinstance(level, int) else 2, str(msg.get("msg", ""))
+        )
+
+    def _error(self, msg: dict[str, Any]) -> None:
+        self.metrics.errors += 1
+        self.engine.component_error(self.task, str(msg.get("msg", "")))
+
+    def _metrics(self, msg: dict[str, Any]) -> None:
+        self.engine.component_metric(self.task, str(msg.get("name")), msg.get("params"))
+
+    def _sync(self, msg: dict[str, Any]) -> None:
+        pass
+
+    def _route(self, msg: dict[str, Any]) -> tuple[str, Any, list[int]]:
+        stream = msg.get("stream") or "default"
+        values = msg.get("tuple")
+        if not isinstance(values, list):
+            raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
+        tasks = self.engine.route(self.task, self.name, stream, values, msg.get("task"))
+        m = self.metrics
+        m.emitted += 1
+        m.transferred += len(tasks)
+        return stream, values, tasks
+
+    def died(self) -> None:
+        """The component is gone: release what it held."""
+
+
+def raise_protocol(executor: TaskExecutor, text: str) -> None:
+    from squall.errors import ProtocolError
+
+    raise ProtocolError(f"{executor.name}[task {executor.task}]: {text}")
+
+
+class BoltExecutor(TaskExecutor):
+    kind = "bolt"
+
+    def __init__(self, task: int, component: ComponentDef, engine: Engine, capture: bool = False) -> None:
+        super().__init__(task, component, engine, capture)
+        self.pending: dict[str, InTuple] = {}
+        self._next_id = 0
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    # -- to the component ---------------------------------------------------------------------------
+    def deliver(
+        self, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+    ) -> None:
+        self._next_id += 1
+        tid = str(self._next_id)
+        self.pending[tid] = InTuple(msgid, _perf())
+        self.host.send({"id": tid, "comp": comp, "stream": stream, "task": src_task, "tuple": values})  # type: ignore[union-attr]
+
+    def tick(self, freq: float) -> None:
+        self.deliver(SYSTEM_COMPONENT, TICK_STREAM, SYSTEM_TASK, [freq], None)
+
+    def heartbeat(self) -> None:
+        self._next_id += 1
+        self.host.send(  # type: ignore[union-attr]
+            {
+                "id": f"hb{self._next_id}",
+                "comp": None,
+                "stream": HEARTBEAT_STREAM,
+                "task": SYSTEM_TASK,
+                "tuple": [],
+            }
+        )
+
+    # -- from the component -------------------------------------------------------------------------
+    def _emit(self, msg: dict[str, Any]) -> None:
+        stream, values, tasks = self._route(msg)
+        anchor_ids = msg.get("anchors")
+        rooted: list[InTuple] = []
+        if anchor_ids and self.engine.acker is not None:
+            pending = self.pending
+            for aid in anchor_ids:
+                anchor = pending.get(aid if isinstance(aid, str) else str(aid))
+                if anchor is not None and anchor.msgid:
+                    rooted.append(anchor)
+        deliver = self.engine.deliver
+        if rooted:
+            edge_id = self.engine.edge_id
+            for target in tasks:
+                out: dict[int, int] = {}
+                for anchor in rooted:
+                    edge = edge_id()
+                    anchor.ackval ^= edge
+                    for root in anchor.msgid:  # type: ignore[union-attr]
+                        out[root] = out.get(root, 0) ^ edge
+                deliver(target, self.name, stream, self.task, values, out)
+        else:
+            for target in tasks:
+                deliver(target, self.name, stream, self.task, values, None)
+        if self.capture:
+            self.engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
+        if msg.get("need_task_ids", True) and msg.get("task") is None:
+            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+
+    def _finish(self, msg: dict[str, Any], ok: bool) -> None:
+        tid = msg.get("id")
+        tup = self.pending.pop(tid if isinstance(tid, str) else str(tid), None)
+        if tup is None:
+            self.engine.component_error(
+                self.task,
+                f"{'acked' if ok else 'failed'} a non-existent or already acked/failed tuple id {tid!r}",
+            )
+            return
+        m = self.metrics
+        m.executed += 1
+        m.latency_sum += _perf() - tup.received
+        acker = self.engine.acker
+        if ok:
+            m.acked += 1
+            if tup.msgid and acker is not None:
+                now = self.engine.now
+                for root, edge in tup.msgid.items():
+                    self.engine.finished(acker.ack(root, edge ^ tup.ackval, now))
+        else:
+            m.failed += 1
+            if tup.msgid and acker is not None:
+                for root in tup.msgid:
+                    self.engine.finished(acker.fail(root))
+
+    def _ack(self, msg: dict[str, Any]) -> None:
+        self._finish(msg, True)
+
+    def _fail(self, msg: dict[str, Any]) -> None:
+        self._finish(msg, False)
+
+    def died(self) -> None:
+        """Every tuple the dead task held fails its trees, so spouts replay them."""
+        acker = self.engine.acker
+        held = list(self.pending.values())
+        self.pending.clear()
+        if acker is None:
+            return
+        for tup in held:
+            if tup.msgid:
+                for root in tup.msgid:
+                    self.engine.finished(acker.fail(root))
+
+    _handlers = {
+        "emit": _emit,
+        "ack": _ack,
+        "fail": _fail,
+        "sync": TaskExecutor._sync,
+        "log": TaskExecutor._log,
+        "error": TaskExecutor._error,
+        "metrics": TaskExecutor._metrics,
+    }
+
+
+class SpoutExecutor(TaskExecutor):
+    kind = "spout"
+
+    def __init__(
+        self,
+        task: int,
+        component: ComponentDef,
+        engine: Engine,
+        capture: bool = False,
+        max_pending: int | None = None,
+    ) -> None:
+        super().__init__(task, component, engine, capture)
+        self.max_pending = max_pending
+        self.roots: dict[int, Any] = {}  # root id -> the spout's message id
+        self.started: dict[int, float] = {}
+        self.commands: deque[dict[str, Any]] = deque()
+        self.awaiting_sync = False
+        self.waiting_since = 0.0
+        self.active = False
+        self._emitted_this_call = 0
+        self.last_next_empty = False
+        self.sleep_until = 0.0
+        self._in_next = False
+
+    def can_next(self) -> bool:
+        return (
+            self.ready
+            and self.active
+            and not self.awaiting_sync
+            and not self.commands
+            and (self.max_pending is None or len(self.roots) < self.max_pending)
+        )
+
+    def query(self, command: dict[str, Any]) -> None:
+        """Send one command and wait for its `sync` (Storm's ShellSpout.querySubprocess)."""
+        self.awaiting_sync = True
+        self.waiting_since = self.engine.now
+        self.host.send(command)  # type: ignore[union-attr]
+
+    def pump(self) -> bool:
+        """Send the next queued command, or `next`. True when something was sent."""
+        if not self.ready or self.awaiting_sync:
+            return False
+        if self.commands:
+            self.query(self.commands.popleft())
+            return True
+        if self.can_next():
+            self._emitted_this_call = 0
+            self._in_next = True
+            self.query({"command": "next"})
+            return True
+        return False
+
+    def tell(self, command: dict[str, Any]) -> None:
+        self.commands.append(command)
+
+    def outcome(self, outcome: Outcome) -> None:
+        msg_id = self.roots.pop(outcome.root, None)
+        started = self.started.pop(outcome.root, None)
+        if msg_id is None:
+            return
+        m = self.metrics
+        if outcome.ok:
+            m.acked += 1
+            if started is not None:
+                m.latency_sum += _perf() - started
+                m.executed += 1
+            self.tell({"command": "ack", "id": msg_id})
+        else:
+            m.failed += 1
+            self.tell({"command": "fail", "id": msg_id})
+
+    # -- from the component -------------------------------------------------------------------------
+    def _emit(self, msg: dict[str, Any]) -> None:
+        stream, values, tasks = self._route(msg)
+        self._emitted_this_call += 1
+        msg_id = msg.get("id")
+        engine = self.engine
+        acker = engine.acker
+        if msg_id is not None and acker is not None and tasks:
+            root = engine.edge_id()
+            val = 0
+            for target in tasks:
+                edge = engine.edge_id()
+                val ^= edge
+                engine.deliver(target, self.name, stream, self.task, values, {root: edge})
+            self.roots[root] = msg_id
+            self.started[root] = _perf()
+            engine.finished(acker.init(root, val, self.task, engine.now))
+        else:
+            for target in tasks:
+                engine.deliver(target, self.name, stream, self.task, values, None)
+            if msg_id is not None:
+                # No ackers, or nobody subscribed: Storm acks the spout message right away.
+                self.metrics.acked += 1
+                self.tell({"command": "ack", "id": msg_id})
+        if self.capture:
+            engine.captured(self.name, stream, values, None, self.task)
+        if msg.get("need_task_ids", True) and msg.get("task") is None:
+            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+
+    def _spout_sync(self, msg: dict[str, Any]) -> None:
+        self.awaiting_sync = False
+        if self._in_next:
+            self._in_next = False
+            self.last_next_empty = self._emitted_this_call == 0
+            if self.last_next_empty:
+                self.sleep_until = _perf() + SPOUT_WAIT_SECS
+
+    def died(self) -> None:
+        """A restarted spout is a new instance: trees of the dead one are forgotten, not replayed to it."""
+        if self.engine.acker is not None:
+            self.engine.acker.forget(set(self.roots))
+        self.roots.clear()
+        self.started.clear()
+        self.commands.clear()
+        self.awaiting_sync = False
+
+    _handlers = {
+        "emit": _emit,
+        "sync": _spout_sync,
+        "log": TaskExecutor._log,
+        "error": TaskExecutor._error,
+        "metrics": TaskExecutor._metrics,
+    }

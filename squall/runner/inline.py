@@ -1,0 +1,171 @@
+"""In-process hosting: a pystorm/streamparse component object driven with the same multilang messages.
+
+The component gets an in-memory serializer: what it sends (emit, ack, fail, log, sync, ...) goes straight
+to its executor; what the runner sends (tuples, commands, task ids) is queued and consumed by the
+component's own `_run()`, exactly as in a subprocess. stdin/stdout stay the user's terminal, so
+`breakpoint()` works and tracebacks point at user code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+import os
+import queue
+import threading
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from squall.errors import ProtocolError
+
+
+class InlineSerializer:
+    """Stands in for pystorm's Serializer: no bytes, just messages."""
+
+    def __init__(self, on_message: Callable[[Any], None]) -> None:
+        self.inbound: deque[Any] = deque()
+        self.foreign: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.input_stream = None
+        self.output_stream = None
+        self._on_message = on_message
+        self._owner = threading.get_ident()
+
+    def read_message(self) -> Any:
+        if self.inbound:
+            return self.inbound.popleft()
+        raise ProtocolError(
+            "component read a message the runner never sent (it waited for task ids it will not get?)"
+        )
+
+    def send_message(self, msg: Any) -> None:
+        if threading.get_ident() != self._owner:
+            self.foreign.put(msg)  # e.g. TicklessBatchingBolt's batcher thread; the loop drains it
+            return
+        self._on_message(msg)
+
+    def drain_foreign(self) -> int:
+        n = 0
+        while True:
+            try:
+                msg = self.foreign.get_nowait()
+            except queue.Empty:
+                return n
+            self._on_message(msg)
+            n += 1
+
+
+def load_class(class_path: str) -> type:
+    module_name, _, cls_name = class_path.rpartition(".")
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name)  # type: ignore[no-any-return]
+
+
+def make_component(cls: type, serializer: InlineSerializer) -> Any:
+    component = cls(input_stream=io.BytesIO(), output_stream=io.BytesIO(), rdb_signal=None)
+    component.serializer = serializer
+    return component
+
+
+class InlineHost:
+    """Hosts one task's component object. `on_message(msg)` receives everything it sends;
+    `on_death(reason)` is called when it raises (after pystorm's own error/fail handling ran)."""
+
+    hosting = "inline"
+
+    def __init__(
+        self,
+        cls: type,
+        on_message: Callable[[Any], None],
+        on_death: Callable[[str], None],
+        label: str,
+        raise_errors: bool = False,
+    ) -> None:
+        self.cls = cls
+        self.raise_errors = raise_errors
+        self.label = label
+        self._on_message = on_message
+        self._on_death = on_death
+        self.serializer = InlineSerializer(self._receive)
+        self.component: Any = None
+        self.pid: int | None = None
+        self.alive = False
+
+    def _receive(self, msg: Any) -> None:
+        if self.pid is None and isinstance(msg, dict) and "pid" in msg:
+            self.pid = int(msg["pid"])
+            return
+        self._on_message(msg)
+
+    def start(self, handshake: dict[str, Any]) -> None:
+        self.alive = True
+        try:
+            self.component = make_component(self.cls, self.serializer)
+            self.serializer.inbound.append(handshake)
+            root = logging.getLogger()
+            before = list(root.handlers)
+            conf, context = self.component.read_handshake()
+            self.component._setup_component(conf, context)
+            # pystorm puts its Storm log handler on the root logger; with many tasks in one process that
+            # would send every task's logs to every task. Keep each handler on its own component's logger.
+            for handler in [h for h in root.handlers if h not in before]:
+                root.removeHandler(handler)
+                self.component.logger.addHandler(handler)
+                self.component.logger.propagate = False
+            self.component.initialize(conf, context)
+        except Exception:
+            self.alive = False
+            if self.raise_errors:
+                raise
+            self._on_death(f"raised during start:\n{traceback.format_exc()}")
+
+    def send(self, message: Any) -> None:
+        self.serializer.inbound.append(message)
+
+    def send_task_ids(self, task_ids: list[int]) -> None:
+        # The emit that asked for them is running right now and reads them next.
+        self.serializer.inbound.appendleft(task_ids)
+
+    def has_work(self) -> bool:
+        return bool(self.serializer.inbound) or not self.serializer.foreign.empty()
+
+    def run(self, budget: int) -> int:
+        """Let the component consume up to `budget` queued messages. Returns how many it consumed."""
+        ser = self.serializer
+        done = ser.drain_foreign() if not ser.foreign.empty() else 0
+        inbound = ser.inbound
+        component = self.component
+        while inbound and done < budget and self.alive:
+            if isinstance(inbound[0], list):
+                inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
+                continue
+            try:
+                component._run()
+            except Exception as exc:
+                text = traceback.format_exc()
+                try:
+                    component._handle_run_exception(exc)
+                except Exception:
+                    text += "\nwhile reporting it:\n" + traceback.format_exc()
+                if self.raise_errors:
+                    raise
+                if getattr(component, "exit_on_exception", True):
+                    self.alive = False
+                    self._on_death(f"raised:\n{text}")
+                    return done + 1
+            done += 1
+        return done
+
+    def stop(self) -> None:
+        self.alive = False
+        inbound = self.serializer.inbound
+        inbound.clear()
+
+    def stderr_tail(self) -> str:
+        return ""
+
+    @property
+    def os_pid(self) -> int:
+        return os.getpid()

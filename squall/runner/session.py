@@ -1,0 +1,116 @@
+"""One local run, start to finish: resolve settings (nothing runs if they are wrong), stage resources,
+run the cluster, drain, stop, summarise. `squall run` and `squall.testing.run_topology` both use it."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from squall.clock import Clock
+from squall.config import Project, resolve_options, resolve_parallelism
+from squall.resources import stage_resources
+from squall.runner.cluster import Cluster, Summary
+from squall.runner.graph import Graph, build_graph, topology_config, topology_parallelism
+from squall.runner.loader import activate_project, load_topology
+
+
+@dataclass
+class Plan:
+    name: str
+    topology: type
+    graph: Graph
+    conf: dict[str, Any]
+    serializer: str
+    project: Project | None
+
+
+def plan(
+    project: Project,
+    name: str | None,
+    env: str | None,
+    cli_par: Mapping[str, str] | None = None,
+    cli_options: Mapping[str, str] | None = None,
+) -> Plan:
+    """Load and validate everything for a run of topology `name` in `env`. Raises ConfigError/TopologyError."""
+    name, topology = load_topology(project, name)
+    return plan_for(topology, project, env, cli_par, cli_options, name=name)
+
+
+def plan_for(
+    topology: type,
+    project: Project | None,
+    env: str | None,
+    cli_par: Mapping[str, str] | None = None,
+    cli_options: Mapping[str, str] | None = None,
+    name: str | None = None,
+    extra_conf: Mapping[str, Any] | None = None,
+) -> Plan:
+    env_name = env
+    declared = topology_parallelism(topology, env_name)
+    if project is not None:
+        env_name, _ = project.env(env)
+        par = resolve_parallelism(declared, project, env_name, cli_par)
+        conf = resolve_options(topology_config(topology), project, env_name, cli_options)
+        serializer = project.serializer
+        activate_project(project)
+    else:
+        par = dict(declared)
+        for comp, value in (cli_par or {}).items():
+            par[comp] = int(value)
+        conf = topology_config(topology)
+        serializer = "json"
+    if extra_conf:
+        conf.update(extra_conf)
+    name = name or topology.__name__
+    conf.setdefault("topology.name", name)
+    graph = build_graph(topology, par, name=name, env=env_name)
+    return Plan(name, topology, graph, conf, serializer, project)
+
+
+def execute(
+    plan: Plan,
+    *,
+    inline: bool = False,
+    duration: float | None = None,
+    until_idle: float | None = None,
+    seed: int | None = None,
+    clock: Clock | None = None,
+    capture: bool = False,
+    serializer: str | None = None,
+    resources: Path | None = None,
+    stop_when: Callable[[Cluster], bool] | None = None,
+    on_step: Callable[[Cluster], None] | None = None,
+    drain_secs: float = 5.0,
+    on_cluster: Callable[[Cluster], None] | None = None,
+) -> tuple[Summary, Cluster]:
+    """Run `plan` and return its summary (and the stopped cluster, for its captured emits/logs)."""
+    with tempfile.TemporaryDirectory(prefix="squall-resources-") as tmp:
+        if resources is None:
+            if plan.project is not None:
+                resources = stage_resources(plan.project, Path(tmp) / "resources", link=True)
+            else:
+                resources = Path.cwd()
+        cluster = Cluster(
+            plan.graph,
+            plan.conf,
+            resources=resources,
+            serializer=serializer or plan.serializer,
+            inline=inline,
+            clock=clock,
+            seed=seed,
+            capture=capture,
+        )
+        if on_cluster is not None:
+            on_cluster(cluster)
+        reason = "interrupted"
+        try:
+            cluster.start()
+            reason = cluster.run(duration=duration, until_idle=until_idle, stop_when=stop_when, on_step=on_step)
+            if reason != "fatal":
+                cluster.drain(drain_secs)
+        finally:
+            cluster.close()
+        return cluster.summary(reason), cluster

@@ -1,0 +1,312 @@
+"""Public test helpers: run one pystorm/streamparse component, or a whole topology, inside a test.
+
+Components are driven with the same multilang messages Storm (and `squall run`) sends them; everything
+they send back is recorded. No JVM, no subprocess (except for `run_topology(..., inline=False)`).
+
+One bolt::
+
+    from squall.testing import BoltHarness
+    h = BoltHarness(ParseBolt, conf={"squall.pipeline": {...}}, inputs={"spout": ["raw"]})
+    tid = h.process([b"..."], component="spout")         # returns the tuple id the bolt saw
+    h.emitted("default")        # -> [[...values...], ...] emitted on that stream
+    h.emits                     # -> [Emit(stream, values, anchors, direct_task), ...] (anchors = tuple ids)
+    h.acked, h.failed           # -> tuple ids the bolt acked / failed
+    h.tick()                    # a tick tuple (stream "__tick", component "__system", task -1)
+    h.errors, h.logs            # `error` messages (tracebacks) and `log` messages
+
+An exception raised by the bolt propagates out of `process` (after pystorm's own error/fail handling),
+so the test sees the real traceback.
+
+One spout::
+
+    s = SpoutHarness(SensorSpout, conf={...})
+    new = s.next_tuple()        # -> [Emit(...)] emitted during that `next`
+    s.ack(new[0].id); s.fail(msg_id)
+
+A whole topology (Storm semantics: groupings, acker, timeouts, ticks; see squall.runner)::
+
+    from squall.testing import run_topology
+    result = run_topology(WordCount, conf={"topology.max.spout.pending": 10}, until_idle=1.0)
+    result.emitted("count_bolt")              # values emitted by that component (default stream)
+    result.stats("count_bolt").acked          # per-component figures as `squall run` prints them
+    result.errors                             # tasks' reported errors and deaths
+
+`inline=True` (default) hosts Python components in the test process (deterministic for a `seed`);
+`inline=False` runs every task as a subprocess, exactly as `squall run` does, and needs the components
+importable from the project's resources (pass `project=Path(...)`, the folder holding config.json).
+Pass `clock=ManualClock()` and `on_step=` (or `stop_when=`) to drive time in tests without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from squall.clock import Clock
+from squall.config import load_project
+from squall.runner.cluster import Cluster, Emitted, LogRecord, Summary, TaskError
+from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
+from squall.runner.inline import InlineHost
+from squall.runner.metrics import ComponentStats
+from squall.runner.session import execute, plan_for
+
+__all__ = ["BoltHarness", "SpoutHarness", "Emit", "run_topology", "RunResult"]
+
+
+@dataclass
+class Emit:
+    """One `emit` a component sent. For spouts `id` is the message id (None = unreliable emit)."""
+
+    stream: str
+    values: list[Any]
+    anchors: list[Any] = field(default_factory=list)
+    direct_task: int | None = None
+    id: Any = None
+
+
+def _outputs_of(cls: type) -> dict[str, list[str]]:
+    from streamparse.dsl.stream import Stream
+
+    out: dict[str, list[str]] = {}
+    for o in getattr(cls, "outputs", None) or []:
+        if isinstance(o, Stream):
+            out[o.name] = list(o.fields)
+        elif isinstance(o, str):
+            out.setdefault("default", []).append(o)
+    return out
+
+
+class _Harness:
+    def __init__(
+        self,
+        cls: type,
+        conf: Mapping[str, Any] | None,
+        component: str,
+        task: int,
+        inputs: Mapping[Any, Sequence[str]] | None,
+        task_ids: Sequence[int] | None,
+    ) -> None:
+        self.cls = cls
+        self.component = component
+        self.task = task
+        self.task_ids = list(task_ids) if task_ids is not None else [task + 1]
+        self.emits: list[Emit] = []
+        self.acked: list[Any] = []
+        self.failed: list[Any] = []
+        self.errors: list[str] = []
+        self.logs: list[tuple[int, str]] = []
+        self.metrics: list[tuple[str, Any]] = []
+        self.syncs = 0
+        source_fields: dict[str, dict[str, list[str]]] = {}
+        for key, fields in (inputs or {}).items():
+            comp, stream = (key, "default") if isinstance(key, str) else key
+            source_fields.setdefault(comp, {})[stream] = list(fields)
+        outputs = _outputs_of(cls)
+        context = {
+            "task->component": {str(task): component},
+            "taskid": task,
+            "componentid": component,
+            "streams": sorted(outputs),
+            "stream->outputfields": outputs,
+            "source->stream->fields": source_fields,
+        }
+        full_conf = {"topology.name": "test"}
+        full_conf.update(conf or {})
+        import tempfile
+
+        self._piddir = tempfile.TemporaryDirectory(prefix="squall-harness-")
+        self.host = InlineHost(cls, self._on_message, self._on_death, f"{component}[task {task}]", raise_errors=True)
+        self.host.start({"conf": full_conf, "context": context, "pidDir": self._piddir.name})
+        self.instance = self.host.component
+
+    def _on_death(self, reason: str) -> None:  # raise_errors=True: exceptions propagate instead
+        self.errors.append(reason)
+
+    def _on_message(self, msg: Any) -> None:
+        command = msg.get("command") if isinstance(msg, dict) else None
+        if command == "emit":
+            emit = Emit(
+                msg.get("stream") or "default",
+                list(msg.get("tuple") or []),
+                list(msg.get("anchors") or []),
+                msg.get("task"),
+                msg.get("id"),
+            )
+            self.emits.append(emit)
+            if msg.get("need_task_ids", True) and msg.get("task") is None:
+                self.host.send_task_ids(list(self.task_ids))
+        elif command == "ack":
+            self.acked.append(msg.get("id"))
+        elif command == "fail":
+            self.failed.append(msg.get("id"))
+        elif command == "log":
+            self.logs.append((int(msg.get("level", 2)), str(msg.get("msg"))))
+        elif command == "error":
+            self.errors.append(str(msg.get("msg")))
+        elif command == "metrics":
+            self.metrics.append((str(msg.get("name")), msg.get("params")))
+        elif command == "sync":
+            self.syncs += 1
+        else:
+            raise AssertionError(f"{self.component} sent an unknown message: {msg!r}")
+
+    def _drive(self, message: Any) -> list[Emit]:
+        before = len(self.emits)
+        self.host.send(message)
+        self.host.run(1)
+        return self.emits[before:]
+
+    def emitted(self, stream: str | None = "default") -> list[list[Any]]:
+        """Values emitted on `stream` (all streams with None), in order."""
+        return [e.values for e in self.emits if stream is None or e.stream == stream]
+
+    def close(self) -> None:
+        self._piddir.cleanup()
+
+
+class BoltHarness(_Harness):
+    """Drives one bolt. `inputs` maps source component (or (component, stream)) to field names, so the
+    bolt gets namedtuple values as under Storm; `task_ids` is the reply to emits that ask for task ids."""
+
+    def __init__(
+        self,
+        bolt_cls: type,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        component: str = "bolt",
+        task: int = 1,
+        inputs: Mapping[Any, Sequence[str]] | None = None,
+        task_ids: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(bolt_cls, conf, component, task, inputs, task_ids)
+        self._next = 0
+
+    def process(
+        self,
+        values: Sequence[Any],
+        stream: str = "default",
+        component: str = "spout",
+        id: str | None = None,
+        task: int = 0,
+    ) -> str:
+        """Deliver one tuple; returns its id (look for it in `acked`/`failed`)."""
+        self._next += 1
+        tid = id if id is not None else f"t{self._next}"
+        self._drive({"id": tid, "comp": component, "stream": stream, "task": task, "tuple": list(values)})
+        return tid
+
+    def tick(self, freq: int = 1) -> str:
+        self._next += 1
+        tid = f"tick{self._next}"
+        self._drive({"id": tid, "comp": SYSTEM_COMPONENT, "stream": TICK_STREAM, "task": SYSTEM_TASK, "tuple": [freq]})
+        return tid
+
+    def heartbeat(self) -> bool:
+        """Send a heartbeat tuple; True if the bolt answered `sync` as Storm requires."""
+        before = self.syncs
+        self._next += 1
+        self._drive({"id": f"hb{self._next}", "comp": None, "stream": HEARTBEAT_STREAM, "task": SYSTEM_TASK, "tuple": []})
+        return self.syncs > before
+
+
+class SpoutHarness(_Harness):
+    """Drives one spout: `next_tuple()`, `ack(id)`, `fail(id)`, `activate()`, `deactivate()`.
+    Each returns the emits made while handling that command."""
+
+    def __init__(
+        self,
+        spout_cls: type,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        component: str = "spout",
+        task: int = 1,
+        task_ids: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(spout_cls, conf, component, task, None, task_ids)
+
+    def next_tuple(self) -> list[Emit]:
+        return self._drive({"command": "next"})
+
+    def ack(self, msg_id: Any) -> list[Emit]:
+        return self._drive({"command": "ack", "id": msg_id})
+
+    def fail(self, msg_id: Any) -> list[Emit]:
+        return self._drive({"command": "fail", "id": msg_id})
+
+    def activate(self) -> list[Emit]:
+        return self._drive({"command": "activate"})
+
+    def deactivate(self) -> list[Emit]:
+        return self._drive({"command": "deactivate"})
+
+
+@dataclass
+class RunResult:
+    summary: Summary
+    captured: list[Emitted]
+    logs: list[LogRecord]
+
+    @property
+    def errors(self) -> list[TaskError]:
+        return self.summary.errors
+
+    @property
+    def reason(self) -> str:
+        return self.summary.reason
+
+    def stats(self, component: str) -> ComponentStats:
+        for c in self.summary.components:
+            if c.name == component:
+                return c
+        raise KeyError(f"no component {component!r}: {[c.name for c in self.summary.components]}")
+
+    def emitted(self, component: str, stream: str | None = "default") -> list[list[Any]]:
+        """Values `component` emitted on `stream` (all streams with None), in emit order."""
+        return [e.values for e in self.captured if e.component == component and (stream is None or e.stream == stream)]
+
+    def emits(self, component: str) -> list[Emitted]:
+        return [e for e in self.captured if e.component == component]
+
+
+def run_topology(
+    topology: type,
+    conf: Mapping[str, Any] | None = None,
+    *,
+    until_idle: float | None = 1.0,
+    duration: float | None = None,
+    inline: bool = True,
+    seed: int | None = 0,
+    par: Mapping[str, int] | None = None,
+    project: Path | None = None,
+    env: str | None = None,
+    serializer: str | None = None,
+    clock: Clock | None = None,
+    stop_when: Callable[[Cluster], bool] | None = None,
+    on_step: Callable[[Cluster], None] | None = None,
+    drain_secs: float = 5.0,
+) -> RunResult:
+    """Run `topology` (a streamparse Topology class) locally and return what happened.
+
+    `conf` adds Storm options on top of the topology's `config` (and of config.json's env options when
+    `project` is given). Stops after `duration`, after `until_idle` seconds with nothing in flight, or when
+    `stop_when(cluster)` is true; then spouts are deactivated and in-flight tuples drained (bounded).
+    """
+    proj = load_project(project) if project is not None else None
+    cli_par = {k: str(v) for k, v in (par or {}).items()}
+    the_plan = plan_for(topology, proj, env, cli_par, None, extra_conf=dict(conf or {}))
+    summary, cluster = execute(
+        the_plan,
+        inline=inline,
+        duration=duration,
+        until_idle=until_idle,
+        seed=seed,
+        clock=clock,
+        capture=True,
+        serializer=serializer,
+        stop_when=stop_when,
+        on_step=on_step,
+        drain_secs=drain_secs,
+    )
+    return RunResult(summary, cluster.emitted, cluster.logs)

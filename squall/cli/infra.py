@@ -1,0 +1,88 @@
+"""`squall infra`: install, start, stop and inspect the real services. Thin: squall.infra.api does the work."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from squall.infra import api
+
+SERVICE_HELP = "zookeeper, kafka, cassandra, nimbus, supervisor, ui (default: all)"
+
+
+def _echo(line: str) -> None:
+    click.echo(line)
+
+
+@click.group()
+def infra() -> None:
+    """Real ZooKeeper, Kafka, Cassandra and Storm on 127.0.0.1, assembled from Maven Central (no docker)."""
+
+
+@infra.command()
+@click.option("--no-apt", is_flag=True, help="Skip the Debian packages in infra/apt-packages.txt.")
+@click.option(
+    "--maven-repo",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Use this Maven local repository (e.g. an empty one to time a fresh machine).",
+)
+def install(no_apt: bool, maven_repo: str | None) -> None:
+    """Install missing Debian packages and resolve every service's jars into the jar cache (idempotent)."""
+    from pathlib import Path
+
+    t0 = time.monotonic()
+    api.install(repo_local=Path(maven_repo) if maven_repo else None, with_apt=not no_apt, report=_echo)
+    click.echo(f"install done in {time.monotonic() - t0:.1f}s")
+
+
+@infra.command(
+    help=f"Start SERVICES and what they need, wait until each answers; healthy ones are left alone. SERVICES: {SERVICE_HELP}"
+)
+@click.argument("services", nargs=-1)
+def up(services: tuple[str, ...]) -> None:
+    t0 = time.monotonic()
+    api.ensure_up(services or None, report=_echo)
+    click.echo(f"all up in {time.monotonic() - t0:.1f}s")
+
+
+@infra.command()
+@click.argument("services", nargs=-1)
+@click.option(
+    "--grace", default=30.0, show_default=True, help="Seconds to wait after SIGTERM before SIGKILL."
+)
+def down(services: tuple[str, ...], grace: float) -> None:
+    """Stop SERVICES (default: all) that squall started, by pid, including Storm worker JVMs."""
+    api.down(services or None, grace=grace, report=_echo)
+
+
+@infra.command()
+@click.argument("services", nargs=-1)
+def status(services: tuple[str, ...]) -> None:
+    """A table of each service's pid, address and health."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("service", "address", "pid", "health", "detail")
+    rows = api.status(services or None)
+    for row in rows:
+        pid = str(row.pid) if row.pid else ("-" if not row.healthy else "(not ours)")
+        health = (
+            "[green]healthy[/]"
+            if row.healthy
+            else ("[yellow]starting?[/]" if row.running else "[red]down[/]")
+        )
+        table.add_row(row.name, row.address, pid, health, row.detail)
+    Console().print(table)
+
+
+@infra.command()
+@click.argument("service")
+@click.option("-n", "--lines", default=40, show_default=True, help="Lines from the end of each log file.")
+def logs(service: str, lines: int) -> None:
+    """The tail of SERVICE's log files (console output first)."""
+    from squall.infra.registry import resolve_names
+
+    resolve_names([service], with_requirements=False)
+    click.echo(api.log_tail(service, lines))

@@ -1,0 +1,68 @@
+"""Integration tests run against the real services that `squall infra up` starts (never mocks).
+
+Every test marked `integration` gets the services up first: `ensure_up` is a no-op when `make test` (or a
+developer) already started them, and the session fails with the service's log tail when one cannot start.
+Tests that need only some services ask for them by name: `infra_up(["kafka"])` returns the endpoints.
+
+    def test_x(infra_endpoints):           # all services up; {"kafka": "127.0.0.1:9092", ...}
+    def test_y(kafka_bootstrap):           # "127.0.0.1:9092", Kafka (only) ensured up
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import pytest
+
+from squall.errors import InfraError
+from squall.infra import api
+
+_started: set[str] = set()
+
+
+def _ensure(names: Iterable[str]) -> dict[str, str]:
+    todo = [n for n in names if n not in _started]
+    if todo:
+        try:
+            api.ensure_up(todo)
+        except InfraError as exc:
+            pytest.fail(f"squall infra could not bring up {', '.join(todo)}:\n{exc}", pytrace=False)
+        _started.update(todo)
+    return api.endpoints()
+
+
+@pytest.fixture(scope="session")
+def infra_up() -> Callable[[Iterable[str]], dict[str, str]]:
+    """A function: ensure the named services are up (once per session) and return all endpoints."""
+    return _ensure
+
+
+@pytest.fixture(scope="session")
+def infra_endpoints(infra_up: Callable[[Iterable[str]], dict[str, str]]) -> dict[str, str]:
+    """Every service up (ZooKeeper, Kafka, Cassandra, Nimbus, Supervisor, UI); their endpoints."""
+    return infra_up(api.SERVICES)
+
+
+@pytest.fixture(scope="session")
+def zookeeper_address(infra_up: Callable[[Iterable[str]], dict[str, str]]) -> str:
+    return infra_up(["zookeeper"])["zookeeper"]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(infra_up: Callable[[Iterable[str]], dict[str, str]]) -> str:
+    return infra_up(["kafka"])["kafka"]
+
+
+@pytest.fixture(scope="session")
+def cassandra_address(infra_up: Callable[[Iterable[str]], dict[str, str]]) -> str:
+    return infra_up(["cassandra"])["cassandra"]
+
+
+@pytest.fixture(autouse=True)
+def _services_for_integration_tests(request: pytest.FixtureRequest) -> None:
+    """Tests marked `integration` without a narrower fixture get ZooKeeper, Kafka and Cassandra;
+    tests marked `storm` get the Storm cluster too."""
+    if request.node.get_closest_marker("storm") is not None:
+        _ensure(api.SERVICES)
+    elif request.node.get_closest_marker("integration") is not None:
+        _ensure(["zookeeper", "kafka", "cassandra"])

@@ -8,6 +8,10 @@
   `max_retries` re-emits the next failure publishes a DeadLetter (reason `max_retries`, original bytes) to the
   dead-letter topic, and once the broker acknowledged it the offset counts as done.
 - A partition with `max_uncommitted` emitted-but-uncommitted offsets is paused until a commit frees room.
+  Pausing is done here, not with KafkaConsumer.pause: kafka-python 3.0.12 can keep a resumed partition's parked
+  records forever (its KAFKA-7548 restore only runs when no other partition's records are in line), after which
+  the partition is never fetched again. So records of a paused partition are dropped and the consumer is seeked
+  back to the first dropped offset; when every assigned partition is paused the consumer is not polled at all.
 - Start position on a task's first assignment: committed (else earliest) | earliest | latest. Partitions
   that appear later start at their committed offset, else the earliest, so nothing produced to them is lost.
 """
@@ -87,6 +91,7 @@ class KafkaSource:
         self._ever_assigned = False
         self._last_commit = self._clock.now()
         self._last_refresh = self._clock.now()
+        self._commit_wanted = False
         self.stats = {
             "emitted": 0,
             "re_emitted": 0,
@@ -101,30 +106,18 @@ class KafkaSource:
         if self._consumer is None:
             self._consumer = self._connect()
             self._refresh_assignment(force=True)
-        elif self._paused:
-            self._consumer.resume(*self._paused)
-            self._paused.clear()
         self._active = True
 
     def deactivate(self) -> None:
         self.commit()
-        if self._consumer is not None and self._consumer.assignment():
-            assigned = set(self._consumer.assignment())
-            self._consumer.pause(*assigned)
-            self._paused |= assigned
-        self._active = False
+        self._active = False  # poll() emits what was fetched already, but fetches nothing new
 
     def poll(self) -> Polled | None:
         if self._consumer is None:
             self.activate()
         now = self._clock.now()
         self._settle_dead_letters()
-        since_commit = now - self._last_commit
-        if since_commit >= self.settings.commit_interval_s or (
-            self._paused
-            and since_commit >= min(0.05, self.settings.commit_interval_s)
-            and self._paused_with_progress()
-        ):
+        if self._commit_wanted or now - self._last_commit >= self.settings.commit_interval_s:
             self.commit()
         if (
             self.settings.partition_refresh_s
@@ -146,24 +139,32 @@ class KafkaSource:
             )
         if not self._buffer and self._active:
             self._fetch()
-        while self._buffer:
-            record = self._buffer.popleft()
-            tp = TopicPartition(record.topic, record.partition)
-            manager = self._offsets.get(tp)
-            if manager is None or record.offset < manager.committed or (tp, record.offset) in self._inflight:
-                continue  # revoked partition, or already handled
-            manager.emitted(record.offset)
-            payload = record.value if record.value is not None else b""
-            self._inflight[(tp, record.offset)] = _InFlight(payload)
-            self.stats["emitted"] += 1
-            self._pause_if_full(tp, manager)
-            return (
-                format_msg_id(tp.topic, tp.partition, record.offset),
-                payload,
-                tp.topic,
-                tp.partition,
-                record.offset,
-            )
+        rewind: dict[TopicPartition, int] = {}
+        try:
+            while self._buffer:
+                record = self._buffer.popleft()
+                tp = TopicPartition(record.topic, record.partition)
+                manager = self._offsets.get(tp)
+                if manager is None or record.offset <= manager.max_emitted:
+                    continue  # revoked partition, or emitted before
+                if tp in self._paused:
+                    rewind[tp] = manager.max_emitted + 1  # read it again after the pause
+                    continue
+                manager.emitted(record.offset)
+                payload = record.value if record.value is not None else b""
+                self._inflight[(tp, record.offset)] = _InFlight(payload)
+                self.stats["emitted"] += 1
+                self._pause_if_full(tp, manager)
+                return (
+                    format_msg_id(tp.topic, tp.partition, record.offset),
+                    payload,
+                    tp.topic,
+                    tp.partition,
+                    record.offset,
+                )
+        finally:
+            for tp, offset in rewind.items():
+                self._consumer.seek(tp, offset)
         return None
 
     def ack(self, msg_id: Any) -> None:
@@ -174,6 +175,8 @@ class KafkaSource:
         manager = self._offsets.get(key[0])
         if manager is not None and manager.done(key[1]):
             self.stats["acked"] += 1
+            if key[0] in self._paused:
+                self._commit_wanted = True  # commit at the next poll, so the paused partition can resume
 
     def fail(self, msg_id: Any) -> None:
         key = parse_msg_id(msg_id)
@@ -218,6 +221,7 @@ class KafkaSource:
     def commit(self) -> dict[TopicPartition, int]:
         """Commit every partition's contiguous done prefix; resume partitions that are below the cap again."""
         self._last_commit = self._clock.now()
+        self._commit_wanted = False
         if self._consumer is None:
             return {}
         offsets = {}
@@ -239,12 +243,7 @@ class KafkaSource:
         for tp, off in offsets.items():
             manager = self._offsets[tp]
             manager.committed_to(off)
-            if (
-                tp in self._paused
-                and manager.num_uncommitted < self.settings.max_uncommitted
-                and self._active
-            ):
-                self._consumer.resume(tp)
+            if tp in self._paused and manager.num_uncommitted < self.settings.max_uncommitted:
                 self._paused.discard(tp)
         return offsets
 
@@ -272,6 +271,8 @@ class KafkaSource:
             ) from exc
 
     def _fetch(self) -> None:
+        if self._offsets and len(self._paused) >= len(self._offsets):
+            return  # every partition is at max_uncommitted: wait for acks and a commit
         batches = self._consumer.poll(
             timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_poll_records
         )
@@ -280,15 +281,15 @@ class KafkaSource:
 
     def _pause_if_full(self, tp: TopicPartition, manager: OffsetManager) -> None:
         if tp not in self._paused and manager.num_uncommitted >= self.settings.max_uncommitted:
-            self._consumer.pause(tp)
             self._paused.add(tp)
-
-    def _paused_with_progress(self) -> bool:
-        return any(self._offsets[tp].next_commit() is not None for tp in self._paused if tp in self._offsets)
+            if any(r.topic == tp.topic and r.partition == tp.partition for r in self._buffer):
+                self._buffer = deque(r for r in self._buffer if (r.topic, r.partition) != tuple(tp))
+            self._consumer.seek(tp, manager.max_emitted + 1)
 
     def _refresh_assignment(self, force: bool = False) -> None:
         self._last_refresh = self._clock.now()
         topic = self.settings.events_topic
+        self._consumer.topics()  # forces a metadata fetch, so a grown partition count is seen now
         partitions = self._consumer.partitions_for_topic(topic) or set()
         wanted = assign_round_robin(
             [TopicPartition(topic, p) for p in partitions], self.task_index, self.num_tasks
@@ -321,8 +322,6 @@ class KafkaSource:
                     "(fix: check that Kafka is up with `squall infra status`)"
                 )
             self._offsets[tp] = OffsetManager(position)
-        for tp in self._paused & set(wanted):
-            self._consumer.pause(tp)
         if added or wanted:
             self._ever_assigned = True
         if added:
@@ -367,3 +366,4 @@ class KafkaSource:
             manager = self._offsets.get(key[0])
             if manager is not None and manager.done(key[1]):
                 self.stats["dead_lettered"] += 1
+                self._commit_wanted = self._commit_wanted or key[0] in self._paused

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,19 @@ class Session:
     """What one `sparse` invocation learned along the way (the env it picked)."""
 
     env_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None  # `--config FILE`, else config.json of the project in the cwd
 
     def project(self) -> Project:
-        return load_project(Path.cwd())
+        project = load_project(Path.cwd())
+        if self.config_path is None:
+            return project
+        raw = json.loads(self.config_path.read_text())
+        return Project(root=project.root, raw=raw)
+
+    def note_config_file(self, config_file: Any) -> None:
+        name = getattr(config_file, "name", None)
+        if isinstance(name, str) and Path(name).is_file():
+            self.config_path = Path(name).resolve()
 
 
 def install() -> Session | None:
@@ -43,6 +53,7 @@ def install() -> Session | None:
     orig_nimbus_host_port = sp_util.get_nimbus_host_port
 
     def get_env_config(env_name: str | None = None, config_file: Any = None) -> tuple[str, dict[str, Any]]:
+        session.note_config_file(config_file)
         project = session.project()
         if env_name is None:
             env_name, _ = project.env(None)  # same default as `squall run`: "local" if present

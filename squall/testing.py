@@ -286,12 +286,14 @@ def run_topology(
     stop_when: Callable[[Cluster], bool] | None = None,
     on_step: Callable[[Cluster], None] | None = None,
     drain_secs: float = 5.0,
+    extra_resources: Sequence[Path] | None = None,
 ) -> RunResult:
     """Run `topology` (a streamparse Topology class) locally and return what happened.
 
     `conf` adds Storm options on top of the topology's `config` (and of config.json's env options when
     `project` is given). Stops after `duration`, after `until_idle` seconds with nothing in flight, or when
     `stop_when(cluster)` is true; then spouts are deactivated and in-flight tuples drained (bounded).
+    `extra_resources` are files linked into the staged resources/ folder (e.g. Storm's storm.py, storm.js).
     """
     proj = load_project(project) if project is not None else None
     cli_par = {k: str(v) for k, v in (par or {}).items()}
@@ -308,5 +310,6 @@ def run_topology(
         stop_when=stop_when,
         on_step=on_step,
         drain_secs=drain_secs,
+        extra_resources=list(extra_resources or []),
     )
     return RunResult(summary, cluster.emitted, cluster.logs)

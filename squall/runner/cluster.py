@@ -37,6 +37,7 @@ DEFAULT_SUBPROCESS_TIMEOUT_SECS = (
     30  # Storm: topology.subprocess.timeout.secs, else supervisor.worker.timeout.secs
 )
 HEARTBEAT_PERIOD_SECS = 1.0
+HANDSHAKE_WALL_SECS = 60.0
 INLINE_BUDGET = 2000
 BACKPRESSURE_PENDING = 10_000  # a bolt task holding this many unacked tuples pauses every spout
 _LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
@@ -223,6 +224,11 @@ class Cluster:
                 comp.command, comp.script if not comp.is_python else comp.class_path, serializer
             )
             host = ShellHost(argv, self.resources, self.framing, ex.handle, on_death, label)
+
+            def on_ready(ex: TaskExecutor = ex) -> None:
+                ex.last_heard = self.now  # heartbeat checks start once the handshake is answered
+
+            host.on_ready = on_ready
             self._shell_hosts.append((task, host))
         self.hosts[task] = host
         ex.host = host
@@ -410,6 +416,11 @@ class Cluster:
         for task, host in list(self._shell_hosts):
             ex = self.executors[task]
             if not ex.ready or not host.alive:
+                continue
+            if host.pid is None:
+                waited = time.monotonic() - host.started_wall
+                if waited > max(limit, HANDSHAKE_WALL_SECS):
+                    self.task_died(task, f"no pid reply to the handshake after {waited:.0f}s")
                 continue
             if isinstance(ex, BoltExecutor):
                 if now - ex.last_heard > limit:

@@ -81,6 +81,7 @@ def execute(
     capture: bool = False,
     serializer: str | None = None,
     resources: Path | None = None,
+    extra_resources: list[Path] | None = None,
     stop_when: Callable[[Cluster], bool] | None = None,
     on_step: Callable[[Cluster], None] | None = None,
     drain_secs: float = 5.0,
@@ -93,6 +94,11 @@ def execute(
                 resources = stage_resources(plan.project, Path(tmp) / "resources", link=True)
             else:
                 resources = Path.cwd()
+        for extra in extra_resources or []:
+            # e.g. Storm's storm.py / storm.js, which the multilang jars put in resources/
+            target = resources / extra.name
+            if not target.exists():
+                target.symlink_to(extra.resolve())
         cluster = Cluster(
             plan.graph,
             plan.conf,
@@ -108,7 +114,10 @@ def execute(
         reason = "interrupted"
         try:
             cluster.start()
-            reason = cluster.run(duration=duration, until_idle=until_idle, stop_when=stop_when, on_step=on_step)
+            try:
+                reason = cluster.run(duration=duration, until_idle=until_idle, stop_when=stop_when, on_step=on_step)
+            except KeyboardInterrupt:
+                reason = "interrupted"
             if reason != "fatal":
                 cluster.drain(drain_secs)
         finally:

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -76,6 +77,8 @@ class ShellHost:
         self._parts: list[bytes] = []
         self._stderr = bytearray()
         self.stderr_lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+        self.started_wall = 0.0
+        self.on_ready: Callable[[], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self, handshake: dict[str, Any]) -> None:
@@ -97,6 +100,7 @@ class ShellHost:
             os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
         self.alive = True
         self.pid = None
+        self.started_wall = time.monotonic()
         self.send(handshake)
 
     @property
@@ -211,6 +215,8 @@ class ShellHost:
                     self._die(f"first message must be the pid reply to the handshake, got {msg!r:.200}")
                     break
                 self.pid = msg["pid"]
+                if self.on_ready is not None:
+                    self.on_ready()
                 continue
             try:
                 self._on_message(msg)

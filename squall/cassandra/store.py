@@ -39,7 +39,7 @@ def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[C
         control_connection_timeout=settings.connect_timeout_s,
     )
     try:
-        session = cluster.connect(keyspace)
+        session = cluster.connect()
     except NoHostAvailable as exc:
         cluster.shutdown()
         hosts = ",".join(settings.contact_points)
@@ -47,13 +47,13 @@ def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[C
             f"cannot reach Cassandra at {hosts}:{settings.port} (pipeline.cassandra.contact_points/port): {exc}"
             " (fix: start it with `squall infra up`, or correct the setting)"
         ) from exc
-    except Exception as exc:  # the driver raises InvalidRequest for an unknown keyspace
-        cluster.shutdown()
-        if keyspace and "keyspace" in str(exc).lower():
+    if keyspace:
+        if keyspace not in cluster.metadata.keyspaces:
+            cluster.shutdown()
             raise InfraError(
                 f"keyspace {keyspace!r} does not exist (pipeline.cassandra.keyspace) (fix: run `squall db init`)"
-            ) from exc
-        raise
+            )
+        session.set_keyspace(keyspace)
     return cluster, session
 
 

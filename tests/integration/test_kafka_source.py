@@ -22,16 +22,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 WAIT_S = 30.0  # bound on every wait for the broker
 
 
-@pytest.fixture(scope="module")
-def kafka_services() -> str:
-    return "127.0.0.1:9092"
-
-
 @pytest.fixture
-def settings(kafka_services: Any) -> Iterator[KafkaSettings]:
+def settings(kafka_bootstrap: str) -> Iterator[KafkaSettings]:
     run = uuid.uuid4().hex[:10]
     s = replace(
-        KafkaSettings.from_section({"bootstrap_servers": kafka_services}),
+        KafkaSettings.from_section({"bootstrap_servers": kafka_bootstrap}),
         events_topic=f"t.src.{run}",
         dlq_topic=f"t.dlq.{run}",
         alerts_topic=f"t.alerts.{run}",

@@ -1,0 +1,151 @@
+"""`squall db init` and CassandraStore against the real Cassandra from `squall infra up`. One keyspace per run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import wait
+from dataclasses import replace
+
+import pytest
+from cassandra.cluster import Session
+from click.testing import CliRunner
+
+from squall.cassandra.schema import apply_schema
+from squall.cassandra.settings import CassandraSettings
+from squall.cassandra.statements import datetime_to_ms
+from squall.cassandra.store import CassandraStore, connect
+from squall.errors import InfraError
+from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture(scope="module")
+def settings(cassandra_address: str) -> Iterator[CassandraSettings]:
+    host, _, port = cassandra_address.rpartition(":")
+    s = CassandraSettings.from_section(
+        {
+            "contact_points": [host],
+            "port": int(port),
+            "keyspace": f"t_{uuid.uuid4().hex[:12]}",
+            "max_in_flight": 8,
+            "consistency": "LOCAL_ONE",
+        }
+    )
+    cluster, session = connect(s)
+    try:
+        apply_schema(session, s)
+        yield s
+        session.execute(f"DROP KEYSPACE IF EXISTS {s.keyspace}", timeout=120)
+    finally:
+        cluster.shutdown()
+
+
+@pytest.fixture
+def session(settings: CassandraSettings) -> Iterator[Session]:
+    cluster, session = connect(settings, settings.keyspace)
+    yield session
+    cluster.shutdown()
+
+
+def window(i: int, count: int = 3, p95: float = 3.0) -> WindowResult:
+    start = T0 + i * 10_000
+    return WindowResult(
+        "acme", "dev-1", "temperature", 10, start, start + 10_000, count, 6.0, 1.0, 3.0, 2.0, 2.0, p95
+    )
+
+
+def test_db_init_is_idempotent_and_creates_every_table(settings: CassandraSettings, session: Session) -> None:
+    again = apply_schema(session, settings)  # second run: no error, same tables
+    assert again == ["metric_windows", "events", "alerts", "dead_letters"]
+    rows = session.execute(
+        "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s", (settings.keyspace,)
+    )
+    assert sorted(r.table_name for r in rows) == sorted(again)
+
+
+def test_squall_db_init_command(settings: CassandraSettings, cassandra_address: str) -> None:
+    from squall.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["db", "init", "-e", "dev", "--keyspace", settings.keyspace])
+    assert result.exit_code == 0, result.output
+    assert (
+        f"keyspace {settings.keyspace} ready: metric_windows, events, alerts, dead_letters" in result.output
+    )
+
+
+def test_every_kind_round_trips_and_replays_overwrite(settings: CassandraSettings, session: Session) -> None:
+    store = CassandraStore(settings)
+    try:
+        records = [
+            ("window", window(0)),
+            (
+                "event",
+                Event("acme", "dev-1", "e-1", T0 + 5, "telemetry", {"temperature": 21.5}, {"fw": "1.2"}),
+            ),
+            ("alert", Alert("acme", "dev-1", "a-1", T0 + 5, "temperature", "threshold", 99.5, "too hot")),
+            ("dead_letter", DeadLetter("invalid_json", "bad", b"\xff{", "iot.events", 2, 17, T0)),
+        ]
+        futures = [store.write(kind, rec) for kind, rec in records]
+        futures.append(
+            store.write("window", window(0, count=4, p95=3.5))
+        )  # a replay with new values overwrites
+        done, _ = wait(futures, timeout=60)
+        assert all(f.exception() is None for f in done) and len(done) == len(futures)
+    finally:
+        store.close()
+    rows = list(session.execute("SELECT * FROM metric_windows"))
+    assert len(rows) == 1
+    r = rows[0]
+    assert (r.tenant, r.device_id, r.metric, r.window_s, r.count, r.p95) == (
+        "acme",
+        "dev-1",
+        "temperature",
+        10,
+        4,
+        3.5,
+    )
+    assert datetime_to_ms(r.window_start) == T0 and datetime_to_ms(r.window_end) == T0 + 10_000
+    ev = session.execute("SELECT * FROM events").one()
+    assert (ev.event_id, dict(ev.metrics), ev.attrs, datetime_to_ms(ev.ts)) == (
+        "e-1",
+        {"temperature": 21.5},
+        '{"fw":"1.2"}',
+        T0 + 5,
+    )
+    al = session.execute("SELECT * FROM alerts").one()
+    assert (al.alert_id, al.kind, al.value) == ("a-1", "threshold", 99.5)
+    dl = session.execute("SELECT * FROM dead_letters").one()
+    assert (dl.reason, bytes(dl.payload), dl.source_partition, dl.source_offset) == (
+        "invalid_json",
+        b"\xff{",
+        2,
+        17,
+    )
+
+
+def test_many_writes_never_exceed_max_in_flight(settings: CassandraSettings, session: Session) -> None:
+    store = CassandraStore(settings)
+    peak = 0
+    try:
+        futures = []
+        for i in range(1, 401):
+            futures.append(store.write("window", window(i)))
+            peak = max(peak, store.in_flight)
+        done, not_done = wait(futures, timeout=120)
+        assert not not_done and all(f.exception() is None for f in done)
+    finally:
+        store.close()
+    assert 1 <= peak <= settings.max_in_flight
+    assert store.written == 400 and store.in_flight == 0
+    count = session.execute("SELECT count(*) FROM metric_windows").one()[0]
+    assert count >= 400
+
+
+def test_unknown_keyspace_and_unreachable_host_are_clear_errors(settings: CassandraSettings) -> None:
+    with pytest.raises(InfraError, match="squall db init"):
+        CassandraStore(replace(settings, keyspace="no_such_keyspace_here"))
+    with pytest.raises(InfraError, match="squall infra up"):
+        CassandraStore(replace(settings, port=1, connect_timeout_s=2.0))

@@ -42,6 +42,7 @@ def install() -> Session | None:
     import streamparse.cli.common as sp_common
     import streamparse.cli.jar as sp_jar
     import streamparse.cli.run as sp_run
+    import streamparse.cli.submit as sp_submit
     import streamparse.util as sp_util
 
     session = Session()
@@ -101,6 +102,27 @@ def install() -> Session | None:
         result: tuple[str, int] = orig_nimbus_host_port(env_config)
         return result
 
+    def preflight(args: Any) -> None:
+        """Validate config.json and `-o` for this topology before streamparse does anything (Nimbus, lein)."""
+        session.note_config_file(getattr(args, "config", None))
+        project = session.project()
+        env_name, env_config = project.env(getattr(args, "environment", None))
+        _, topology_file = project.topology_file(getattr(args, "name", None))
+        topology_class = get_topology_from_file(str(topology_file))
+        options.resolve_topology_parallelism(topology_class, project, env_name)
+        serializer = options.serializer_for(project, env_config, env_name)
+        cli_options = getattr(args, "options", None)
+        options.storm_options({}, topology_class.config, project, env_name, cli_options, serializer)
+
+    def checked(command: Any) -> Any:
+        def main(args: Any) -> Any:
+            preflight(args)
+            return command(args)
+
+        return main
+
+    replace_everywhere(sp_submit.main, checked(sp_submit.main), [sp_submit])
+    replace_everywhere(sp_run.main, checked(sp_run.main), [sp_run])
     replace_everywhere(orig_get_env_config, get_env_config, modules)
     replace_everywhere(orig_get_topology_from_file, get_topology_from_file, modules)
     replace_everywhere(orig_resolve_options, resolve_options, modules)

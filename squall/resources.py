@@ -55,7 +55,9 @@ def import_paths(project: Project) -> list[Path]:
 
 
 def stage_resources(project: Project, dest: Path, *, link: bool = False) -> Path:
-    """Build `dest` as Storm's resources/ folder. `link=True` makes symlinks (local runs), else copies (jar).
+    """Build `dest` as Storm's resources/ folder. `link=True` symlinks folders (local runs: edits show up, no
+    copying), else copies everything (jar). Files are always copied: node and python resolve a script's
+    symlink to its real folder, and then `require('./storm')` / `import storm` would miss resources/.
 
     `dest` is emptied first; returns `dest`.
     """
@@ -64,7 +66,7 @@ def stage_resources(project: Project, dest: Path, *, link: bool = False) -> Path
     dest.mkdir(parents=True)
     for name, source in resource_entries(project).items():
         target = dest / name
-        if link:
+        if link and source.is_dir():
             target.symlink_to(source.resolve(), target_is_directory=source.is_dir())
         elif source.is_dir():
             shutil.copytree(source, target, ignore=shutil.ignore_patterns(*_SKIP))

@@ -3,6 +3,7 @@ run the cluster, drain, stop, summarise. `squall run` and `squall.testing.run_to
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -98,7 +99,7 @@ def execute(
             # e.g. Storm's storm.py / storm.js, which the multilang jars put in resources/
             target = resources / extra.name
             if not target.exists():
-                target.symlink_to(extra.resolve())
+                shutil.copy2(extra, target)
         cluster = Cluster(
             plan.graph,
             plan.conf,

@@ -182,10 +182,11 @@ class UpResult:
 def log_files(ctx: Context, name: str) -> list[Path]:
     """The service's log files: console (JVM stdout/stderr) first, then the others, newest last."""
     folder = ctx.layout.log_dir(name)
-    if not folder.is_dir():
-        return []
     console = ctx.layout.console_log(name)
-    others = sorted((p for p in folder.rglob("*.log") if p != console), key=lambda p: p.stat().st_mtime)
+    own = [p for p in folder.rglob("*.log") if p != console] if folder.is_dir() else []
+    others = sorted(
+        (p for p in [*own, *SERVICES[name].extra_logs(ctx)] if p.is_file()), key=lambda p: p.stat().st_mtime
+    )
     return ([console] if console.is_file() else []) + others
 
 

@@ -37,10 +37,17 @@ def zookeeper_four_letter(host: str, port: int, word: str = "ruok", timeout: flo
 
 
 def zookeeper(host: str, port: int) -> Health:
+    """`ruok` answers imok as soon as the port is open; `srvr` shows the server really serves (has a Mode)."""
     reply = zookeeper_four_letter(host, port, "ruok")
-    if reply.strip() == "imok":
-        return True, "ruok -> imok"
-    return False, f"ruok -> {reply.strip()!r}" if reply else "no answer on the client port"
+    if reply.strip() != "imok":
+        return False, f"ruok -> {reply.strip()!r}" if reply else "no answer on the client port"
+    srvr = zookeeper_four_letter(host, port, "srvr")
+    mode = next(
+        (line.split(":", 1)[1].strip() for line in srvr.splitlines() if line.startswith("Mode:")), None
+    )
+    if mode is None:
+        return False, f"ruok -> imok but srvr -> {srvr.strip()[:80]!r}"
+    return True, f"ruok -> imok, mode {mode}"
 
 
 def kafka(host: str, port: int, timeout: float = 5.0) -> Health:

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from squall.errors import ConfigError
 from squall.infra.services import CASSANDRA, KAFKA, ZOOKEEPER, Service
+from squall.infra.storm import NIMBUS, SUPERVISOR, UI
 
-SERVICES: dict[str, Service] = {s.name: s for s in (ZOOKEEPER, KAFKA, CASSANDRA)}
+SERVICES: dict[str, Service] = {s.name: s for s in (ZOOKEEPER, KAFKA, CASSANDRA, NIMBUS, SUPERVISOR, UI)}
 
 
 def resolve_names(

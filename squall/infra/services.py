@@ -71,12 +71,18 @@ class Service:
     extra_ports: Callable[[Context], list[int]] = lambda ctx: []
     # Processes of ours that may have left the service's process group (e.g. Storm workers): found by pid files.
     orphans: Callable[[Context], set[int]] = lambda ctx: set()
+    # Log files the service writes outside <state>/<name>/logs (e.g. Storm's under <state>/storm/logs).
+    extra_logs: Callable[[Context], list[Path]] = lambda ctx: []
+    # False when `port_name` is only the address to show (the Supervisor binds no port of its own).
+    binds_port: bool = True
 
     def port(self, ctx: Context) -> int:
         return ctx.endpoints.port(self.port_name)
 
     def ports(self, ctx: Context) -> list[int]:
-        return [self.port(ctx), *self.extra_ports(ctx)]
+        """Ports this service binds (checked free before it starts)."""
+        own = [self.port(ctx)] if self.binds_port else []
+        return [*own, *self.extra_ports(ctx)]
 
 
 def _dirs(ctx: Context, name: str) -> tuple[Path, Path, Path]:

@@ -1,0 +1,201 @@
+"""Storm 2.8's daemons as squall services: Nimbus, one Supervisor (2 worker slots) and the UI REST API.
+
+Nimbus and the Supervisor are Storm's own JVMs, launched from a STORM_HOME built by `storm_home`. Their
+health is asked of Nimbus over Thrift (streamparse's thriftpy2 client): Nimbus is healthy when it reports a
+leader, the Supervisor when Nimbus lists it with all its slots. Storm's UI (storm-webapp) is not published on
+Maven Central, so the `ui` service is squall's own small server of the UI's REST API over Nimbus Thrift
+(`squall.infra.storm_ui`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from squall.infra import health, process
+from squall.infra.health import Health
+from squall.infra.services import Context, Launch, Service, find_java
+from squall.infra.storm_home import LIB_POM, WORKER_POM, StormHome, build, slots_yaml
+
+STORM_POMS = (LIB_POM, WORKER_POM)
+LOGVIEWER_PORT = 8000
+
+
+def storm_dirs(ctx: Context) -> tuple[Path, Path, Path]:
+    base = ctx.layout.service_dir("storm")
+    return base / "home", base / "logs", base / "data"
+
+
+def storm_home(ctx: Context) -> StormHome:
+    home, logs, local = storm_dirs(ctx)
+    ep = ctx.endpoints
+    return build(
+        home=home,
+        infra=ctx.layout.infra,
+        lib_jars=ctx.jar_dir(LIB_POM),
+        worker_jars=ctx.jar_dir(WORKER_POM),
+        values={
+            "host": ep.host,
+            "zookeeper_port": ep.port("zookeeper"),
+            "nimbus_port": ep.port("nimbus"),
+            "ui_port": ep.port("storm_ui"),
+            "logviewer_port": LOGVIEWER_PORT,
+            "slots": slots_yaml(ep.slots),
+            "local_dir": local,
+            "log_dir": logs,
+        },
+        log_dir=logs,
+        local_dir=local,
+    )
+
+
+def cluster_info(host: str, port: int, timeout: float = 5.0) -> Any:
+    """Nimbus's ClusterSummary over Thrift (framed binary transport, as `sparse` talks to Nimbus)."""
+    from streamparse.thrift import Nimbus
+    from thriftpy2.protocol import TBinaryProtocolFactory
+    from thriftpy2.rpc import make_client
+    from thriftpy2.transport import TFramedTransportFactory
+
+    client = make_client(
+        Nimbus,
+        host,
+        port,
+        proto_factory=TBinaryProtocolFactory(),
+        trans_factory=TFramedTransportFactory(),
+        timeout=int(timeout * 1000),
+    )
+    try:
+        return client.getClusterInfo()
+    finally:
+        client.close()
+
+
+def _cluster(ctx: Context) -> tuple[Any, str]:
+    ep = ctx.endpoints
+    if not health.port_open(ep.host, ep.port("nimbus")):
+        return None, "nimbus thrift port closed"
+    try:
+        return cluster_info(ep.host, ep.port("nimbus")), ""
+    except Exception as exc:  # noqa: BLE001 - thriftpy2 raises transport and protocol errors of many kinds
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _nimbus_check(ctx: Context) -> Health:
+    info, error = _cluster(ctx)
+    if info is None:
+        return False, error
+    leaders = [n for n in info.nimbuses or [] if n.isLeader]
+    if not leaders:
+        return False, "no leader nimbus yet"
+    return (
+        True,
+        f"leader {leaders[0].host}:{leaders[0].port}, storm {leaders[0].version}, {len(info.topologies or [])} topologies",
+    )
+
+
+def _supervisor_check(ctx: Context) -> Health:
+    info, error = _cluster(ctx)
+    if info is None:
+        return False, error
+    want = len(ctx.endpoints.slots)
+    for sup in info.supervisors or []:
+        if sup.num_workers == want:
+            return True, f"{sup.host}: {sup.num_workers - sup.num_used_workers}/{sup.num_workers} slots free"
+    return False, f"nimbus lists {len(info.supervisors or [])} supervisor(s), none with {want} slots yet"
+
+
+def _ui_check(ctx: Context) -> Health:
+    return health.storm_ui(ctx.endpoints.host, ctx.endpoints.port("storm_ui"))
+
+
+def _daemon(ctx: Context, daemon: str, main_class: str) -> Launch:
+    home = storm_home(ctx)
+    ctx.layout.log_dir(daemon).mkdir(parents=True, exist_ok=True)
+    heap = {"nimbus": ["-Xmx512m", "-XX:+UseG1GC"], "supervisor": ["-Xmx256m", "-XX:+UseG1GC"]}[daemon]
+    return Launch(home.daemon_argv(find_java(), daemon, main_class, heap))
+
+
+def _nimbus_prepare(ctx: Context) -> Launch:
+    return _daemon(ctx, "nimbus", "org.apache.storm.daemon.nimbus.Nimbus")
+
+
+def _supervisor_prepare(ctx: Context) -> Launch:
+    return _daemon(ctx, "supervisor", "org.apache.storm.daemon.supervisor.Supervisor")
+
+
+def _ui_prepare(ctx: Context) -> Launch:
+    ctx.layout.log_dir("ui").mkdir(parents=True, exist_ok=True)
+    ep = ctx.endpoints
+    argv = [
+        sys.executable,
+        "-m",
+        "squall.infra.storm_ui",
+        "--host",
+        ep.host,
+        "--port",
+        str(ep.port("storm_ui")),
+        "--nimbus",
+        ep.address("nimbus"),
+    ]
+    return Launch(argv)
+
+
+def worker_pids(ctx: Context) -> set[int]:
+    """Worker JVMs (and their subprocesses) the supervisor recorded under storm.local.dir/workers/*/pids/."""
+    _, _, local = storm_dirs(ctx)
+    procs = process.all_processes()
+    found: set[int] = set()
+    for pid_file in local.glob("workers/*/pids/*"):
+        if not pid_file.name.isdigit():
+            continue
+        pid = int(pid_file.name)
+        try:
+            cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"org.apache.storm" in cmdline:
+            found |= process.family(pid, procs) | {pid}
+    return found
+
+
+def _storm_logs(daemon: str) -> Any:
+    def logs(ctx: Context) -> list[Path]:
+        _, log_dir, _ = storm_dirs(ctx)
+        return [log_dir / f"{daemon}.log"]
+
+    return logs
+
+
+NIMBUS = Service(
+    name="nimbus",
+    poms=STORM_POMS,
+    requires=("zookeeper",),
+    port_name="nimbus",
+    start_timeout=120,
+    prepare=_nimbus_prepare,
+    check=_nimbus_check,
+    extra_logs=_storm_logs("nimbus"),
+)
+SUPERVISOR = Service(
+    name="supervisor",
+    poms=STORM_POMS,
+    requires=("zookeeper", "nimbus"),
+    port_name="nimbus",
+    start_timeout=120,
+    prepare=_supervisor_prepare,
+    check=_supervisor_check,
+    orphans=worker_pids,
+    extra_logs=_storm_logs("supervisor"),
+    binds_port=False,
+    extra_ports=lambda ctx: list(ctx.endpoints.slots),
+)
+UI = Service(
+    name="ui",
+    poms=(),
+    requires=("nimbus",),
+    port_name="storm_ui",
+    start_timeout=30,
+    prepare=_ui_prepare,
+    check=_ui_check,
+)

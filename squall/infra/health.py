@@ -81,21 +81,24 @@ def cassandra(host: str, port: int, timeout: float = 10.0) -> Health:
     """Healthy when a CQL session answers `SELECT release_version FROM system.local`."""
     if not port_open(host, port):
         return False, "port closed"
-    from cassandra.cluster import Cluster, NoHostAvailable
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
     from cassandra.policies import WhiteListRoundRobinPolicy
 
     logging.getLogger("cassandra").setLevel(logging.CRITICAL)
+    profile = ExecutionProfile(
+        load_balancing_policy=WhiteListRoundRobinPolicy([host]), request_timeout=timeout
+    )
     cluster = Cluster(
         contact_points=[host],
         port=port,
         connect_timeout=timeout,
         control_connection_timeout=timeout,
-        load_balancing_policy=WhiteListRoundRobinPolicy([host]),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
     )
     try:
         session = cluster.connect()
-        row = session.execute("SELECT release_version FROM system.local", timeout=timeout).one()
+        row = session.execute("SELECT release_version FROM system.local").one()
         return True, f"release_version {row.release_version}"
     except (NoHostAvailable, OSError, Exception) as exc:  # noqa: BLE001 - the driver raises many kinds
         return False, f"{type(exc).__name__}: {exc}"

@@ -31,6 +31,7 @@ class PersistBolt(Bolt):  # type: ignore[misc]
 
     def process_tick(self, tup: Any) -> None:
         self.writes.settle()
+        self.ack(tup)
 
     def _failed(self, token: Any, exc: BaseException) -> None:
         self.logger.warning("write failed, tuple %s fails and will be replayed: %s", token, exc)

@@ -48,4 +48,10 @@ class MetricAccumulator:
         p50 = self._sketch.get_quantile_value(0.5)
         p95 = self._sketch.get_quantile_value(0.95)
         assert p50 is not None and p95 is not None, "summary() of an empty window"
-        return Summary(count, total, min(values), max(values), total / count, float(p50), float(p95))
+        low, high = min(values), max(values)
+        # The true quantiles lie in [min, max]; clamping keeps the sketch's guarantee and never adds error.
+        return Summary(count, total, low, high, total / count, _clamp(p50, low, high), _clamp(p95, low, high))
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(float(value), low), high)

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from squall.cli.main import cli
+
+
+@pytest.mark.parametrize("command", ["install", "up", "down", "status", "logs"])
+def test_every_infra_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(cli, ["infra", command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: cli infra" in result.output or "Usage: squall infra" in result.output
+
+
+def test_unknown_service_is_a_clear_error() -> None:
+    result = CliRunner().invoke(cli, ["infra", "logs", "kafak"])
+    assert result.exit_code == 2
+    assert "'kafak' is not a service" in result.output
+
+
+def test_up_rejects_an_unknown_service_before_starting_anything() -> None:
+    result = CliRunner().invoke(cli, ["infra", "up", "storm-ui"])
+    assert result.exit_code == 2
+    assert "use one of: zookeeper, kafka, cassandra, nimbus, supervisor, ui" in result.output

@@ -313,7 +313,24 @@ def _stop(ctx: Context, name: str, grace: float) -> DownResult:
     if left:
         raise InfraError(f"{name}: processes {sorted(left)} survived SIGKILL")
     pid_file.unlink(missing_ok=True)
+    if pids:
+        _wait_ports_closed(ctx, SERVICES[name])
     return DownResult(name, len(pids), time.monotonic() - t0)
+
+
+def _wait_ports_closed(ctx: Context, service: Service, timeout: float = 15.0) -> None:
+    """After our processes are gone their ports must close; one still open belongs to someone else."""
+    deadline = time.monotonic() + timeout
+    while True:
+        open_ports = [p for p in service.ports(ctx) if health.port_open(ctx.endpoints.host, p, timeout=0.5)]
+        if not open_ports:
+            return
+        if time.monotonic() > deadline:
+            raise InfraError(
+                f"{service.name}: stopped its processes but port(s) {open_ports} still answer: another process "
+                "(not started by squall) holds them (`ss -ltnp` shows which)"
+            )
+        time.sleep(0.2)
 
 
 def down(

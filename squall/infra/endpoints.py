@@ -21,6 +21,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "cassandra_storage": 7000,
     "cassandra_ssl_storage": 7001,
     "nimbus": 6627,
+    "supervisor_thrift": 6628,
     "storm_ui": 8080,
 }
 DEFAULT_SLOTS = (6700, 6701)

@@ -39,6 +39,7 @@ def storm_home(ctx: Context) -> StormHome:
             "host": ep.host,
             "zookeeper_port": ep.port("zookeeper"),
             "nimbus_port": ep.port("nimbus"),
+            "supervisor_port": ep.port("supervisor_thrift"),
             "ui_port": ep.port("storm_ui"),
             "logviewer_port": LOGVIEWER_PORT,
             "slots": slots_yaml(ep.slots),
@@ -188,7 +189,7 @@ SUPERVISOR = Service(
     orphans=worker_pids,
     extra_logs=_storm_logs("supervisor"),
     binds_port=False,
-    extra_ports=lambda ctx: list(ctx.endpoints.slots),
+    extra_ports=lambda ctx: [ctx.endpoints.port("supervisor_thrift"), *ctx.endpoints.slots],
 )
 UI = Service(
     name="ui",

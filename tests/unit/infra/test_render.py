@@ -55,6 +55,7 @@ def test_render_file_writes_only_on_change(tmp_path: Path) -> None:
                 "host": "127.0.0.1",
                 "zookeeper_port": 2181,
                 "nimbus_port": 6627,
+                "supervisor_port": 6628,
                 "ui_port": 8080,
                 "logviewer_port": 8000,
                 "slots": "  - 6700",

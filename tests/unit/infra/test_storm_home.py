@@ -13,6 +13,7 @@ def _values(tmp_path: Path) -> dict[str, object]:
         "host": "127.0.0.1",
         "zookeeper_port": 2181,
         "nimbus_port": 6627,
+        "supervisor_port": 6628,
         "ui_port": 8080,
         "logviewer_port": 8000,
         "slots": slots_yaml((6700, 6701)),

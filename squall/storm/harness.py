@@ -52,6 +52,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll_se
         time.sleep(poll_secs)
 
 
+def listed_topologies(table: str) -> set[str]:
+    """Topology names in `sparse list` output (a texttable whose narrow cells wrap over several lines)."""
+    rows: list[list[str]] = []
+    block: list[list[str]] = []
+    for line in table.splitlines() + ["+"]:
+        if line.startswith("+") or line.startswith("="):
+            if block:
+                rows.append(["".join(parts).strip() for parts in zip(*block, strict=True)])
+            block = []
+        elif line.startswith("|"):
+            block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    if not rows or "name" not in rows[0]:
+        return set()
+    col = rows[0].index("name")
+    return {row[col] for row in rows[1:]}
+
+
 @dataclass
 class SparseProject:
     root: Path

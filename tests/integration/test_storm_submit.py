@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from squall.storm.harness import SparseProject
+from squall.storm.harness import SparseProject, listed_topologies
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(900)]
 
@@ -38,8 +38,7 @@ def test_submit_list_kill_with_tuples_through_real_workers(tmp_path: Path) -> No
     out_dir = tmp_path / "sink"
     options = {"squall.test.out": str(out_dir), "squall.test.count": COUNT}
     with project.submitted("passthrough", env="dev", name=name, options=options) as topo:
-        listed = project.sparse("list", "-e", "dev").stdout
-        assert name in listed
+        assert name in listed_topologies(project.sparse("list", "-e", "dev").stdout)
 
         expected = {(n, has_ids) for n in range(COUNT) for has_ids in (False, True)}
         topo.wait_until(
@@ -54,4 +53,4 @@ def test_submit_list_kill_with_tuples_through_real_workers(tmp_path: Path) -> No
             assert r["task_ids"] in ([], [r["sink_task"]])
 
     after = project.sparse("list", "-e", "dev").stdout
-    assert name not in after
+    assert name not in listed_topologies(after)

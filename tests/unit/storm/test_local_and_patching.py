@@ -48,3 +48,23 @@ def test_replace_everywhere_rebinds_imported_copies() -> None:
     assert a.f() == "new" and b.g() == "new" and b.other is len  # type: ignore[attr-defined]
     with pytest.raises(RuntimeError):
         replace_everywhere(original, replacement, [a, b])
+
+
+def test_listed_topologies_reads_wrapped_texttable_cells() -> None:
+    from squall.storm.harness import listed_topologies
+
+    table = """# Topology-specific values
++-------+-------+------+
+|  id   | name  | num_ |
+|       |       | task |
++=======+=======+======+
+| sq_ma | sq_ma | 4    |
+| nual- | nual  |      |
+| 1-17  |       |      |
++-------+-------+------+
+| other | other | 2    |
+| -2-9  |       |      |
++-------+-------+------+
+"""
+    assert listed_topologies(table) == {"sq_manual", "other"}
+    assert listed_topologies("No topologies found.") == set()

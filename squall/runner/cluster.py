@@ -160,6 +160,8 @@ class Cluster:
         self._wall_started = time.perf_counter()
         self._stopped = False
         self.emit_count = 0
+        self._last_error: dict[int, str] = {}
+        self.last_work = 0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
 
     # -- building ------------------------------------------------------------------------------------
     def component_conf(self, comp: ComponentDef) -> dict[str, Any]:
@@ -275,6 +277,7 @@ class Cluster:
     def component_error(self, task: int, text: str) -> None:
         err = TaskError(self.graph.task_component[task], task, text)
         self.errors.append(err)
+        self._last_error[task] = text
         log.error("%s[task %d] reported an error: %s", err.component, task, text)
 
     def component_metric(self, task: int, name: str, value: Any) -> None:
@@ -290,6 +293,9 @@ class Cluster:
         host = self.hosts.get(task)
         tail = host.stderr_tail() if host is not None else ""
         text = f"{ex.name}[task {task}] died: {reason}"
+        last = self._last_error.pop(task, None)
+        if last:
+            text += f"\n--- last error it reported ---\n{last}"
         if tail:
             text += f"\n--- stderr (last lines) ---\n{tail}"
         self.errors.append(TaskError(ex.name, task, text, kind="died"))
@@ -369,6 +375,7 @@ class Cluster:
         self._timers()
         if self.emit_count != emits_before or self.in_flight() or self._to_restart or self._starting():
             self.last_busy = self.now
+        self.last_work = work
         return work
 
     def _io(self, wait: float) -> int:

@@ -1,0 +1,248 @@
+"""Storm semantics of `squall run`, end to end, in both hostings."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from squall.clock import ManualClock
+from squall.config import load_project
+from squall.runner.grouping import stable_hash
+from squall.runner.loader import load_topology
+from squall.testing import RunResult, run_topology
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def topology(project: Path, name: str) -> type:
+    return load_topology(load_project(project), name)[1]
+
+
+def run(project: Path, name: str, mode: str, conf: dict | None = None, **kw) -> RunResult:
+    kw.setdefault("until_idle", 0.5)
+    kw.setdefault("duration", 60)
+    return run_topology(topology(project, name), conf or {}, inline=mode == "inline", project=project, **kw)
+
+
+def manual(step: float = 0.1) -> tuple[ManualClock, object]:
+    """A clock that moves `step` seconds each time the runner had nothing to do (it waited on its tasks),
+    so fake time never outruns the real subprocesses."""
+    clock = ManualClock()
+
+    def tick(cluster) -> None:
+        if not cluster.last_work:
+            clock.advance(step)
+
+    return clock, tick
+
+
+def received(result: RunResult, component: str) -> dict[int, list[int]]:
+    """task id -> n values it processed (EchoBolt emits [task, n])."""
+    out: dict[int, list[int]] = defaultdict(list)
+    for task, n in result.emitted(component):
+        out[task].append(n)
+    return out
+
+
+def task_ids(result: RunResult, component: str) -> list[int]:
+    context_tasks = sorted({e.task for e in result.emits(component)})
+    return context_tasks
+
+
+def test_every_grouping_routes_as_storm_does(semantics_project: Path, mode: str) -> None:
+    r = run(semantics_project, "groupings", mode, seed=7)
+    assert not r.errors
+    n_all = list(range(40))
+    # Storm numbers tasks by sorted component id from 1: anyone(1-2) by_key(3-5) direct_target(6-8)
+    # director(9) evens(10) everyone(11-12) local(13-14) numbers(15) shuffled(16-17) single(18-20)
+    shuffled = received(r, "shuffled")
+    assert sorted(shuffled) == [16, 17] and all(len(v) == 20 for v in shuffled.values())
+    assert sorted(sum(shuffled.values(), [])) == n_all
+    local = received(r, "local")
+    assert sorted(local) == [13, 14] and all(len(v) == 20 for v in local.values())
+    by_key = received(r, "by_key")
+    for task, ns in by_key.items():
+        for n in ns:
+            assert task == [3, 4, 5][stable_hash([f"k{n % 5}"]) % 3]
+    assert sorted(sum(by_key.values(), [])) == n_all
+    everyone = received(r, "everyone")
+    assert {t: sorted(v) for t, v in everyone.items()} == {11: n_all, 12: n_all}
+    assert {t: sorted(v) for t, v in received(r, "single").items()} == {18: n_all}
+    anyone = received(r, "anyone")
+    assert set(anyone) <= {1, 2} and sorted(sum(anyone.values(), [])) == n_all
+    assert {t: sorted(v) for t, v in received(r, "evens").items()} == {10: list(range(0, 40, 2))}
+    direct = received(r, "direct_target")
+    assert sorted(direct) == [6, 7, 8]
+    for task, ns in direct.items():
+        assert all([6, 7, 8][n % 3] == task for n in ns)
+    assert r.stats("numbers").acked == 40 and r.stats("numbers").failed == 0
+
+
+def test_fields_grouping_is_the_same_in_both_hostings(semantics_project: Path) -> None:
+    a = received(run(semantics_project, "groupings", "inline", seed=1), "by_key")
+    b = received(run(semantics_project, "groupings", "process", seed=2), "by_key")
+    assert {t: sorted(v) for t, v in a.items()} == {t: sorted(v) for t, v in b.items()}
+
+
+def test_inline_runs_are_deterministic_for_a_seed(semantics_project: Path) -> None:
+    first = run(semantics_project, "groupings", "inline", seed=42)
+    again = run(semantics_project, "groupings", "inline", seed=42)
+    assert [(e.component, e.task, e.values) for e in first.captured] == [
+        (e.component, e.task, e.values) for e in again.captured
+    ]
+
+
+def test_failed_trees_are_replayed_until_acked(semantics_project: Path, mode: str) -> None:
+    r = run(semantics_project, "reliability", mode, {"worker.fail_mod": 3})
+    spout = r.stats("numbers")
+    assert spout.failed == 7  # n = 0, 3, ..., 18 failed once each
+    assert spout.acked == 20
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(20))
+    assert r.stats("worker").failed == 7 and r.stats("worker").acked == 20
+
+
+def test_trees_time_out_and_are_replayed(semantics_project: Path, mode: str) -> None:
+    clock, tick = manual(0.1)
+    r = run(
+        semantics_project,
+        "reliability",
+        mode,
+        {"worker.hold_mod": 4, "topology.message.timeout.secs": 5},
+        clock=clock,
+        on_step=tick,
+        until_idle=1.0,
+    )
+    spout = r.stats("numbers")
+    assert spout.failed == 5  # n = 0, 4, 8, 12, 16 held once, timed out, replayed
+    assert spout.acked == 20
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(20))
+
+
+def test_max_spout_pending_stops_next(semantics_project: Path, mode: str) -> None:
+    clock, tick = manual(0.5)
+    r = run(
+        semantics_project,
+        "reliability",
+        mode,
+        {"worker.hold_all": True, "topology.max.spout.pending": 3, "topology.message.timeout.secs": 1000},
+        clock=clock,
+        on_step=tick,
+        stop_when=lambda c: c.now > 20,
+        until_idle=None,
+        drain_secs=0.5,
+    )
+    assert r.stats("numbers").emitted == 3
+    assert r.stats("numbers").acked == 0
+
+
+def test_no_ackers_means_immediate_ack(semantics_project: Path, mode: str) -> None:
+    r = run(semantics_project, "reliability", mode, {"worker.hold_all": True, "topology.acker.executors": 0})
+    assert r.stats("numbers").acked == 20
+    assert r.stats("numbers").failed == 0
+    assert r.summary.pending_trees == 0
+
+
+def test_unreliable_spout_emits_are_not_tracked(semantics_project: Path, mode: str) -> None:
+    r = run(semantics_project, "reliability", mode, {"numbers.unreliable": True, "worker.fail_mod": 2})
+    spout = r.stats("numbers")
+    assert spout.emitted == 20 and spout.acked == 0 and spout.failed == 0
+    assert r.stats("worker").failed == 10  # the bolt failed them, but no tree existed to replay
+
+
+def test_tick_tuples_follow_per_component_config(semantics_project: Path, mode: str) -> None:
+    clock, tick = manual(0.25)
+    r = run(
+        semantics_project,
+        "ticking",
+        mode,
+        {"numbers.count": 0},
+        clock=clock,
+        on_step=tick,
+        stop_when=lambda c: c.now >= 9.0,
+        until_idle=None,
+    )
+    ticks_by_task: dict[int, int] = defaultdict(int)
+    for e in r.emits("ticker"):
+        if e.values[1] == "tick":
+            ticks_by_task[e.task] += 1
+    assert dict(ticks_by_task) == {3: 4, 4: 4}  # every 2 s for 9 s, on each ticker task (tasks 3, 4)
+    assert not [e for e in r.emits("plain") if e.values[1] == "tick"]
+
+
+def test_crashing_task_is_restarted_and_its_trees_replayed(
+    semantics_project: Path, mode: str, tmp_path: Path
+) -> None:
+    r = run(semantics_project, "reliability", mode, {"worker.crash_on": 5, "state_dir": str(tmp_path)})
+    deaths = [e for e in r.errors if e.kind == "died"]
+    assert len(deaths) == 1 and deaths[0].component == "worker"
+    assert "probe crash on 5" in deaths[0].message  # the traceback / stderr tail names the cause
+    assert r.stats("worker").restarts == 1
+    assert r.stats("numbers").acked == 20
+    assert r.stats("numbers").failed >= 1
+    assert set(v[0] for v in r.emitted("sink")) == set(range(20))
+
+
+def test_hung_task_is_killed_after_subprocess_timeout(
+    semantics_project: Path, mode: str, tmp_path: Path, storm_multilang: list[Path]
+) -> None:
+    # The hung component is a storm.py subprocess in both hostings (an inline component cannot be preempted).
+    clock, tick = manual(0.1)
+    r = run(
+        semantics_project,
+        "multilang_hang",
+        mode,
+        {
+            "hang_on": 3,
+            "state_dir": str(tmp_path),
+            "topology.subprocess.timeout.secs": 3,
+            "numbers.count": 10,
+        },
+        clock=clock,
+        on_step=tick,
+        until_idle=2.0,
+        extra_resources=storm_multilang,
+    )
+    deaths = [e for e in r.errors if e.kind == "died"]
+    assert len(deaths) == 1 and deaths[0].component == "hanger"
+    assert "heartbeat timeout" in deaths[0].message
+    assert r.stats("numbers").acked == 10
+    assert sorted(set(v[0] for v in r.emitted("sink"))) == list(range(10))
+
+
+def test_healthy_subprocesses_answer_heartbeats(
+    semantics_project: Path, mode: str, storm_multilang: list[Path]
+) -> None:
+    clock, tick = manual(0.25)
+    r = run(
+        semantics_project,
+        "multilang",
+        mode,
+        {"topology.subprocess.timeout.secs": 2, "storm_numbers.count": 3},
+        clock=clock,
+        on_step=tick,
+        stop_when=lambda c: c.now >= 12,
+        until_idle=None,
+        extra_resources=storm_multilang,
+    )
+    assert not [e for e in r.errors if e.kind == "died"], r.errors
+    assert r.stats("storm_numbers").acked == 3
+
+
+def test_storm_multilang_adapters_run_unchanged(
+    semantics_project: Path, mode: str, storm_multilang: list[Path]
+) -> None:
+    r = run(semantics_project, "multilang", mode, extra_resources=storm_multilang)
+    assert not r.errors, [e.message for e in r.errors]
+    assert r.stats("storm_numbers").acked == 10
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(10))
+    hosting = {c.name: c.hosting for c in r.summary.components}
+    assert hosting["py_echo"] == "process" and hosting["js_echo"] == "process"
+    assert hosting["sink"] == ("inline" if mode == "inline" else "process")
+    assert any("acked" in rec.message for rec in r.logs if rec.component == "storm_numbers")
+
+
+def test_msgpack_serializer_in_process_mode(semantics_project: Path) -> None:
+    r = run(semantics_project, "reliability", "process", {"worker.fail_mod": 4}, serializer="msgpack")
+    assert r.stats("numbers").acked == 20 and r.stats("numbers").failed == 5

@@ -1,0 +1,63 @@
+"""Multilang framing over in-memory streams: round trips, any split, garbage."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from squall.errors import ProtocolError
+from squall.protocol import JsonFraming, MsgpackFraming, framing_for, read_messages, write_message
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=20))
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+messages = st.one_of(
+    st.dictionaries(st.text(min_size=1, max_size=10), values, max_size=6),
+    st.lists(st.integers(-1, 10_000), max_size=8),  # task id replies
+)
+
+
+@pytest.mark.parametrize("framing", [JsonFraming(), MsgpackFraming()], ids=["json", "msgpack"])
+@given(batch=st.lists(messages, max_size=8), cut=st.integers(1, 64))
+def test_round_trip_any_split(framing, batch, cut) -> None:
+    data = b"".join(framing.encode(m) for m in batch)
+    decoder = framing.decoder()
+    out = []
+    for i in range(0, len(data), cut):
+        out.extend(decoder.feed(data[i : i + cut]))
+    assert out == batch
+
+
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+def test_streams_are_injected(serializer: str) -> None:
+    framing = framing_for(serializer)
+    buf = io.BytesIO()
+    write_message(buf, framing, {"command": "emit", "tuple": [1, "a"]})
+    write_message(buf, framing, [3, 4])
+    buf.seek(0)
+    assert list(read_messages(buf, framing, chunk=3)) == [{"command": "emit", "tuple": [1, "a"]}, [3, 4]]
+
+
+def test_json_frame_is_storm_multilang() -> None:
+    assert JsonFraming().encode({"command": "sync"}) == b'{"command":"sync"}\nend\n'
+
+
+def test_json_tolerates_blank_lines_like_pystorm() -> None:
+    assert JsonFraming().decoder().feed(b'\nend\n{"a":1}\nend\n') == [{"a": 1}]
+
+
+def test_json_garbage_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="not a JSON multilang message: 'hello world'"):
+        JsonFraming().decoder().feed(b"hello world\nend\n")
+
+
+def test_partial_message_at_eof_is_an_error() -> None:
+    with pytest.raises(ProtocolError, match="ended inside a message"):
+        list(read_messages(io.BytesIO(b'{"a": 1}\nen'), JsonFraming()))
+
+
+def test_unknown_serializer() -> None:
+    with pytest.raises(ProtocolError, match="use json or msgpack"):
+        framing_for("xml")

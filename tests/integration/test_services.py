@@ -6,13 +6,15 @@ import json
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import pytest
 from cassandra.cluster import Cluster
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from squall.infra import api, health
+from squall.infra import api, health, process, storm
+from squall.infra.endpoints import DEFAULT_PORTS, DEFAULT_SLOTS
 from squall.infra.storm import cluster_info
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -130,3 +132,70 @@ def test_ensure_up_is_idempotent(infra_endpoints: dict[str, str]) -> None:
     results = api.ensure_up()
     assert {r.action for r in results} <= {"already up", "external"}
     assert [r.name for r in results] == ["zookeeper", "kafka", "cassandra", "nimbus", "supervisor", "ui"]
+
+
+@pytest.mark.storm
+@pytest.mark.timeout(900)
+def test_down_stops_worker_jvms_and_their_python_subprocesses(tmp_path: Path) -> None:
+    """An isolated ZooKeeper+Nimbus+Supervisor (ports +20000, own state folder) runs a real topology; `down`
+    must leave no worker JVM, no multilang Python process and no open port behind."""
+    from squall.storm.harness import SparseProject, wait_until
+    from squall.storm.nimbus import client as nimbus_client
+    from squall.storm.nimbus import topology_id
+
+    repo = Path(__file__).resolve().parents[2]
+    fixture = repo / "tests" / "fixtures" / "storm_project"
+    root = tmp_path / "isolated"
+    root.mkdir()
+    shifted = {name: f"127.0.0.1:{port + 20000}" for name, port in DEFAULT_PORTS.items()}
+    slots = [p + 20000 for p in DEFAULT_SLOTS]
+    (root / "config.json").write_text(
+        json.dumps({"envs": {"dev": {"services": {**shifted, "supervisor_slots": slots}}}})
+    )
+    (root / "infra").symlink_to(repo / "infra", target_is_directory=True)
+    ctx = api.make_context("dev", root)
+
+    conf = json.loads((fixture / "config.json").read_text())
+    conf["envs"]["dev"]["nimbus"] = shifted["nimbus"]
+    conf["envs"]["dev"]["virtualenv_root"] = str(repo)
+    sparse_config = tmp_path / "sparse-config.json"
+    sparse_config.write_text(json.dumps(conf))
+
+    running: set[int] = set()
+    try:
+        api.ensure_up(["supervisor"], ctx=ctx)
+        project = SparseProject(fixture, nimbus_address=shifted["nimbus"])
+        project.sparse(
+            *project.submit_args(
+                "passthrough",
+                "dev",
+                "squall_infra_down",
+                {"squall.test.out": str(tmp_path / "sink"), "squall.test.count": 1000000},
+                sparse_config,
+            )
+        )
+        assert topology_id(nimbus_client(shifted["nimbus"]), "squall_infra_down") is not None
+
+        def worker_family() -> set[int]:
+            return storm.worker_pids(ctx)
+
+        wait_until(
+            lambda: any(b"streamparse_run" in _cmdline(p) for p in worker_family()),
+            timeout=300,
+            what="a worker JVM with Python subprocesses is running",
+        )
+        running = worker_family()
+        assert any(b"org.apache.storm.daemon.worker" in _cmdline(p) for p in running)
+    finally:
+        api.down(ctx=ctx, grace=20)
+    survivors = {p for p in running if process.proc_info(p) is not None and process.proc_info(p).state != "Z"}
+    assert survivors == set()
+    ports = [*ctx.endpoints.ports.values(), *ctx.endpoints.slots]
+    assert [p for p in ports if health.port_open("127.0.0.1", p, timeout=0.5)] == []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""

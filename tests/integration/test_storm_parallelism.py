@@ -34,6 +34,15 @@ def test_env_parallelism_and_options_are_what_storm_runs(tmp_path: Path) -> None
     with project.submitted(
         "passthrough", env="dev", name="squall_it_par", options=options, config=config_path
     ) as topo:
+        # Executors appear once the scheduler has assigned the topology to the Supervisor's slots.
+        topo.wait_until(
+            lambda: (
+                {"numbers", "echo", "sink", "__acker"}
+                <= set(nimbus.executor_counts(topo.nimbus, topo.topo_id))
+            ),
+            timeout=120,
+            what="Nimbus reports the topology's executors",
+        )
         counts = nimbus.executor_counts(topo.nimbus, topo.topo_id)
         assert counts["numbers"] == 1
         assert counts["echo"] == 2

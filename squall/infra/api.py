@@ -146,9 +146,12 @@ def _record(ctx: Context, name: str) -> process.PidRecord | None:
 def service_status(ctx: Context, service: Service) -> Status:
     record = _record(ctx, service.name)
     healthy, detail = service.check(ctx)
+    address = ctx.endpoints.address(service.port_name)
+    if not service.binds_port:  # the Supervisor: show the worker slots it offers
+        address = f"{ctx.endpoints.host}:{','.join(str(p) for p in ctx.endpoints.slots)}"
     return Status(
         name=service.name,
-        address=ctx.endpoints.address(service.port_name),
+        address=address,
         pid=record.pid if record else None,
         running=record is not None,
         healthy=healthy,

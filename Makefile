@@ -21,6 +21,7 @@ install: $(STAMP)
 # --- The main job: the reference IoT topology on the embedded default (simulator -> SQLite), no JVM ---
 run: $(STAMP)
 	$(SQUALL) run iot_pipeline -e local --until-idle 3
+	$(BIN)/python -m squall.pipeline.report -e local
 
 # --- Tests: unit + local runner + integration against real ZooKeeper/Kafka/Cassandra/Storm -------------
 infra-deps: $(STAMP)

@@ -7,7 +7,7 @@ from typing import Any
 from streamparse import Spout
 
 from squall.pipeline.settings import from_conf
-from squall.pipeline.sources import make_source
+from squall.pipeline.sources import check_source_settings, make_source
 from squall.pipeline.tuples import SPOUT_FIELDS, bytes_to_text
 
 
@@ -19,7 +19,9 @@ class EventSpout(Spout):  # type: ignore[misc]
         task_ids = sorted(int(t) for t, c in (context.get("task->component") or {}).items() if c == component)
         task_id = int(context.get("taskid", 0))
         index = task_ids.index(task_id) if task_id in task_ids else 0
-        self.source = make_source(from_conf(stormconf), index, max(1, len(task_ids)))
+        settings = from_conf(stormconf)
+        check_source_settings(settings, stormconf, max(1, len(task_ids)))
+        self.source = make_source(settings, index, max(1, len(task_ids)))
 
     def next_tuple(self) -> None:
         polled = self.source.poll()

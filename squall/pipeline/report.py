@@ -42,7 +42,7 @@ def summarize(path: Path, examples: int = 3) -> dict[str, Any]:
         sample = [
             dict(r) for r in db.execute(
                 f"SELECT {', '.join(WINDOW_COLUMNS)} FROM metric_windows WHERE metric = 'temperature' "
-                "ORDER BY window_start, window_s, tenant, device_id LIMIT ?", (examples,)
+                "ORDER BY count DESC, window_s, window_start, tenant, device_id LIMIT ?", (examples,)
             ).fetchall()
         ]
     return {"sqlite_path": str(path), "rows": counts, "dead_letters_by_reason": reasons, "alerts_by_kind": kinds,
@@ -67,3 +67,41 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                 f"mean={w['mean']:.3f} min={w['min']:g} max={w['max']:g} p50≈{w['p50']:.3f} p95≈{w['p95']:.3f}"
             )
     return "\n".join(lines)
+
+
+def after_run(conf: Mapping[str, Any]) -> str:
+    """The text to print after a run of the pipeline with Storm conf `conf` (embedded SQLite sink only)."""
+    from squall.pipeline.settings import from_conf, sqlite_path
+
+    settings = from_conf(conf)
+    if settings.get("sink", "sqlite") != "sqlite":
+        return f"Results were written to the {settings.get('sink')} sink."
+    path = sqlite_path(settings)
+    if not path.exists():
+        return f"No SQLite store at {path}: nothing was persisted."
+    return format_summary(summarize(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m squall.pipeline.report [-e ENV]`: summarise what the last local run stored."""
+    import argparse
+
+    from squall.config import PIPELINE_CONF_KEY, load_project, pipeline_settings
+    from squall.errors import SquallError
+
+    parser = argparse.ArgumentParser(prog="python -m squall.pipeline.report", description=main.__doc__)
+    parser.add_argument("-e", "--environment", dest="env", default=None)
+    args = parser.parse_args(argv)
+    try:
+        project = load_project()
+        settings = pipeline_settings(project, args.env)
+        settings.setdefault("project_root", str(project.root))
+        print(after_run({PIPELINE_CONF_KEY: settings}))
+    except SquallError as exc:
+        print(f"error: {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

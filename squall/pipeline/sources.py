@@ -47,3 +47,16 @@ def make_source(settings: Mapping[str, Any], task_index: int, num_tasks: int) ->
     cls = getattr(importlib.import_module(module), attr)
     source: EventSource = cls(dict(settings), task_index, num_tasks)
     return source
+
+
+def check_source_settings(settings: Mapping[str, Any], storm_conf: Mapping[str, Any], spout_tasks: int) -> None:
+    """Checks that need both the source and the Storm conf; for the simulator its rate is known, so
+    `topology.max.spout.pending` is checked against the windows (see validate_spout_pending)."""
+    if settings.get("source", "simulator") != "simulator":
+        return
+    from squall.pipeline.simulator import SimulatorSettings
+    from squall.windowing.definitions import parse_window_settings, validate_spout_pending
+
+    sim = SimulatorSettings.from_settings(settings)
+    windows = parse_window_settings(settings.get("windows"))
+    validate_spout_pending(windows, storm_conf.get("topology.max.spout.pending"), sim.rate, spout_tasks)

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS dead_letters (
   reason TEXT NOT NULL, detail TEXT NOT NULL, payload BLOB NOT NULL, ts INTEGER NOT NULL,
   PRIMARY KEY (source_topic, source_partition, source_offset));
 CREATE TABLE IF NOT EXISTS published (
-  topic TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL, PRIMARY KEY (topic, key));
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, key BLOB NOT NULL, value BLOB NOT NULL,
+  UNIQUE (topic, key, value));
 """
 TABLES = ("metric_windows", "events", "alerts", "dead_letters", "published")
 _TABLE_OF = {"event": "events", "window": "metric_windows", "alert": "alerts", "dead_letter": "dead_letters"}
@@ -104,7 +105,8 @@ class SqliteStore:
 
 
 class EmbeddedPublisher:
-    """Publisher for runs without Kafka: each message is upserted into the `published` table by (topic, key)."""
+    """Publisher for runs without Kafka: messages are appended to the `published` table, like a topic's log;
+    re-publishing an identical (topic, key, value) after a replay is a no-op."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         conf = section(settings, "sqlite")
@@ -115,7 +117,7 @@ class EmbeddedPublisher:
         done: Future[None] = Future()
         try:
             self._db.execute(
-                "INSERT OR REPLACE INTO published (topic, key, value) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO published (topic, key, value) VALUES (?, ?, ?)",
                 (topic, key or b"", value),
             )
         except sqlite3.Error as exc:

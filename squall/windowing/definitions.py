@@ -123,3 +123,21 @@ def validate_message_timeout(settings: WindowSettings, message_timeout_s: int, t
             f"{tick_freq_s:g}s = {hold:g}s, so tuples would time out and replay while their window is open",
             f"set topology.message.timeout.secs > {hold:g} (envs.<env>.options) or shorten pipeline.windows",
         )
+
+
+def validate_spout_pending(settings: WindowSettings, max_pending: int | None, events_per_s: float,
+                           spout_tasks: int) -> None:
+    """Tuples wait in their windows until the watermark passes, so each spout task must be allowed to have
+    every event of (longest window + allowed lateness) of event time pending; with fewer, the spout stops,
+    keys look idle, the idle timeout closes windows early and the following events are counted as late."""
+    if max_pending is None:
+        return
+    span_s = settings.max_length_s + settings.allowed_lateness_ms / 1000
+    needed = int(events_per_s * span_s / max(1, spout_tasks)) + 1
+    if max_pending < needed:
+        raise ConfigError(
+            "topology.max.spout.pending",
+            f"{max_pending} is below the {needed} events per spout task that arrive in the longest window + "
+            f"allowed lateness ({span_s:g}s at {events_per_s:g} events/s), so windows could not close",
+            f"set topology.max.spout.pending >= {needed} (envs.<env>.options) or lower the event rate",
+        )

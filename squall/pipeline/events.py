@@ -115,7 +115,7 @@ def validate(obj: Any, limits: Limits | None = None) -> Event:
     if not isinstance(attrs, dict):
         raise InvalidEvent("invalid_field:attrs", f"must be an object, got {type(attrs).__name__}")
     try:
-        attrs_size = len(json.dumps(attrs, allow_nan=False, separators=(",", ":")).encode())
+        attrs_size = len(json.dumps(attrs, allow_nan=False, separators=(",", ":")).encode()) if attrs else 0
     except (TypeError, ValueError) as exc:
         raise InvalidEvent("invalid_field:attrs", f"not JSON-representable: {exc}"[:200]) from exc
     if attrs_size > limits.max_attrs_bytes:

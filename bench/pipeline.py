@@ -15,10 +15,10 @@ from typing import Any
 
 from streamparse import Bolt, Grouping, Topology
 
+from bench.machine import write_result
 from bolts.aggregate import AggregateBolt
 from bolts.parse import ParseBolt
 from bolts.route import RouteBolt
-from bench.machine import write_result
 from spouts.events import EventSpout
 from squall.clock import SystemClock
 from squall.pipeline.parse import Parser
@@ -27,14 +27,30 @@ from squall.pipeline.simulator import SimulatorSettings, generate
 from squall.windowing.definitions import parse_window_settings
 from squall.windowing.manager import WindowManager
 
-SIM = {"devices": 200, "tenants": 4, "rate": 2000, "duration_s": 60, "partitions": 8, "format": "json",
-       "bad_ratio": 0.01, "dup_ratio": 0.02, "late_ratio": 0.01}
+SIM = {
+    "devices": 200,
+    "tenants": 4,
+    "rate": 2000,
+    "duration_s": 60,
+    "partitions": 8,
+    "format": "json",
+    "bad_ratio": 0.01,
+    "dup_ratio": 0.02,
+    "late_ratio": 0.01,
+}
 
 
 def settings(duration_s: float) -> dict[str, Any]:
-    return {"source": "simulator", "sink": "sqlite", "simulator": {**SIM, "duration_s": duration_s},
-            "windows": {"definitions": [{"type": "tumbling", "length_s": 10}, {"type": "tumbling", "length_s": 60}],
-                        "allowed_lateness_s": 5, "idle_timeout_s": 1}}
+    return {
+        "source": "simulator",
+        "sink": "sqlite",
+        "simulator": {**SIM, "duration_s": duration_s},
+        "windows": {
+            "definitions": [{"type": "tumbling", "length_s": 10}, {"type": "tumbling", "length_s": 60}],
+            "allowed_lateness_s": 5,
+            "idle_timeout_s": 1,
+        },
+    }
 
 
 def bench_engine(duration_s: float) -> dict[str, Any]:
@@ -54,8 +70,12 @@ def bench_engine(duration_s: float) -> dict[str, Any]:
             closed += len(windows.add((e.tenant, e.device_id), e.event_id, e.ts, e.metrics, i).closed)
     closed += len(windows.flush().closed)
     elapsed = time.perf_counter() - start
-    return {"events": len(messages), "seconds": round(elapsed, 3), "events_per_s": round(len(messages) / elapsed),
-            "windows_closed": closed}
+    return {
+        "events": len(messages),
+        "seconds": round(elapsed, 3),
+        "events_per_s": round(len(messages) / elapsed),
+        "windows_closed": closed,
+    }
 
 
 class AckSink(Bolt):  # type: ignore[misc]
@@ -71,39 +91,61 @@ class BenchPipeline(Topology):
     events = EventSpout.spec(par=1)
     parse = ParseBolt.spec(inputs=[events], par=1)
     route = RouteBolt.spec(inputs=[parse], par=1)
-    aggregate = AggregateBolt.spec(inputs={route["telemetry"]: Grouping.fields("tenant", "device_id")}, par=1,
-                                   config={"topology.tick.tuple.freq.secs": 1})
+    aggregate = AggregateBolt.spec(
+        inputs={route["telemetry"]: Grouping.fields("tenant", "device_id")},
+        par=1,
+        config={"topology.tick.tuple.freq.secs": 1},
+    )
     sink = AckSink.spec(inputs=[aggregate], par=1)
 
 
 def bench_runner_inline(seconds: float) -> dict[str, Any]:
     from squall.testing import run_topology
 
-    conf = {"squall.pipeline": settings(600), "topology.max.spout.pending": 200_000,
-            "topology.message.timeout.secs": 300}
+    conf = {
+        "squall.pipeline": settings(600),
+        "topology.max.spout.pending": 200_000,
+        "topology.message.timeout.secs": 300,
+    }
     start = time.perf_counter()
-    result = run_topology(BenchPipeline, conf=conf, inline=True, duration=seconds, until_idle=None, drain_secs=1)
+    result = run_topology(
+        BenchPipeline, conf=conf, inline=True, duration=seconds, until_idle=None, drain_secs=1
+    )
     elapsed = time.perf_counter() - start
     executed = {c.name: c.executed for c in result.summary.components}
-    return {"seconds": round(elapsed, 3), "parsed": executed["parse"], "aggregated": executed["aggregate"],
-            "events_per_s": round(executed["parse"] / elapsed), "errors": [str(e) for e in result.errors]}
+    return {
+        "seconds": round(elapsed, 3),
+        "parsed": executed["parse"],
+        "aggregated": executed["aggregate"],
+        "events_per_s": round(executed["parse"] / elapsed),
+        "errors": [str(e) for e in result.errors],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pipeline")
-    parser.add_argument("--events-seconds", type=float, default=60, help="event time simulated for the engine run")
+    parser.add_argument(
+        "--events-seconds", type=float, default=60, help="event time simulated for the engine run"
+    )
     parser.add_argument("--seconds", type=float, default=20, help="wall time of the runner run")
     args = parser.parse_args(argv)
     engine = bench_engine(args.events_seconds)
     print(f"engine alone: {engine['events_per_s']:,} events/s ({engine['events']:,} events)")
     runner = bench_runner_inline(args.seconds)
-    print(f"runner inline (spout -> parse -> route -> aggregate -> sink): {runner['events_per_s']:,} events/s")
-    path = write_result("pipeline", {
-        "engine": engine, "runner_inline": runner, "simulator": SIM,
-        "limits": "one Python thread: per event JSON/msgpack decode + validation, a dict event per tuple, "
-                  "window bookkeeping per metric x window (DDSketch add, id sets); the runner adds the multilang "
-                  "message dicts, acker XOR ledger and per-tuple routing, all on one core (GIL).",
-    })
+    print(
+        f"runner inline (spout -> parse -> route -> aggregate -> sink): {runner['events_per_s']:,} events/s"
+    )
+    path = write_result(
+        "pipeline",
+        {
+            "engine": engine,
+            "runner_inline": runner,
+            "simulator": SIM,
+            "limits": "one Python thread: per event JSON/msgpack decode + validation, a dict event per tuple, "
+            "window bookkeeping per metric x window (DDSketch add, id sets); the runner adds the multilang "
+            "message dicts, acker XOR ledger and per-tuple routing, all on one core (GIL).",
+        },
+    )
     print(f"written: {path}")
 
 

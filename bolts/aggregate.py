@@ -24,8 +24,18 @@ class AggregateBolt(WindowedBolt):
         tenant, device_id = window.key
         for metric, s in window.results.items():
             row = WindowResult(
-                tenant=tenant, device_id=device_id, metric=metric, window_s=window.definition.length_s,
-                window_start=window.start, window_end=window.end, count=s.count, sum=s.sum, min=s.min, max=s.max,
-                mean=s.mean, p50=s.p50, p95=s.p95,
+                tenant=tenant,
+                device_id=device_id,
+                metric=metric,
+                window_s=window.definition.length_s,
+                window_start=window.start,
+                window_end=window.end,
+                count=s.count,
+                sum=s.sum,
+                min=s.min,
+                max=s.max,
+                mean=s.mean,
+                p50=s.p50,
+                p95=s.p95,
             )
             self.emit(record_values("window", row), anchors=anchors)

@@ -70,7 +70,9 @@ class AlertRules:
 
 def _predicate(raw: Any, where: str, with_count: bool) -> Predicate:
     if not isinstance(raw, Mapping):
-        raise ConfigError(where, f"{raw!r} is not an object", 'write {"metric": "temperature", "op": ">", "value": 45}')
+        raise ConfigError(
+            where, f"{raw!r} is not an object", 'write {"metric": "temperature", "op": ">", "value": 45}'
+        )
     metric, op, value = raw.get("metric"), raw.get("op"), raw.get("value")
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"{where}.metric", f"{metric!r} is not a metric name")
@@ -98,7 +100,9 @@ def parse_alert_rules(section: Mapping[str, Any] | None) -> AlertRules:
         raise ConfigError("pipeline.alerts.anomaly", "must be an object")
     alpha = raw_anomaly.get("alpha", 0.05)
     if not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise ConfigError("pipeline.alerts.anomaly.alpha", f"{alpha!r} is not valid", "use 0 < alpha < 1, e.g. 0.05")
+        raise ConfigError(
+            "pipeline.alerts.anomaly.alpha", f"{alpha!r} is not valid", "use 0 < alpha < 1, e.g. 0.05"
+        )
     z = raw_anomaly.get("z", 5.0)
     if not isinstance(z, int | float) or z <= 0:
         raise ConfigError("pipeline.alerts.anomaly.z", f"{z!r} is not valid", "use a positive number, e.g. 5")
@@ -107,12 +111,19 @@ def parse_alert_rules(section: Mapping[str, Any] | None) -> AlertRules:
         raise ConfigError("pipeline.alerts.anomaly.min_samples", f"{min_samples!r} is not valid", "use >= 2")
     metrics = raw_anomaly.get("metrics")
     anomaly = AnomalySettings(
-        enabled=bool(raw_anomaly.get("enabled", True)), alpha=float(alpha), z=float(z), min_samples=min_samples,
+        enabled=bool(raw_anomaly.get("enabled", True)),
+        alpha=float(alpha),
+        z=float(z),
+        min_samples=min_samples,
         metrics=frozenset(metrics) if metrics else None,
     )
     return AlertRules(
-        thresholds=tuple(_predicate(r, f"pipeline.alerts.thresholds[{i}]", False) for i, r in enumerate(thresholds)),
-        consecutive=tuple(_predicate(r, f"pipeline.alerts.consecutive[{i}]", True) for i, r in enumerate(consecutive)),
+        thresholds=tuple(
+            _predicate(r, f"pipeline.alerts.thresholds[{i}]", False) for i, r in enumerate(thresholds)
+        ),
+        consecutive=tuple(
+            _predicate(r, f"pipeline.alerts.consecutive[{i}]", True) for i, r in enumerate(consecutive)
+        ),
         anomaly=anomaly,
         alarm_events=bool(section.get("alarm_events", True)),
     )
@@ -169,20 +180,38 @@ class AlertEngine:
 
     def _alert(self, event: Event, kind: str, rule: str, metric: str, value: float, message: str) -> Alert:
         return Alert(
-            tenant=event.tenant, device_id=event.device_id, alert_id=f"{kind}:{rule}:{event.event_id}:{metric}",
-            ts=event.ts, metric=metric, kind=kind, value=value, message=message,
+            tenant=event.tenant,
+            device_id=event.device_id,
+            alert_id=f"{kind}:{rule}:{event.event_id}:{metric}",
+            ts=event.ts,
+            metric=metric,
+            kind=kind,
+            value=value,
+            message=message,
         )
 
     def _evaluate(self, event: Event, state: _DeviceState) -> list[Alert]:
         out: list[Alert] = []
         if event.type == "alarm" and self.rules.alarm_events:
             for metric, value in sorted(event.metrics.items()):
-                out.append(self._alert(event, "alarm", "event", metric, value, f"device raised alarm {metric}={value:g}"))
+                out.append(
+                    self._alert(
+                        event, "alarm", "event", metric, value, f"device raised alarm {metric}={value:g}"
+                    )
+                )
         for i, rule in enumerate(self.rules.thresholds):
             if rule.holds(event):
                 value = event.metrics[rule.metric]
-                out.append(self._alert(event, "threshold", str(i), rule.metric, value,
-                                       f"{rule.metric}={value:g} {rule.op_name} {rule.value:g}"))
+                out.append(
+                    self._alert(
+                        event,
+                        "threshold",
+                        str(i),
+                        rule.metric,
+                        value,
+                        f"{rule.metric}={value:g} {rule.op_name} {rule.value:g}",
+                    )
+                )
         for i, rule in enumerate(self.rules.consecutive):
             holds = rule.holds(event)
             if holds is None:
@@ -191,8 +220,16 @@ class AlertEngine:
             state.runs[i] = run
             if run == rule.count:
                 value = event.metrics[rule.metric]
-                out.append(self._alert(event, "consecutive", str(i), rule.metric, value,
-                                       f"{rule.count} consecutive readings {rule.metric} {rule.op_name} {rule.value:g}"))
+                out.append(
+                    self._alert(
+                        event,
+                        "consecutive",
+                        str(i),
+                        rule.metric,
+                        value,
+                        f"{rule.count} consecutive readings {rule.metric} {rule.op_name} {rule.value:g}",
+                    )
+                )
         anomaly = self.rules.anomaly
         if anomaly.enabled and event.type != "alarm":
             for metric, value in sorted(event.metrics.items()):
@@ -201,7 +238,15 @@ class AlertEngine:
                 ewma = state.ewma.setdefault(metric, Ewma(anomaly.alpha))
                 z = ewma.score(value) if ewma.n >= anomaly.min_samples else None
                 if z is not None and z >= anomaly.z:
-                    out.append(self._alert(event, "anomaly", "ewma", metric, value,
-                                           f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}"))
+                    out.append(
+                        self._alert(
+                            event,
+                            "anomaly",
+                            "ewma",
+                            metric,
+                            value,
+                            f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}",
+                        )
+                    )
                 ewma.update(value)
         return out

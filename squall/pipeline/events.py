@@ -82,14 +82,18 @@ def decode_event(payload: bytes, limits: Limits | None = None) -> Event:
     """Decode and validate one message; the normalised Event or InvalidEvent naming the field."""
     limits = limits or Limits()
     if len(payload) > limits.max_payload_bytes:
-        raise InvalidEvent("too_large", f"{len(payload)} bytes > max_payload_bytes {limits.max_payload_bytes}")
+        raise InvalidEvent(
+            "too_large", f"{len(payload)} bytes > max_payload_bytes {limits.max_payload_bytes}"
+        )
     return validate(decode_raw(payload), limits)
 
 
 def validate(obj: Any, limits: Limits | None = None) -> Event:
     limits = limits or Limits()
     if not isinstance(obj, dict):
-        raise InvalidEvent("not_an_object", f"an event must be a JSON object / msgpack map, got {type(obj).__name__}")
+        raise InvalidEvent(
+            "not_an_object", f"an event must be a JSON object / msgpack map, got {type(obj).__name__}"
+        )
     for name in REQUIRED:
         if name not in obj:
             raise InvalidEvent(f"missing_field:{name}", f"the event has no {name!r}")
@@ -119,20 +123,27 @@ def validate(obj: Any, limits: Limits | None = None) -> Event:
     except (TypeError, ValueError) as exc:
         raise InvalidEvent("invalid_field:attrs", f"not JSON-representable: {exc}"[:200]) from exc
     if attrs_size > limits.max_attrs_bytes:
-        raise InvalidEvent("too_large:attrs", f"{attrs_size} bytes > max_attrs_bytes {limits.max_attrs_bytes}")
-    return Event(tenant=tenant, device_id=device_id, event_id=event_id, ts=ts, type=etype, metrics=metrics,
-                 attrs=attrs)
+        raise InvalidEvent(
+            "too_large:attrs", f"{attrs_size} bytes > max_attrs_bytes {limits.max_attrs_bytes}"
+        )
+    return Event(
+        tenant=tenant, device_id=device_id, event_id=event_id, ts=ts, type=etype, metrics=metrics, attrs=attrs
+    )
 
 
 def _text(value: Any, name: str) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_CHARS:
-        raise InvalidEvent(f"invalid_field:{name}", f"{_preview(value)} is not a string of 1..{MAX_ID_CHARS} chars")
+        raise InvalidEvent(
+            f"invalid_field:{name}", f"{_preview(value)} is not a string of 1..{MAX_ID_CHARS} chars"
+        )
     return value
 
 
 def _metrics(value: Any, limits: Limits) -> dict[str, float]:
     if not isinstance(value, dict):
-        raise InvalidEvent("invalid_field:metrics", f"must be an object of name -> number, got {type(value).__name__}")
+        raise InvalidEvent(
+            "invalid_field:metrics", f"must be an object of name -> number, got {type(value).__name__}"
+        )
     if not value:
         raise InvalidEvent("invalid_field:metrics", "has no metrics")
     if len(value) > limits.max_metrics:
@@ -140,7 +151,9 @@ def _metrics(value: Any, limits: Limits) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, number in value.items():
         if not isinstance(name, str) or not METRIC_RE.fullmatch(name):
-            raise InvalidEvent("invalid_metric_name", f"{_preview(name)} does not match [A-Za-z0-9_.:-]{{1,64}}")
+            raise InvalidEvent(
+                "invalid_metric_name", f"{_preview(name)} does not match [A-Za-z0-9_.:-]{{1,64}}"
+            )
         if isinstance(number, bool) or not isinstance(number, int | float):
             raise InvalidEvent(f"invalid_metric:{name}", f"{_preview(number)} is not a number")
         try:
@@ -161,6 +174,11 @@ def _preview(value: Any) -> str:
 def event_from_dict(data: dict[str, Any]) -> Event:
     """An Event from its `to_dict()` form (as it travels inside a tuple); trusted, already validated."""
     return Event(
-        tenant=data["tenant"], device_id=data["device_id"], event_id=data["event_id"], ts=int(data["ts"]),
-        type=data["type"], metrics={k: float(v) for k, v in data["metrics"].items()}, attrs=dict(data.get("attrs") or {}),
+        tenant=data["tenant"],
+        device_id=data["device_id"],
+        event_id=data["event_id"],
+        ts=int(data["ts"]),
+        type=data["type"],
+        metrics={k: float(v) for k, v in data["metrics"].items()},
+        attrs=dict(data.get("attrs") or {}),
     )

@@ -36,10 +36,17 @@ class Parser:
             event = decode_event(payload, self.limits)
         except InvalidEvent as exc:
             self.counts["invalid"] += 1
-            return Parsed(dead_letter=DeadLetter(
-                reason=exc.reason, detail=exc.detail, payload=payload, source_topic=source[0],
-                source_partition=source[1], source_offset=source[2], ts=self.clock.wall_ms(),
-            ))
+            return Parsed(
+                dead_letter=DeadLetter(
+                    reason=exc.reason,
+                    detail=exc.detail,
+                    payload=payload,
+                    source_topic=source[0],
+                    source_partition=source[1],
+                    source_offset=source[2],
+                    ts=self.clock.wall_ms(),
+                )
+            )
         seen = self.dedup.check(event.tenant, event.event_id, source)
         if seen is Seen.DUPLICATE:
             self.counts["duplicates"] += 1

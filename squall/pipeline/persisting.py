@@ -12,8 +12,13 @@ from typing import Any
 class WriteWindow:
     """Tracks (future, tuple id) pairs; `settle` acks/fails finished ones; `add` waits when the window is full."""
 
-    def __init__(self, max_in_flight: int, on_ok: Callable[[Any], None], on_error: Callable[[Any, BaseException], None],
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        max_in_flight: int,
+        on_ok: Callable[[Any], None],
+        on_error: Callable[[Any, BaseException], None],
+        timeout_s: float = 30.0,
+    ) -> None:
         self.max_in_flight = max(1, max_in_flight)
         self.timeout_s = timeout_s
         self._on_ok = on_ok

@@ -39,7 +39,9 @@ class AlertPublisher:
     def publish_alerts(self, alerts: Sequence[Alert]) -> None:
         futures = [
             self.publisher.publish(
-                self.topic, f"{a.tenant}/{a.device_id}".encode(), json.dumps(a.to_dict(), sort_keys=True).encode()
+                self.topic,
+                f"{a.tenant}/{a.device_id}".encode(),
+                json.dumps(a.to_dict(), sort_keys=True).encode(),
             )
             for a in alerts
         ]
@@ -47,8 +49,9 @@ class AlertPublisher:
 
 
 class DeadLetterPublisher:
-    def __init__(self, settings: Mapping[str, Any], publisher: Publisher | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Mapping[str, Any], publisher: Publisher | None = None, clock: Clock | None = None
+    ) -> None:
         self.topic = topics(settings).dlq
         self.timeout_s = float(settings.get("publish_timeout_s", 30.0))
         self.publisher = publisher or make_publisher(settings)
@@ -63,8 +66,15 @@ def dead_letter_from_invalid(values: Sequence[Any], now_ms: int) -> DeadLetter:
     """From parse's `invalid` stream: reason, detail, payload (latin-1 text), source."""
     reason, detail, payload, source = values
     topic, partition, offset = source_of(source)
-    return DeadLetter(reason=str(reason), detail=str(detail), payload=text_to_bytes(payload), source_topic=topic,
-                      source_partition=partition, source_offset=offset, ts=now_ms)
+    return DeadLetter(
+        reason=str(reason),
+        detail=str(detail),
+        payload=text_to_bytes(payload),
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        ts=now_ms,
+    )
 
 
 def dead_letter_from_late(values: Sequence[Any], now_ms: int) -> DeadLetter:
@@ -73,7 +83,11 @@ def dead_letter_from_late(values: Sequence[Any], now_ms: int) -> DeadLetter:
     _tenant, _device, event, source, watermark = values
     topic, partition, offset = source_of(source)
     return DeadLetter(
-        reason="late", detail=f"event time {event['ts']} < watermark {watermark} of {event['tenant']}/{event['device_id']}",
-        payload=json.dumps(event, sort_keys=True, separators=(",", ":")).encode(), source_topic=topic,
-        source_partition=partition, source_offset=offset, ts=now_ms,
+        reason="late",
+        detail=f"event time {event['ts']} < watermark {watermark} of {event['tenant']}/{event['device_id']}",
+        payload=json.dumps(event, sort_keys=True, separators=(",", ":")).encode(),
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        ts=now_ms,
     )

@@ -10,8 +10,21 @@ from typing import Any
 from squall.pipeline.sqlite_store import TABLES
 from squall.pipeline.truth import RowKey
 
-WINDOW_COLUMNS = ("tenant", "device_id", "metric", "window_s", "window_start", "window_end", "count", "sum", "min",
-                  "max", "mean", "p50", "p95")
+WINDOW_COLUMNS = (
+    "tenant",
+    "device_id",
+    "metric",
+    "window_s",
+    "window_start",
+    "window_end",
+    "count",
+    "sum",
+    "min",
+    "max",
+    "mean",
+    "p50",
+    "p95",
+)
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -24,14 +37,18 @@ def window_rows(path: Path) -> dict[RowKey, dict[str, Any]]:
     """Every stored window row, keyed like squall.pipeline.truth rows."""
     with _open(path) as db:
         rows = db.execute(f"SELECT {', '.join(WINDOW_COLUMNS)} FROM metric_windows").fetchall()
-    return {(r["tenant"], r["device_id"], r["metric"], r["window_s"], r["window_start"]): dict(r) for r in rows}
+    return {
+        (r["tenant"], r["device_id"], r["metric"], r["window_s"], r["window_start"]): dict(r) for r in rows
+    }
 
 
 def summarize(path: Path, examples: int = 3) -> dict[str, Any]:
     """Row counts per table, dead letters by reason, alerts by kind, windows by length, a few example windows."""
     with _open(path) as db:
         counts = {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in TABLES}
-        reasons = dict(db.execute("SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason ORDER BY 2 DESC").fetchall())
+        reasons = dict(
+            db.execute("SELECT reason, COUNT(*) FROM dead_letters GROUP BY reason ORDER BY 2 DESC").fetchall()
+        )
         kinds = dict(db.execute("SELECT kind, COUNT(*) FROM alerts GROUP BY kind ORDER BY 2 DESC").fetchall())
         lengths = {
             int(w): {"windows": n, "events": e}
@@ -40,25 +57,39 @@ def summarize(path: Path, examples: int = 3) -> dict[str, Any]:
             ).fetchall()
         }
         sample = [
-            dict(r) for r in db.execute(
+            dict(r)
+            for r in db.execute(
                 f"SELECT {', '.join(WINDOW_COLUMNS)} FROM metric_windows WHERE metric = 'temperature' "
-                "ORDER BY count DESC, window_s, window_start, tenant, device_id LIMIT ?", (examples,)
+                "ORDER BY count DESC, window_s, window_start, tenant, device_id LIMIT ?",
+                (examples,),
             ).fetchall()
         ]
-    return {"sqlite_path": str(path), "rows": counts, "dead_letters_by_reason": reasons, "alerts_by_kind": kinds,
-            "temperature_windows": lengths, "example_windows": sample}
+    return {
+        "sqlite_path": str(path),
+        "rows": counts,
+        "dead_letters_by_reason": reasons,
+        "alerts_by_kind": kinds,
+        "temperature_windows": lengths,
+        "example_windows": sample,
+    }
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
     lines = [f"Stored in SQLite: {summary['sqlite_path']}"]
     lines.append("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["rows"].items()))
     if summary["dead_letters_by_reason"]:
-        lines.append("  dead letters by reason: "
-                     + ", ".join(f"{r}={n}" for r, n in summary["dead_letters_by_reason"].items()))
+        lines.append(
+            "  dead letters by reason: "
+            + ", ".join(f"{r}={n}" for r, n in summary["dead_letters_by_reason"].items())
+        )
     if summary["alerts_by_kind"]:
-        lines.append("  alerts by kind: " + ", ".join(f"{k}={n}" for k, n in summary["alerts_by_kind"].items()))
+        lines.append(
+            "  alerts by kind: " + ", ".join(f"{k}={n}" for k, n in summary["alerts_by_kind"].items())
+        )
     for length, info in sorted(summary["temperature_windows"].items()):
-        lines.append(f"  {length}s windows of temperature: {info['windows']} windows over {info['events']} readings")
+        lines.append(
+            f"  {length}s windows of temperature: {info['windows']} windows over {info['events']} readings"
+        )
     if summary["example_windows"]:
         lines.append("  example windows (temperature):")
         for w in summary["example_windows"]:

@@ -27,7 +27,12 @@ from squall.pipeline.model import Event
 
 STREAMS = ("telemetry", "alarms", "archive")
 OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
 }
 _KEYS = {"stream", "type", "tenant", "metric", "op", "value"}
 DEFAULT_RULES: list[dict[str, Any]] = [
@@ -67,7 +72,9 @@ def _names(value: Any, where: str) -> frozenset[str] | None:
         return frozenset([value])
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         return frozenset(value)
-    raise ConfigError(where, f"{value!r} is not a name or a list of names", 'write e.g. "alarm" or ["a", "b"]')
+    raise ConfigError(
+        where, f"{value!r} is not a name or a list of names", 'write e.g. "alarm" or ["a", "b"]'
+    )
 
 
 def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STREAMS) -> list[Rule]:
@@ -86,11 +93,15 @@ def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STRE
             raise ConfigError(where, f"unknown keys {sorted(unknown)}", f"use only {sorted(_KEYS)}")
         stream = raw.get("stream")
         if stream not in streams:
-            raise ConfigError(f"{where}.stream", f"{stream!r} is not a stream of route", f"use one of {list(streams)}")
+            raise ConfigError(
+                f"{where}.stream", f"{stream!r} is not a stream of route", f"use one of {list(streams)}"
+            )
         op = None
         if "op" in raw or "value" in raw:
             if raw.get("op") not in OPS or "metric" not in raw:
-                raise ConfigError(where, "a predicate needs metric, op and value", f"op is one of {list(OPS)}")
+                raise ConfigError(
+                    where, "a predicate needs metric, op and value", f"op is one of {list(OPS)}"
+                )
             value = raw.get("value")
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{where}.value", f"{value!r} is not a number")
@@ -99,9 +110,14 @@ def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STRE
         if metric is not None and not isinstance(metric, str):
             raise ConfigError(f"{where}.metric", f"{metric!r} is not a metric name")
         rules.append(
-            Rule(stream=stream, types=_names(raw.get("type"), f"{where}.type"),
-                 tenants=_names(raw.get("tenant"), f"{where}.tenant"), metric=metric, op=op,
-                 value=float(raw.get("value", 0.0)))
+            Rule(
+                stream=stream,
+                types=_names(raw.get("type"), f"{where}.type"),
+                tenants=_names(raw.get("tenant"), f"{where}.tenant"),
+                metric=metric,
+                op=op,
+                value=float(raw.get("value", 0.0)),
+            )
         )
     return rules
 

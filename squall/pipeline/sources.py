@@ -49,7 +49,9 @@ def make_source(settings: Mapping[str, Any], task_index: int, num_tasks: int) ->
     return source
 
 
-def check_source_settings(settings: Mapping[str, Any], storm_conf: Mapping[str, Any], spout_tasks: int) -> None:
+def check_source_settings(
+    settings: Mapping[str, Any], storm_conf: Mapping[str, Any], spout_tasks: int
+) -> None:
     """Checks that need both the source and the Storm conf; for the simulator its rate is known, so
     `topology.max.spout.pending` is checked against the windows (see validate_spout_pending)."""
     if settings.get("source", "simulator") != "simulator":

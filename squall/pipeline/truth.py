@@ -50,7 +50,10 @@ class Truth:
     elsewhere: int = 0  # valid, unique events not routed to the windows (e.g. alarms)
 
     def reconciles(self) -> bool:
-        return self.produced == self.aggregated + self.duplicates + self.late + self.dead_lettered + self.elsewhere
+        return (
+            self.produced
+            == self.aggregated + self.duplicates + self.late + self.dead_lettered + self.elsewhere
+        )
 
 
 def _decode(value: bytes) -> dict[str, Any]:
@@ -60,7 +63,9 @@ def _decode(value: bytes) -> dict[str, Any]:
 
 
 def compute_truth(
-    messages: Iterable[Produced], windows: Sequence[tuple[int, int]], allowed_lateness_ms: int,
+    messages: Iterable[Produced],
+    windows: Sequence[tuple[int, int]],
+    allowed_lateness_ms: int,
     windowed: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Truth:
     """`windows` is a list of (length_s, slide_s); `messages` in production order; `windowed(event)` says

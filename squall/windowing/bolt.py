@@ -41,14 +41,18 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         timeout = int(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         tick = storm_conf.get(TICK_KEY)
         if tick is None:
-            log.warning("%s is not set for this bolt: idle windows will only close when new events arrive", TICK_KEY)
+            log.warning(
+                "%s is not set for this bolt: idle windows will only close when new events arrive", TICK_KEY
+            )
         validate_message_timeout(self.window_settings, timeout, float(tick or 0))
         self.windows = WindowManager(self.window_settings, self.clock)
         self.counts = {"events": 0, "late": 0, "duplicates": 0, "windows": 0, "reemitted": 0}
         self.setup(settings, storm_conf, context)
 
     # --- for subclasses ----------------------------------------------------------------------------------
-    def setup(self, settings: Mapping[str, Any], storm_conf: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+    def setup(
+        self, settings: Mapping[str, Any], storm_conf: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> None:
         """Read the subclass's own settings."""
 
     def extract(self, tup: Any) -> tuple[Key, str, int, Mapping[str, float]]:

@@ -44,7 +44,11 @@ class WindowDefinition:
         return self.length_s == self.slide_s
 
     def describe(self) -> str:
-        return f"tumbling {self.length_s}s" if self.tumbling else f"sliding {self.length_s}s every {self.slide_s}s"
+        return (
+            f"tumbling {self.length_s}s"
+            if self.tumbling
+            else f"sliding {self.length_s}s every {self.slide_s}s"
+        )
 
 
 def tumbling(length_s: int) -> WindowDefinition:
@@ -83,7 +87,9 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
     for i, raw in enumerate(raw_defs):
         where = f"pipeline.windows.definitions[{i}]"
         if not isinstance(raw, Mapping):
-            raise ConfigError(where, f"{raw!r} is not an object", 'write {"type": "tumbling", "length_s": 10}')
+            raise ConfigError(
+                where, f"{raw!r} is not an object", 'write {"type": "tumbling", "length_s": 10}'
+            )
         kind = raw.get("type", "tumbling")
         length = _positive_int(raw.get("length_s"), f"{where}.length_s")
         if kind == "tumbling":
@@ -91,7 +97,9 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
         elif kind == "sliding":
             slide = _positive_int(raw.get("slide_s"), f"{where}.slide_s")
             if slide > length or length % slide:
-                raise ConfigError(f"{where}.slide_s", f"{slide} must divide length_s {length}", "e.g. 60 and 10")
+                raise ConfigError(
+                    f"{where}.slide_s", f"{slide} must divide length_s {length}", "e.g. 60 and 10"
+                )
             definition = sliding(length, slide)
         else:
             raise ConfigError(f"{where}.type", f"{kind!r} is not a window type", "use tumbling or sliding")
@@ -100,13 +108,17 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
         defs.append(definition)
     lateness = section.get("allowed_lateness_s", 5)
     if isinstance(lateness, bool) or not isinstance(lateness, int | float) or lateness < 0:
-        raise ConfigError("pipeline.windows.allowed_lateness_s", f"{lateness!r} is not valid", "use seconds >= 0")
+        raise ConfigError(
+            "pipeline.windows.allowed_lateness_s", f"{lateness!r} is not valid", "use seconds >= 0"
+        )
     idle = section.get("idle_timeout_s", 2)
     if isinstance(idle, bool) or not isinstance(idle, int | float) or idle <= 0:
         raise ConfigError("pipeline.windows.idle_timeout_s", f"{idle!r} is not valid", "use seconds > 0")
     accuracy = section.get("sketch_relative_accuracy", 0.01)
     if isinstance(accuracy, bool) or not isinstance(accuracy, float | int) or not 0 < accuracy < 1:
-        raise ConfigError("pipeline.windows.sketch_relative_accuracy", f"{accuracy!r} is not valid", "e.g. 0.01")
+        raise ConfigError(
+            "pipeline.windows.sketch_relative_accuracy", f"{accuracy!r} is not valid", "e.g. 0.01"
+        )
     return WindowSettings(tuple(defs), int(lateness * 1000), float(idle), float(accuracy))
 
 
@@ -125,8 +137,9 @@ def validate_message_timeout(settings: WindowSettings, message_timeout_s: int, t
         )
 
 
-def validate_spout_pending(settings: WindowSettings, max_pending: int | None, events_per_s: float,
-                           spout_tasks: int) -> None:
+def validate_spout_pending(
+    settings: WindowSettings, max_pending: int | None, events_per_s: float, spout_tasks: int
+) -> None:
     """Tuples wait in their windows until the watermark passes, so each spout task must be allowed to have
     every event of (longest window + allowed lateness) of event time pending; with fewer, the spout stops,
     keys look idle, the idle timeout closes windows early and the following events are counted as late."""

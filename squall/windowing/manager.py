@@ -147,9 +147,13 @@ class WindowManager:
             for window in due:
                 del state.open[(window.definition, window.start)]
                 closed = ClosedWindow(
-                    key=key, definition=window.definition, start=window.start, end=window.end,
+                    key=key,
+                    definition=window.definition,
+                    start=window.start,
+                    end=window.end,
                     results={m: acc.summary() for m, acc in sorted(window.metrics.items())},
-                    tokens=tuple(window.tokens), event_ids=frozenset(window.event_ids),
+                    tokens=tuple(window.tokens),
+                    event_ids=frozenset(window.event_ids),
                 )
                 outcome.closed.append(closed)
                 state.recent.append(closed)
@@ -176,7 +180,11 @@ class WindowManager:
         return state.watermark if state else NO_WATERMARK
 
     def stats(self) -> dict[str, Any]:
-        return {"keys": len(self._keys), "open_windows": self.open_windows(), "pending_tuples": self.pending_tokens()}
+        return {
+            "keys": len(self._keys),
+            "open_windows": self.open_windows(),
+            "pending_tuples": self.pending_tokens(),
+        }
 
 
 def merge_outcomes(outcomes: Iterable[Outcome]) -> Outcome:

@@ -60,7 +60,9 @@ def test_pipeline_equals_truth_and_reconciles(tmp_path: Path, inline: bool, fmt:
     expected_dead = truth.dead_lettered + truth.late
     last_check = [0.0]
 
-    def done(_cluster: Any) -> bool:  # poll the store at most twice a second; the run is bounded by `duration`
+    def done(
+        _cluster: Any,
+    ) -> bool:  # poll the store at most twice a second; the run is bounded by `duration`
         if time.monotonic() - last_check[0] < 0.5:
             return False
         last_check[0] = time.monotonic()
@@ -72,8 +74,14 @@ def test_pipeline_equals_truth_and_reconciles(tmp_path: Path, inline: bool, fmt:
         )
 
     result = run_topology(
-        IotPipeline, project=project, env="local", inline=inline, until_idle=3.0, duration=150,
-        conf={"topology.max.spout.pending": 30000}, stop_when=done,
+        IotPipeline,
+        project=project,
+        env="local",
+        inline=inline,
+        until_idle=3.0,
+        duration=150,
+        conf={"topology.max.spout.pending": 30000},
+        stop_when=done,
     )
     assert not result.errors, result.errors
     assert result.reason in ("condition", "idle"), f"stopped by {result.reason} before the store was complete"
@@ -91,13 +99,20 @@ def test_pipeline_equals_truth_and_reconciles(tmp_path: Path, inline: bool, fmt:
     assert truth.produced == windowed + truth.duplicates + late + malformed + truth.elsewhere
     with sqlite3.connect(db_path) as db:
         stored_reasons = {
-            (t, p, o): r for t, p, o, r in db.execute(
+            (t, p, o): r
+            for t, p, o, r in db.execute(
                 "SELECT source_topic, source_partition, source_offset, reason FROM dead_letters WHERE reason != 'late'"
             )
         }
-        sum_10s = db.execute("SELECT SUM(count) FROM metric_windows WHERE window_s = 10 AND metric = 'humidity'")
-        assert sum_10s.fetchone()[0] == db.execute(
-            "SELECT SUM(count) FROM metric_windows WHERE window_s = 60 AND metric = 'humidity'").fetchone()[0]
+        sum_10s = db.execute(
+            "SELECT SUM(count) FROM metric_windows WHERE window_s = 10 AND metric = 'humidity'"
+        )
+        assert (
+            sum_10s.fetchone()[0]
+            == db.execute(
+                "SELECT SUM(count) FROM metric_windows WHERE window_s = 60 AND metric = 'humidity'"
+            ).fetchone()[0]
+        )
     assert stored_reasons == truth.bad_reasons  # every malformed message, with the reason parse must give
     assert result.stats("events").acked == truth.produced
     assert result.stats("events").failed == 0

@@ -25,15 +25,28 @@ from squall.pipeline.tuples import EVENT_FIELDS, INVALID_FIELDS, LATE_FIELDS, RE
 from squall.testing import BoltHarness, SpoutHarness
 
 T0 = 1_767_225_600_000
-EVENT = {"tenant": "acme", "device_id": "d1", "event_id": "e1", "ts": T0 + 1000, "type": "telemetry",
-         "metrics": {"temperature": 21.0}}
+EVENT = {
+    "tenant": "acme",
+    "device_id": "d1",
+    "event_id": "e1",
+    "ts": T0 + 1000,
+    "type": "telemetry",
+    "metrics": {"temperature": 21.0},
+}
 
 
 def conf(tmp_path: Path, **pipeline: Any) -> dict[str, Any]:
-    base = {"source": "simulator", "sink": "sqlite", "sqlite": {"path": str(tmp_path / "s.db")},
-            "windows": {"definitions": [{"type": "tumbling", "length_s": 10}], "allowed_lateness_s": 2,
-                        "idle_timeout_s": 5},
-            "simulator": {"devices": 2, "rate": 10, "duration_s": 2, "partitions": 2, "bad_ratio": 0.2}}
+    base = {
+        "source": "simulator",
+        "sink": "sqlite",
+        "sqlite": {"path": str(tmp_path / "s.db")},
+        "windows": {
+            "definitions": [{"type": "tumbling", "length_s": 10}],
+            "allowed_lateness_s": 2,
+            "idle_timeout_s": 5,
+        },
+        "simulator": {"devices": 2, "rate": 10, "duration_s": 2, "partitions": 2, "bad_ratio": 0.2},
+    }
     base.update(pipeline)
     return {"squall.pipeline": base, "topology.message.timeout.secs": 60, "topology.tick.tuple.freq.secs": 1}
 
@@ -52,7 +65,10 @@ def test_parse_emits_valid_events_anchored_and_invalid_ones_with_original_bytes(
     replay = h.process([msgpack.packb(EVENT).decode("latin-1"), "iot.events", 3, 42], component="events")
     assert h.acked == [good, bad, dup, replay] and h.failed == []
     valid = [e for e in h.emits if e.stream == "default"]
-    assert [e.anchors for e in valid] == [[good], [replay]]  # the producer duplicate (other offset) is dropped
+    assert [e.anchors for e in valid] == [
+        [good],
+        [replay],
+    ]  # the producer duplicate (other offset) is dropped
     assert valid[0].values[:2] == ["acme", "d1"] and valid[0].values[3] == ["iot.events", 3, 42]
     invalid = h.emitted("invalid")
     assert invalid[0][0] == "invalid_json" and invalid[0][2].encode("latin-1") == raw
@@ -64,7 +80,10 @@ def test_route_sends_each_event_to_its_streams(tmp_path: Path) -> None:
     t = h.process(event_tuple(), component="parse")
     a = h.process(event_tuple(type="alarm", metrics={"code": 7}), component="parse")
     assert [(e.stream, e.anchors) for e in h.emits] == [
-        ("telemetry", [t]), ("archive", [t]), ("alarms", [a]), ("archive", [a])
+        ("telemetry", [t]),
+        ("archive", [t]),
+        ("alarms", [a]),
+        ("archive", [a]),
     ]
     assert h.acked == [t, a]
 
@@ -82,15 +101,23 @@ def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_t
     ManualAggregate.clock = ManualClock()
     h = BoltHarness(ManualAggregate, conf(tmp_path), inputs={("route", "telemetry"): EVENT_FIELDS})
     t1 = h.process(event_tuple(), component="route", stream="telemetry")
-    t2 = h.process(event_tuple(event_id="e2", ts=T0 + 2000, metrics={"temperature": 23.0}), component="route",
-                   stream="telemetry")
+    t2 = h.process(
+        event_tuple(event_id="e2", ts=T0 + 2000, metrics={"temperature": 23.0}),
+        component="route",
+        stream="telemetry",
+    )
     again = h.process(event_tuple(), component="route", stream="telemetry")  # re-delivery: counted once
     assert h.acked == [again] and h.emits == []
     t3 = h.process(event_tuple(event_id="e3", ts=T0 + 12_500), component="route", stream="telemetry")
     [window] = h.emits
     assert window.stream == "default" and window.anchors == [t1, t2]
     kind, row = window.values
-    assert kind == "window" and (row["count"], row["sum"], row["mean"], row["window_start"]) == (2, 44.0, 22.0, T0)
+    assert kind == "window" and (row["count"], row["sum"], row["mean"], row["window_start"]) == (
+        2,
+        44.0,
+        22.0,
+        T0,
+    )
     assert h.acked == [again, t1, t2]
     late = h.process(event_tuple(event_id="old", ts=T0 + 5000), component="route", stream="telemetry")
     assert h.emits[-1].stream == "late" and h.emits[-1].anchors == [late] and h.acked[-1] == late
@@ -110,11 +137,24 @@ def test_aggregate_refuses_a_message_timeout_shorter_than_its_windows(tmp_path: 
 
 
 def test_persist_writes_records_and_acks_only_after_the_write(tmp_path: Path) -> None:
-    h = BoltHarness(PersistBolt, conf(tmp_path),
-                    inputs={"aggregate": RECORD_FIELDS, ("route", "archive"): EVENT_FIELDS})
-    row = {"tenant": "acme", "device_id": "d1", "metric": "t", "window_s": 10, "window_start": T0,
-           "window_end": T0 + 10_000, "count": 1, "sum": 2.0, "min": 2.0, "max": 2.0, "mean": 2.0, "p50": 2.0,
-           "p95": 2.0}
+    h = BoltHarness(
+        PersistBolt, conf(tmp_path), inputs={"aggregate": RECORD_FIELDS, ("route", "archive"): EVENT_FIELDS}
+    )
+    row = {
+        "tenant": "acme",
+        "device_id": "d1",
+        "metric": "t",
+        "window_s": 10,
+        "window_start": T0,
+        "window_end": T0 + 10_000,
+        "count": 1,
+        "sum": 2.0,
+        "min": 2.0,
+        "max": 2.0,
+        "mean": 2.0,
+        "p50": 2.0,
+        "p95": 2.0,
+    }
     w = h.process(["window", row], component="aggregate")
     w2 = h.process(["window", row], component="aggregate")  # replay: upsert
     e = h.process(event_tuple(), component="route", stream="archive")
@@ -126,25 +166,40 @@ def test_persist_writes_records_and_acks_only_after_the_write(tmp_path: Path) ->
 
 
 def test_alerts_publish_then_emit_for_persist(tmp_path: Path) -> None:
-    c = conf(tmp_path, alerts={"thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
-                              "anomaly": {"enabled": False}})
+    c = conf(
+        tmp_path,
+        alerts={
+            "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
+            "anomaly": {"enabled": False},
+        },
+    )
     h = BoltHarness(AlertsBolt, c, inputs={("route", "telemetry"): EVENT_FIELDS})
     quiet = h.process(event_tuple(), component="route", stream="telemetry")
-    hot = h.process(event_tuple(event_id="e9", metrics={"temperature": 50.0}), component="route", stream="telemetry")
+    hot = h.process(
+        event_tuple(event_id="e9", metrics={"temperature": 50.0}), component="route", stream="telemetry"
+    )
     assert h.acked == [quiet, hot]
     [alert] = h.emits
     assert alert.anchors == [hot] and alert.values[0] == "alert" and alert.values[1]["kind"] == "threshold"
     with sqlite3.connect(tmp_path / "s.db") as db:
         [(topic, key, value)] = db.execute("SELECT topic, key, value FROM published").fetchall()
-    assert (topic, key) == ("iot.alerts", b"acme/d1") and json.loads(value)["alert_id"] == alert.values[1]["alert_id"]
+    assert (topic, key) == ("iot.alerts", b"acme/d1") and json.loads(value)["alert_id"] == alert.values[1][
+        "alert_id"
+    ]
 
 
 def test_dlq_publishes_invalid_and_late_events(tmp_path: Path) -> None:
-    h = BoltHarness(DeadLetterBolt, conf(tmp_path),
-                    inputs={("parse", "invalid"): INVALID_FIELDS, ("aggregate", "late"): LATE_FIELDS})
+    h = BoltHarness(
+        DeadLetterBolt,
+        conf(tmp_path),
+        inputs={("parse", "invalid"): INVALID_FIELDS, ("aggregate", "late"): LATE_FIELDS},
+    )
     raw = b"\x00\xffgarbage"
-    h.process(["invalid_msgpack", "bad", raw.decode("latin-1"), ["iot.events", 2, 9]], component="parse",
-              stream="invalid")
+    h.process(
+        ["invalid_msgpack", "bad", raw.decode("latin-1"), ["iot.events", 2, 9]],
+        component="parse",
+        stream="invalid",
+    )
     h.process([*event_tuple(), T0 + 99_000], component="aggregate", stream="late")
     assert len(h.acked) == 2
     records = [e.values[1] for e in h.emits]
@@ -152,7 +207,10 @@ def test_dlq_publishes_invalid_and_late_events(tmp_path: Path) -> None:
     assert records[0]["payload"].encode("latin-1") == raw
     with sqlite3.connect(tmp_path / "s.db") as db:
         published = db.execute("SELECT topic, key, value FROM published ORDER BY seq").fetchall()
-    assert [(t, k) for t, k, _ in published] == [("iot.dlq", b"iot.events:2:9"), ("iot.dlq", b"iot.events:0:0")]
+    assert [(t, k) for t, k, _ in published] == [
+        ("iot.dlq", b"iot.events:2:9"),
+        ("iot.dlq", b"iot.events:0:0"),
+    ]
     assert decode_dead_letter(published[0][2]).payload == raw
 
 

@@ -14,7 +14,11 @@ from hypothesis import strategies as st
 from squall.pipeline.events import InvalidEvent, Limits, decode_event, detect_format
 
 GOOD: dict[str, Any] = {
-    "tenant": "acme", "device_id": "dev-1", "event_id": "e-1", "ts": 1_767_225_600_000, "type": "telemetry",
+    "tenant": "acme",
+    "device_id": "dev-1",
+    "event_id": "e-1",
+    "ts": 1_767_225_600_000,
+    "type": "telemetry",
     "metrics": {"temperature": 21.5, "battery": 97},
 }
 
@@ -104,13 +108,20 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 events = st.fixed_dictionaries(
     {
         "tenant": st.from_regex(r"[a-z0-9_-]{1,64}", fullmatch=True),
-        "device_id": st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF).filter(str.isprintable), min_size=1,
-                             max_size=128),
+        "device_id": st.text(
+            st.characters(min_codepoint=33, max_codepoint=0x2FF).filter(str.isprintable),
+            min_size=1,
+            max_size=128,
+        ),
         "event_id": st.text(min_size=1, max_size=128),
         "ts": st.integers(946_684_800_000, 4_102_444_799_999),
         "type": st.sampled_from(["telemetry", "status", "alarm"]),
-        "metrics": st.dictionaries(st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True), finite | st.integers(-2**53, 2**53),
-                                   min_size=1, max_size=8),
+        "metrics": st.dictionaries(
+            st.from_regex(r"[A-Za-z0-9_.:-]{1,64}", fullmatch=True),
+            finite | st.integers(-(2**53), 2**53),
+            min_size=1,
+            max_size=8,
+        ),
     }
 )
 

@@ -18,7 +18,9 @@ from squall.pipeline.routing import parse_rules, route
 T0 = 1_767_225_600_000
 
 
-def ev(i: int = 1, type: str = "telemetry", tenant: str = "acme", device: str = "d1", **metrics: float) -> Event:
+def ev(
+    i: int = 1, type: str = "telemetry", tenant: str = "acme", device: str = "d1", **metrics: float
+) -> Event:
     return Event(tenant, device, f"e{i}", T0 + i, type, metrics or {"temperature": 20.0})
 
 
@@ -35,12 +37,16 @@ def test_dedup_tells_producer_duplicates_from_storm_replays_with_bounded_memory(
 
 
 def test_routing_rules_by_type_tenant_metric_and_predicate() -> None:
-    rules = parse_rules({"rules": [
-        {"stream": "telemetry", "type": ["telemetry", "status"]},
-        {"stream": "alarms", "type": "alarm"},
-        {"stream": "alarms", "metric": "temperature", "op": ">", "value": 90},
-        {"stream": "archive", "tenant": "acme"},
-    ]})
+    rules = parse_rules(
+        {
+            "rules": [
+                {"stream": "telemetry", "type": ["telemetry", "status"]},
+                {"stream": "alarms", "type": "alarm"},
+                {"stream": "alarms", "metric": "temperature", "op": ">", "value": 90},
+                {"stream": "archive", "tenant": "acme"},
+            ]
+        }
+    )
     assert route(ev(), rules) == ["telemetry", "archive"]
     assert route(ev(temperature=95.0), rules) == ["telemetry", "alarms", "archive"]
     assert route(ev(type="alarm", tenant="other"), rules) == ["alarms"]
@@ -65,22 +71,35 @@ def test_bad_routing_rules_are_config_errors_naming_the_rule(rules: list[dict[st
 
 
 def test_threshold_consecutive_and_alarm_alerts_with_deterministic_ids() -> None:
-    engine = AlertEngine(parse_alert_rules({
-        "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
-        "consecutive": [{"metric": "battery", "op": "<", "value": 15, "count": 3}],
-        "anomaly": {"enabled": False},
-    }))
+    engine = AlertEngine(
+        parse_alert_rules(
+            {
+                "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
+                "consecutive": [{"metric": "battery", "op": "<", "value": 15, "count": 3}],
+                "anomaly": {"enabled": False},
+            }
+        )
+    )
     assert [a.kind for a in engine.evaluate(ev(1, temperature=50.0))] == ["threshold"]
     assert engine.evaluate(ev(1, temperature=50.0))[0].alert_id == "threshold:0:e1:temperature"
-    kinds = [[a.kind for a in engine.evaluate(ev(i, battery=b))] for i, b in enumerate([10, 10, 20, 10, 10, 10, 10], 2)]
+    kinds = [
+        [a.kind for a in engine.evaluate(ev(i, battery=b))]
+        for i, b in enumerate([10, 10, 20, 10, 10, 10, 10], 2)
+    ]
     assert kinds == [[], [], [], [], [], ["consecutive"], []]  # fires on the 3rd of a run, once per run
     alarm = engine.evaluate(ev(20, type="alarm", code=7.0))
     assert [(a.kind, a.metric, a.value) for a in alarm] == [("alarm", "code", 7.0)]
 
 
 def test_replayed_event_returns_the_same_alerts_without_updating_state_twice() -> None:
-    engine = AlertEngine(parse_alert_rules({"consecutive": [{"metric": "battery", "op": "<", "value": 15, "count": 2}],
-                                            "anomaly": {"enabled": False}}))
+    engine = AlertEngine(
+        parse_alert_rules(
+            {
+                "consecutive": [{"metric": "battery", "op": "<", "value": 15, "count": 2}],
+                "anomaly": {"enabled": False},
+            }
+        )
+    )
     engine.evaluate(ev(1, battery=10))
     first = engine.evaluate(ev(2, battery=10))
     assert [a.kind for a in first] == ["consecutive"]

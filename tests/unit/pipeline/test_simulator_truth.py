@@ -13,8 +13,9 @@ from squall.pipeline.simulated_source import SimulatedSource
 from squall.pipeline.simulator import Produced, SimulatorSettings, generate
 from squall.pipeline.truth import compare_rows, compute_truth, truth_for_settings
 
-SMALL = SimulatorSettings(devices=5, rate=50, duration_s=60, format="mixed", bad_ratio=0.03, dup_ratio=0.03,
-                          late_ratio=0.03)
+SMALL = SimulatorSettings(
+    devices=5, rate=50, duration_s=60, format="mixed", bad_ratio=0.03, dup_ratio=0.03, late_ratio=0.03
+)
 
 
 def test_same_seed_same_stream_other_seed_other_stream() -> None:
@@ -51,7 +52,11 @@ def test_truth_counts_reconcile_and_agree_with_the_simulator_labels() -> None:
     truth = compute_truth(messages, [(10, 10), (60, 60)], 5000)
     labels = Counter(m.label for m in messages)
     assert truth.reconciles()
-    assert (truth.duplicates, truth.late, truth.dead_lettered) == (labels["dup"], labels["late"], labels["bad"])
+    assert (truth.duplicates, truth.late, truth.dead_lettered) == (
+        labels["dup"],
+        labels["late"],
+        labels["bad"],
+    )
     per_length = Counter()
     for (_, _, metric, length, _), row in truth.rows.items():
         if metric == "temperature":
@@ -61,19 +66,43 @@ def test_truth_counts_reconcile_and_agree_with_the_simulator_labels() -> None:
 
 def test_truth_rules_on_a_hand_made_stream() -> None:
     def msg(i: int, ts: int, value: float, event_id: str | None = None, label: str = "ok") -> Produced:
-        body = {"tenant": "a", "device_id": "d", "event_id": event_id or f"e{i}", "ts": ts, "type": "telemetry",
-                "metrics": {"v": value}}
+        body = {
+            "tenant": "a",
+            "device_id": "d",
+            "event_id": event_id or f"e{i}",
+            "ts": ts,
+            "type": "telemetry",
+            "metrics": {"v": value},
+        }
         return Produced(b"a/d", json.dumps(body).encode(), 0, i, label)
 
     t0 = 1_767_225_600_000
-    stream = [msg(0, t0 + 1000, 1.0), msg(1, t0 + 9000, 3.0), msg(2, t0 + 1000, 1.0, "e0", "dup"),
-              msg(3, t0 + 20_000, 5.0), msg(4, t0 + 14_999, 100.0, label="late"), msg(5, t0 + 15_000, 7.0),
-              Produced(b"a/d", b"{oops", 0, 6, "bad", "invalid_json")]
+    stream = [
+        msg(0, t0 + 1000, 1.0),
+        msg(1, t0 + 9000, 3.0),
+        msg(2, t0 + 1000, 1.0, "e0", "dup"),
+        msg(3, t0 + 20_000, 5.0),
+        msg(4, t0 + 14_999, 100.0, label="late"),
+        msg(5, t0 + 15_000, 7.0),
+        Produced(b"a/d", b"{oops", 0, 6, "bad", "invalid_json"),
+    ]
     truth = compute_truth(stream, [(10, 10)], 5000)
-    assert (truth.produced, truth.aggregated, truth.duplicates, truth.late, truth.dead_lettered) == (7, 4, 1, 1, 1)
-    rows = {k[4] - t0: (r["count"], r["sum"], r["min"], r["max"], r["p50"], r["p95"]) for k, r in truth.rows.items()}
-    assert rows == {0: (2, 4.0, 1.0, 3.0, 1.0, 1.0), 10_000: (1, 7.0, 7.0, 7.0, 7.0, 7.0),
-                    20_000: (1, 5.0, 5.0, 5.0, 5.0, 5.0)}
+    assert (truth.produced, truth.aggregated, truth.duplicates, truth.late, truth.dead_lettered) == (
+        7,
+        4,
+        1,
+        1,
+        1,
+    )
+    rows = {
+        k[4] - t0: (r["count"], r["sum"], r["min"], r["max"], r["p50"], r["p95"])
+        for k, r in truth.rows.items()
+    }
+    assert rows == {
+        0: (2, 4.0, 1.0, 3.0, 1.0, 1.0),
+        10_000: (1, 7.0, 7.0, 7.0, 7.0, 7.0),
+        20_000: (1, 5.0, 5.0, 5.0, 5.0, 5.0),
+    }
     assert truth.bad_reasons == {("iot.events", 0, 6): "invalid_json"}
 
 
@@ -86,8 +115,18 @@ def test_truth_for_settings_only_windows_what_routing_sends_to_telemetry() -> No
 
 def test_compare_rows_reports_each_kind_of_difference() -> None:
     key = ("a", "d", "v", 10, 0)
-    want = {key: {"window_end": 10, "count": 2, "sum": 3.0, "min": 1.0, "max": 2.0, "mean": 1.5, "p50": 1.0,
-                  "p95": 2.0}}
+    want = {
+        key: {
+            "window_end": 10,
+            "count": 2,
+            "sum": 3.0,
+            "min": 1.0,
+            "max": 2.0,
+            "mean": 1.5,
+            "p50": 1.0,
+            "p95": 2.0,
+        }
+    }
     assert compare_rows(want, want) == []
     assert compare_rows({key: {**want[key], "p50": 1.005}}, want) == []  # within 1 %
     assert compare_rows({key: {**want[key], "p50": 1.02}}, want) != []
@@ -118,4 +157,6 @@ def test_bad_simulator_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown keys"):
         SimulatorSettings.from_settings({"simulator": {"device": 3}})
     with pytest.raises(ConfigError, match="jitter_ms"):
-        SimulatorSettings.from_settings({"simulator": {"jitter_ms": 9000}, "windows": {"allowed_lateness_s": 5}})
+        SimulatorSettings.from_settings(
+            {"simulator": {"jitter_ms": 9000}, "windows": {"allowed_lateness_s": 5}}
+        )

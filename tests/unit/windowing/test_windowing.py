@@ -36,7 +36,9 @@ def test_assigner_tumbling_and_sliding() -> None:
     assert window_ranges(T0 + 10_000, tumbling(10)) == [(T0 + 10_000, T0 + 20_000)]  # start inclusive
     assert window_ranges(T0 + 9_999, tumbling(10)) == [(T0, T0 + 10_000)]  # end exclusive
     assert window_ranges(T0 + 25_000, sliding(30, 10)) == [
-        (T0 - 0, T0 + 30_000), (T0 + 10_000, T0 + 40_000), (T0 + 20_000, T0 + 50_000)
+        (T0 - 0, T0 + 30_000),
+        (T0 + 10_000, T0 + 40_000),
+        (T0 + 20_000, T0 + 50_000),
     ]
 
 
@@ -80,8 +82,9 @@ def test_spout_pending_must_hold_a_window_of_events() -> None:
         validate_spout_pending(s, 2000, 200, 1)
 
 
-def make(defs: tuple[Any, ...] = (tumbling(10),), lateness_ms: int = 2000, idle_s: float = 5.0) -> tuple[
-        WindowManager, ManualClock]:
+def make(
+    defs: tuple[Any, ...] = (tumbling(10),), lateness_ms: int = 2000, idle_s: float = 5.0
+) -> tuple[WindowManager, ManualClock]:
     clock = ManualClock()
     return WindowManager(WindowSettings(defs, lateness_ms, idle_s, 0.01), clock), clock
 
@@ -108,7 +111,8 @@ def test_late_event_is_reported_and_released_not_counted() -> None:
     assert not wm.add(KEY, "ok", T0 + 18_000, {"t": 2.0}, "t3").late  # exactly at the watermark: in time
     closed = wm.flush().closed
     assert [(w.start, w.results["t"].count, w.results["t"].sum) for w in closed] == [
-        (T0 + 10_000, 1, 2.0), (T0 + 20_000, 1, 1.0)
+        (T0 + 10_000, 1, 2.0),
+        (T0 + 20_000, 1, 1.0),
     ]
 
 
@@ -163,13 +167,21 @@ def rows_of(closed: list[ClosedWindow]) -> dict[tuple[Any, ...], dict[str, Any]]
     for w in closed:
         for metric, s in w.results.items():
             rows[(*w.key, metric, w.definition.length_s, w.start)] = {
-                "window_end": w.end, "count": s.count, "sum": s.sum, "min": s.min, "max": s.max, "mean": s.mean,
-                "p50": s.p50, "p95": s.p95,
+                "window_end": w.end,
+                "count": s.count,
+                "sum": s.sum,
+                "min": s.min,
+                "max": s.max,
+                "mean": s.mean,
+                "p50": s.p50,
+                "p95": s.p95,
             }
     return rows
 
 
-def run_engine(events: list[dict[str, Any]], defs: tuple[Any, ...], lateness_ms: int) -> dict[tuple[Any, ...], Any]:
+def run_engine(
+    events: list[dict[str, Any]], defs: tuple[Any, ...], lateness_ms: int
+) -> dict[tuple[Any, ...], Any]:
     wm, _ = make(defs, lateness_ms)
     closed: list[ClosedWindow] = []
     for i, e in enumerate(events):
@@ -188,15 +200,24 @@ readings = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4_000), readings), min_size=1, max_size=60),
-       st.randoms(use_true_random=False), st.integers(0, 20))
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4_000), readings), min_size=1, max_size=60),
+    st.randoms(use_true_random=False),
+    st.integers(0, 20),
+)
 def test_any_order_and_redelivery_of_in_lateness_events_gives_the_truth(
     raw: list[tuple[int, int, float]], rnd: random.Random, dups: int
 ) -> None:
     lateness_ms = 5_000  # every event lies within 4 s, so no order makes one late
     events = [
-        {"tenant": "acme", "device_id": f"d{d}", "event_id": f"e{i}", "ts": T0 + dt, "type": "telemetry",
-         "metrics": {"v": v}}
+        {
+            "tenant": "acme",
+            "device_id": f"d{d}",
+            "event_id": f"e{i}",
+            "ts": T0 + dt,
+            "type": "telemetry",
+            "metrics": {"v": v},
+        }
         for i, (d, dt, v) in enumerate(raw)
     ]
     expected = compute_truth(produced(events), [(1, 1), (4, 2)], lateness_ms)
@@ -205,8 +226,10 @@ def test_any_order_and_redelivery_of_in_lateness_events_gives_the_truth(
     for _ in range(dups):  # re-deliveries at random later positions
         arrival.insert(rnd.randrange(len(arrival) + 1), rnd.choice(events))
     got = run_engine(arrival, DEFS, lateness_ms)
-    want = {k: {c: r[c] for c in ("window_end", "count", "sum", "min", "max", "mean", "p50", "p95")}
-            for k, r in expected.rows.items()}
+    want = {
+        k: {c: r[c] for c in ("window_end", "count", "sum", "min", "max", "mean", "p50", "p95")}
+        for k, r in expected.rows.items()
+    }
     assert compare_rows(got, want) == []
     assert rows_of_sorted_equal(got, run_engine(sorted(events, key=lambda e: e["ts"]), DEFS, lateness_ms))
 
@@ -217,16 +240,32 @@ def rows_of_sorted_equal(a: dict[Any, Any], b: dict[Any, Any]) -> bool:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30_000), readings), min_size=1, max_size=50), st.randoms(use_true_random=False))
-def test_lateness_follows_arrival_order_as_truth_computes_it(raw: list[tuple[int, float]], rnd: random.Random) -> None:
+@given(
+    st.lists(st.tuples(st.integers(0, 30_000), readings), min_size=1, max_size=50),
+    st.randoms(use_true_random=False),
+)
+def test_lateness_follows_arrival_order_as_truth_computes_it(
+    raw: list[tuple[int, float]], rnd: random.Random
+) -> None:
     lateness_ms = 2_000
-    events = [{"tenant": "acme", "device_id": "d", "event_id": f"e{i}", "ts": T0 + dt, "type": "telemetry",
-               "metrics": {"v": v}} for i, (dt, v) in enumerate(raw)]
+    events = [
+        {
+            "tenant": "acme",
+            "device_id": "d",
+            "event_id": f"e{i}",
+            "ts": T0 + dt,
+            "type": "telemetry",
+            "metrics": {"v": v},
+        }
+        for i, (dt, v) in enumerate(raw)
+    ]
     rnd.shuffle(events)
     expected = compute_truth(produced(events), [(1, 1), (4, 2)], lateness_ms)
     got = run_engine(events, DEFS, lateness_ms)
-    want = {k: {c: r[c] for c in ("window_end", "count", "sum", "min", "max", "mean", "p50", "p95")}
-            for k, r in expected.rows.items()}
+    want = {
+        k: {c: r[c] for c in ("window_end", "count", "sum", "min", "max", "mean", "p50", "p95")}
+        for k, r in expected.rows.items()
+    }
     assert compare_rows(got, want) == []
 
 

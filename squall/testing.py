@@ -117,7 +117,9 @@ class _Harness:
         import tempfile
 
         self._piddir = tempfile.TemporaryDirectory(prefix="squall-harness-")
-        self.host = InlineHost(cls, self._on_message, self._on_death, f"{component}[task {task}]", raise_errors=True)
+        self.host = InlineHost(
+            cls, self._on_message, self._on_death, f"{component}[task {task}]", raise_errors=True
+        )
         self.host.start({"conf": full_conf, "context": context, "pidDir": self._piddir.name})
         self.instance = self.host.component
 
@@ -200,14 +202,24 @@ class BoltHarness(_Harness):
     def tick(self, freq: int = 1) -> str:
         self._next += 1
         tid = f"tick{self._next}"
-        self._drive({"id": tid, "comp": SYSTEM_COMPONENT, "stream": TICK_STREAM, "task": SYSTEM_TASK, "tuple": [freq]})
+        self._drive(
+            {"id": tid, "comp": SYSTEM_COMPONENT, "stream": TICK_STREAM, "task": SYSTEM_TASK, "tuple": [freq]}
+        )
         return tid
 
     def heartbeat(self) -> bool:
         """Send a heartbeat tuple; True if the bolt answered `sync` as Storm requires."""
         before = self.syncs
         self._next += 1
-        self._drive({"id": f"hb{self._next}", "comp": None, "stream": HEARTBEAT_STREAM, "task": SYSTEM_TASK, "tuple": []})
+        self._drive(
+            {
+                "id": f"hb{self._next}",
+                "comp": None,
+                "stream": HEARTBEAT_STREAM,
+                "task": SYSTEM_TASK,
+                "tuple": [],
+            }
+        )
         return self.syncs > before
 
 
@@ -264,7 +276,11 @@ class RunResult:
 
     def emitted(self, component: str, stream: str | None = "default") -> list[list[Any]]:
         """Values `component` emitted on `stream` (all streams with None), in emit order."""
-        return [e.values for e in self.captured if e.component == component and (stream is None or e.stream == stream)]
+        return [
+            e.values
+            for e in self.captured
+            if e.component == component and (stream is None or e.stream == stream)
+        ]
 
     def emits(self, component: str) -> list[Emitted]:
         return [e for e in self.captured if e.component == component]

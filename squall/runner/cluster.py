@@ -161,7 +161,9 @@ class Cluster:
         self._stopped = False
         self.emit_count = 0
         self._last_error: dict[int, str] = {}
-        self.last_work = 0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
+        self.last_work = (
+            0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
+        )
 
     # -- building ------------------------------------------------------------------------------------
     def component_conf(self, comp: ComponentDef) -> dict[str, Any]:
@@ -357,12 +359,13 @@ class Cluster:
         pressured = self.backpressured()
         wall = time.perf_counter()
         for spout in self.spouts:
-            if spout.awaiting_sync or not spout.ready:
+            if not spout.ready:
                 continue
             if spout.commands:
-                spout.pump()
-                work += 1
-            elif not pressured and spout.can_next():
+                if spout.pump():
+                    work += 1
+                continue
+            if not pressured and spout.can_next():
                 if spout.last_next_empty and wall < spout.sleep_until:
                     continue  # Storm's sleep spout wait strategy: a `next` that emitted nothing waits 1 ms
                 spout.pump()

@@ -16,6 +16,7 @@ from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK,
 from squall.runner.metrics import TaskMetrics
 
 _perf = time.perf_counter
+PIPELINED_COMMANDS = 1000
 SPOUT_WAIT_SECS = 0.001  # Storm's topology.sleep.spout.wait.strategy.time.ms default
 
 
@@ -111,7 +112,7 @@ class TaskExecutor:
     def _route(self, msg: dict[str, Any]) -> tuple[str, Any, list[int]]:
         stream = msg.get("stream") or "default"
         values = msg.get("tuple")
-        if not isinstance(values, list):
+        if not isinstance(values, (list, tuple)):
             raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
         tasks = self.engine.route(self.task, self.name, stream, values, msg.get("task"))
         m = self.metrics
@@ -265,7 +266,7 @@ class SpoutExecutor(TaskExecutor):
         self.roots: dict[int, Any] = {}  # root id -> the spout's message id
         self.started: dict[int, float] = {}
         self.commands: deque[dict[str, Any]] = deque()
-        self.awaiting_sync = False
+        self.outstanding = 0  # commands sent and not yet answered by `sync`
         self.waiting_since = 0.0
         self.active = False
         self._emitted_this_call = 0
@@ -273,27 +274,40 @@ class SpoutExecutor(TaskExecutor):
         self.sleep_until = 0.0
         self._in_next = False
 
+    @property
+    def awaiting_sync(self) -> bool:
+        return self.outstanding > 0
+
     def can_next(self) -> bool:
         return (
             self.ready
             and self.active
-            and not self.awaiting_sync
+            and not self.outstanding
             and not self.commands
             and (self.max_pending is None or len(self.roots) < self.max_pending)
         )
 
     def query(self, command: dict[str, Any]) -> None:
-        """Send one command and wait for its `sync` (Storm's ShellSpout.querySubprocess)."""
-        self.awaiting_sync = True
-        self.waiting_since = self.engine.now
+        """Send one command; the component answers each with `sync` (Storm's ShellSpout.querySubprocess)."""
+        if not self.outstanding:
+            self.waiting_since = self.engine.now
+        self.outstanding += 1
         self.host.send(command)  # type: ignore[union-attr]
 
     def pump(self) -> bool:
-        """Send the next queued command, or `next`. True when something was sent."""
-        if not self.ready or self.awaiting_sync:
+        """Send the queued commands (ack/fail/activate/deactivate), else `next`. True when something was sent.
+
+        `next` goes only to a spout that answered everything it was sent. ack/fail are pipelined: the
+        component still sees them one at a time, in order, and answers each with `sync`, as under Storm,
+        but the runner does not wait a round trip per ack.
+        """
+        if not self.ready:
             return False
         if self.commands:
-            self.query(self.commands.popleft())
+            if self._in_next:
+                return False  # let the current `next` finish first
+            for _ in range(min(len(self.commands), PIPELINED_COMMANDS)):
+                self.query(self.commands.popleft())
             return True
         if self.can_next():
             self._emitted_this_call = 0
@@ -351,8 +365,10 @@ class SpoutExecutor(TaskExecutor):
             self.host.send_task_ids(tasks)  # type: ignore[union-attr]
 
     def _spout_sync(self, msg: dict[str, Any]) -> None:
-        self.awaiting_sync = False
-        if self._in_next:
+        if self.outstanding:
+            self.outstanding -= 1
+        self.waiting_since = self.engine.now
+        if self._in_next and not self.outstanding:
             self._in_next = False
             self.last_next_empty = self._emitted_this_call == 0
             if self.last_next_empty:
@@ -365,7 +381,8 @@ class SpoutExecutor(TaskExecutor):
         self.roots.clear()
         self.started.clear()
         self.commands.clear()
-        self.awaiting_sync = False
+        self.outstanding = 0
+        self._in_next = False
 
     _handlers = {
         "emit": _emit,

@@ -48,7 +48,10 @@ def load_topology(project: Project, name: str | None) -> tuple[str, type]:
     found = [
         obj
         for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, Topology) and obj is not Topology and obj.__module__ == module_name
+        if isinstance(obj, type)
+        and issubclass(obj, Topology)
+        and obj is not Topology
+        and obj.__module__ == module_name
     ]
     if len(found) != 1:
         raise TopologyError(

@@ -116,7 +116,9 @@ def execute(
         try:
             cluster.start()
             try:
-                reason = cluster.run(duration=duration, until_idle=until_idle, stop_when=stop_when, on_step=on_step)
+                reason = cluster.run(
+                    duration=duration, until_idle=until_idle, stop_when=stop_when, on_step=on_step
+                )
             except KeyboardInterrupt:
                 reason = "interrupted"
             if reason != "fatal":

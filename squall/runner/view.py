@@ -11,18 +11,43 @@ from rich.table import Table
 
 from squall.runner.cluster import Cluster, Summary
 
-COLUMNS = ("component", "kind", "tasks", "hosting", "emitted", "transferred", "executed", "acked", "failed",
-           "latency ms", "capacity", "errors", "restarts")
+COLUMNS = (
+    "component",
+    "kind",
+    "tasks",
+    "hosting",
+    "emitted",
+    "transferred",
+    "executed",
+    "acked",
+    "failed",
+    "latency ms",
+    "capacity",
+    "errors",
+    "restarts",
+)
 
 
 def summary_rows(summary: Summary) -> list[list[str]]:
     rows = []
     for c in summary.components:
-        rows.append([
-            c.name, c.kind, str(c.tasks), c.hosting, str(c.emitted), str(c.transferred), str(c.executed),
-            str(c.acked), str(c.failed), f"{c.latency_ms:.3f}", f"{c.capacity:.3f}" if c.kind == "bolt" else "-",
-            str(c.errors), str(c.restarts),
-        ])
+        rows.append(
+            [
+                c.name,
+                c.kind,
+                str(c.tasks),
+                c.hosting,
+                str(c.emitted),
+                str(c.transferred),
+                str(c.executed),
+                str(c.acked),
+                str(c.failed),
+                f"{c.latency_ms:.3f}",
+                f"{c.capacity:.3f}" if c.kind == "bolt" else "-",
+                str(c.errors),
+                str(c.restarts),
+            ]
+        )
     return rows
 
 
@@ -70,4 +95,6 @@ class LiveView:
         if now < self._next or self._live is None:
             return
         self._next = now + self.period
-        self._live.update(summary_table(cluster.summary("running"), title=f"{cluster.graph.name} — running"), refresh=True)
+        self._live.update(
+            summary_table(cluster.summary("running"), title=f"{cluster.graph.name} — running"), refresh=True
+        )

@@ -12,7 +12,11 @@ from squall.errors import ProtocolError
 from squall.protocol import JsonFraming, MsgpackFraming, framing_for, read_messages, write_message
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=20))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
 messages = st.one_of(
     st.dictionaries(st.text(min_size=1, max_size=10), values, max_size=6),
     st.lists(st.integers(-1, 10_000), max_size=8),  # task id replies

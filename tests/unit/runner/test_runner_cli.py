@@ -57,9 +57,20 @@ def test_unknown_topology_and_env(in_quickstart) -> None:
 
 
 def test_runs_and_prints_json(in_quickstart) -> None:
-    r = invoke("--inline", "--until-idle", "0.3", "--json", "-o", "words.count=12", "--par", "count_bolt=3", "--seed", "1")
+    r = invoke(
+        "--inline",
+        "--until-idle",
+        "0.3",
+        "--json",
+        "-o",
+        "words.count=12",
+        "--par",
+        "count_bolt=3",
+        "--seed",
+        "1",
+    )
     assert r.exit_code == 0, r.output
-    doc = json.loads(r.output[r.output.index("{"):])
+    doc = json.loads(r.output[r.output.index("{") :])
     stats = {c["name"]: c for c in doc["components"]}
     assert stats["count_bolt"]["tasks"] == 3 and stats["word_spout"]["acked"] == 12
     assert doc["stopped_because"] == "idle"

@@ -69,7 +69,10 @@ def compute_truth(
     windowed: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Truth:
     """`windows` is a list of (length_s, slide_s); `messages` in production order; `windowed(event)` says
-    whether a decoded event reaches the windows (default: all)."""
+    whether a decoded event reaches the windows (default: the default routing rules, i.e. types telemetry and
+    status; prefer `truth_for_settings`, which reads the configured rules)."""
+    if windowed is None:
+        windowed = telemetry_filter(None)
     values: dict[RowKey, list[float]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()
     newest: dict[tuple[str, str], int] = {}
@@ -87,7 +90,7 @@ def compute_truth(
             continue
         seen.add(ident)
         truth.unique_events += 1
-        if windowed is not None and not windowed(event):
+        if not windowed(event):
             truth.elsewhere += 1
             continue
         device = (event["tenant"], event["device_id"])
@@ -157,16 +160,25 @@ def compare_rows(
 def truth_for_settings(messages: Iterable[Produced], settings: Mapping[str, Any]) -> Truth:
     """Truth for a pipeline configured by `settings` (config.json `pipeline`): its window definitions, allowed
     lateness, and its routing rules deciding which events reach the `telemetry` stream."""
-    from squall.pipeline.events import validate
-    from squall.pipeline.routing import parse_rules, route
     from squall.windowing.definitions import parse_window_settings
 
     win = parse_window_settings(settings.get("windows"))
-    rules = parse_rules(settings.get("routing"))
+    return compute_truth(
+        messages,
+        [(d.length_s, d.slide_s) for d in win.definitions],
+        win.allowed_lateness_ms,
+        telemetry_filter(settings.get("routing")),
+    )
+
+
+def telemetry_filter(routing: Mapping[str, Any] | None) -> Callable[[dict[str, Any]], bool]:
+    """Whether routing (config.json `pipeline.routing`; None = defaults) sends a decoded event to `telemetry`."""
+    from squall.pipeline.events import validate
+    from squall.pipeline.routing import parse_rules, route
+
+    rules = parse_rules(routing)
 
     def windowed(event: dict[str, Any]) -> bool:
         return "telemetry" in route(validate(event), rules)
 
-    return compute_truth(
-        messages, [(d.length_s, d.slide_s) for d in win.definitions], win.allowed_lateness_ms, windowed
-    )
+    return windowed

@@ -49,7 +49,7 @@ def test_offsets_are_contiguous_per_partition_and_keys_stay_in_one_partition() -
 
 def test_truth_counts_reconcile_and_agree_with_the_simulator_labels() -> None:
     messages = list(generate(SMALL))
-    truth = compute_truth(messages, [(10, 10), (60, 60)], 5000)
+    truth = compute_truth(messages, [(10, 10), (60, 60)], 5000, windowed=lambda event: True)
     labels = Counter(m.label for m in messages)
     assert truth.reconciles()
     assert (truth.duplicates, truth.late, truth.dead_lettered) == (

@@ -161,6 +161,7 @@ class Cluster:
         self._stopped = False
         self.emit_count = 0
         self._last_error: dict[int, str] = {}
+        self._exec_carry: dict[int, float] = {}  # exec time of retired inline hosts, per task
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
         )
@@ -327,6 +328,7 @@ class Cluster:
             self._shell_hosts = [(t, h) for t, h in self._shell_hosts if h is not host]
         else:
             host.stop()
+            self._exec_carry[task] = self._exec_carry.get(task, 0.0) + host.exec_secs
             self._inline_hosts = [(t, h) for t, h in self._inline_hosts if h is not host]
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -537,6 +539,11 @@ class Cluster:
         for name in sorted(self.graph.components):
             comp = self.graph.components[name]
             tasks = [self.executors[t].metrics for t in comp.tasks if t in self.executors]
+            for t in comp.tasks:
+                host = self.hosts.get(t)
+                live = host.exec_secs if isinstance(host, InlineHost) else 0.0
+                if t in self.executors:
+                    self.executors[t].metrics.exec_secs = live + self._exec_carry.get(t, 0.0)
             stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, window))
         return Summary(
             topology=self.graph.name,

@@ -14,12 +14,15 @@ import logging
 import os
 import queue
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from squall.errors import ProtocolError
+
+_perf = time.perf_counter
 
 
 class InlineSerializer:
@@ -92,6 +95,7 @@ class InlineHost:
         self.component: Any = None
         self.pid: int | None = None
         self.alive = False
+        self.exec_secs = 0.0  # time spent inside the component's own code (its `_run`)
 
     def _receive(self, msg: Any) -> None:
         if self.pid is None and isinstance(msg, dict) and "pid" in msg:
@@ -141,8 +145,10 @@ class InlineHost:
             if isinstance(inbound[0], list):
                 inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
                 continue
+            t0 = _perf()
             try:
                 component._run()
+                self.exec_secs += _perf() - t0
             except Exception as exc:
                 text = traceback.format_exc()
                 try:

@@ -16,6 +16,7 @@ class TaskMetrics:
     errors: int = 0
     restarts: int = 0
     latency_sum: float = 0.0  # seconds; bolts: delivery -> ack/fail; spouts: emit -> tree complete
+    exec_secs: float = 0.0  # inline only: time measured inside the component's code
 
 
 @dataclass
@@ -31,8 +32,9 @@ class ComponentStats:
     failed: int = 0
     errors: int = 0
     restarts: int = 0
-    latency_ms: float = 0.0  # bolts: avg execute (process) latency; spouts: avg complete latency
-    capacity: float = 0.0  # bolts: executed * avg latency / window (Storm's UI), per task on average
+    latency_ms: float = 0.0  # bolts: avg process latency (delivery -> ack); spouts: avg complete latency
+    execute_ms: float = 0.0  # bolts: avg execute latency (inline: measured; process: = process latency)
+    capacity: float = 0.0  # bolts: executed * avg execute latency / window (Storm's UI), per task on average
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,6 +45,7 @@ def roll_up(
 ) -> ComponentStats:
     s = ComponentStats(name=name, kind=kind, tasks=len(tasks), hosting=hosting)
     latency = 0.0
+    exec_secs = 0.0
     for t in tasks:
         s.emitted += t.emitted
         s.transferred += t.transferred
@@ -52,8 +55,11 @@ def roll_up(
         s.errors += t.errors
         s.restarts += t.restarts
         latency += t.latency_sum
+        exec_secs += t.exec_secs
+    busy = exec_secs if hosting == "inline" else latency
     if s.executed:
         s.latency_ms = round(latency / s.executed * 1000, 4)
+        s.execute_ms = round(busy / s.executed * 1000, 4)
     if kind == "bolt" and window_secs > 0 and tasks:
-        s.capacity = round(latency / window_secs / len(tasks), 4)
+        s.capacity = round(busy / window_secs / len(tasks), 4)
     return s

@@ -84,7 +84,7 @@ def simulate(
     from squall.kafka.settings import KafkaSettings
     from squall.kafka.simulate import open_producer, produce, truth_document, with_broker_offsets, write_truth
     from squall.pipeline.simulator import SimulatorSettings, generate
-    from squall.pipeline.truth import compute_truth
+    from squall.pipeline.truth import truth_for_settings
     from squall.windowing.definitions import parse_window_settings
 
     pipeline = _pipeline(env)
@@ -131,11 +131,7 @@ def simulate(
         click.echo(f"note: {topic} was not empty; truth uses the offsets the broker assigned")
     if truth_path is not None:
         windows = parse_window_settings(pipeline.get("windows"))
-        truth = compute_truth(
-            with_broker_offsets(messages, report),
-            [(d.length_s, d.slide_s) for d in windows.definitions],
-            windows.allowed_lateness_ms,
-        )
+        truth = truth_for_settings(with_broker_offsets(messages, report), pipeline)
         meta = {
             "seed": sim.seed,
             "devices": devices,
@@ -149,7 +145,7 @@ def simulate(
         write_truth(truth_path, truth_document(truth, report, meta))
         click.echo(
             f"truth: {len(truth.rows)} window rows, aggregated {truth.aggregated}, duplicates {truth.duplicates}, "
-            f"late {truth.late}, dead-lettered {truth.dead_lettered} -> {truth_path}"
+            f"late {truth.late}, dead-lettered {truth.dead_lettered}, not windowed {truth.elsewhere} -> {truth_path}"
         )
 
 

@@ -100,6 +100,8 @@ def truth_document(truth: Any, report: ProduceReport, meta: dict[str, Any]) -> d
         "duplicates": truth.duplicates,
         "late": truth.late,
         "dead_lettered": truth.dead_lettered,
+        "elsewhere": truth.elsewhere,  # valid, unique, not routed to the windows (e.g. alarms)
+        "unique_events": truth.unique_events,
         "labels": dict(report.labels),
         "end_offsets": {str(p): o for p, o in sorted(report.end_offsets.items())},
         "bad": [

@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from squall.clock import Clock, SystemClock
 from squall.errors import InfraError
 from squall.kafka.assignment import assign_round_robin
 from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
+from squall.kafka.interleave import RoundRobinBuffer
 from squall.kafka.offsets import OffsetManager
 from squall.kafka.retry import RetrySchedule
 from squall.kafka.settings import KafkaSettings
@@ -84,7 +84,7 @@ class KafkaSource:
         self._offsets: dict[TopicPartition, OffsetManager] = {}
         self._inflight: dict[MsgKey, _InFlight] = {}
         self._retries: RetrySchedule[MsgKey] = RetrySchedule(self.settings.backoff, self._clock)
-        self._buffer: deque[Any] = deque()
+        self._buffer: RoundRobinBuffer[TopicPartition, Any] = RoundRobinBuffer()
         self._dead_lettering: dict[MsgKey, Future[None]] = {}
         self._paused: set[TopicPartition] = set()
         self._active = False
@@ -137,13 +137,12 @@ class KafkaSource:
                 tp.partition,
                 offset,
             )
-        if not self._buffer and self._active:
-            self._fetch()
+        if self._active and self._wants_fetch():
+            self._fetch(block=not self._buffer)
         rewind: dict[TopicPartition, int] = {}
         try:
-            while self._buffer:
-                record = self._buffer.popleft()
-                tp = TopicPartition(record.topic, record.partition)
+            while (item := self._buffer.pop()) is not None:
+                tp, record = item
                 manager = self._offsets.get(tp)
                 if manager is None or record.offset <= manager.max_emitted:
                     continue  # revoked partition, or emitted before
@@ -270,20 +269,26 @@ class KafkaSource:
                 " (fix: start it with `squall infra up`, or correct the setting)"
             ) from exc
 
-    def _fetch(self) -> None:
+    def _wants_fetch(self) -> bool:
+        """Fetch when an unpaused partition has nothing buffered, unless plenty is buffered already."""
+        if len(self._buffer) >= 2 * self.settings.max_poll_records:
+            return False
+        return any(not self._buffer.has(tp) for tp in self._offsets if tp not in self._paused)
+
+    def _fetch(self, block: bool) -> None:
         if self._offsets and len(self._paused) >= len(self._offsets):
             return  # every partition is at max_uncommitted: wait for acks and a commit
         batches = self._consumer.poll(
-            timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_poll_records
+            timeout_ms=self.settings.poll_timeout_ms if block else 0,
+            max_records=self.settings.max_poll_records,
         )
-        for records in batches.values():
-            self._buffer.extend(records)
+        for tp, records in batches.items():
+            self._buffer.extend(tp, records)
 
     def _pause_if_full(self, tp: TopicPartition, manager: OffsetManager) -> None:
         if tp not in self._paused and manager.num_uncommitted >= self.settings.max_uncommitted:
             self._paused.add(tp)
-            if any(r.topic == tp.topic and r.partition == tp.partition for r in self._buffer):
-                self._buffer = deque(r for r in self._buffer if (r.topic, r.partition) != tuple(tp))
+            self._buffer.drop(tp)
             self._consumer.seek(tp, manager.max_emitted + 1)
 
     def _refresh_assignment(self, force: bool = False) -> None:
@@ -303,9 +308,8 @@ class KafkaSource:
                 self._offsets.pop(tp, None)
                 self._paused.discard(tp)
             self._inflight = {k: v for k, v in self._inflight.items() if k[0] not in revoked}
-            self._buffer = deque(
-                r for r in self._buffer if TopicPartition(r.topic, r.partition) not in revoked
-            )
+            for tp in revoked:
+                self._buffer.drop(tp)
         added = [tp for tp in wanted if tp not in self._offsets]
         self._consumer.assign(wanted)
         first = not self._ever_assigned

@@ -1,0 +1,57 @@
+"""Fetched records waiting to be emitted, handed out round-robin across partitions.
+
+A KafkaConsumer poll returns records in per-partition runs (hundreds from one partition, then the next).
+Emitting them in that order starves the devices of the other partitions for as long as a run lasts, which
+stalls their event time (and can trip the windows' idle timeout). Round-robin keeps every partition moving.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+
+
+class RoundRobinBuffer(Generic[K, R]):
+    def __init__(self) -> None:
+        self._queues: dict[K, deque[R]] = {}
+        self._order: deque[K] = deque()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, key: K, records: Iterable[R]) -> None:
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+            self._order.append(key)
+        before = len(queue)
+        queue.extend(records)
+        self._size += len(queue) - before
+
+    def pop(self) -> tuple[K, R] | None:
+        """The next record of the next partition in turn, or None when empty."""
+        for _ in range(len(self._order)):
+            key = self._order[0]
+            self._order.rotate(-1)
+            queue = self._queues[key]
+            if queue:
+                self._size -= 1
+                return key, queue.popleft()
+        return None
+
+    def drop(self, key: K) -> int:
+        """Forget a partition's buffered records (paused or revoked); returns how many were dropped."""
+        queue = self._queues.pop(key, None)
+        if queue is None:
+            return 0
+        self._order.remove(key)
+        self._size -= len(queue)
+        return len(queue)
+
+    def has(self, key: K) -> bool:
+        return bool(self._queues.get(key))

@@ -339,16 +339,16 @@ class Cluster:
         return False
 
     def in_flight(self) -> int:
-        """Trees pending plus tuples delivered to bolts and not yet acked/failed."""
+        """Trees pending plus tuples (not ticks) delivered to bolts and not yet acked/failed."""
         n = len(self.acker) if self.acker is not None else 0
         for b in self.bolts:
-            n += len(b.pending)
+            n += b.user_pending
         return n
 
     def step(self, max_wait: float = 0.05) -> int:
         """One loop iteration. Returns how much work it did (0 = idle)."""
         self.now = self.clock.now()
-        emits_before = self.emit_count
+        emits_before = self._spout_emits()
         work = 0
         for _, host in list(self._inline_hosts):
             if host.has_work():
@@ -378,7 +378,7 @@ class Cluster:
                     work += host.run(INLINE_BUDGET)
         work += self._io(0.0 if work else max_wait)
         self._timers()
-        if self.emit_count != emits_before or self.in_flight() or self._to_restart or self._starting():
+        if self._spout_emits() != emits_before or self.in_flight() or self._to_restart or self._starting():
             self.last_busy = self.now
         self.last_work = work
         return work
@@ -456,6 +456,9 @@ class Cluster:
                 ex.heartbeat()
 
     # -- running and stopping ------------------------------------------------------------------------
+    def _spout_emits(self) -> int:
+        return sum(s.metrics.emitted for s in self.spouts)
+
     def _starting(self) -> bool:
         """A subprocess has not answered its handshake yet (or a spout its activate)."""
         for _, host in self._shell_hosts:

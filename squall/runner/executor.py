@@ -60,12 +60,13 @@ class Engine(Protocol):
 class InTuple:
     """A tuple delivered to a bolt task and not yet acked or failed."""
 
-    __slots__ = ("msgid", "ackval", "received")
+    __slots__ = ("msgid", "ackval", "received", "user")
 
-    def __init__(self, msgid: dict[int, int] | None, received: float) -> None:
+    def __init__(self, msgid: dict[int, int] | None, received: float, user: bool = True) -> None:
         self.msgid = msgid
         self.ackval = 0
         self.received = received
+        self.user = user  # False for tick tuples: they do not keep a run from being idle
 
 
 class TaskExecutor:
@@ -136,6 +137,7 @@ class BoltExecutor(TaskExecutor):
     def __init__(self, task: int, component: ComponentDef, engine: Engine, capture: bool = False) -> None:
         super().__init__(task, component, engine, capture)
         self.pending: dict[str, InTuple] = {}
+        self.user_pending = 0  # pending tuples that are not system (tick) tuples
         self._next_id = 0
 
     def _new_id(self) -> str:
@@ -148,7 +150,10 @@ class BoltExecutor(TaskExecutor):
     ) -> None:
         self._next_id += 1
         tid = str(self._next_id)
-        self.pending[tid] = InTuple(msgid, _perf())
+        user = comp != SYSTEM_COMPONENT
+        self.pending[tid] = InTuple(msgid, _perf(), user)
+        if user:
+            self.user_pending += 1
         self.host.send({"id": tid, "comp": comp, "stream": stream, "task": src_task, "tuple": values})  # type: ignore[union-attr]
 
     def tick(self, freq: float) -> None:
@@ -205,6 +210,8 @@ class BoltExecutor(TaskExecutor):
                 f"{'acked' if ok else 'failed'} a non-existent or already acked/failed tuple id {tid!r}",
             )
             return
+        if tup.user:
+            self.user_pending -= 1
         m = self.metrics
         m.executed += 1
         m.latency_sum += _perf() - tup.received
@@ -232,6 +239,7 @@ class BoltExecutor(TaskExecutor):
         acker = self.engine.acker
         held = list(self.pending.values())
         self.pending.clear()
+        self.user_pending = 0
         if acker is None:
             return
         for tup in held:

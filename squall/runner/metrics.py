@@ -33,8 +33,11 @@ class ComponentStats:
     errors: int = 0
     restarts: int = 0
     latency_ms: float = 0.0  # bolts: avg process latency (delivery -> ack); spouts: avg complete latency
-    execute_ms: float = 0.0  # bolts: avg execute latency (inline: measured; process: = process latency)
-    capacity: float = 0.0  # bolts: executed * avg execute latency / window (Storm's UI), per task on average
+    # bolts: avg execute latency and capacity (executed * avg execute latency / window, Storm's UI, per task on
+    # average). Measured inline only; None in process mode, where the runner cannot see inside the component
+    # (its process latency, delivery -> ack, includes time a windowing/batching bolt holds the tuple).
+    execute_ms: float | None = None
+    capacity: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,10 +59,10 @@ def roll_up(
         s.restarts += t.restarts
         latency += t.latency_sum
         exec_secs += t.exec_secs
-    busy = exec_secs if hosting == "inline" else latency
     if s.executed:
         s.latency_ms = round(latency / s.executed * 1000, 4)
-        s.execute_ms = round(busy / s.executed * 1000, 4)
-    if kind == "bolt" and window_secs > 0 and tasks:
-        s.capacity = round(busy / window_secs / len(tasks), 4)
+    if kind == "bolt" and hosting == "inline":
+        s.execute_ms = round(exec_secs / s.executed * 1000, 4) if s.executed else 0.0
+        if window_secs > 0 and tasks:
+            s.capacity = round(exec_secs / window_secs / len(tasks), 4)
     return s

@@ -44,8 +44,8 @@ def summary_rows(summary: Summary) -> list[list[str]]:
                 str(c.acked),
                 str(c.failed),
                 f"{c.latency_ms:.3f}",
-                f"{c.execute_ms:.3f}" if c.kind == "bolt" else "-",
-                f"{c.capacity:.3f}" if c.kind == "bolt" else "-",
+                f"{c.execute_ms:.3f}" if c.execute_ms is not None else "-",
+                f"{c.capacity:.3f}" if c.capacity is not None else "-",
                 str(c.errors),
                 str(c.restarts),
             ]

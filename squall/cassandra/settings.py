@@ -37,6 +37,7 @@ class CassandraSettings:
     request_timeout_s: float = 10.0
     connect_timeout_s: float = 10.0
     local_dc: str = ""  # empty: the datacenter of the first contact point
+    protocol_version: int = 5  # Cassandra 4/5 speak v5; 0 lets the driver negotiate (it logs each downgrade)
 
     @classmethod
     def from_section(cls, section: Any) -> CassandraSettings:
@@ -70,6 +71,11 @@ class CassandraSettings:
                 ):
                     raise ConfigError(where, f"{value!r} is not a list of hosts", 'use ["127.0.0.1"]')
                 value = tuple(value)
+            elif key == "protocol_version":
+                if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
+                    raise ConfigError(
+                        where, f"{value!r} is not a protocol version", "use 3, 4, 5, or 0 to negotiate"
+                    )
             elif key in ("port", "max_in_flight"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(where, f"{value!r} is not valid", "use an integer >= 1")

@@ -37,6 +37,7 @@ def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[C
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.connect_timeout_s,
         control_connection_timeout=settings.connect_timeout_s,
+        **({"protocol_version": settings.protocol_version} if settings.protocol_version else {}),
     )
     try:
         session = cluster.connect()

@@ -1,0 +1,237 @@
+"""Events/s end to end on the real services: Kafka -> `squall run iot_pipeline -e dev` -> Cassandra, exact.
+
+`python -m bench.end_to_end [--devices N --rate R --duration S] [--inline]` (needs `squall infra up`).
+
+1. A throw-away copy of the project (same topologies/spouts/bolts, config.json with this run's topics, group and
+   keyspace); `squall db init`; `squall simulate` produces the events (bad/dup/late included) and the truth.
+2. `squall run iot_pipeline -e dev --json` is started; the clock starts. The committed offsets of the run's
+   consumer group are read every 0.5 s; when they reach every partition's end, all events are processed
+   end to end (the spout commits an offset only after its tuple tree was acked, i.e. after persist's
+   Cassandra write succeeded). The run is then interrupted (SIGINT: it drains and prints its summary).
+3. metric_windows is compared with the truth (every window, every column); the result records events/s and
+   whether the aggregates were exact, plus each component's capacity from the run summary (what limits it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.machine import write_result
+from squall.cassandra.settings import CassandraSettings
+from squall.cassandra.statements import datetime_to_ms
+from squall.cassandra.store import connect
+from squall.kafka import admin
+from squall.kafka.settings import KafkaSettings
+from squall.kafka.simulate import read_truth, truth_rows
+from squall.pipeline.truth import compare_rows
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_EVENTS_PER_S = 50_000
+
+
+def make_project(dest: Path, run: str) -> tuple[KafkaSettings, CassandraSettings]:
+    config: dict[str, Any] = json.loads((ROOT / "config.json").read_text())
+    pipeline = config["envs"]["dev"].setdefault("pipeline", {})
+    pipeline.setdefault("kafka", {}).update(
+        {
+            "events_topic": f"bench.events.{run}",
+            "dlq_topic": f"bench.dlq.{run}",
+            "alerts_topic": f"bench.alerts.{run}",
+            "group_id": f"bench.{run}",
+        }
+    )
+    pipeline.setdefault("cassandra", {})["keyspace"] = f"bench_{run}"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.json").write_text(json.dumps(config, indent=2))
+    for folder in ("topologies", "spouts", "bolts"):
+        (dest / folder).symlink_to(ROOT / folder, target_is_directory=True)
+    kafka = KafkaSettings.from_pipeline(
+        {"kafka": {**config["pipeline"].get("kafka", {}), **pipeline["kafka"]}}
+    )
+    cassandra = CassandraSettings.from_pipeline(
+        {"cassandra": {**config["pipeline"].get("cassandra", {}), **pipeline["cassandra"]}}
+    )
+    return kafka, cassandra
+
+
+def squall(cwd: Path, *args: str, timeout_s: float) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "squall", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"squall {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return done.stdout
+
+
+def read_rows(cassandra: CassandraSettings) -> dict[Any, dict[str, Any]]:
+    cluster, session = connect(cassandra, cassandra.keyspace)
+    try:
+        rows = {}
+        for r in session.execute("SELECT * FROM metric_windows"):
+            row = r._asdict()
+            row["window_start"], row["window_end"] = (
+                datetime_to_ms(r.window_start),
+                datetime_to_ms(r.window_end),
+            )
+            rows[(r.tenant, r.device_id, r.metric, r.window_s, row["window_start"])] = row
+        return rows
+    finally:
+        cluster.shutdown()
+
+
+def run_bench(devices: int, rate: float, duration: float, inline: bool, timeout_s: float) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:10]
+    with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
+        project = Path(tmp) / "project"
+        kafka, cassandra = make_project(project, run)
+        try:
+            squall(project, "db", "init", "-e", "dev", timeout_s=180)
+            t0 = time.perf_counter()
+            out = squall(
+                project,
+                "simulate",
+                "-e",
+                "dev",
+                "--devices",
+                str(devices),
+                "--rate",
+                str(rate),
+                "--duration",
+                str(duration),
+                "--seed",
+                "5",
+                "--truth",
+                str(project / "truth.json"),
+                timeout_s=1800,
+            )
+            produce_s = time.perf_counter() - t0
+            truth = read_truth(project / "truth.json")
+            ends = admin.end_offsets(kafka, kafka.events_topic)
+            events = sum(ends.values())
+            args = [
+                sys.executable,
+                "-m",
+                "squall",
+                "run",
+                "iot_pipeline",
+                "-e",
+                "dev",
+                "--json",
+                "--drain",
+                "10",
+            ]
+            if inline:
+                args.append("--inline")
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                args,
+                cwd=project,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            first_progress = None
+            done_at = None
+            progress: list[tuple[float, int]] = []
+            while time.perf_counter() - started < timeout_s and proc.poll() is None:
+                committed = admin.committed_offsets(kafka, kafka.events_topic)
+                consumed = sum(v or 0 for v in committed.values())
+                now = time.perf_counter() - started
+                progress.append((round(now, 2), consumed))
+                if consumed and first_progress is None:
+                    first_progress = now
+                if all((committed.get(p) or 0) >= end for p, end in ends.items()):
+                    done_at = now
+                    break
+                time.sleep(0.5)  # polling an external process's progress (not making test time pass)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+            try:
+                stdout, _ = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                stdout, _ = proc.communicate()
+            summary = json.loads(stdout[stdout.index("{") :]) if "{" in stdout else {}
+            rows = read_rows(cassandra)
+            problems = compare_rows(rows, truth_rows(truth), truth["relative_accuracy"], limit=50)
+        finally:
+            admin.delete_topics(kafka, [kafka.events_topic, kafka.dlq_topic, kafka.alerts_topic])
+            cluster, session = connect(cassandra)
+            session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.keyspace}", timeout=120)
+            cluster.shutdown()
+    components = {
+        c["name"]: {
+            "tasks": c["tasks"],
+            "executed": c["executed"],
+            "capacity": c["capacity"],
+            "latency_ms": c["latency_ms"],
+        }
+        for c in summary.get("components", [])
+    }
+    busiest = max(components.items(), key=lambda kv: kv[1]["capacity"])[0] if components else None
+    wall = done_at if done_at is not None else None
+    return {
+        "hosting": "inline" if inline else "process",
+        "events": events,
+        "simulate": {
+            "devices": devices,
+            "rate": rate,
+            "duration_s": duration,
+            "seconds": round(produce_s, 2),
+            "output": out.strip().splitlines()[-2:],
+        },
+        "completed": done_at is not None,
+        "seconds_to_all_committed": round(wall, 2) if wall is not None else None,
+        "seconds_first_commit_to_all_committed": (
+            round(done_at - first_progress, 2) if done_at is not None and first_progress is not None else None
+        ),
+        "events_per_s": round(events / wall, 1) if wall else None,
+        "events_per_s_after_startup": (
+            round(events / (done_at - first_progress), 1)
+            if done_at is not None and first_progress is not None and done_at > first_progress
+            else None
+        ),
+        "target_events_per_s": TARGET_EVENTS_PER_S,
+        "exact": not problems,
+        "problems": problems[:10],
+        "windows": len(rows),
+        "components": components,
+        "busiest_component": busiest,
+        "progress_samples": progress[:: max(1, len(progress) // 40)],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.end_to_end", description=__doc__.splitlines()[0])
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=500.0, help="events per second of event time")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of event time")
+    parser.add_argument(
+        "--inline", action="store_true", help="host components in-process (squall run --inline)"
+    )
+    parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
+    ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    result = run_bench(ns.devices, ns.rate, ns.duration, ns.inline, ns.timeout)
+    path = write_result("end_to_end", result)
+    print(json.dumps({k: v for k, v in result.items() if k != "progress_samples"}, indent=2))
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,7 @@ from squall.config import load_project, parse_assignments
 @click.option("--seed", type=int, help="Seed for shuffles and edge ids (inline runs are then deterministic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--drain", type=float, default=5.0, show_default=True, help="Max seconds to drain on stop.")
+@click.option("-v", "--verbose", is_flag=True, help="Show components' info logs (default: warnings and errors).")
 def run(
     name: str | None,
     env: str | None,
@@ -42,6 +43,7 @@ def run(
     seed: int | None,
     as_json: bool,
     drain: float,
+    verbose: bool,
 ) -> None:
     """Run topology NAME (a file in config.json's topology_specs) until stopped (Ctrl-C), --duration or --until-idle."""
     from squall.runner.session import execute, plan

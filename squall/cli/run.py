@@ -31,7 +31,9 @@ from squall.config import load_project, parse_assignments
 @click.option("--seed", type=int, help="Seed for shuffles and edge ids (inline runs are then deterministic).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--drain", type=float, default=5.0, show_default=True, help="Max seconds to drain on stop.")
-@click.option("-v", "--verbose", is_flag=True, help="Show components' info logs (default: warnings and errors).")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show components' info logs (default: warnings and errors)."
+)
 def run(
     name: str | None,
     env: str | None,
@@ -50,7 +52,9 @@ def run(
     from squall.runner.view import LiveView, format_summary
 
     logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
     )
     project = load_project()
     the_plan = plan(project, name, env, parse_assignments(pars, "--par"), parse_assignments(options, "-o"))

@@ -510,8 +510,10 @@ class Cluster:
         deadline = time.monotonic() + max_seconds
         while time.monotonic() < deadline and not self.fatal:
             self.step(max_wait=0.01)
-            if not self.in_flight() and all(
-                not s.commands and not s.awaiting_sync for s in self.spouts if s.ready
+            if (
+                not self.in_flight()
+                and not any(b.pending for b in self.bolts)
+                and all(not s.commands and not s.awaiting_sync for s in self.spouts if s.ready)
             ):
                 return True
         return False

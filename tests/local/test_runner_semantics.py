@@ -246,3 +246,21 @@ def test_storm_multilang_adapters_run_unchanged(
 def test_msgpack_serializer_in_process_mode(semantics_project: Path) -> None:
     r = run(semantics_project, "reliability", "process", {"worker.fail_mod": 4}, serializer="msgpack")
     assert r.stats("numbers").acked == 20 and r.stats("numbers").failed == 5
+
+
+def test_spouts_are_activated_and_deactivated(semantics_project: Path, mode: str) -> None:
+    r = run(semantics_project, "reliability", mode, {"numbers.count": 3})
+    said = [rec.message for rec in r.logs if rec.component == "numbers" and "activated" in rec.message]
+    assert [m.split()[-1] for m in said] == ["activated", "deactivated"]
+
+
+def test_task_writing_garbage_is_restarted(semantics_project: Path, tmp_path: Path) -> None:
+    r = run(semantics_project, "reliability", "process", {"worker.garbage_on": 4, "state_dir": str(tmp_path)})
+    deaths = [e for e in r.errors if e.kind == "died"]
+    assert len(deaths) == 1 and deaths[0].component == "worker"
+    assert (
+        "wrote garbage on stdout" in deaths[0].message
+        and "this is not a multilang message" in deaths[0].message
+    )
+    assert r.stats("numbers").acked == 20
+    assert set(v[0] for v in r.emitted("sink")) == set(range(20))

@@ -240,6 +240,8 @@ class Cluster:
         ex.last_heard = self.now
         ex.ready = True
         host.start(handshake)
+        if isinstance(ex, SpoutExecutor) and self.active and ex.active:
+            ex.tell({"command": "activate"})  # a restarted spout is opened and activated again, as by Storm
         if isinstance(host, ShellHost) and host.alive:
             for fd in host.fds:
                 self._selector.register(fd, selectors.EVENT_READ, host)

@@ -114,10 +114,16 @@ class InlineHost:
             self.component._setup_component(conf, context)
             # pystorm puts its Storm log handler on the root logger; with many tasks in one process that
             # would send every task's logs to every task. Keep each handler on its own component's logger.
+            # Each task gets its own logger (pystorm's is shared by every task of a component).
+            shared = self.component.logger
+            own = logging.getLogger(f"{shared.name}.task{self.component.task_id}.{id(self)}")
+            own.setLevel(shared.level)
+            own.propagate = False
             for handler in [h for h in root.handlers if h not in before]:
                 root.removeHandler(handler)
-                self.component.logger.addHandler(handler)
-                self.component.logger.propagate = False
+                own.addHandler(handler)
+            self.component.logger = own
+            self._logger = own
             self.component.initialize(conf, context)
         except Exception:
             self.alive = False
@@ -166,6 +172,11 @@ class InlineHost:
 
     def stop(self) -> None:
         self.alive = False
+        logger = getattr(self, "_logger", None)
+        if logger is not None:
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logging.Logger.manager.loggerDict.pop(logger.name, None)
         inbound = self.serializer.inbound
         inbound.clear()
 

@@ -264,3 +264,17 @@ def test_task_writing_garbage_is_restarted(semantics_project: Path, tmp_path: Pa
     )
     assert r.stats("numbers").acked == 20
     assert set(v[0] for v in r.emitted("sink")) == set(range(20))
+
+
+def test_crashing_spout_is_reopened_and_reactivated(
+    semantics_project: Path, mode: str, tmp_path: Path
+) -> None:
+    r = run(semantics_project, "reliability", mode, {"numbers.crash_at": 7, "state_dir": str(tmp_path)})
+    deaths = [e for e in r.errors if e.kind == "died"]
+    assert len(deaths) == 1 and deaths[0].component == "numbers" and "spout crash at 7" in deaths[0].message
+    said = [
+        rec.message.split()[-1] for rec in r.logs if rec.component == "numbers" and "activated" in rec.message
+    ]
+    assert said == ["activated", "activated", "deactivated"]  # the new instance is activated again
+    assert set(v[0] for v in r.emitted("sink")) == set(range(20))  # a fresh spout starts over from 0
+    assert r.summary.pending_trees == 0

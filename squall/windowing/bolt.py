@@ -45,7 +45,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
                 "%s is not set for this bolt: idle windows will only close when new events arrive", TICK_KEY
             )
         validate_message_timeout(self.window_settings, timeout, float(tick or 0))
-        self.windows = WindowManager(self.window_settings, self.clock)
+        self.windows = WindowManager(self.window_settings, self.clock, retain_closed_s=2.0 * timeout)
         self.counts = {"events": 0, "late": 0, "duplicates": 0, "windows": 0, "reemitted": 0}
         self.setup(settings, storm_conf, context)
 

@@ -10,8 +10,9 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
 - Idle: when a key has received nothing for `idle_timeout_s` on the (injected) clock, all its open windows
   close and its watermark moves to the end of the last of them. A bounded run relies on this to flush.
 - A tuple is released (to be acked) when every window it was added to has closed. A re-delivery of an event
-  whose windows already closed re-emits those windows (kept for one longest-window of event time), so a failed
-  downstream write is repaired by the replay instead of being dead-lettered as late.
+  whose windows already closed re-emits those windows, so a failed downstream write is repaired by the replay
+  instead of being dead-lettered as late. Closed windows are kept for `retain_closed_s` of processing time on
+  the clock (the windowed bolt uses twice the message timeout: a tree fails, and its tuples replay, within it).
 """
 
 from __future__ import annotations
@@ -66,16 +67,16 @@ class _KeyState:
     watermark: int = NO_WATERMARK
     last_seen: float = 0.0
     open: dict[tuple[WindowDefinition, int], _Window] = field(default_factory=dict)
-    recent: list[ClosedWindow] = field(default_factory=list)
+    recent: list[tuple[float, ClosedWindow]] = field(default_factory=list)  # (closed at, window)
 
 
 class WindowManager:
-    def __init__(self, settings: WindowSettings, clock: Clock) -> None:
+    def __init__(self, settings: WindowSettings, clock: Clock, retain_closed_s: float = 180.0) -> None:
         self.settings = settings
         self.clock = clock
         self._keys: dict[Key, _KeyState] = {}
         self._pending: dict[Hashable, int] = {}  # token -> open windows holding it
-        self._retain_ms = settings.max_length_s * 1000
+        self._retain_s = retain_closed_s
 
     # --- input -------------------------------------------------------------------------------------------
     def add(self, key: Key, event_id: str, ts: int, values: Mapping[str, float], token: Hashable) -> Outcome:
@@ -84,7 +85,7 @@ class WindowManager:
             state = self._keys[key] = _KeyState()
         state.last_seen = self.clock.now()
         if ts < state.watermark:
-            again = [w for w in state.recent if w.start <= ts < w.end and event_id in w.event_ids]
+            again = [w for _, w in state.recent if w.start <= ts < w.end and event_id in w.event_ids]
             if again:
                 return Outcome(watermark=state.watermark, reemitted=again, released=[token])
             return Outcome(late=True, watermark=state.watermark, released=[token])
@@ -124,6 +125,7 @@ class WindowManager:
         for key, state in self._keys.items():
             if state.open and now - state.last_seen >= self.settings.idle_timeout_s:
                 self._flush_key(key, state, outcome)
+            self._prune(state)
         return outcome
 
     def flush(self) -> Outcome:
@@ -156,7 +158,7 @@ class WindowManager:
                     event_ids=frozenset(window.event_ids),
                 )
                 outcome.closed.append(closed)
-                state.recent.append(closed)
+                state.recent.append((self.clock.now(), closed))
                 for token in window.tokens:
                     left = self._pending[token] - 1
                     if left:
@@ -164,9 +166,12 @@ class WindowManager:
                     else:
                         del self._pending[token]
                         outcome.released.append(token)
-        if state.recent:
-            horizon = watermark - self._retain_ms
-            state.recent = [w for w in state.recent if w.end > horizon]
+        self._prune(state)
+
+    def _prune(self, state: _KeyState) -> None:
+        if state.recent and state.recent[0][0] < self.clock.now() - self._retain_s:
+            horizon = self.clock.now() - self._retain_s
+            state.recent = [(at, w) for at, w in state.recent if at >= horizon]
 
     # --- introspection -----------------------------------------------------------------------------------
     def open_windows(self) -> int:

@@ -29,7 +29,7 @@ def make_project(tmp_path: Path, **simulator: Any) -> Path:
     config = json.loads((ROOT / "config.json").read_text())
     config["pipeline"]["simulator"].update({"devices": 6, "rate": 100, "duration_s": 30, **simulator})
     config["pipeline"]["sqlite"]["path"] = str(tmp_path / "state" / "pipeline.db")
-    config["pipeline"]["windows"]["idle_timeout_s"] = 1
+    config["pipeline"]["windows"]["idle_timeout_s"] = 3  # > any processing stall of a loaded CI machine
     (project / "config.json").write_text(json.dumps(config))
     return project
 

@@ -280,3 +280,14 @@ def test_sum_is_exact_and_order_independent() -> None:
             wm.add(KEY, f"e{i}", T0 + i, {"v": v}, i)
         results.add(wm.flush().closed[0].results["v"].sum)
     assert results == {math.fsum(values)} == {10.0}
+
+
+def test_closed_windows_are_kept_for_replays_by_processing_time_not_event_time() -> None:
+    clock = ManualClock()
+    wm = WindowManager(WindowSettings((tumbling(10),), 2000, 5.0, 0.01), clock, retain_closed_s=60)
+    wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1")
+    wm.add(KEY, "far", T0 + 3_600_000, {"t": 1.0}, "t2")  # an hour of event time later: [0, 10 s) closed
+    assert len(wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1-replay").reemitted) == 1
+    clock.advance(61)
+    wm.on_tick()
+    assert wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1-late").late

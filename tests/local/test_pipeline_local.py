@@ -45,9 +45,15 @@ def count(db_path: Path, sql: str) -> int:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("inline", [True, False], ids=["inline", "process"])
+@pytest.mark.parametrize(
+    ("inline", "serializer"),
+    [(True, "json"), (False, "json"), (False, "msgpack")],
+    ids=["inline", "process-json", "process-msgpack"],
+)
 @pytest.mark.parametrize("fmt", ["mixed"])
-def test_pipeline_equals_truth_and_reconciles(tmp_path: Path, inline: bool, fmt: str) -> None:
+def test_pipeline_equals_truth_and_reconciles(
+    tmp_path: Path, inline: bool, serializer: str, fmt: str
+) -> None:
     from topologies.iot_pipeline import IotPipeline
 
     project = make_project(tmp_path, format=fmt)
@@ -78,6 +84,7 @@ def test_pipeline_equals_truth_and_reconciles(tmp_path: Path, inline: bool, fmt:
         project=project,
         env="local",
         inline=inline,
+        serializer=serializer,
         until_idle=3.0,
         duration=150,
         conf={"topology.max.spout.pending": 30000},

@@ -53,5 +53,22 @@ class RoundRobinBuffer(Generic[K, R]):
         self._size -= len(queue)
         return len(queue)
 
+    def truncate(self, key: K, keep: int) -> R | None:
+        """Keep the first `keep` records of `key`; return the first record dropped (None when none was)."""
+        queue = self._queues.get(key)
+        if queue is None or len(queue) <= keep:
+            return None
+        first: R | None = None
+        extra = len(queue) - keep
+        kept = deque(queue.popleft() for _ in range(keep))
+        first = queue[0]
+        self._queues[key] = kept
+        self._size -= extra
+        return first
+
+    def size(self, key: K) -> int:
+        queue = self._queues.get(key)
+        return len(queue) if queue is not None else 0
+
     def has(self, key: K) -> bool:
         return bool(self._queues.get(key))

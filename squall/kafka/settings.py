@@ -34,6 +34,9 @@ class KafkaSettings:
     commit_interval_s: float = 1.0
     partition_refresh_s: float = 30.0
     max_poll_records: int = 500
+    fetch_partition_bytes: int = (
+        65_536  # small per-partition fetches keep partitions interleaved (see source.py)
+    )
     poll_timeout_ms: int = 100
     request_timeout_s: float = 30.0
     format: str = "auto"  # json | msgpack | auto: how events are encoded (simulate) / detected (parse)
@@ -110,6 +113,7 @@ class KafkaSettings:
         positive = (
             "max_uncommitted",
             "max_poll_records",
+            "fetch_partition_bytes",
             "partitions",
             "commit_interval_s",
             "request_timeout_s",

@@ -12,6 +12,8 @@
   records forever (its KAFKA-7548 restore only runs when no other partition's records are in line), after which
   the partition is never fetched again. So records of a paused partition are dropped and the consumer is seeked
   back to the first dropped offset; when every assigned partition is paused the consumer is not polled at all.
+- Fetched records are emitted round-robin across partitions (a KafkaConsumer poll returns them in
+  per-partition runs), at most 2 x max_poll_records buffered per partition (the rest is dropped and re-read).
 - Start position on a task's first assignment: committed (else earliest) | earliest | latest. Partitions
   that appear later start at their committed offset, else the earliest, so nothing produced to them is lost.
 """
@@ -40,6 +42,7 @@ from squall.pipeline.model import DeadLetter
 
 log = logging.getLogger(__name__)
 
+FETCH_EVERY = 16  # emits between non-blocking fetches while a partition has nothing buffered
 Polled = tuple[str, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
 MsgKey = tuple[TopicPartition, int]
 
@@ -92,6 +95,7 @@ class KafkaSource:
         self._last_commit = self._clock.now()
         self._last_refresh = self._clock.now()
         self._commit_wanted = False
+        self._emits_since_fetch = 0
         self.stats = {
             "emitted": 0,
             "re_emitted": 0,
@@ -153,6 +157,7 @@ class KafkaSource:
                 payload = record.value if record.value is not None else b""
                 self._inflight[(tp, record.offset)] = _InFlight(payload)
                 self.stats["emitted"] += 1
+                self._emits_since_fetch += 1
                 self._pause_if_full(tp, manager)
                 return (
                     format_msg_id(tp.topic, tp.partition, record.offset),
@@ -257,6 +262,7 @@ class KafkaSource:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=s.max_poll_records,
+                max_partition_fetch_bytes=s.fetch_partition_bytes,
                 request_timeout_ms=int(s.request_timeout_s * 1000),
                 metadata_max_age_ms=max(1000, int(s.partition_refresh_s * 1000))
                 if s.partition_refresh_s
@@ -270,20 +276,27 @@ class KafkaSource:
             ) from exc
 
     def _wants_fetch(self) -> bool:
-        """Fetch when an unpaused partition has nothing buffered, unless plenty is buffered already."""
-        if len(self._buffer) >= 2 * self.settings.max_poll_records:
+        """Fetch when nothing is buffered, or (every few emits) when an unpaused partition has nothing buffered."""
+        if not self._buffer:
+            return True
+        if self._emits_since_fetch < FETCH_EVERY:
             return False
         return any(not self._buffer.has(tp) for tp in self._offsets if tp not in self._paused)
 
     def _fetch(self, block: bool) -> None:
+        self._emits_since_fetch = 0
         if self._offsets and len(self._paused) >= len(self._offsets):
             return  # every partition is at max_uncommitted: wait for acks and a commit
         batches = self._consumer.poll(
             timeout_ms=self.settings.poll_timeout_ms if block else 0,
             max_records=self.settings.max_poll_records,
         )
+        cap = 2 * self.settings.max_poll_records
         for tp, records in batches.items():
             self._buffer.extend(tp, records)
+            dropped = self._buffer.truncate(tp, cap)
+            if dropped is not None:  # bound the buffer per partition; read the rest again later
+                self._consumer.seek(tp, dropped.offset)
 
     def _pause_if_full(self, tp: TopicPartition, manager: OffsetManager) -> None:
         if tp not in self._paused and manager.num_uncommitted >= self.settings.max_uncommitted:

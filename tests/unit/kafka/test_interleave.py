@@ -38,3 +38,13 @@ def test_per_partition_order_is_kept_and_nothing_is_lost(batches: list[tuple[int
     while (item := buf.pop()) is not None:
         got.setdefault(item[0], []).append(item[1])
     assert got == {k: v for k, v in want.items() if v}
+
+
+def test_truncate_keeps_the_head_and_returns_the_first_dropped() -> None:
+    buf: RoundRobinBuffer[int, int] = RoundRobinBuffer()
+    buf.extend(0, [10, 11, 12, 13])
+    buf.extend(1, [20])
+    assert buf.truncate(0, 2) == 12
+    assert buf.size(0) == 2 and len(buf) == 3
+    assert buf.truncate(0, 5) is None and buf.truncate(9, 1) is None
+    assert [buf.pop() for _ in range(3)] == [(0, 10), (1, 20), (0, 11)]

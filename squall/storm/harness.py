@@ -132,3 +132,50 @@ class SparseProject:
             yield Deployed(name=name, topo_id=topo_id, nimbus=client)
         finally:
             self.kill(name, env)
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def worker_jvm_pids(topo_id: str) -> list[int]:
+    """Pids of the worker JVMs (main class org.apache.storm.daemon.worker.Worker) running `topo_id`."""
+    out = []
+    for pid in _pids():
+        cmd = _cmdline(pid)
+        # The Supervisor starts each worker under org.apache.storm.LogWriter, whose command line holds the worker's.
+        if (
+            "org.apache.storm.daemon.worker.Worker" in cmd
+            and topo_id in cmd
+            and "org.apache.storm.LogWriter" not in cmd
+        ):
+            out.append(pid)
+    return sorted(out)
+
+
+def shell_component_pids(worker_pid: int, component_class: str) -> list[int]:
+    """Pids of the Python subprocesses of one worker JVM that run `component_class` (e.g. bolts.x.XBolt)."""
+    out = []
+    for pid in _pids():
+        if _ppid(pid) != worker_pid:
+            continue
+        cmd = " ".join(_cmdline(pid))
+        if "streamparse_run" in cmd and component_class in cmd:
+            out.append(pid)
+    return sorted(out)

@@ -9,6 +9,8 @@ so it neither sees nor disturbs anything else on the shared cluster.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -26,7 +28,7 @@ from squall.kafka.dead_letter_view import dead_letters_from_kafka
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
 from squall.pipeline.truth import compare_rows
-from squall.storm.harness import SparseProject
+from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1200)]
 
@@ -46,7 +48,6 @@ def isolated_config(tmp_path: Path, suffix: str) -> Path:
         dlq_topic=f"it.storm.dlq.{suffix}",
         alerts_topic=f"it.storm.alerts.{suffix}",
         group_id=f"it-storm-{suffix}",
-        start="earliest",
     )
     dev["pipeline"].setdefault("cassandra", {})["keyspace"] = f"it_storm_{suffix}"
     dev["pipeline"].setdefault("windows", {})["idle_timeout_s"] = 1
@@ -76,7 +77,12 @@ def run(*args: str) -> str:
     return res.stdout
 
 
-def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
+def events_stored(session: Any, keyspace: str) -> int:
+    return int(session.execute(f"SELECT COUNT(*) FROM {keyspace}.events").one()[0])
+
+
+def check_pipeline(tmp_path: Path, duration: int, fault: str | None = None) -> None:
+    """Simulate, submit, (optionally inject `fault` mid-stream), and check windows and dead letters exactly."""
     suffix = uuid.uuid4().hex[:8]
     config_path = isolated_config(tmp_path, suffix)
     project = load_project(ROOT)
@@ -88,7 +94,7 @@ def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
     run("db", "init", "-e", "dev", "--keyspace", cassandra.keyspace)
     run(
         "simulate", "-e", "dev", "--topic", kafka.events_topic, "--devices", "6", "--rate", "100",
-        "--duration", "30", "--bad-ratio", "0.03", "--dup-ratio", "0.03", "--late-ratio", "0.02",
+        "--duration", str(duration), "--bad-ratio", "0.03", "--dup-ratio", "0.03", "--late-ratio", "0.02",
         "--seed", "11", "--truth", str(truth_path),
     )  # fmt: skip
     truth = read_truth(truth_path)
@@ -100,6 +106,18 @@ def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
         with SparseProject(ROOT).submitted(
             "iot_pipeline", env="dev", name=f"it_pipeline_{suffix}", config=config_path
         ) as topo:
+            if fault is not None:
+                # Mid-stream: some events are stored, the windows are not complete yet.
+                threshold = truth["produced"] // 5
+                topo.wait_until(
+                    lambda: events_stored(session, cassandra.keyspace) >= threshold,
+                    timeout=240,
+                    what=f"{threshold} events stored",
+                )
+                assert compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1), (
+                    "not mid-stream"
+                )
+                inject(fault, topo.topo_id)
             topo.wait_until(
                 lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
                 timeout=420,
@@ -115,20 +133,41 @@ def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
             def dead_letters() -> list[Any]:
                 return dead_letters_from_kafka(pipeline, kafka.dlq_topic, 100_000)[0]
 
+            def distinct(letters: list[Any]) -> dict[tuple[str, int, int], Any]:
+                return {(d.source_topic, d.source_partition, d.source_offset): d for d in letters}
+
             topo.wait_until(
-                lambda: len(dead_letters()) >= len(bad) + truth["late"],
+                lambda: len(distinct(dead_letters())) >= len(bad) + truth["late"],
                 timeout=120,
                 what="dead letters published",
             )
     finally:
         cluster.shutdown()
 
-    letters = dead_letters()
-    malformed = {
-        (d.source_topic, d.source_partition, d.source_offset): d for d in letters if d.reason != "late"
-    }
+    letters = distinct(dead_letters())
+    malformed = {k: d for k, d in letters.items() if d.reason != "late"}
     assert {k: d.reason for k, d in malformed.items()} == bad
-    assert sum(1 for d in letters if d.reason == "late") == truth["late"]
+    assert sum(1 for d in letters.values() if d.reason == "late") == truth["late"]
     originals = {(r.topic, r.partition, r.offset): r.value for r in read_topic(kafka, kafka.events_topic)}
     for key, letter in malformed.items():
         assert letter.payload == originals[key]
+
+
+def inject(fault: str, topo_id: str) -> None:
+    workers = worker_jvm_pids(topo_id)
+    assert workers, f"no worker JVM found for {topo_id}"
+    if fault == "worker":
+        os.kill(workers[0], signal.SIGKILL)
+        return
+    bolts = shell_component_pids(workers[0], "bolts.aggregate.AggregateBolt")
+    assert bolts, "no aggregate bolt subprocess found"
+    os.kill(bolts[0], signal.SIGKILL)
+
+
+def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
+    check_pipeline(tmp_path, duration=30)
+
+
+@pytest.mark.parametrize("fault", ["worker", "bolt"], ids=["kill-worker-jvm", "kill-python-bolt"])
+def test_iot_pipeline_exact_after_sigkill_mid_stream(tmp_path: Path, fault: str) -> None:
+    check_pipeline(tmp_path, duration=90, fault=fault)

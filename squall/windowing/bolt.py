@@ -85,10 +85,6 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         self._finish(self.windows.on_tick())
         self.ack(tup)  # Storm ignores acks of tick tuples; a runner that tracks every delivery sees it done
 
-    def flush(self) -> None:
-        """Close every open window now."""
-        self._finish(self.windows.flush())
-
     def _finish(self, outcome: Outcome) -> None:
         for window in outcome.closed:
             self.counts["windows"] += 1

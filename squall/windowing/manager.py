@@ -17,7 +17,7 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,12 +190,3 @@ class WindowManager:
             "open_windows": self.open_windows(),
             "pending_tuples": self.pending_tokens(),
         }
-
-
-def merge_outcomes(outcomes: Iterable[Outcome]) -> Outcome:
-    total = Outcome()
-    for o in outcomes:
-        total.closed.extend(o.closed)
-        total.reemitted.extend(o.reemitted)
-        total.released.extend(o.released)
-    return total

@@ -51,8 +51,14 @@ LIMITS = (
 )
 
 
-def make_project(dest: Path, run: str) -> tuple[KafkaSettings, CassandraSettings]:
+def make_project(dest: Path, run: str, max_pending: int) -> tuple[KafkaSettings, CassandraSettings]:
     config: dict[str, Any] = json.loads((ROOT / "config.json").read_text())
+    options = config["envs"]["dev"].setdefault("options", {})
+    # A backlog replay holds every event of `longest window + lateness` of event time pending (docs/pipeline.md);
+    # below that the spout stops, devices look idle and the rest counts as late. Size it for the whole backlog.
+    options["topology.max.spout.pending"] = max(
+        int(options.get("topology.max.spout.pending") or 0), max_pending
+    )
     pipeline = config["envs"]["dev"].setdefault("pipeline", {})
     pipeline.setdefault("kafka", {}).update(
         {
@@ -110,7 +116,8 @@ def run_bench(devices: int, rate: float, duration: float, inline: bool, timeout_
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
-        kafka, cassandra = make_project(project, run)
+        max_pending = int(rate * duration * 1.2) + 1000
+        kafka, cassandra = make_project(project, run, max_pending)
         try:
             squall(project, "db", "init", "-e", "dev", timeout_s=180)
             t0 = time.perf_counter()
@@ -199,6 +206,7 @@ def run_bench(devices: int, rate: float, duration: float, inline: bool, timeout_
     wall = done_at if done_at is not None else None
     return {
         "hosting": "inline" if inline else "process",
+        "topology.max.spout.pending": max_pending,
         "events": events,
         "simulate": {
             "devices": devices,

@@ -14,14 +14,18 @@ from bolts.persist import PersistBolt
 from bolts.route import RouteBolt
 from spouts.events import EventSpout
 
+# A device's events stay in order end to end: a device maps to one Kafka partition, the partition to one parse
+# task, the device to one route/aggregate/alerts task (Storm keeps order between any two tasks). A shuffle here
+# would let one parse task run ahead of another and turn in-order events into late ones.
+BY_PARTITION = Grouping.fields("partition")
 BY_DEVICE = Grouping.fields("tenant", "device_id")
 TICKS = {"topology.tick.tuple.freq.secs": 1}
 
 
 class IotPipeline(Topology):
     events = EventSpout.spec(par=1)
-    parse = ParseBolt.spec(inputs=[events], par=2)
-    route = RouteBolt.spec(inputs=[parse], par=1)
+    parse = ParseBolt.spec(inputs={events: BY_PARTITION}, par=2)
+    route = RouteBolt.spec(inputs={parse: BY_DEVICE}, par=1)
     aggregate = AggregateBolt.spec(inputs={route["telemetry"]: BY_DEVICE}, par=2, config=TICKS)
     alerts = AlertsBolt.spec(inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1)
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1)

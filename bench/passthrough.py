@@ -1,6 +1,10 @@
 """Pass-through throughput of `squall run`: spout -> bolt -> bolt, every tuple anchored and acked.
 
-    python -m bench.passthrough [--count N] [--quick]
+    python -m bench.passthrough [--count N] [--quick] [--baseline GIT_REV]
+
+With --baseline, each case also runs on the runner of GIT_REV (its squall/ and bench/, extracted with
+`git archive` into a temporary folder and run in a subprocess), interleaved with the current code in the same
+invocation, so before/after are measured on the same (shared, noisy) machine at the same time.
 
 For each hosting (process, inline) and serializer (json, msgpack): tuples/s end to end (spout emit to the
 tree's ack reaching the spout), and resident memory per task. Results via bench.machine.write_result.
@@ -9,7 +13,11 @@ tree's ack reaching the spout), and resident memory per task. Results via bench.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +41,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_secs(pid: int) -> float:
+    """utime + stime of a process so far, from /proc (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(cluster: Cluster) -> tuple[float, float]:
+    """(runner process CPU, CPU of every task subprocess) in seconds."""
+    children = sum(cpu_secs(h.proc.pid) for h in cluster.hosts.values() if getattr(h, "proc", None))
+    return time.process_time(), children
+
+
 def one(count: int, inline: bool, serializer: str, batch: int, max_pending: int) -> dict[str, Any]:
     project = load_project(PROJECT)
     _, topology = load_topology(project, "passthrough")
@@ -49,8 +72,10 @@ def one(count: int, inline: bool, serializer: str, batch: int, max_pending: int)
         spout = cluster.executors[cluster.graph.components["source"].tasks[0]]
         if "t0" not in marks and spout.metrics.emitted:
             marks["t0"] = time.perf_counter()
+            marks["cpu0"] = _cpu(cluster)
         if spout.metrics.acked >= count:
             marks["t1"] = time.perf_counter()
+            marks["cpu1"] = _cpu(cluster)
             marks["rss"] = {
                 cluster.graph.task_component[t]: rss_kib(h.proc.pid)
                 if getattr(h, "proc", None)
@@ -65,6 +90,8 @@ def one(count: int, inline: bool, serializer: str, batch: int, max_pending: int)
     )
     seconds = marks.get("t1", time.perf_counter()) - marks.get("t0", time.perf_counter())
     acked = next(c.acked for c in summary.components if c.name == "source")
+    cpu0, cpu1 = marks.get("cpu0", (0.0, 0.0)), marks.get("cpu1", (0.0, 0.0))
+    per = 1e6 / max(acked, 1)
     return {
         "hosting": "inline" if inline else "process",
         "serializer": serializer,
@@ -72,11 +99,52 @@ def one(count: int, inline: bool, serializer: str, batch: int, max_pending: int)
         "acked": acked,
         "seconds": round(seconds, 3),
         "tuples_per_s": round(acked / seconds) if seconds > 0 else None,
+        "runner_cpu_us_per_tuple": round((cpu1[0] - cpu0[0]) * per, 1),
+        "components_cpu_us_per_tuple": round((cpu1[1] - cpu0[1]) * per, 1) if not inline else None,
         "rss_kib_per_task": marks.get("rss", {}),
         "spout_batch": batch,
         "max_spout_pending": max_pending,
         "errors": [e.message for e in summary.errors],
     }
+
+
+def extract(rev: str, into: Path) -> None:
+    """squall/, bench/ and the passthrough fixture of git revision `rev`, into `into`."""
+    root = Path(__file__).resolve().parents[1]
+    paths = ["squall", "bench", "tests/fixtures/projects/passthrough"]
+    archive = subprocess.run(
+        ["git", "archive", rev, *paths], cwd=root, check=True, capture_output=True, timeout=60
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
+
+
+def one_at(
+    tree: Path, count: int, inline: bool, serializer: str, batch: int, max_pending: int
+) -> dict[str, Any]:
+    """`one(...)` of another source tree, in a subprocess."""
+    code = (
+        "import json,sys; from bench.passthrough import one; "
+        f"r = one({count}, {inline}, {serializer!r}, {batch}, {max_pending}); "
+        "sys.stdout.write('RESULT ' + json.dumps(r))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, timeout=900
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"baseline run failed:\n{done.stderr[-2000:]}")
+    return json.loads(line[len("RESULT ") :])  # type: ignore[no-any-return]
+
+
+def show(label: str, result: dict[str, Any]) -> None:
+    print(
+        f"{label:>8} {result['hosting']:>7} {result['serializer']:>7}: {result['tuples_per_s']} tuples/s "
+        f"({result['acked']} in {result['seconds']}s; CPU us/tuple: runner "
+        f"{result.get('runner_cpu_us_per_tuple')}, component processes "
+        f"{result.get('components_cpu_us_per_tuple')})",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -85,25 +153,31 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--max-pending", type=int, default=5000)
     parser.add_argument("--quick", action="store_true", help="20k tuples per case")
+    parser.add_argument("--baseline", metavar="GIT_REV", help="also run GIT_REV's runner, interleaved")
     args = parser.parse_args()
     count = 20_000 if args.quick else args.count
     runs = []
-    for inline in (False, True):
-        for serializer in ("msgpack", "json"):
-            n = count * (3 if inline else 1)
-            result = one(n, inline, serializer, args.batch, args.max_pending)
-            print(
-                f"{result['hosting']:>7} {serializer:>7}: {result['tuples_per_s']} tuples/s "
-                f"({result['acked']} in {result['seconds']}s)",
-                flush=True,
-            )
-            runs.append(result)
+    baseline_runs = []
+    with tempfile.TemporaryDirectory(prefix="squall-baseline-") as tmp:
+        if args.baseline:
+            extract(args.baseline, Path(tmp))
+        for inline in (False, True):
+            for serializer in ("msgpack", "json"):
+                n = count * (3 if inline else 1)
+                if args.baseline:
+                    before = one_at(Path(tmp), n, inline, serializer, args.batch, args.max_pending)
+                    show("baseline", before)
+                    baseline_runs.append(before)
+                result = one(n, inline, serializer, args.batch, args.max_pending)
+                show("current", result)
+                runs.append(result)
     path = write_result(
         "passthrough",
         {
             "description": "spout -> bolt -> bolt, anchored + acked, end to end (spout emit to spout ack)",
             "targets": {"process_msgpack_tuples_per_s": 100_000, "inline_tuples_per_s": 500_000},
             "runs": runs,
+            "baseline": {"rev": args.baseline, "runs": baseline_runs} if args.baseline else None,
         },
     )
     print(f"written {path}")

@@ -39,7 +39,9 @@ DEFAULT_SUBPROCESS_TIMEOUT_SECS = (
 HEARTBEAT_PERIOD_SECS = 1.0
 HANDSHAKE_WALL_SECS = 60.0
 INLINE_BUDGET = 2000
-BACKPRESSURE_PENDING = 10_000  # a bolt task holding this many unacked tuples pauses every spout
+# Storm's topology.executor.receive.buffer.size: a task with this many messages queued for it (delivered by
+# the runner, not yet taken by the component) pauses every spout until it catches up (Storm 2 backpressure).
+DEFAULT_RECEIVE_BUFFER = 32768
 _LEVELS = {0: logging.DEBUG, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
 
 
@@ -134,6 +136,12 @@ class Cluster:
         )
         self.acker: Acker | None = None if ackers == 0 else Acker(self.timeout_secs, self.now)
         self.max_spout_pending = _int_option(self.conf, "topology.max.spout.pending", None)
+        self.receive_buffer = max(
+            1,
+            _int_option(self.conf, "topology.executor.receive.buffer.size", DEFAULT_RECEIVE_BUFFER)
+            or DEFAULT_RECEIVE_BUFFER,
+        )
+        self.backpressure_pauses = 0  # loop steps in which spouts were held back by a full task queue
         sub = self.conf.get("topology.subprocess.timeout.secs") or self.conf.get(
             "supervisor.worker.timeout.secs"
         )
@@ -162,6 +170,7 @@ class Cluster:
         self.emit_count = 0
         self._last_error: dict[int, str] = {}
         self._exec_carry: dict[int, float] = {}  # exec time of retired inline hosts, per task
+        self._deliver: dict[int, Callable[..., None]] = {}  # bolt task -> its executor's deliver
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
         )
@@ -190,6 +199,7 @@ class Cluster:
                     self.bolts.append(ex)  # type: ignore[arg-type]
                 self.executors[task] = ex
         self.spouts.sort(key=lambda e: e.task)
+        self._deliver = {b.task: b.deliver for b in self.bolts}
         self.bolts.sort(key=lambda e: e.task)
         for comp in self.graph.components.values():
             if comp.kind != "bolt":
@@ -256,7 +266,7 @@ class Cluster:
     def deliver(
         self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
     ) -> None:
-        self.executors[task].deliver(comp, stream, src_task, values, msgid)  # type: ignore[attr-defined]
+        self._deliver[task](comp, stream, src_task, values, msgid)
 
     def edge_id(self) -> int:
         return self.rng.getrandbits(64) or 1
@@ -335,8 +345,14 @@ class Cluster:
 
     # -- the loop ------------------------------------------------------------------------------------
     def backpressured(self) -> bool:
+        """Storm 2 backpressure: some bolt task has a full receive queue (tuples queued for it and not yet
+        handed to its component). Tuples it executed but has not acked yet do not count: they are bounded by
+        topology.max.spout.pending only (a windowing bolt legitimately holds many)."""
+        limit = self.receive_buffer
+        hosts = self.hosts
         for b in self.bolts:
-            if len(b.pending) >= BACKPRESSURE_PENDING:
+            host = hosts.get(b.task)
+            if host is not None and host.queued() >= limit:
                 return True
         return False
 
@@ -361,6 +377,8 @@ class Cluster:
                 self._launch(task)
                 work += 1
         pressured = self.backpressured()
+        if pressured:
+            self.backpressure_pauses += 1
         wall = time.perf_counter()
         for spout in self.spouts:
             if not spout.ready:
@@ -462,11 +480,12 @@ class Cluster:
         return sum(s.metrics.emitted for s in self.spouts)
 
     def _starting(self) -> bool:
-        """A subprocess has not answered its handshake yet (or a spout its activate)."""
+        """A subprocess has not answered its handshake yet, or a spout has commands (activate, acks, ...) not
+        sent or not answered yet: a spout still working through its acks is not idle."""
         for _, host in self._shell_hosts:
             if host.alive and host.pid is None:
                 return True
-        return any(s.commands for s in self.spouts if s.ready)
+        return any(s.commands or s.answering_commands for s in self.spouts if s.ready)
 
     def idle_for(self) -> float:
         return self.now - self.last_busy

@@ -85,13 +85,15 @@ class TaskExecutor:
 
     # -- from the component -------------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
-        if not isinstance(msg, dict):
-            raise_protocol(self, f"expected a command object, got {type(msg).__name__}: {msg!r:.120}")
+        try:
+            handler = self._handlers[msg["command"]]  # type: ignore[attr-defined]
+        except (KeyError, TypeError, IndexError):
+            handler = None
+        if handler is None or not isinstance(msg, dict):
+            if not isinstance(msg, dict):
+                raise_protocol(self, f"expected a command object, got {type(msg).__name__}: {msg!r:.120}")
+            raise_protocol(self, f"unknown command {msg.get('command')!r} in {msg!r:.200}")
         self.last_heard = self.engine.now
-        command = msg.get("command")
-        handler = self._handlers.get(command)  # type: ignore[attr-defined]
-        if handler is None:
-            raise_protocol(self, f"unknown command {command!r} in {msg!r:.200}")
         handler(self, msg)
 
     def _log(self, msg: dict[str, Any]) -> None:
@@ -285,6 +287,11 @@ class SpoutExecutor(TaskExecutor):
     @property
     def awaiting_sync(self) -> bool:
         return self.outstanding > 0
+
+    @property
+    def answering_commands(self) -> bool:
+        """Commands other than `next` (ack, fail, activate, ...) were sent and are not all answered yet."""
+        return self.outstanding > 0 and not self._in_next
 
     def can_next(self) -> bool:
         return (

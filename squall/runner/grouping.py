@@ -109,6 +109,7 @@ class Router:
         self._graph = graph
         self._rng = rng
         self._choosers: dict[tuple[int, str], list[Any]] = {}
+        self._plans: dict[tuple[int, str], tuple[int, list[Any]]] = {}  # (task, stream) -> (arity, choosers)
         self._direct_targets: dict[tuple[str, str], set[int]] = {}
         for (source, stream), subs in graph.subscribers.items():
             allowed: set[int] = set()
@@ -151,6 +152,22 @@ class Router:
         self, task: int, component: str, stream: str, values: Sequence[Any], direct_task: int | None = None
     ) -> list[int]:
         """Task ids that receive `values` emitted by `task` on `stream`. Raises RoutingError as Storm would."""
+        if direct_task is None:
+            # Hot path: a (task, stream) already seen on a plain stream with the right arity.
+            plan = self._plans.get((task, stream))
+            if plan is not None and len(values) == plan[0]:
+                choosers = plan[1]
+                if len(choosers) == 1:
+                    return list(choosers[0].choose(values))
+                out: list[int] = []
+                for chooser in choosers:
+                    out.extend(chooser.choose(values))
+                return out
+        return self._route(task, component, stream, values, direct_task)
+
+    def _route(
+        self, task: int, component: str, stream: str, values: Sequence[Any], direct_task: int | None
+    ) -> list[int]:
         comp = self._graph.components[component]
         declared = comp.outputs.get(stream)
         if declared is None:
@@ -175,6 +192,7 @@ class Router:
                 f"{component} emitted on direct stream {stream!r} without naming a task (emit direct_task=...)"
             )
         choosers = self._choosers_for(task, component, stream)
+        self._plans[(task, stream)] = (len(declared.fields), choosers)
         if len(choosers) == 1:
             return list(choosers[0].choose(values))
         out: list[int] = []

@@ -100,6 +100,7 @@ class InlineHost:
     def _receive(self, msg: Any) -> None:
         if self.pid is None and isinstance(msg, dict) and "pid" in msg:
             self.pid = int(msg["pid"])
+            self.serializer._on_message = self._on_message  # from now on straight to the executor
             return
         self._on_message(msg)
 
@@ -137,6 +138,10 @@ class InlineHost:
     def send_task_ids(self, task_ids: list[int]) -> None:
         # The emit that asked for them is running right now and reads them next.
         self.serializer.inbound.appendleft(task_ids)
+
+    def queued(self) -> int:
+        """Messages sent to the component and not yet taken by it (its receive queue)."""
+        return len(self.serializer.inbound)
 
     def has_work(self) -> bool:
         return bool(self.serializer.inbound) or not self.serializer.foreign.empty()

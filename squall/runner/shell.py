@@ -75,6 +75,7 @@ class ShellHost:
         self.alive = False
         self.out = bytearray()
         self._parts: list[bytes] = []
+        self._out_msgs = 0  # messages (about) still in `out`, not yet accepted by the pipe
         self._stderr = bytearray()
         self.stderr_lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.started_wall = 0.0
@@ -159,6 +160,11 @@ class ShellHost:
     def send_task_ids(self, task_ids: list[int]) -> None:
         self._parts.append(self.encode(task_ids))
 
+    def queued(self) -> int:
+        """Messages sent to the component and not yet written into its stdin pipe (its receive queue; the
+        pipe's own buffer plays the part of ShellBolt's small pending-writes queue)."""
+        return len(self._parts) + self._out_msgs
+
     def wants_write(self) -> bool:
         return bool(self._parts) or bool(self.out)
 
@@ -167,20 +173,26 @@ class ShellHost:
         if not self.alive:
             self._parts.clear()
             self.out.clear()
+            self._out_msgs = 0
             return
+        out = self.out
         if self._parts:
-            self.out += b"".join(self._parts)
+            out += b"".join(self._parts)
+            self._out_msgs += len(self._parts)
             self._parts.clear()
-        if not self.out:
+        if not out:
             return
         try:
-            n = os.write(self.stdin_fd, self.out)
+            n = os.write(self.stdin_fd, out)
         except BlockingIOError:
             return
         except (BrokenPipeError, OSError) as exc:
             self._die(f"stopped reading its stdin ({exc.__class__.__name__})")
             return
-        del self.out[:n]
+        total = len(out)
+        del out[:n]
+        left = total - n
+        self._out_msgs = 0 if not left else max(1, self._out_msgs * left // total)
 
     # -- messages from the component -----------------------------------------------------------------
     def on_readable(self, fd: int) -> int:

@@ -278,3 +278,60 @@ def test_crashing_spout_is_reopened_and_reactivated(
     assert said == ["activated", "activated", "deactivated"]  # the new instance is activated again
     assert set(v[0] for v in r.emitted("sink")) == set(range(20))  # a fresh spout starts over from 0
     assert r.summary.pending_trees == 0
+
+
+@pytest.mark.parametrize("max_pending", [11_000, 20_000])
+def test_unacked_tuples_held_by_a_bolt_do_not_stall_spouts(
+    semantics_project: Path, mode: str, max_pending: int
+) -> None:
+    """A bolt holding > 10k executed-but-unacked tuples (a window) is bounded by max.spout.pending only;
+    backpressure is about tuples queued for a task, not tuples it holds. Ticks every 5 s ack them (the 2nd tick the last 1000 when max pending is 11k)."""
+    clock, tick = manual(0.5)
+    before_tick: dict[str, int] = {}
+
+    def watch(cluster) -> None:
+        if cluster.now < 5.0:
+            before_tick["emitted"] = cluster.spouts[0].metrics.emitted
+        tick(cluster)
+
+    r = run(
+        semantics_project,
+        "holding",
+        mode,
+        {
+            "holder.hold_until_tick": True,
+            "numbers.count": 12_000,
+            "numbers.batch": 200,
+            "topology.max.spout.pending": max_pending,
+            "topology.message.timeout.secs": 1000,
+        },
+        clock=clock,
+        on_step=watch,
+        stop_when=lambda c: c.spouts[0].metrics.acked >= 12_000,
+        until_idle=None,
+        drain_secs=2,
+    )
+    assert not r.errors
+    assert before_tick["emitted"] == min(12_000, max_pending)  # all before the first tick: no stall
+    spout = r.stats("numbers")
+    assert spout.emitted == 12_000 and spout.acked == 12_000  # the tick acked what the bolt held
+
+
+def test_full_receive_queue_pauses_spouts_without_losing_tuples(semantics_project: Path, mode: str) -> None:
+    """topology.executor.receive.buffer.size bounds what is queued for a task: beyond it spouts wait."""
+    seen: dict[str, int] = {"pauses": 0}
+
+    def watch(cluster) -> None:
+        seen["pauses"] = cluster.backpressure_pauses
+
+    r = run(
+        semantics_project,
+        "reliability",
+        mode,
+        {"numbers.count": 10_000, "numbers.batch": 5_000, "topology.executor.receive.buffer.size": 100},
+        on_step=watch,
+    )
+    assert not r.errors
+    assert seen["pauses"] > 0
+    assert r.stats("numbers").acked == 10_000 and r.stats("numbers").failed == 0
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(10_000))

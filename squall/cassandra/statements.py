@@ -76,6 +76,21 @@ def insert_cql(keyspace: str, kind: str) -> str:
     return f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) VALUES ({marks})"
 
 
+def window_exists_cql(keyspace: str) -> str:
+    """Whether one metric_windows row is stored (a point read of the row's full primary key)."""
+    return (
+        f"SELECT window_start FROM {keyspace}.metric_windows"
+        " WHERE tenant = ? AND device_id = ? AND metric = ? AND window_s = ? AND day = ? AND window_start = ?"
+    )
+
+
+def window_key_values(
+    tenant: str, device_id: str, metric: str, window_s: int, window_start: int
+) -> tuple[Any, ...]:
+    """The values for `window_exists_cql`; the day bucket is computed exactly as the writer's (`_window`)."""
+    return (tenant, device_id, metric, window_s, utc_day(window_start), window_start)
+
+
 def _window(r: WindowResult) -> tuple[Any, ...]:
     return (
         r.tenant,

@@ -17,7 +17,13 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 
 from squall.cassandra.settings import CassandraSettings
-from squall.cassandra.statements import bind_values, check_kind, insert_cql
+from squall.cassandra.statements import (
+    bind_values,
+    check_kind,
+    insert_cql,
+    window_exists_cql,
+    window_key_values,
+)
 from squall.errors import InfraError
 from squall.pipeline.model import RECORD_KINDS
 
@@ -66,6 +72,7 @@ class CassandraStore:
         self._prepared = {
             kind: self._session.prepare(insert_cql(self.settings.keyspace, kind)) for kind in RECORD_KINDS
         }
+        self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -108,6 +115,20 @@ class CassandraStore:
 
         response.add_callbacks(on_ok, on_err)
         return done
+
+    def has_window(self, tenant: str, device_id: str, metric: str, window_s: int, window_start: int) -> bool:
+        """A synchronous point read (aggregate asks only during its recovery horizon after a restart)."""
+        values = window_key_values(tenant, device_id, metric, window_s, window_start)
+        try:
+            rows = self._session.execute(
+                self._window_exists.bind(values), timeout=self.settings.request_timeout_s
+            )
+        except Exception as exc:
+            raise InfraError(
+                f"cannot read metric_windows {values} from Cassandra within "
+                f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
+            ) from exc
+        return rows.one() is not None
 
     def _release(self, ok: bool) -> None:
         with self._lock:

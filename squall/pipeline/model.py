@@ -98,6 +98,10 @@ class Store(Protocol):
 
     def write(self, kind: str, record: Event | WindowResult | Alert | DeadLetter) -> Future[None]: ...
 
+    def has_window(self, tenant: str, device_id: str, metric: str, window_s: int, window_start: int) -> bool:
+        """Whether the WindowResult row with this key is stored (a read; aggregate asks after a restart)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
@@ -52,12 +53,27 @@ def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(db, busy_timeout_s)
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
     except (OSError, sqlite3.Error) as exc:
         raise InfraError(f"cannot open SQLite store {path} (pipeline.sqlite.path): {exc}") from exc
     return db
+
+
+def _enable_wal(db: sqlite3.Connection, busy_timeout_s: float) -> None:
+    """`PRAGMA journal_mode=WAL` does not wait on SQLite's busy handler: when several task processes open a new
+    file at once, one of them can get "database is locked" (seen in 4 of 30 trials of 8 processes). Retry it,
+    bounded by the busy timeout."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _row(kind: str, record: Any) -> dict[str, Any]:
@@ -99,6 +115,14 @@ class SqliteStore:
         self.written += 1
         done.set_result(None)
         return done
+
+    def has_window(self, tenant: str, device_id: str, metric: str, window_s: int, window_start: int) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM metric_windows"
+            " WHERE tenant = ? AND device_id = ? AND metric = ? AND window_s = ? AND window_start = ?",
+            (tenant, device_id, metric, window_s, window_start),
+        ).fetchone()
+        return row is not None
 
     def close(self) -> None:
         self._db.close()

@@ -46,7 +46,14 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
             )
         validate_message_timeout(self.window_settings, timeout, float(tick or 0))
         self.windows = WindowManager(self.window_settings, self.clock, retain_closed_s=2.0 * timeout)
-        self.counts = {"events": 0, "late": 0, "duplicates": 0, "windows": 0, "reemitted": 0}
+        self.counts = {
+            "events": 0,
+            "late": 0,
+            "duplicates": 0,
+            "windows": 0,
+            "reemitted": 0,
+            "already_stored": 0,  # re-deliveries after a restart whose windows the store holds (recover_from)
+        }
         self.setup(settings, storm_conf, context)
 
     # --- for subclasses ----------------------------------------------------------------------------------
@@ -76,6 +83,8 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
             self.emit_late(tup, outcome.watermark)
         elif outcome.duplicate:
             self.counts["duplicates"] += 1
+        elif outcome.stored:
+            self.counts["already_stored"] += 1
         for window in outcome.reemitted:
             self.counts["reemitted"] += 1
             self.emit_window(window, [tup.id])

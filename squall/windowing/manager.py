@@ -13,11 +13,16 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
   whose windows already closed re-emits those windows, so a failed downstream write is repaired by the replay
   instead of being dead-lettered as late. Closed windows are kept for `retain_closed_s` of processing time on
   the clock (the windowed bolt uses twice the message timeout: a tree fails, and its tuples replay, within it).
+- Recovery (`recover_from`): a fresh instance does not know which windows a previous one closed and stored.
+  During a horizon after its start it asks the store about each (window, metric) before counting; a stored
+  row is complete (written once, at close), so that metric is not counted again there. An event all of whose
+  windows are stored is released at once (`Outcome.stored`). A replay of a committed-offset tail thus never
+  overwrites a complete row with a partial one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,7 @@ from squall.windowing.definitions import WindowDefinition, WindowSettings
 from squall.windowing.stats import MetricAccumulator, Summary
 
 Key = tuple[str, str]
+StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
 NO_WATERMARK = -(2**63)
 
 
@@ -38,6 +44,8 @@ class _Window:
     event_ids: set[str] = field(default_factory=set)
     metrics: dict[str, MetricAccumulator] = field(default_factory=dict)
     tokens: list[Hashable] = field(default_factory=list)
+    asked: set[str] | None = None  # recovery: metrics whose row the store was asked about
+    stored: set[str] | None = None  # recovery: metrics whose row the store already holds (not counted here)
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class Outcome:
     closed: list[ClosedWindow] = field(default_factory=list)
     reemitted: list[ClosedWindow] = field(default_factory=list)  # closed windows a replay re-emits
     released: list[Hashable] = field(default_factory=list)  # tokens whose windows all closed: ack them
+    stored: bool = False  # recovery: every window of this event is already in the store (a re-delivery)
 
 
 @dataclass
@@ -77,6 +86,16 @@ class WindowManager:
         self._keys: dict[Key, _KeyState] = {}
         self._pending: dict[Hashable, int] = {}  # token -> open windows holding it
         self._retain_s = retain_closed_s
+        self._oracle: StoredOracle | None = None
+        self._recover_until = 0.0
+
+    def recover_from(self, oracle: StoredOracle, horizon_s: float) -> None:
+        """For `horizon_s` of processing time from now, ask `oracle(key, definition, window_start, metric)` about
+        each (window, metric) a new window gets, before counting anything in it. A row the store holds was
+        written whole when a previous instance closed the window, so the replayed events are not counted there
+        again (a partial rebuild from a replayed tail would overwrite the complete row)."""
+        self._oracle = oracle
+        self._recover_until = self.clock.now() + horizon_s
 
     # --- input -------------------------------------------------------------------------------------------
     def add(self, key: Key, event_id: str, ts: int, values: Mapping[str, float], token: Hashable) -> Outcome:
@@ -89,7 +108,9 @@ class WindowManager:
             if again:
                 return Outcome(watermark=state.watermark, reemitted=again, released=[token])
             return Outcome(late=True, watermark=state.watermark, released=[token])
-        added = 0
+        if self._oracle is not None:
+            self._ask_store(key, state, ts, values)
+        added = skipped = 0
         for definition in self.settings.definitions:
             for start, end in window_ranges(ts, definition):
                 window = state.open.get((definition, start))
@@ -97,15 +118,23 @@ class WindowManager:
                     window = state.open[(definition, start)] = _Window(definition, start, end)
                 if event_id in window.event_ids:
                     continue
+                counted = values
+                if window.stored:
+                    counted = {m: v for m, v in values.items() if m not in window.stored}
+                    if not counted:  # every metric is already stored here: count and hold nothing
+                        window.event_ids.add(event_id)  # but know the id: a re-delivery is not taken for late
+                        skipped += 1
+                        continue
                 window.event_ids.add(event_id)
-                for metric, value in values.items():
+                for metric, value in counted.items():
                     acc = window.metrics.get(metric)
                     if acc is None:
                         acc = window.metrics[metric] = MetricAccumulator(self.settings.relative_accuracy)
                     acc.add(event_id, value)
                 window.tokens.append(token)
                 added += 1
-        outcome = Outcome(duplicate=added == 0)
+        stored = skipped > 0 and added == 0
+        outcome = Outcome(duplicate=added == 0 and not stored, stored=stored)
         if added:
             self._pending[token] = self._pending.get(token, 0) + added
         else:
@@ -116,6 +145,28 @@ class WindowManager:
         outcome.watermark = state.watermark
         self._close(key, state, state.watermark, outcome)
         return outcome
+
+    def _ask_store(self, key: Key, state: _KeyState, ts: int, values: Mapping[str, float]) -> None:
+        """Recovery: learn which (window, metric) rows of this event the store holds, before anything is counted
+        (if the oracle raises, no window has counted the event). Windows opened after the horizon ask nothing."""
+        oracle = self._oracle
+        if oracle is None or self.clock.now() >= self._recover_until:
+            self._oracle = None
+            return
+        for definition in self.settings.definitions:
+            for start, end in window_ranges(ts, definition):
+                window = state.open.get((definition, start))
+                if window is None:
+                    window = state.open[(definition, start)] = _Window(definition, start, end, asked=set())
+                if window.asked is None:
+                    continue  # opened before recover_from: this instance saw it from its start
+                for metric in values:
+                    if metric not in window.asked:
+                        if oracle(key, definition, start, metric):
+                            if window.stored is None:
+                                window.stored = set()
+                            window.stored.add(metric)
+                        window.asked.add(metric)
 
     # --- time --------------------------------------------------------------------------------------------
     def on_tick(self) -> Outcome:

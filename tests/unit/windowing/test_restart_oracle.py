@@ -1,0 +1,161 @@
+"""Restart exactness of the window engine (pure logic, ManualClock, a dict as the store).
+
+The scenario the Storm fault test found: a partition holds a1 (device A), b1 (device B), a2 (device A). A's window
+closes and is stored with both a1 and a2 (count 2) while B's window still holds b1, so the source's committed
+offset (the contiguous acked prefix) stays at b1. After a crash the fresh instance is fed b1, a2, ... again.
+Without the store oracle it rebuilds A's window from a2 alone and its upsert would overwrite count 2 with 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+
+import pytest
+
+from squall.clock import ManualClock
+from squall.windowing.definitions import WindowDefinition, WindowSettings, tumbling
+from squall.windowing.manager import Key, Outcome, WindowManager
+
+T0 = 1_767_225_600_000
+A: Key = ("acme", "dev-a")
+B: Key = ("acme", "dev-b")
+SETTINGS = WindowSettings(definitions=(tumbling(10),), allowed_lateness_ms=5_000, idle_timeout_s=5.0)
+TWO = WindowSettings(definitions=(tumbling(10), tumbling(60)), allowed_lateness_ms=5_000, idle_timeout_s=5.0)
+RowKey = tuple[Key, int, int, str]  # (key, window_s, window_start, metric)
+
+# (key, event_id, ts, values) in partition order; the committed offset after the first run is 1 (b1).
+PARTITION = [
+    (A, "a1", T0 + 1_000, {"t": 1.0}),
+    (B, "b1", T0 + 2_000, {"t": 10.0}),
+    (A, "a2", T0 + 3_000, {"t": 2.0}),
+    (A, "a3", T0 + 16_000, {"t": 3.0}),  # A's watermark reaches T0 + 11 s: A's first window closes
+]
+
+
+class DictStore:
+    """Rows as persist would upsert them, and the oracle a fresh instance asks."""
+
+    def __init__(self) -> None:
+        self.rows: dict[RowKey, tuple[int, float]] = {}
+        self.asked: list[RowKey] = []
+
+    def persist(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            for window in [*outcome.closed, *outcome.reemitted]:
+                for metric, s in window.results.items():
+                    self.rows[(window.key, window.definition.length_s, window.start, metric)] = (
+                        s.count,
+                        s.sum,
+                    )
+
+    def oracle(self, key: Key, definition: WindowDefinition, start: int, metric: str) -> bool:
+        row = (key, definition.length_s, start, metric)
+        self.asked.append(row)
+        return row in self.rows
+
+
+def feed(manager: WindowManager, events: list[tuple[Key, str, int, dict[str, float]]]) -> list[Outcome]:
+    return [manager.add(key, event_id, ts, values, event_id) for key, event_id, ts, values in events]
+
+
+def released(outcomes: Iterable[Outcome]) -> set[Hashable]:
+    return {token for outcome in outcomes for token in outcome.released}
+
+
+def first_run(store: DictStore, settings: WindowSettings = SETTINGS) -> None:
+    outcomes = feed(WindowManager(settings, ManualClock()), PARTITION)
+    store.persist(outcomes)
+    assert store.rows[(A, 10, T0, "t")] == (2, 3.0)  # a1 + a2, complete
+    assert "b1" not in released(outcomes)  # B's window is open: the committed offset stays at b1
+
+
+def test_without_the_oracle_a_fresh_instance_overwrites_the_complete_row() -> None:
+    store = DictStore()
+    first_run(store)
+    fresh = WindowManager(SETTINGS, ManualClock())
+    outcomes = feed(fresh, PARTITION[1:])  # resume at the committed offset
+    store.persist(outcomes)
+    assert store.rows[(A, 10, T0, "t")] == (1, 2.0)  # the bug the fix prevents: a partial row won
+
+
+def test_a_fresh_instance_with_the_oracle_keeps_the_stored_row_and_releases_the_redelivery() -> None:
+    store = DictStore()
+    first_run(store)
+    complete = dict(store.rows)
+    fresh = WindowManager(SETTINGS, ManualClock())
+    fresh.recover_from(store.oracle, horizon_s=180.0)
+    b1, a2, a3 = feed(fresh, PARTITION[1:])
+    assert a2.stored and not a2.duplicate and not a2.late and a2.released == ["a2"]  # counted already: ack
+    assert [w.results for w in a3.closed] == [{}]  # A's first window closes empty: no row overwrites it
+    assert not b1.stored and b1.released == []  # B's window was never stored: b1 is counted and held
+    store.persist([b1, a2, a3, fresh.flush()])
+    assert store.rows[(A, 10, T0, "t")] == complete[(A, 10, T0, "t")] == (2, 3.0)
+    assert store.rows[(B, 10, T0, "t")] == (1, 10.0)
+    assert store.rows[(A, 10, T0 + 10_000, "t")] == (1, 3.0)
+
+
+def test_only_stored_windows_and_metrics_are_skipped() -> None:
+    """a2 is in A's 10 s window (stored) and its 60 s window (not stored yet: held a1 and a2, so both replay);
+    a metric the stored window did not have is still counted there."""
+    store = DictStore()
+    first_run(store, TWO)
+    assert (A, 60, T0, "t") not in store.rows
+    fresh = WindowManager(TWO, ManualClock())
+    fresh.recover_from(store.oracle, horizon_s=180.0)
+    replay = [PARTITION[0], PARTITION[1], (A, "a2", T0 + 3_000, {"t": 2.0, "h": 7.0}), PARTITION[3]]
+    outcomes = feed(fresh, replay)
+    assert not any(o.stored for o in outcomes)  # every event is counted in its open 60 s window
+    outcomes.append(fresh.flush())
+    emitted = {
+        (w.definition.length_s, w.start, m): s.count
+        for o in outcomes
+        for w in o.closed
+        if w.key == A
+        for m, s in w.results.items()
+    }
+    assert (10, T0, "t") not in emitted  # stored: not re-emitted
+    assert emitted[(10, T0, "h")] == 1  # not stored: counted
+    assert emitted[(60, T0, "t")] == 3  # a1, a2, a3 all replayed into the open 60 s window
+    assert released(outcomes) == {"a1", "b1", "a2", "a3"}
+    assert fresh.pending_tokens() == 0
+
+
+def test_a_redelivery_of_a_skipped_event_is_not_late() -> None:
+    store = DictStore()
+    first_run(store)
+    fresh = WindowManager(SETTINGS, ManualClock())
+    fresh.recover_from(store.oracle, horizon_s=180.0)
+    feed(fresh, PARTITION[1:])
+    again = fresh.add(A, "a2", T0 + 3_000, {"t": 2.0}, "a2-again")  # behind A's watermark now
+    assert not again.late and again.released == ["a2-again"]
+
+
+def test_the_oracle_is_asked_once_per_window_and_metric_and_only_within_the_horizon() -> None:
+    store = DictStore()
+    first_run(store)
+    clock = ManualClock()
+    fresh = WindowManager(SETTINGS, clock)
+    fresh.recover_from(store.oracle, horizon_s=60.0)
+    fresh.add(A, "a2", T0 + 3_000, {"t": 2.0}, "a2")
+    fresh.add(A, "a2b", T0 + 4_000, {"t": 2.5}, "a2b")  # same window and metric: no second read
+    assert store.asked == [(A, 10, T0, "t")]
+    clock.advance(60.0)
+    fresh.add(A, "a5", T0 + 25_000, {"t": 5.0}, "a5")  # past the horizon: no reads any more
+    assert store.asked == [(A, 10, T0, "t")]
+
+
+def test_an_oracle_failure_counts_nothing_so_the_tuple_can_fail_and_replay() -> None:
+    def broken(key: Key, definition: WindowDefinition, start: int, metric: str) -> bool:
+        raise TimeoutError("store read timed out")
+
+    fresh = WindowManager(TWO, ManualClock())
+    fresh.recover_from(broken, horizon_s=180.0)
+    with pytest.raises(TimeoutError):
+        fresh.add(A, "a1", T0 + 1_000, {"t": 1.0}, "a1")
+    assert fresh.pending_tokens() == 0
+    store = DictStore()
+    fresh.recover_from(store.oracle, horizon_s=180.0)
+    outcome = fresh.add(A, "a1", T0 + 1_000, {"t": 1.0}, "a1")  # the replay is counted once
+    assert not outcome.duplicate and fresh.pending_tokens() == 1
+    closed = fresh.flush().closed
+    assert [(w.definition.length_s, w.results["t"].count) for w in closed] == [(10, 1), (60, 1)]

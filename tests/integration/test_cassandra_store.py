@@ -149,3 +149,21 @@ def test_unknown_keyspace_and_unreachable_host_are_clear_errors(settings: Cassan
         CassandraStore(replace(settings, keyspace="no_such_keyspace_here"))
     with pytest.raises(InfraError, match="squall infra up"):
         CassandraStore(replace(settings, port=1, connect_timeout_s=2.0))
+
+
+def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraSettings) -> None:
+    """Aggregate's recovery oracle: a point read of the full key, the day bucket computed as the writer's."""
+    store = CassandraStore(settings)
+    try:
+        day_end = T0 + 86_400_000 - 10_000  # the last 10 s window of a day: its end is in the next day
+        late_window = WindowResult(
+            "acme", "dev-9", "humidity", 10, day_end, day_end + 10_000, 1, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0
+        )
+        assert not store.has_window("acme", "dev-9", "humidity", 10, day_end)
+        store.write("window", late_window).result(timeout=60)
+        assert store.has_window("acme", "dev-9", "humidity", 10, day_end)
+        assert not store.has_window("acme", "dev-9", "humidity", 60, day_end)
+        assert not store.has_window("acme", "dev-9", "temperature", 10, day_end)
+        assert not store.has_window("acme", "dev-9", "humidity", 10, day_end - 10_000)
+    finally:
+        store.close()

@@ -6,8 +6,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from squall.pipeline.events import event_from_dict
-from squall.pipeline.routing import STREAMS, parse_rules, route
+from squall.pipeline.routing import STREAMS, parse_rules, route_fields
 from squall.pipeline.settings import from_conf, section
 from squall.pipeline.tuples import EVENT_FIELDS
 
@@ -19,6 +18,7 @@ class RouteBolt(Bolt):  # type: ignore[misc]
         self.rules = parse_rules(section(from_conf(conf), "routing"))
 
     def process(self, tup: Any) -> None:
-        event = event_from_dict(tup.values[2])
-        for stream in route(event, self.rules):
-            self.emit(list(tup.values), stream=stream)
+        values = tup.values
+        event = values[2]  # the validated event dict parse emitted: read in place, no copy
+        for stream in route_fields(event["type"], event["tenant"], event["metrics"], self.rules):
+            self.emit(values, stream=stream)

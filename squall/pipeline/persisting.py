@@ -1,4 +1,7 @@
-"""Bounded in-flight writes: ack a tuple only after its write's Future succeeded, fail it otherwise."""
+"""Bounded in-flight writes: ack a tuple only after its write's Future succeeded, fail it otherwise.
+
+`store_batch(store)` is the store's `batch()` context (one transaction for several writes, e.g. SQLite) or a
+no-op for stores whose writes are already asynchronous (Cassandra)."""
 
 from __future__ import annotations
 
@@ -6,7 +9,10 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+
+from squall.errors import ConfigError
 
 
 class WriteWindow:
@@ -67,3 +73,18 @@ class WriteWindow:
                 self._on_error(token, exc)
                 return
         self._on_ok(token)
+
+
+def store_batch(store: Any) -> AbstractContextManager[None]:
+    batch = getattr(store, "batch", None)
+    return batch() if callable(batch) else nullcontext()
+
+
+def persist_batch_size(persist: dict[str, Any]) -> int:
+    """`pipeline.persist.batch_size`: records persist writes together (default 100)."""
+    raw = persist.get("batch_size", 100)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 10_000:
+        raise ConfigError(
+            "pipeline.persist.batch_size", f"{raw!r} is not a whole number in 1..10000", "e.g. 100"
+        )
+    return raw

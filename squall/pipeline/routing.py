@@ -52,12 +52,15 @@ class Rule:
     value: float = 0.0
 
     def matches(self, event: Event) -> bool:
-        if self.types is not None and event.type not in self.types:
+        return self.matches_fields(event.type, event.tenant, event.metrics)
+
+    def matches_fields(self, etype: str, tenant: str, metrics: Mapping[str, float]) -> bool:
+        if self.types is not None and etype not in self.types:
             return False
-        if self.tenants is not None and event.tenant not in self.tenants:
+        if self.tenants is not None and tenant not in self.tenants:
             return False
         if self.metric is not None:
-            reading = event.metrics.get(self.metric)
+            reading = metrics.get(self.metric)
             if reading is None:
                 return False
             if self.op is not None and not self.op(reading, self.value):
@@ -124,8 +127,13 @@ def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STRE
 
 def route(event: Event, rules: Sequence[Rule]) -> list[str]:
     """The streams `event` goes to, in rule order, each once."""
+    return route_fields(event.type, event.tenant, event.metrics, rules)
+
+
+def route_fields(etype: str, tenant: str, metrics: Mapping[str, float], rules: Sequence[Rule]) -> list[str]:
+    """`route` on an event's fields (e.g. straight from a tuple's event dict, without building an Event)."""
     out: list[str] = []
     for rule in rules:
-        if rule.stream not in out and rule.matches(event):
+        if rule.stream not in out and rule.matches_fields(etype, tenant, metrics):
             out.append(rule.stream)
     return out

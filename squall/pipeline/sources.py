@@ -7,12 +7,15 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from squall.errors import ConfigError
+from squall.pipeline.settings import section
 
 Polled = tuple[Any, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
+log = logging.getLogger(__name__)
 SOURCES = {
     "simulator": "squall.pipeline.simulated_source:SimulatedSource",
     "kafka": "squall.kafka.source:KafkaSource",
@@ -49,16 +52,62 @@ def make_source(settings: Mapping[str, Any], task_index: int, num_tasks: int) ->
     return source
 
 
+DEFAULT_SPOUT_BATCH = 200
+
+
+def spout_batch_size(settings: Mapping[str, Any]) -> int:
+    """`pipeline.spout.batch_size`: most messages the event spout emits per next_tuple call (default 200)."""
+    raw = section(settings, "spout").get("batch_size", DEFAULT_SPOUT_BATCH)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 10_000:
+        raise ConfigError(
+            "pipeline.spout.batch_size", f"{raw!r} is not a whole number in 1..10000", "e.g. 200"
+        )
+    return raw
+
+
+def peak_rate(settings: Mapping[str, Any]) -> float | None:
+    """`pipeline.peak_events_per_s`: the highest sustained event rate the operator expects (optional)."""
+    raw = settings.get("peak_events_per_s")
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+        raise ConfigError("pipeline.peak_events_per_s", f"{raw!r} is not a positive number", "e.g. 5000")
+    return float(raw)
+
+
 def check_source_settings(
     settings: Mapping[str, Any], storm_conf: Mapping[str, Any], spout_tasks: int
 ) -> None:
-    """Checks that need both the source and the Storm conf; for the simulator its rate is known, so
-    `topology.max.spout.pending` is checked against the windows (see validate_spout_pending)."""
-    if settings.get("source", "simulator") != "simulator":
-        return
-    from squall.pipeline.simulator import SimulatorSettings
-    from squall.windowing.definitions import parse_window_settings, validate_spout_pending
+    """Checks that need both the source and the Storm conf. Windows hold their tuples (unacked) for the longest
+    window + allowed lateness, so at the event rate (the simulator's, or `pipeline.peak_events_per_s` for Kafka)
+    `topology.max.spout.pending` and the Kafka source's `max_uncommitted` per partition must hold that much;
+    otherwise the spout stops, devices look idle and the idle timeout closes windows early. A violation is a
+    ConfigError naming the key and the value to set; a Kafka source without a peak rate gets a warning that
+    states the highest rate the limits allow."""
+    from squall.windowing.definitions import (
+        hold_ceiling,
+        parse_window_settings,
+        validate_spout_pending,
+        validate_uncommitted,
+    )
 
-    sim = SimulatorSettings.from_settings(settings)
+    source = settings.get("source", "simulator")
     windows = parse_window_settings(settings.get("windows"))
-    validate_spout_pending(windows, storm_conf.get("topology.max.spout.pending"), sim.rate, spout_tasks)
+    max_pending = storm_conf.get("topology.max.spout.pending")
+    rate = peak_rate(settings)
+    if source == "simulator":
+        from squall.pipeline.simulator import SimulatorSettings
+
+        rate = SimulatorSettings.from_settings(settings).rate
+    if rate is not None:
+        validate_spout_pending(windows, max_pending, rate, spout_tasks)
+    if source == "kafka":
+        from squall.kafka.settings import KafkaSettings
+
+        kafka = KafkaSettings.from_pipeline(settings)
+        if rate is not None:
+            validate_uncommitted(windows, kafka.max_uncommitted, rate, kafka.partitions)
+        else:
+            log.warning(
+                "%s", hold_ceiling(windows, max_pending, spout_tasks, kafka.max_uncommitted, kafka.partitions)
+            )

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +89,48 @@ def _row(kind: str, record: Any) -> dict[str, Any]:
 
 
 class SqliteStore:
-    """Store over SQLite; `pipeline.sqlite`: path (default .state/squall.db), busy_timeout_s, max_in_flight."""
+    """Store over SQLite; `pipeline.sqlite`: path (default .state/squall.db), busy_timeout_s, max_in_flight.
+
+    Outside `batch()` every write is its own transaction. Inside `with store.batch():` the writes share one
+    transaction and their Futures complete when it commits (all succeed) or fails (all fail and were rolled
+    back); a write rejected on its own (e.g. NOT NULL) fails at once and does not affect the others."""
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         conf = section(settings, "sqlite")
         self.path = sqlite_path(settings)
         self.max_in_flight = int(conf.get("max_in_flight", 64))
         self._db = connect(self.path, float(conf.get("busy_timeout_s", 30.0)))
+        self._batch: list[Future[None]] | None = None
         self.written = 0
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for the writes made inside; their Futures complete at commit."""
+        if self._batch is not None:
+            raise RuntimeError("SqliteStore.batch() does not nest")
+        pending: list[Future[None]] = []
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error:
+            yield  # could not open a transaction: the writes autocommit one by one as outside a batch
+            return
+        self._batch = pending
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            for done in pending:
+                done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            if not isinstance(exc, sqlite3.Error):
+                raise
+            return
+        finally:
+            self._batch = None
+        self.written += len(pending)
+        for done in pending:
+            done.set_result(None)
 
     def write(self, kind: str, record: Event | WindowResult | Alert | DeadLetter) -> Future[None]:
         done: Future[None] = Future()
@@ -111,6 +146,9 @@ class SqliteStore:
             self._db.execute(f"INSERT OR REPLACE INTO {_TABLE_OF[kind]} ({cols}) VALUES ({marks})", row)
         except Exception as exc:  # the Future carries the failure; persist fails the tuple
             done.set_exception(exc)
+            return done
+        if self._batch is not None:
+            self._batch.append(done)  # completes at the batch's commit
             return done
         self.written += 1
         done.set_result(None)

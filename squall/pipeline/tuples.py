@@ -34,7 +34,18 @@ def source_of(values: Any) -> tuple[str, int, int]:
 
 
 def event_values(event: Event, source: tuple[str, int, int]) -> list[Any]:
-    return [event.tenant, event.device_id, event.to_dict(), list(source)]
+    """The values of an event tuple. The event's dict form is built field by field (equal to `to_dict()`,
+    without dataclasses.asdict's recursive deep copy: the freshly parsed event is not used afterwards)."""
+    data = {
+        "tenant": event.tenant,
+        "device_id": event.device_id,
+        "event_id": event.event_id,
+        "ts": event.ts,
+        "type": event.type,
+        "metrics": event.metrics,
+        "attrs": event.attrs,
+    }
+    return [event.tenant, event.device_id, data, list(source)]
 
 
 def record_values(kind: str, record: Record) -> list[Any]:

@@ -154,3 +154,49 @@ def validate_spout_pending(
             f"allowed lateness ({span_s:g}s at {events_per_s:g} events/s), so windows could not close",
             f"set topology.max.spout.pending >= {needed} (envs.<env>.options) or lower the event rate",
         )
+
+
+def hold_span_s(settings: WindowSettings) -> float:
+    """Event time a tuple can be held in its windows: the longest window plus the allowed lateness."""
+    return settings.max_length_s + settings.allowed_lateness_ms / 1000
+
+
+def validate_uncommitted(
+    settings: WindowSettings, max_uncommitted: int, events_per_s: float, partitions: int
+) -> None:
+    """The Kafka source pauses a partition holding `max_uncommitted` emitted-but-unacked offsets. Its tuples are
+    acked only when their windows close, so a partition must hold (longest window + lateness) of its events;
+    with fewer it pauses, its devices get nothing for `idle_timeout_s`, their windows close early and the
+    events that follow are counted as late (dead-lettered, never lost, but the aggregates are then short)."""
+    span_s = hold_span_s(settings)
+    needed = int(events_per_s * span_s / max(1, partitions)) + 1
+    if max_uncommitted < needed:
+        raise ConfigError(
+            "pipeline.kafka.max_uncommitted",
+            f"{max_uncommitted} is below the {needed} events per partition that arrive in the longest window + "
+            f"allowed lateness ({span_s:g}s at {events_per_s:g} events/s over {partitions} partitions), so "
+            f"partitions would pause, devices look idle after {settings.idle_timeout_s:g}s and windows close early",
+            f"set pipeline.kafka.max_uncommitted >= {needed}, or lower pipeline.peak_events_per_s",
+        )
+
+
+def hold_ceiling(
+    settings: WindowSettings, max_pending: int | None, spout_tasks: int, max_uncommitted: int, partitions: int
+) -> str:
+    """A one-line statement of the highest sustained event rate the holding limits allow (for a warning)."""
+    span_s = hold_span_s(settings)
+    limits = [
+        f"{max_uncommitted * max(1, partitions) / span_s:,.0f} events/s (pipeline.kafka.max_uncommitted "
+        f"{max_uncommitted} x {partitions} partitions / {span_s:g}s)"
+    ]
+    if max_pending is not None:
+        limits.append(
+            f"{max_pending * max(1, spout_tasks) / span_s:,.0f} events/s (topology.max.spout.pending "
+            f"{max_pending} x {spout_tasks} spout tasks / {span_s:g}s)"
+        )
+    return (
+        "windows hold their tuples for the longest window + allowed lateness; above "
+        + " or ".join(limits)
+        + f" the spout stops, devices look idle after idle_timeout_s {settings.idle_timeout_s:g}s and windows "
+        "close early (late events are dead-lettered). Set pipeline.peak_events_per_s to have this checked at start."
+    )

@@ -29,7 +29,7 @@ from typing import Any
 from squall.clock import Clock
 from squall.windowing.assigner import window_ranges
 from squall.windowing.definitions import WindowDefinition, WindowSettings
-from squall.windowing.stats import MetricAccumulator, Summary
+from squall.windowing.stats import Summary, summarize
 
 Key = tuple[str, str]
 StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
@@ -42,7 +42,7 @@ class _Window:
     start: int
     end: int
     event_ids: set[str] = field(default_factory=set)
-    metrics: dict[str, MetricAccumulator] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)  # distinct events' values per metric
     tokens: list[Hashable] = field(default_factory=list)
     asked: set[str] | None = None  # recovery: metrics whose row the store was asked about
     stored: set[str] | None = None  # recovery: metrics whose row the store already holds (not counted here)
@@ -104,46 +104,54 @@ class WindowManager:
             state = self._keys[key] = _KeyState()
         state.last_seen = self.clock.now()
         if ts < state.watermark:
-            again = [w for _, w in state.recent if w.start <= ts < w.end and event_id in w.event_ids]
-            if again:
-                return Outcome(watermark=state.watermark, reemitted=again, released=[token])
-            return Outcome(late=True, watermark=state.watermark, released=[token])
+            return self._behind_watermark(state, event_id, ts, token)
         if self._oracle is not None:
             self._ask_store(key, state, ts, values)
-        added = skipped = 0
+        added = held = skipped = 0
+        open_windows = state.open
         for definition in self.settings.definitions:
             for start, end in window_ranges(ts, definition):
-                window = state.open.get((definition, start))
+                window = open_windows.get((definition, start))
                 if window is None:
-                    window = state.open[(definition, start)] = _Window(definition, start, end)
-                if event_id in window.event_ids:
+                    window = open_windows[(definition, start)] = _Window(definition, start, end)
+                ids = window.event_ids
+                if event_id in ids:
+                    # A re-delivery (or a duplicate parse let through): counted once, but held and anchored
+                    # like the first delivery, so a failed write of this window still replays through it.
+                    window.tokens.append(token)
+                    held += 1
                     continue
                 counted = values
                 if window.stored:
                     counted = {m: v for m, v in values.items() if m not in window.stored}
                     if not counted:  # every metric is already stored here: count and hold nothing
-                        window.event_ids.add(event_id)  # but know the id: a re-delivery is not taken for late
+                        ids.add(event_id)  # but know the id, so a re-delivery is not taken for a late event
                         skipped += 1
                         continue
-                window.event_ids.add(event_id)
+                ids.add(event_id)
+                metrics = window.metrics
                 for metric, value in counted.items():
-                    acc = window.metrics.get(metric)
-                    if acc is None:
-                        acc = window.metrics[metric] = MetricAccumulator(self.settings.relative_accuracy)
-                    acc.add(event_id, value)
+                    series = metrics.get(metric)
+                    if series is None:
+                        metrics[metric] = [value]
+                    else:
+                        series.append(value)
                 window.tokens.append(token)
                 added += 1
-        stored = skipped > 0 and added == 0
+        stored = skipped > 0 and added + held == 0
         outcome = Outcome(duplicate=added == 0 and not stored, stored=stored)
-        if added:
-            self._pending[token] = self._pending.get(token, 0) + added
+        if added + held:
+            self._pending[token] = self._pending.get(token, 0) + added + held
         else:
             outcome.released.append(token)
         if ts > state.max_ts:
             state.max_ts = ts
-            state.watermark = max(state.watermark, ts - self.settings.allowed_lateness_ms)
+            watermark = ts - self.settings.allowed_lateness_ms
+            if watermark > state.watermark:
+                # Only a moving watermark can make a window due (a window holding ts ends after it).
+                state.watermark = watermark
+                self._close(key, state, watermark, outcome)
         outcome.watermark = state.watermark
-        self._close(key, state, state.watermark, outcome)
         return outcome
 
     def _ask_store(self, key: Key, state: _KeyState, ts: int, values: Mapping[str, float]) -> None:
@@ -167,6 +175,25 @@ class WindowManager:
                                 window.stored = set()
                             window.stored.add(metric)
                         window.asked.add(metric)
+
+    def _behind_watermark(self, state: _KeyState, event_id: str, ts: int, token: Hashable) -> Outcome:
+        """An event older than the watermark. A re-delivery of an event already counted is not late: closed
+        windows that counted it are re-emitted (a downstream write failed), open windows that counted it hold
+        the new delivery until they close. Otherwise the event is late (in no window)."""
+        again = [w for _, w in state.recent if w.start <= ts < w.end and event_id in w.event_ids]
+        held = 0
+        for window in state.open.values():
+            if window.start <= ts < window.end and event_id in window.event_ids:
+                window.tokens.append(token)
+                held += 1
+        if not again and not held:
+            return Outcome(late=True, watermark=state.watermark, released=[token])
+        outcome = Outcome(duplicate=not again, watermark=state.watermark, reemitted=again)
+        if held:
+            self._pending[token] = self._pending.get(token, 0) + held
+        else:
+            outcome.released.append(token)
+        return outcome
 
     # --- time --------------------------------------------------------------------------------------------
     def on_tick(self) -> Outcome:
@@ -204,7 +231,7 @@ class WindowManager:
                     definition=window.definition,
                     start=window.start,
                     end=window.end,
-                    results={m: acc.summary() for m, acc in sorted(window.metrics.items())},
+                    results={m: summarize(v) for m, v in sorted(window.metrics.items())},
                     tokens=tuple(window.tokens),
                     event_ids=frozenset(window.event_ids),
                 )

@@ -56,13 +56,14 @@ class FlakyPersist(PersistBolt):
 
 
 BY_DEVICE = Grouping.fields("tenant", "device_id")
+BY_PARTITION = Grouping.fields("partition")
 TICKS = {"topology.tick.tuple.freq.secs": 1}
 
 
 class FlakyPipeline(Topology):
     events = EventSpout.spec(par=1)
-    parse = ParseBolt.spec(inputs=[events], par=2)
-    route = RouteBolt.spec(inputs=[parse], par=1)
+    parse = ParseBolt.spec(inputs={events: BY_PARTITION}, par=2)  # as iot_pipeline
+    route = RouteBolt.spec(inputs={parse: BY_DEVICE}, par=1)
     aggregate = AggregateBolt.spec(inputs={route["telemetry"]: BY_DEVICE}, par=2, config=TICKS)
     alerts = AlertsBolt.spec(inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1)
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1)

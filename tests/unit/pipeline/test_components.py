@@ -106,11 +106,11 @@ def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_t
         component="route",
         stream="telemetry",
     )
-    again = h.process(event_tuple(), component="route", stream="telemetry")  # re-delivery: counted once
-    assert h.acked == [again] and h.emits == []
+    again = h.process(event_tuple(), component="route", stream="telemetry")  # re-delivery: counted once, held
+    assert h.acked == [] and h.emits == []
     t3 = h.process(event_tuple(event_id="e3", ts=T0 + 12_500), component="route", stream="telemetry")
     [window] = h.emits
-    assert window.stream == "default" and window.anchors == [t1, t2]
+    assert window.stream == "default" and window.anchors == [t1, t2, again]
     kind, row = window.values
     assert kind == "window" and (row["count"], row["sum"], row["mean"], row["window_start"]) == (
         2,
@@ -118,7 +118,7 @@ def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_t
         22.0,
         T0,
     )
-    assert h.acked == [again, t1, t2]
+    assert h.acked == [t1, t2, again]
     late = h.process(event_tuple(event_id="old", ts=T0 + 5000), component="route", stream="telemetry")
     assert h.emits[-1].stream == "late" and h.emits[-1].anchors == [late] and h.acked[-1] == late
     assert h.emits[-1].values[-1] == T0 + 10_500  # the watermark it missed
@@ -159,7 +159,9 @@ def test_persist_writes_records_and_acks_only_after_the_write(tmp_path: Path) ->
     w2 = h.process(["window", row], component="aggregate")  # replay: upsert
     e = h.process(event_tuple(), component="route", stream="archive")
     broken = h.process(["window", {**row, "count": None}], component="aggregate")  # NOT NULL violated
-    assert h.acked == [w, w2, e] and h.failed == [broken]
+    assert h.acked == [] and h.failed == []  # buffered (pipeline.persist.batch_size): nothing written yet
+    h.tick()  # a tick writes the buffer as one transaction, then acks/fails each tuple by its own write
+    assert [a for a in h.acked if a in (w, w2, e)] == [w, w2, e] and h.failed == [broken]
     with sqlite3.connect(tmp_path / "s.db") as db:
         assert db.execute("SELECT count, sum FROM metric_windows").fetchall() == [(1, 2.0)]
         assert db.execute("SELECT tenant, event_id FROM events").fetchall() == [("acme", "e1")]
@@ -232,3 +234,31 @@ def test_event_spout_checks_max_spout_pending_against_the_simulated_rate(tmp_pat
     c["topology.max.spout.pending"] = 100
     with pytest.raises(ConfigError, match="topology.max.spout.pending"):
         SpoutHarness(EventSpout, c, component="events")
+
+
+def test_event_spout_emits_a_bounded_batch_per_next_tuple_each_with_its_msg_id(tmp_path: Path) -> None:
+    s = SpoutHarness(EventSpout, conf(tmp_path, spout={"batch_size": 3}), component="events")
+    calls = [s.next_tuple() for _ in range(8)]
+    assert [len(c) for c in calls] == [3, 3, 3, 3, 3, 3, 2, 0]  # 20 events, at most 3 per round trip
+    ids = [e.id for c in calls for e in c]
+    assert len(set(ids)) == 20
+    s.fail(ids[4])
+    s.fail(ids[7])
+    assert [e.id for e in s.next_tuple()] == [ids[4], ids[7]]  # replays first, still one emit per msg id
+
+
+def test_event_spout_rejects_a_bad_batch_size(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pipeline.spout.batch_size"):
+        SpoutHarness(EventSpout, conf(tmp_path, spout={"batch_size": 0}), component="events")
+
+
+def test_persist_writes_a_full_batch_at_once_in_one_transaction(tmp_path: Path) -> None:
+    h = BoltHarness(
+        PersistBolt, conf(tmp_path, persist={"batch_size": 2}), inputs={("route", "archive"): EVENT_FIELDS}
+    )
+    first = h.process(event_tuple(event_id="e1"), component="route", stream="archive")
+    assert h.acked == []
+    second = h.process(event_tuple(event_id="e2"), component="route", stream="archive")
+    assert h.acked == [first, second] and h.failed == []
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        assert db.execute("SELECT event_id FROM events ORDER BY event_id").fetchall() == [("e1",), ("e2",)]

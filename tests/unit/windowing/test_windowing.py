@@ -122,13 +122,32 @@ def test_watermarks_are_per_key() -> None:
     assert not wm.add(("acme", "slow"), "b", T0 + 1_000, {"t": 1.0}, "t2").late
 
 
-def test_redelivery_inside_a_window_counts_once_and_is_acked_at_once() -> None:
+def test_redelivery_inside_a_window_counts_once_and_is_held_and_anchored_like_the_first() -> None:
     wm, _ = make()
     wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1")
     out = wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1-replay")
-    assert out.duplicate and out.released == ["t1-replay"]
+    # held until the window closes: if the first delivery's tree failed, the window's row is still anchored to
+    # a live tuple, so a failed write of it replays again
+    assert out.duplicate and out.released == []
+    flushed = wm.flush()
+    closed = flushed.closed
+    assert closed[0].results["t"].count == 1 and closed[0].tokens == ("t1", "t1-replay")
+    assert sorted(flushed.released) == ["t1", "t1-replay"] and wm.pending_tokens() == 0
+
+
+def test_redelivery_behind_the_watermark_into_a_still_open_window_is_not_late() -> None:
+    """A replay arriving after the watermark passed its time, while its window is still open (a slow failed
+    write downstream), counts once and is held by the window; it is not dead-lettered as late."""
+    wm, _ = make(lateness_ms=2000)
+    wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1")
+    wm.add(KEY, "b", T0 + 5000, {"t": 2.0}, "t2")  # watermark T0 + 3000: window [T0, T0 + 10 s) still open
+    out = wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1-replay")
+    assert not out.late and out.duplicate and out.released == [] and not out.reemitted
+    late = wm.add(KEY, "c", T0 + 1000, {"t": 9.0}, "t3")  # a new event that old is late
+    assert late.late and late.released == ["t3"]
     closed = wm.flush().closed
-    assert closed[0].results["t"].count == 1 and closed[0].tokens == ("t1",)
+    assert closed[0].results["t"].count == 2 and closed[0].results["t"].sum == 3.0
+    assert closed[0].tokens == ("t1", "t2", "t1-replay")
 
 
 def test_redelivery_after_close_re_emits_the_window_instead_of_dead_lettering() -> None:

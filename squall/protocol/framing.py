@@ -110,9 +110,12 @@ class MsgpackDecoder:
 class MsgpackFraming:
     name = "msgpack"
 
+    def __init__(self) -> None:
+        self._pack = msgpack.Packer().pack  # same defaults as msgpack.packb, without a Packer per message
+
     def encode(self, message: Any) -> bytes:
         try:
-            return msgpack.packb(message)  # type: ignore[no-any-return]
+            return self._pack(message)  # type: ignore[no-any-return]
         except (TypeError, ValueError) as exc:
             raise ProtocolError(f"cannot encode message as msgpack: {exc}") from exc
 

@@ -70,6 +70,10 @@ class Acker:
 
     def init(self, root: int, val: int, spout_task: int, now: float) -> Outcome | None:
         """A spout emitted tree `root`; `val` is the XOR of the edge ids it sent."""
+        if val and root not in self._pending:  # the usual case: a new root, acks not seen before it
+            self._pending[root] = _Entry(val, spout_task, now)
+            self._buckets[0].add(root)
+            return None
         entry = self._entry(root, now)
         entry.val ^= val
         entry.spout_task = spout_task
@@ -82,6 +86,8 @@ class Acker:
             # Ack for a tree already failed/timed out (or one whose init is still on its way).
             entry = self._entry(root, now)
         entry.val ^= val
+        if entry.val and not entry.failed:
+            return None  # the tree is not complete yet
         return self._settle(root, entry)
 
     def fail(self, root: int, now: float = 0.0) -> Outcome | None:

@@ -222,8 +222,11 @@ class BoltExecutor(TaskExecutor):
             m.acked += 1
             if tup.msgid and acker is not None:
                 now = self.engine.now
+                ackval = tup.ackval
                 for root, edge in tup.msgid.items():
-                    self.engine.finished(acker.ack(root, edge ^ tup.ackval, now))
+                    outcome = acker.ack(root, edge ^ ackval, now)
+                    if outcome is not None:
+                        self.engine.finished(outcome)
         else:
             m.failed += 1
             if tup.msgid and acker is not None:
@@ -358,15 +361,18 @@ class SpoutExecutor(TaskExecutor):
         engine = self.engine
         acker = engine.acker
         if msg_id is not None and acker is not None and tasks:
-            root = engine.edge_id()
+            edge_id = engine.edge_id
+            root = edge_id()
             val = 0
             for target in tasks:
-                edge = engine.edge_id()
+                edge = edge_id()
                 val ^= edge
                 engine.deliver(target, self.name, stream, self.task, values, {root: edge})
             self.roots[root] = msg_id
             self.started[root] = _perf()
-            engine.finished(acker.init(root, val, self.task, engine.now))
+            outcome = acker.init(root, val, self.task, engine.now)
+            if outcome is not None:
+                engine.finished(outcome)
         else:
             for target in tasks:
                 engine.deliver(target, self.name, stream, self.task, values, None)

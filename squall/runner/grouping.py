@@ -57,7 +57,8 @@ class _Shuffle:
 
     def choose(self, values: Sequence[Any]) -> list[int]:
         if self._i >= len(self._order):
-            self._rng.shuffle(self._order)
+            if len(self._order) > 1:  # shuffling one task draws no random numbers: skip the call
+                self._rng.shuffle(self._order)
             self._i = 0
         task = self._order[self._i]
         self._i += 1

@@ -170,14 +170,10 @@ def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
     check_pipeline(tmp_path, duration=30)
 
 
-# Known pipeline bug, found by this test (not a Storm/deploy problem): after the worker restarts, KafkaSource
-# resumes at the committed offset, which can lie inside a window that was already closed and persisted (the
-# committed prefix of a partition is held back by another device's open window). The fresh AggregateBolt then
-# rebuilds that window from the replayed tail only and its upsert overwrites the complete row with a partial
-# one (seen: count 1 instead of 2). Not strict: whether a run hits it depends on where the kill lands.
-@pytest.mark.xfail(
-    reason="pipeline: partial windows rebuilt from a replay overwrite complete ones", strict=False
-)
+# After the worker restarts, KafkaSource resumes at the committed offset, which can lie inside a window that was
+# already closed and stored (the committed prefix of a partition is held back by another device's open window).
+# The fresh AggregateBolt asks the store before counting (WindowManager.recover_from), so it does not rebuild
+# such a window from the replayed tail (this test found that bug: a partial row, count 1, overwrote count 2).
 @pytest.mark.parametrize("fault", ["worker", "bolt"], ids=["kill-worker-jvm", "kill-python-bolt"])
 def test_iot_pipeline_exact_after_sigkill_mid_stream(tmp_path: Path, fault: str) -> None:
     check_pipeline(tmp_path, duration=60, fault=fault, exact_timeout=240)

@@ -51,7 +51,9 @@ LIMITS = (
 )
 
 
-def make_project(dest: Path, run: str, max_pending: int) -> tuple[KafkaSettings, CassandraSettings]:
+def make_project(
+    dest: Path, run: str, max_pending: int, idle_timeout_s: float | None = None
+) -> tuple[KafkaSettings, CassandraSettings]:
     config: dict[str, Any] = json.loads((ROOT / "config.json").read_text())
     options = config["envs"]["dev"].setdefault("options", {})
     # A backlog replay holds every event of `longest window + lateness` of event time pending (docs/pipeline.md);
@@ -60,8 +62,12 @@ def make_project(dest: Path, run: str, max_pending: int) -> tuple[KafkaSettings,
         int(options.get("topology.max.spout.pending") or 0), max_pending
     )
     pipeline = config["envs"]["dev"].setdefault("pipeline", {})
+    # The same holds per partition for the Kafka source's pause limit (docs/pipeline.md, "max spout pending").
+    partitions = int(config["pipeline"].get("kafka", {}).get("partitions", 4))
+    uncommitted = int(config["pipeline"].get("kafka", {}).get("max_uncommitted", 10_000))
     pipeline.setdefault("kafka", {}).update(
         {
+            "max_uncommitted": max(uncommitted, max_pending // partitions + 1000),
             "events_topic": f"bench.events.{run}",
             "dlq_topic": f"bench.dlq.{run}",
             "alerts_topic": f"bench.alerts.{run}",
@@ -69,6 +75,9 @@ def make_project(dest: Path, run: str, max_pending: int) -> tuple[KafkaSettings,
         }
     )
     pipeline.setdefault("cassandra", {})["keyspace"] = f"bench_{run}"
+    if idle_timeout_s is not None:  # must stay below topology.message.timeout.secs - window - lateness - tick
+        windows = {**config["pipeline"].get("windows", {}), **pipeline.get("windows", {})}
+        pipeline["windows"] = {**windows, "idle_timeout_s": idle_timeout_s}
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.json").write_text(json.dumps(config, indent=2))
     for folder in ("topologies", "spouts", "bolts"):
@@ -112,12 +121,19 @@ def read_rows(cassandra: CassandraSettings) -> dict[Any, dict[str, Any]]:
         cluster.shutdown()
 
 
-def run_bench(devices: int, rate: float, duration: float, inline: bool, timeout_s: float) -> dict[str, Any]:
+def run_bench(
+    devices: int,
+    rate: float,
+    duration: float,
+    inline: bool,
+    timeout_s: float,
+    idle_timeout_s: float | None = None,
+) -> dict[str, Any]:
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
         max_pending = int(rate * duration * 1.2) + 1000
-        kafka, cassandra = make_project(project, run, max_pending)
+        kafka, cassandra = make_project(project, run, max_pending, idle_timeout_s)
         try:
             squall(project, "db", "init", "-e", "dev", timeout_s=180)
             t0 = time.perf_counter()
@@ -207,6 +223,7 @@ def run_bench(devices: int, rate: float, duration: float, inline: bool, timeout_
     return {
         "hosting": "inline" if inline else "process",
         "topology.max.spout.pending": max_pending,
+        "idle_timeout_s": idle_timeout_s,
         "events": events,
         "simulate": {
             "devices": devices,
@@ -323,8 +340,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
     parser.add_argument("--no-parts", action="store_true", help="skip measuring Kafka and Cassandra alone")
+    parser.add_argument(
+        "--idle-timeout", type=float, default=None, help="pipeline.windows.idle_timeout_s for this run"
+    )
     ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    result = run_bench(ns.devices, ns.rate, ns.duration, ns.inline, ns.timeout)
+    result = run_bench(ns.devices, ns.rate, ns.duration, ns.inline, ns.timeout, ns.idle_timeout)
     if not ns.no_parts:
         result["parts_alone"] = bench_parts()
     path = write_result("end_to_end", result)

@@ -19,7 +19,9 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)
 
 # --- The main job: the reference IoT topology on the embedded default (simulator -> SQLite), no JVM ---
+# Each run starts from an empty embedded store (.state/squall.db), so its summary is this run's own.
 run: $(STAMP)
+	rm -f .state/squall.db .state/squall.db-wal .state/squall.db-shm
 	$(SQUALL) run iot_pipeline -e local --until-idle 3
 	$(BIN)/python -m squall.pipeline.report -e local
 

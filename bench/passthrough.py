@@ -118,14 +118,37 @@ def extract(rev: str, into: Path) -> None:
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True, timeout=60)
 
 
+# Runs `one` of another tree and adds the runner's CPU per tuple, measured as `one` does (process time from
+# the first spout emit to the last ack) by wrapping the stop condition it hands to `execute`.
+_BASELINE_CODE = """
+import json, sys, time
+import bench.passthrough as bp
+marks = {{}}
+original = bp.execute
+def execute(plan, **kw):
+    done = kw["stop_when"]
+    def wrapped(cluster):
+        if "c0" not in marks and cluster.spouts[0].metrics.emitted:
+            marks["c0"] = time.process_time()
+        finished = done(cluster)
+        if finished and "c1" not in marks:
+            marks["c1"] = time.process_time()
+        return finished
+    kw["stop_when"] = wrapped
+    return original(plan, **kw)
+bp.execute = execute
+r = bp.one({count}, {inline}, {serializer!r}, {batch}, {max_pending})
+r["runner_cpu_us_per_tuple"] = round((marks["c1"] - marks["c0"]) * 1e6 / max(r["acked"], 1), 1)
+sys.stdout.write("RESULT " + json.dumps(r))
+"""
+
+
 def one_at(
     tree: Path, count: int, inline: bool, serializer: str, batch: int, max_pending: int
 ) -> dict[str, Any]:
     """`one(...)` of another source tree, in a subprocess."""
-    code = (
-        "import json,sys; from bench.passthrough import one; "
-        f"r = one({count}, {inline}, {serializer!r}, {batch}, {max_pending}); "
-        "sys.stdout.write('RESULT ' + json.dumps(r))"
+    code = _BASELINE_CODE.format(
+        count=count, inline=inline, serializer=serializer, batch=batch, max_pending=max_pending
     )
     env = dict(os.environ, PYTHONPATH=str(tree))
     done = subprocess.run(

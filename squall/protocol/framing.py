@@ -19,6 +19,7 @@ import msgpack
 from squall.errors import ProtocolError
 
 _END = b"\nend\n"
+_RAW_DECODE = json.JSONDecoder().raw_decode
 
 
 class Decoder(Protocol):
@@ -46,29 +47,27 @@ def _snippet(data: bytes, limit: int = 120) -> str:
 
 class JsonDecoder:
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._buf = b""  # the tail of the input that does not end with a delimiter yet
 
     def feed(self, data: bytes) -> list[Any]:
-        buf = self._buf
-        buf += data
+        parts = (self._buf + data if self._buf else bytes(data)).split(_END)
+        self._buf = parts.pop()  # after the last delimiter: a partial message (or b"")
         out: list[Any] = []
-        start = 0
-        loads = json.loads
-        while True:
-            end = buf.find(_END, start)
-            if end < 0:
-                break
-            chunk = bytes(buf[start:end])
-            start = end + len(_END)
-            if not chunk.strip():
+        raw = _RAW_DECODE
+        for i, chunk in enumerate(parts):
+            if not chunk or chunk.isspace():
                 continue  # blank lines between messages are tolerated, as pystorm and Storm do
             try:
-                out.append(loads(chunk))
+                text = chunk.decode("utf-8")
+                try:
+                    value, end = raw(text)  # the usual case: exactly one JSON value, no padding
+                except ValueError:
+                    end = -1
+                out.append(value if end == len(text) else json.loads(text))
             except ValueError as exc:
-                del buf[:start]
+                # Drop the bad message, keep what follows it for the next feed.
+                self._buf = b"".join(p + _END for p in parts[i + 1 :]) + self._buf
                 raise ProtocolError(f"not a JSON multilang message: {_snippet(chunk)} ({exc})") from exc
-        if start:
-            del buf[:start]
         return out
 
     def pending(self) -> int:

@@ -231,7 +231,10 @@ class WindowManager:
                     definition=window.definition,
                     start=window.start,
                     end=window.end,
-                    results={m: summarize(v) for m, v in sorted(window.metrics.items())},
+                    results={
+                        m: summarize(v, self.settings.relative_accuracy)
+                        for m, v in sorted(window.metrics.items())
+                    },
                     tokens=tuple(window.tokens),
                     event_ids=frozenset(window.event_ids),
                 )

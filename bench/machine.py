@@ -30,7 +30,9 @@ def describe() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20).stderr.splitlines()[0]
+        java = subprocess.run(
+            ["java", "-version"], capture_output=True, text=True, timeout=20
+        ).stderr.splitlines()[0]
     except (OSError, subprocess.SubprocessError, IndexError):
         java = None
     return {
@@ -47,7 +49,7 @@ def describe() -> dict[str, Any]:
 def write_result(name: str, result: dict[str, Any]) -> Path:
     """Write bench/results/<name>-<utc timestamp>.json and <name>-latest.json; return the dated path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     doc = {"benchmark": name, "when_utc": stamp, "machine": describe(), **result}
     path = RESULTS / f"{name}-{stamp}.json"
     text = json.dumps(doc, indent=2, sort_keys=True)

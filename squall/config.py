@@ -68,7 +68,9 @@ class Project:
         value = self.raw.get("serializer", "json")
         if value not in SERIALIZERS:
             raise ConfigError(
-                "serializer", f"{value!r} is not a serializer squall knows", f"use one of {', '.join(SERIALIZERS)}"
+                "serializer",
+                f"{value!r} is not a serializer squall knows",
+                f"use one of {', '.join(SERIALIZERS)}",
             )
         return str(value)
 
@@ -86,13 +88,13 @@ class Project:
         if not envs:
             if name in (None, "local"):
                 return "local", {}
-            raise ConfigError("envs", "config.json defines no environments", f'add "envs": {{"{name}": {{}}}}')
+            raise ConfigError(
+                "envs", "config.json defines no environments", f'add "envs": {{"{name}": {{}}}}'
+            )
         if name is None:
             name = "local" if "local" in envs else sorted(envs)[0]
         if name not in envs:
-            raise ConfigError(
-                f"envs.{name}", "no such environment", f"use one of: {', '.join(sorted(envs))}"
-            )
+            raise ConfigError(f"envs.{name}", "no such environment", f"use one of: {', '.join(sorted(envs))}")
         env = envs[name]
         if not isinstance(env, dict):
             raise ConfigError(f"envs.{name}", f"must be an object, got {type(env).__name__}")
@@ -117,7 +119,9 @@ class Project:
                 )
         if name not in names:
             raise ConfigError(
-                "NAME", f"no topology {name!r} in {self.topology_dir}", f"use one of: {', '.join(names) or '(none)'}"
+                "NAME",
+                f"no topology {name!r} in {self.topology_dir}",
+                f"use one of: {', '.join(names) or '(none)'}",
             )
         return name, self.topology_dir / f"{name}.py"
 
@@ -128,7 +132,9 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
-    raise ConfigError(CONFIG_FILE, f"not found in {here} or any parent", "run from the root of a streamparse project")
+    raise ConfigError(
+        CONFIG_FILE, f"not found in {here} or any parent", "run from the root of a streamparse project"
+    )
 
 
 def load_project(root: Path | None = None) -> Project:
@@ -137,7 +143,9 @@ def load_project(root: Path | None = None) -> Project:
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ConfigError(CONFIG_FILE, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        raise ConfigError(
+            CONFIG_FILE, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(CONFIG_FILE, "must hold a JSON object")
     project = Project(root=root, raw=raw)
@@ -179,7 +187,9 @@ def validate_options(options: Mapping[str, Any], where: str) -> None:
             )
     for key in _BOOL:
         if key in options and not isinstance(options[key], bool):
-            raise ConfigError(f"{where}.{key}" if where else key, f"{options[key]!r} is not valid", "use true or false")
+            raise ConfigError(
+                f"{where}.{key}" if where else key, f"{options[key]!r} is not valid", "use true or false"
+            )
 
 
 def resolve_options(
@@ -230,7 +240,9 @@ def resolve_parallelism(
         for component, raw in layer.items():
             if component not in topology_par:
                 raise ConfigError(
-                    f"{where}.{component}", "no such component in this topology", f"use one of: {', '.join(names)}"
+                    f"{where}.{component}",
+                    "no such component in this topology",
+                    f"use one of: {', '.join(names)}",
                 )
             value: Any = raw
             if isinstance(raw, str):
@@ -239,7 +251,9 @@ def resolve_parallelism(
                 except ValueError:
                     value = raw
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{where}.{component}", f"{raw!r} is not a parallelism", "use an integer >= 1")
+                raise ConfigError(
+                    f"{where}.{component}", f"{raw!r} is not a parallelism", "use an integer >= 1"
+                )
             result[component] = value
     return result
 

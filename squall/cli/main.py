@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from importlib.util import find_spec
 import sys
+from importlib.util import find_spec
 from typing import Any
 
 import click
@@ -25,7 +25,9 @@ COMMANDS: dict[str, str] = {
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name, target in COMMANDS.items() if find_spec(target.split(":")[0]) is not None)
+        return sorted(
+            name for name, target in COMMANDS.items() if find_spec(target.split(":")[0]) is not None
+        )
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = COMMANDS.get(cmd_name)

@@ -39,7 +39,13 @@ def test_make_run_needs_no_jvm(tmp_path: Path) -> None:
     env["PATH"] = path
     db = ROOT / ".state" / "squall.db"
     proc = subprocess.run(
-        ["make", "-s", "run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, stdin=subprocess.DEVNULL
+        ["make", "-s", "run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=840,
+        stdin=subprocess.DEVNULL,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

@@ -9,11 +9,20 @@ import pytest
 from squall.errors import ConfigError
 from squall.pipeline.sources import check_source_settings, spout_batch_size
 
-WINDOWS = {"definitions": [{"type": "tumbling", "length_s": 60}], "allowed_lateness_s": 5, "idle_timeout_s": 5}
+WINDOWS = {
+    "definitions": [{"type": "tumbling", "length_s": 60}],
+    "allowed_lateness_s": 5,
+    "idle_timeout_s": 5,
+}
 
 
 def kafka_settings(**extra: object) -> dict[str, object]:
-    return {"source": "kafka", "windows": WINDOWS, "kafka": {"max_uncommitted": 1000, "partitions": 4}, **extra}
+    return {
+        "source": "kafka",
+        "windows": WINDOWS,
+        "kafka": {"max_uncommitted": 1000, "partitions": 4},
+        **extra,
+    }
 
 
 def test_kafka_peak_rate_above_what_max_uncommitted_holds_is_a_config_error() -> None:

@@ -64,5 +64,13 @@ def _services_for_integration_tests(request: pytest.FixtureRequest) -> None:
     tests marked `storm` get the Storm cluster too."""
     if request.node.get_closest_marker("storm") is not None:
         _ensure(api.SERVICES)
+        # Storm's daemons are fail-fast and meant to run under supervision: a Supervisor halts itself when a
+        # topology is killed while its slots are still localizing the jar (Slot.handleWaitingForBlobLocalization
+        # -> "Halting process: Error when processing an event"). Re-check Nimbus and the Supervisor before
+        # every Storm test and restart what died, as a process supervisor would.
+        try:
+            api.ensure_up(["nimbus", "supervisor"])
+        except InfraError as exc:
+            pytest.fail(f"squall infra could not bring Storm back up:\n{exc}", pytrace=False)
     elif request.node.get_closest_marker("integration") is not None:
         _ensure(["zookeeper", "kafka", "cassandra"])

@@ -28,8 +28,7 @@ from typing import Any
 
 from bench.machine import write_result
 from squall.cassandra.settings import CassandraSettings
-from squall.cassandra.statements import datetime_to_ms
-from squall.cassandra.store import connect
+from squall.cassandra.store import connect, read_window_rows
 from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
@@ -103,22 +102,6 @@ def squall(cwd: Path, *args: str, timeout_s: float) -> str:
     if done.returncode != 0:
         raise SystemExit(f"squall {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return done.stdout
-
-
-def read_rows(cassandra: CassandraSettings) -> dict[Any, dict[str, Any]]:
-    cluster, session = connect(cassandra, cassandra.keyspace)
-    try:
-        rows = {}
-        for r in session.execute("SELECT * FROM metric_windows"):
-            row = r._asdict()
-            row["window_start"], row["window_end"] = (
-                datetime_to_ms(r.window_start),
-                datetime_to_ms(r.window_end),
-            )
-            rows[(r.tenant, r.device_id, r.metric, r.window_s, row["window_start"])] = row
-        return rows
-    finally:
-        cluster.shutdown()
 
 
 def run_bench(
@@ -203,7 +186,7 @@ def run_bench(
                 proc.kill()
                 stdout, _ = proc.communicate()
             summary = json.loads(stdout[stdout.index("{") :]) if "{" in stdout else {}
-            rows = read_rows(cassandra)
+            rows = read_window_rows(cassandra)
             problems = compare_rows(rows, truth_rows(truth), truth["relative_accuracy"], limit=50)
         finally:
             admin.delete_topics(kafka, [kafka.events_topic, kafka.dlq_topic, kafka.alerts_topic])

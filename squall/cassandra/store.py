@@ -20,6 +20,7 @@ from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import (
     bind_values,
     check_kind,
+    datetime_to_ms,
     insert_cql,
     window_exists_cql,
     window_key_values,
@@ -141,3 +142,25 @@ class CassandraStore:
 
     def close(self) -> None:
         self._cluster.shutdown()
+
+
+WindowKey = tuple[str, str, str, int, int]
+
+
+def read_window_rows(settings: CassandraSettings) -> dict[WindowKey, dict[str, Any]]:
+    """Every `metric_windows` row of the keyspace, keyed (tenant, device_id, metric, window_s, window_start),
+    times as ms since the epoch: the shape `squall.pipeline.truth` rows are compared in. For checks and tools,
+    not the hot path (a full scan)."""
+    cluster, session = connect(settings, settings.keyspace)
+    try:
+        rows: dict[WindowKey, dict[str, Any]] = {}
+        for r in session.execute("SELECT * FROM metric_windows"):
+            row = r._asdict()
+            row["window_start"], row["window_end"] = (
+                datetime_to_ms(r.window_start),
+                datetime_to_ms(r.window_end),
+            )
+            rows[(r.tenant, r.device_id, r.metric, r.window_s, row["window_start"])] = row
+        return rows
+    finally:
+        cluster.shutdown()

@@ -23,7 +23,7 @@ import pytest
 
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import datetime_to_ms
-from squall.cassandra.store import connect
+from squall.cassandra.store import connect, read_window_rows
 from squall.config import load_project, pipeline_settings
 from squall.kafka import admin
 from squall.kafka.dead_letters import decode_dead_letter
@@ -129,16 +129,9 @@ def outcome(project: E2EProject) -> dict[str, Any]:
     )
     ran = project.squall("run", "iot_pipeline", "-e", "dev", "--until-idle", "5", "--json", timeout_s=600)
     k, c = project.kafka, project.cassandra
+    rows = read_window_rows(c)
     cluster, session = connect(c, c.keyspace)
     try:
-        rows = {}
-        for r in session.execute("SELECT * FROM metric_windows"):
-            row = r._asdict()
-            row["window_start"], row["window_end"] = (
-                datetime_to_ms(r.window_start),
-                datetime_to_ms(r.window_end),
-            )
-            rows[(r.tenant, r.device_id, r.metric, r.window_s, row["window_start"])] = row
         stored_events = [
             {
                 "tenant": r.tenant,
@@ -236,16 +229,4 @@ def test_replaying_the_topic_overwrites_the_same_rows(project: E2EProject, outco
     config["envs"]["dev"]["pipeline"]["kafka"]["group_id"] = k.group_id + ".replay"
     (project.root / "config.json").write_text(json.dumps(config, indent=2))
     project.squall("run", "iot_pipeline", "-e", "dev", "--until-idle", "5", "--json", timeout_s=600)
-    cluster, session = connect(project.cassandra, project.cassandra.keyspace)
-    try:
-        rows = {}
-        for r in session.execute("SELECT * FROM metric_windows"):
-            row = r._asdict()
-            row["window_start"], row["window_end"] = (
-                datetime_to_ms(r.window_start),
-                datetime_to_ms(r.window_end),
-            )
-            rows[(r.tenant, r.device_id, r.metric, r.window_s, row["window_start"])] = row
-    finally:
-        cluster.shutdown()
-    assert rows == outcome["rows"]
+    assert read_window_rows(project.cassandra) == outcome["rows"]

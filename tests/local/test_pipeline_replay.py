@@ -5,7 +5,6 @@ windows on replay, idempotent upserts)."""
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from pathlib import Path
@@ -27,7 +26,7 @@ from squall.pipeline.simulator import SimulatorSettings, generate
 from squall.pipeline.sqlite_store import SqliteStore
 from squall.pipeline.truth import compare_rows, truth_for_settings
 from squall.testing import run_topology
-from tests.local.test_pipeline_local import count, make_project
+from tests.local.test_pipeline_local import make_project, stop_when_stored
 
 
 class FlakyStore(SqliteStore):
@@ -76,21 +75,6 @@ def test_failed_writes_replay_and_results_stay_exact(tmp_path: Path) -> None:
     settings = pipeline_settings(load_project(project), "local")
     truth = truth_for_settings(generate(SimulatorSettings.from_settings(settings)), settings)
     db_path = Path(settings["sqlite"]["path"])
-    last = [0.0]
-
-    def done(cluster: Any) -> bool:
-        if time.monotonic() - last[0] < 0.5:
-            return False
-        last[0] = time.monotonic()
-        return (
-            count(db_path, "SELECT COUNT(*) FROM metric_windows") == len(truth.rows)
-            and count(db_path, "SELECT COUNT(*) FROM dead_letters") == truth.dead_lettered + truth.late
-            and count(db_path, "SELECT COUNT(*) FROM events") == truth.unique_events
-            # every spout tuple is done (acked, after its replays); not `in_flight() == 0`: like Storm's acker, the
-            # runner keeps entries for late acks of already-failed trees until they time out
-            and all(not spout.roots for spout in cluster.spouts)
-        )
-
     result = run_topology(
         FlakyPipeline,
         project=project,
@@ -99,7 +83,7 @@ def test_failed_writes_replay_and_results_stay_exact(tmp_path: Path) -> None:
         until_idle=3.0,
         duration=150,
         conf={"topology.max.spout.pending": 30000},
-        stop_when=done,
+        stop_when=stop_when_stored(db_path, truth),
         seed=3,
     )
     assert not result.errors, result.errors

@@ -7,7 +7,6 @@ both sides of the committed offset; the fresh aggregate must not rebuild them fr
 from __future__ import annotations
 
 import json
-import time
 from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +32,7 @@ from squall.pipeline.truth import RowKey, compare_rows, telemetry_filter, truth_
 from squall.testing import run_topology
 from squall.windowing.assigner import window_ranges
 from squall.windowing.definitions import parse_window_settings
-from tests.local.test_pipeline_local import count, make_project
+from tests.local.test_pipeline_local import count, make_project, stop_when_stored
 from topologies.iot_pipeline import BY_DEVICE, BY_PARTITION, TICKS
 
 COMMIT_EVERY = 300  # acks between commits
@@ -161,19 +160,6 @@ def test_results_stay_exact_when_a_fresh_topology_resumes_at_the_committed_offse
     at_risk = straddling(messages, settings, set(stored_before), committed)
     assert at_risk, "no stored window straddles the committed offset: the run does not exercise the restart"
 
-    last = [0.0]
-
-    def complete(cluster: Any) -> bool:
-        if time.monotonic() - last[0] < 0.5:
-            return False
-        last[0] = time.monotonic()
-        return (
-            count(db_path, "SELECT COUNT(*) FROM metric_windows") == len(truth.rows)
-            and count(db_path, "SELECT COUNT(*) FROM dead_letters") == truth.dead_lettered + truth.late
-            and count(db_path, "SELECT COUNT(*) FROM events") == truth.unique_events
-            and all(not spout.roots for spout in cluster.spouts)
-        )
-
     second = run_topology(
         RestartablePipeline,
         project=project,
@@ -182,7 +168,7 @@ def test_results_stay_exact_when_a_fresh_topology_resumes_at_the_committed_offse
         until_idle=3.0,
         duration=150,
         conf={"topology.max.spout.pending": 30000},
-        stop_when=complete,
+        stop_when=stop_when_stored(db_path, truth),
     )
     assert not second.errors, second.errors
     assert second.reason in ("condition", "idle")

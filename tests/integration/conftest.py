@@ -10,7 +10,10 @@ Tests that need only some services ask for them by name: `infra_up(["kafka"])` r
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -74,3 +77,19 @@ def _services_for_integration_tests(request: pytest.FixtureRequest) -> None:
             pytest.fail(f"squall infra could not bring Storm back up:\n{exc}", pytrace=False)
     elif request.node.get_closest_marker("integration") is not None:
         _ensure(["zookeeper", "kafka", "cassandra"])
+
+
+STORM_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
+
+
+@pytest.fixture(scope="session")
+def storm_payloads() -> ModuleType:
+    """The Storm fixture project's `spouts/payloads.py`, loaded by path under its own name: its `spouts` package
+    would clash with this project's `spouts` package, which other tests have imported already."""
+    spec = importlib.util.spec_from_file_location(
+        "storm_fixture_payloads", STORM_FIXTURE / "spouts" / "payloads.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

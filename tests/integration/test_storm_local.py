@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -14,14 +15,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(60
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
 
 
-def test_sparse_run_local_mode_msgpack_rich_payloads(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(FIXTURE))
-    try:
-        from spouts.payloads import payload, to_jsonable
-    finally:
-        sys.path.remove(str(FIXTURE))
+def test_sparse_run_local_mode_msgpack_rich_payloads(tmp_path: Path, storm_payloads: ModuleType) -> None:
+    payload, to_jsonable = storm_payloads.payload, storm_payloads.to_jsonable
     count = 60
     out_dir = tmp_path / "sink"
     res = SparseProject(FIXTURE).sparse(

@@ -7,8 +7,8 @@ Unicode, bytes, nested maps, 64-bit integers and 200 kB strings cross spout -> e
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -21,17 +21,8 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
 COUNT = 120
 
 
-def _payload_module():
-    sys.path.insert(0, str(FIXTURE))
-    try:
-        from spouts import payloads
-    finally:
-        sys.path.remove(str(FIXTURE))
-    return payloads
-
-
-def test_rich_tuples_round_trip_over_msgpack(tmp_path: Path) -> None:
-    payloads = _payload_module()
+def test_rich_tuples_round_trip_over_msgpack(tmp_path: Path, storm_payloads: ModuleType) -> None:
+    payloads = storm_payloads
     out_dir = tmp_path / "sink"
     options = {
         "squall.test.out": str(out_dir),

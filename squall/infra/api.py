@@ -289,6 +289,25 @@ def ensure_up(
     return results
 
 
+def revive(names: Iterable[str], ctx: Context | None = None, report: Report = _quiet) -> list[str]:
+    """Start again each named service that squall started and that has since died (its pid file names a process
+    that is gone). Storm's daemons are fail-fast and meant to run under a process supervisor (a Supervisor halts
+    itself when a topology is killed while its slots still localize the jar); this is that supervisor's step,
+    without waiting for Nimbus to notice the death. Returns the names started again."""
+    ctx = ctx or make_context()
+    pending: dict[str, tuple[process.PidRecord, float]] = {}
+    with _locked(ctx.layout):
+        for name in names:
+            record = process.read_pid(ctx.layout.pid_file(name))
+            if record is None or process.is_alive(record):
+                continue
+            report(f"{name}: pid {record.pid} died; starting it again")
+            pending[name] = (_start(ctx, SERVICES[name]), time.monotonic())
+        revived = sorted(pending)
+        _wait_healthy(ctx, pending, report)  # empties `pending` as each becomes healthy
+    return revived
+
+
 # --- down ------------------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,9 @@ Tests that need only some services ask for them by name: `infra_up(["kafka"])` r
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable, Iterable
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -67,6 +69,7 @@ def _services_for_integration_tests(request: pytest.FixtureRequest) -> None:
     tests marked `storm` get the Storm cluster too."""
     if request.node.get_closest_marker("storm") is not None:
         _ensure(api.SERVICES)
+        request.getfixturevalue("storm_watchdog")
         # Storm's daemons are fail-fast and meant to run under supervision: a Supervisor halts itself when a
         # topology is killed while its slots are still localizing the jar (Slot.handleWaitingForBlobLocalization
         # -> "Halting process: Error when processing an event"). Re-check Nimbus and the Supervisor before
@@ -93,3 +96,27 @@ def storm_payloads() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def storm_watchdog() -> Iterator[None]:
+    """While Storm tests run, start Nimbus or the Supervisor again within seconds if one dies (Storm's daemons are
+    fail-fast and expect a process supervisor; see `api.revive`). Problems are reported on stderr, not raised:
+    the tests' own checks decide."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(2.0):
+            try:
+                revived = api.revive(["nimbus", "supervisor"])
+            except Exception as exc:  # noqa: BLE001 - keep watching; the tests report what it broke
+                print(f"storm watchdog: {exc}", file=sys.stderr)
+            else:
+                if revived:
+                    print(f"storm watchdog: started {', '.join(revived)} again", file=sys.stderr)
+
+    thread = threading.Thread(target=watch, name="storm-watchdog", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=60)

@@ -1,18 +1,23 @@
-"""AggregateBolt: event-time windows per (tenant, device_id, metric) -> window records for persist."""
+"""AggregateBolt: event-time windows per (tenant, device_id, metric) -> window records for persist.
+
+Input: shard batches (BATCH_FIELDS) of routed events. Output: `records` tuples of window rows (at most
+ROWS_PER_TUPLE each) anchored to every input batch that fed those windows; late events one by one on `late`."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 from streamparse import Stream
 
 from squall.pipeline.model import Store, WindowResult
 from squall.pipeline.stores import make_store
-from squall.pipeline.tuples import LATE_FIELDS, RECORD_FIELDS, record_values
+from squall.pipeline.tuples import LATE_FIELDS, RECORD_FIELDS, late_values, record_values
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
+
+ROWS_PER_TUPLE = 500
 
 
 class AggregateBolt(WindowedBolt):
@@ -33,26 +38,41 @@ class AggregateBolt(WindowedBolt):
             self.store = make_store(self.pipeline_settings)  # the env's store, opened on first use
         return self.store.has_window(key[0], key[1], metric, definition.length_s, window_start)
 
-    def extract(self, tup: Any) -> tuple[Key, str, int, Mapping[str, float]]:
-        tenant, device_id, event, _source = tup.values
-        return (tenant, device_id), event["event_id"], int(event["ts"]), event["metrics"]
-
-    def emit_window(self, window: ClosedWindow, anchors: list[Hashable]) -> None:
-        tenant, device_id = window.key
-        for metric, s in window.results.items():
-            row = WindowResult(
-                tenant=tenant,
-                device_id=device_id,
-                metric=metric,
-                window_s=window.definition.length_s,
-                window_start=window.start,
-                window_end=window.end,
-                count=s.count,
-                sum=s.sum,
-                min=s.min,
-                max=s.max,
-                mean=s.mean,
-                p50=s.p50,
-                p95=s.p95,
+    def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
+        for entry in tup.values[1]:
+            event = entry[0]
+            yield (
+                (event["tenant"], event["device_id"]),
+                event["event_id"],
+                int(event["ts"]),
+                event["metrics"],
+                entry,
             )
-            self.emit(record_values("window", row), anchors=anchors)
+
+    def emit_late(self, tup: Any, item: Any, watermark: int) -> None:
+        self.emit(late_values(item, watermark), stream="late", anchors=[tup.id])
+
+    def emit_windows(self, windows: list[ClosedWindow], anchors: list[Hashable]) -> None:
+        rows: list[WindowResult] = []
+        for window in windows:
+            tenant, device_id = window.key
+            for metric, s in window.results.items():
+                rows.append(
+                    WindowResult(
+                        tenant=tenant,
+                        device_id=device_id,
+                        metric=metric,
+                        window_s=window.definition.length_s,
+                        window_start=window.start,
+                        window_end=window.end,
+                        count=s.count,
+                        sum=s.sum,
+                        min=s.min,
+                        max=s.max,
+                        mean=s.mean,
+                        p50=s.p50,
+                        p95=s.p95,
+                    )
+                )
+        for i in range(0, len(rows), ROWS_PER_TUPLE):
+            self.emit(record_values("window", rows[i : i + ROWS_PER_TUPLE]), anchors=anchors)

@@ -1,4 +1,6 @@
-"""AlertsBolt: threshold, consecutive-readings and anomaly alerts per device -> publisher and persist."""
+"""AlertsBolt: threshold, consecutive-readings and anomaly alerts per device -> publisher and persist.
+
+Input: shard batches (BATCH_FIELDS); output: one `records` tuple of the alerts a batch raised (if any)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ class AlertsBolt(Bolt):  # type: ignore[misc]
         self.publisher = AlertPublisher(settings)
 
     def process(self, tup: Any) -> None:
-        alerts = self.engine.evaluate(event_from_dict(tup.values[2]))
-        self.publisher.publish_alerts(alerts)  # raises if the publisher failed: the tuple fails and replays
-        for alert in alerts:
-            self.emit(record_values("alert", alert))
+        evaluate = self.engine.evaluate
+        alerts = [alert for entry in tup.values[1] for alert in evaluate(event_from_dict(entry[0]))]
+        if alerts:
+            self.publisher.publish_alerts(
+                alerts
+            )  # raises if the publisher failed: the batch fails and replays
+            self.emit(record_values("alert", alerts))

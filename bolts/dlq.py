@@ -23,4 +23,4 @@ class DeadLetterBolt(Bolt):  # type: ignore[misc]
         else:
             dl = dead_letter_from_invalid(tup.values, self.publisher.clock.wall_ms())
         self.publisher.publish(dl)  # raises if the publisher failed: the tuple fails and replays
-        self.emit(record_values("dead_letter", dl))
+        self.emit(record_values("dead_letter", [dl]))

@@ -1,7 +1,9 @@
 """PersistBolt: writes records through the configured Store; acks only after the write succeeded.
 
-Records are buffered up to `pipeline.persist.batch_size` (default 100) and written together (SQLite: one
-transaction) when the buffer is full and on every tick tuple, so a tuple waits at most one tick."""
+Inputs carry lists of records (window rows, alerts, dead letters) or shard batches of raw events (`archive`).
+Records are buffered up to `pipeline.persist.batch_size` (default 500) and written together (SQLite: one
+transaction; Cassandra: unlogged batches per partition) when the buffer is full and on every tick tuple, so a
+tuple waits at most one tick. A tuple is acked when all its records are durable, failed otherwise."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 from streamparse import Bolt
 
-from squall.pipeline.persisting import WriteWindow, persist_batch_size, store_batch
+from squall.pipeline.persisting import WriteWindow, persist_batch_size, write_tuples
 from squall.pipeline.settings import from_conf, section
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import Record, record_from_values
@@ -26,15 +28,19 @@ class PersistBolt(Bolt):  # type: ignore[misc]
         timeout = float(persist.get("write_timeout_s", 30.0))
         self.batch_size = persist_batch_size(persist)
         self.writes = WriteWindow(self.store.max_in_flight, self.ack, self._failed, timeout)
-        self.buffer: list[tuple[str, Record, Any]] = []
+        self.buffer: list[tuple[str, list[Record], Any]] = []
+        self.buffered = 0  # records in the buffer
 
     def process(self, tup: Any) -> None:
-        if tup.stream == "archive":
-            kind, record = "event", record_from_values("event", tup.values[2])
+        if tup.stream == "archive":  # a shard batch of raw events
+            records: list[Record] = [record_from_values("event", entry[0]) for entry in tup.values[1]]
+            kind = "event"
         else:
-            kind, record = tup.values[0], record_from_values(tup.values[0], tup.values[1])
-        self.buffer.append((kind, record, tup.id))
-        if len(self.buffer) >= self.batch_size:
+            kind = tup.values[0]
+            records = [record_from_values(kind, data) for data in tup.values[1]]
+        self.buffer.append((kind, records, tup.id))
+        self.buffered += len(records)
+        if self.buffered >= self.batch_size:
             self.flush()
 
     def process_tick(self, tup: Any) -> None:
@@ -43,14 +49,14 @@ class PersistBolt(Bolt):  # type: ignore[misc]
         self.ack(tup)
 
     def flush(self) -> None:
-        """Write the buffered records (one store batch), then ack/fail each tuple as its write settles."""
+        """Write the buffered records (one store batch; per kind, so a store can group rows), then ack/fail
+        each tuple once every write holding one of its records settled."""
         if not self.buffer:
             return
-        buffered, self.buffer = self.buffer, []
-        with store_batch(self.store):
-            futures = [self.store.write(kind, record) for kind, record, _ in buffered]
-        for (_, _, token), future in zip(buffered, futures, strict=True):
-            self.writes.add([future], token)
+        buffered, self.buffer, self.buffered = self.buffer, [], 0
+        futures_of = write_tuples(self.store, buffered)
+        for _, _, token in buffered:
+            self.writes.add(futures_of[token], token)
 
     def _failed(self, token: Any, exc: BaseException) -> None:
         self.logger.warning("write failed, tuple %s fails and will be replayed: %s", token, exc)

@@ -1,4 +1,5 @@
-"""RouteBolt: sends each event to the named streams whose rule (config.json pipeline.routing) matches."""
+"""RouteBolt: sends each event of a shard batch to the named streams whose rule (config.json pipeline.routing)
+matches; per output stream one batch tuple (same shard, arrival order kept)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,25 @@ from streamparse import Bolt, Stream
 
 from squall.pipeline.routing import STREAMS, parse_rules, route_fields
 from squall.pipeline.settings import from_conf, section
-from squall.pipeline.tuples import EVENT_FIELDS
+from squall.pipeline.tuples import BATCH_FIELDS
 
 
 class RouteBolt(Bolt):  # type: ignore[misc]
-    outputs = [Stream(EVENT_FIELDS, name) for name in STREAMS]
+    outputs = [Stream(BATCH_FIELDS, name) for name in STREAMS]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         self.rules = parse_rules(section(from_conf(conf), "routing"))
 
     def process(self, tup: Any) -> None:
-        values = tup.values
-        event = values[2]  # the validated event dict parse emitted: read in place, no copy
-        for stream in route_fields(event["type"], event["tenant"], event["metrics"], self.rules):
-            self.emit(values, stream=stream)
+        shard, entries = tup.values
+        by_stream: dict[str, list[Any]] = {}
+        rules = self.rules
+        for entry in entries:
+            event = entry[0]  # the validated event dict parse emitted: read in place, no copy
+            for stream in route_fields(event["type"], event["tenant"], event["metrics"], rules):
+                routed = by_stream.get(stream)
+                if routed is None:
+                    routed = by_stream[stream] = []
+                routed.append(entry)
+        for stream, routed in by_stream.items():
+            self.emit([shard, routed], stream=stream)

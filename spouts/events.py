@@ -1,12 +1,15 @@
 """EventSpout: emits device messages from the configured EventSource (simulator or Kafka), reliably.
 
-Each `next_tuple` emits up to `pipeline.spout.batch_size` messages the source has now (one multilang round trip
-for the batch instead of one per event, as Python multilang spouts commonly do); every emit carries its own
-msg id, so ack/fail/replay stay per message.
+Each `next_tuple` takes up to `pipeline.spout.batch_size` messages the source has now and emits them as one
+tuple per source partition (SPOUT_FIELDS: topic, partition, messages), each with its own msg id. Acking that id
+acks every message in it at the source (whose offsets then commit); failing it fails every message, which the
+source retries one by one with its backoff (and dead-letters after its max retries), so nothing is lost and
+replays regroup into new batches. See squall.pipeline.tuples for why tuples carry micro-batches.
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from streamparse import Spout
@@ -28,21 +31,37 @@ class EventSpout(Spout):  # type: ignore[misc]
         check_source_settings(settings, stormconf, max(1, len(task_ids)))
         self.batch_size = spout_batch_size(settings)
         self.source = make_source(settings, index, max(1, len(task_ids)))
+        self.in_flight: dict[str, list[Any]] = {}  # batch msg id -> the source msg ids it carries
+        # Unique per incarnation: an ack for a tree of a previous (crashed) instance must not ack a new batch.
+        self._prefix = f"{task_id}-{secrets.token_hex(4)}-"
+        self._next_id = 0
 
     def next_tuple(self) -> None:
-        poll, emit = self.source.poll, self.emit
+        poll = self.source.poll
+        batches: dict[tuple[str, int], tuple[list[Any], list[list[Any]]]] = {}
         for _ in range(self.batch_size):
             polled = poll()
             if polled is None:
-                return
+                break
             msg_id, payload, topic, partition, offset = polled
-            emit([bytes_to_text(payload), topic, partition, offset], tup_id=msg_id)
+            batch = batches.get((topic, partition))
+            if batch is None:
+                batch = batches[(topic, partition)] = ([], [])
+            batch[0].append(msg_id)
+            batch[1].append([offset, bytes_to_text(payload)])
+        for (topic, partition), (msg_ids, messages) in batches.items():
+            self._next_id += 1
+            tup_id = f"{self._prefix}{self._next_id}"
+            self.in_flight[tup_id] = msg_ids
+            self.emit([topic, partition, messages], tup_id=tup_id)
 
     def ack(self, tup_id: Any) -> None:
-        self.source.ack(tup_id)
+        for msg_id in self.in_flight.pop(str(tup_id), ()):
+            self.source.ack(msg_id)
 
     def fail(self, tup_id: Any) -> None:
-        self.source.fail(tup_id)
+        for msg_id in self.in_flight.pop(str(tup_id), ()):
+            self.source.fail(msg_id)
 
     def activate(self) -> None:
         self.source.activate()

@@ -14,11 +14,14 @@ from bolts.persist import PersistBolt
 from bolts.route import RouteBolt
 from spouts.events import EventSpout
 
-# A device's events stay in order end to end: a device maps to one Kafka partition, the partition to one parse
-# task, the device to one route/aggregate/alerts task (Storm keeps order between any two tasks). A shuffle here
-# would let one parse task run ahead of another and turn in-order events into late ones.
+# Tuples carry micro-batches (squall/pipeline/tuples.py): the spout one batch per Kafka partition, parse one
+# batch per device shard (shard = stable hash of tenant + device_id, `pipeline.shards`). A device's events stay in
+# order end to end: a device maps to one Kafka partition, the partition to one parse task, the device to one shard
+# and the shard to one route/aggregate/alerts task (Storm keeps order between any two tasks). A fields grouping
+# on `shard` is thus a fields grouping by (tenant, device_id) that moves a batch per hop instead of an event.
+# A shuffle here would let one parse task run ahead of another and turn in-order events into late ones.
 BY_PARTITION = Grouping.fields("partition")
-BY_DEVICE = Grouping.fields("tenant", "device_id")
+BY_DEVICE = Grouping.fields("shard")
 TICKS = {"topology.tick.tuple.freq.secs": 1}
 
 

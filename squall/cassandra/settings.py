@@ -33,6 +33,8 @@ class CassandraSettings:
         default_factory=lambda: {"class": "SimpleStrategy", "replication_factor": 1}
     )
     max_in_flight: int = 256
+    # Rows of one partition sent as one UNLOGGED batch (one request, one mutation); 1 turns batching off.
+    batch_rows: int = 50
     consistency: str = "LOCAL_QUORUM"
     request_timeout_s: float = 10.0
     connect_timeout_s: float = 10.0
@@ -76,7 +78,7 @@ class CassandraSettings:
                     raise ConfigError(
                         where, f"{value!r} is not a protocol version", "use 3, 4, 5, or 0 to negotiate"
                     )
-            elif key in ("port", "max_in_flight"):
+            elif key in ("port", "max_in_flight", "batch_rows"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(where, f"{value!r} is not valid", "use an integer >= 1")
             elif key in ("request_timeout_s", "connect_timeout_s"):

@@ -47,6 +47,9 @@ _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
 }
 
+# How many leading insert columns form each table's partition key (rows sharing them can share a batch).
+PARTITION_KEY_SIZE = {"window": 5, "event": 3, "alert": 3, "dead_letter": 3}
+
 
 def utc_day(ms: int) -> dt.date:
     return _EPOCH + dt.timedelta(days=ms // 86_400_000)

@@ -1,7 +1,8 @@
 """CassandraStore: the pipeline's Store on a real Cassandra.
 
-Prepared statements only; writes go out with execute_async and at most `max_in_flight` are outstanding (a
-write waits for a free slot, bounded by the request timeout). Every write is an idempotent upsert
+Prepared statements only; writes go out with execute_async and at most `max_in_flight` requests are outstanding
+(a write waits for a free slot, bounded by the request timeout). `write_many` sends the rows of one partition as
+UNLOGGED batches of up to `batch_rows` (the documented good use of batches: one partition, one mutation). Every write is an idempotent upsert
 (squall.cassandra.statements), so a replay overwrites the same rows.
 """
 
@@ -15,9 +16,11 @@ from typing import Any
 from cassandra import ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.query import BatchStatement, BatchType
 
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import (
+    PARTITION_KEY_SIZE,
     bind_values,
     check_kind,
     datetime_to_ms,
@@ -86,7 +89,36 @@ class CassandraStore:
 
     def write(self, kind: str, record: Any) -> Future[None]:
         check_kind(kind)
-        values = bind_values(kind, record)
+        return self._execute(self._prepared[kind].bind(bind_values(kind, record)))
+
+    def write_many(self, kind: str, records: list[Any]) -> list[Future[None]]:
+        """Upsert `records` grouped by partition: up to `batch_rows` rows of one partition go as one UNLOGGED
+        batch (a single mutation on the replicas, atomic and isolated within the partition; one request for the
+        driver). Returns one Future per record, shared by the records of a batch."""
+        check_kind(kind)
+        prepared, size, limit = self._prepared[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        bound: list[Any] = []
+        for i, record in enumerate(records):
+            values = bind_values(kind, record)
+            bound.append(prepared.bind(values))
+            groups.setdefault(values[:size], []).append(i)
+        futures: list[Future[None] | None] = [None] * len(records)
+        for indexes in groups.values():
+            for lo in range(0, len(indexes), limit):
+                chunk = indexes[lo : lo + limit]
+                if len(chunk) == 1:
+                    statement = bound[chunk[0]]
+                else:
+                    statement = BatchStatement(batch_type=BatchType.UNLOGGED)
+                    for i in chunk:
+                        statement.add(bound[i])
+                future = self._execute(statement, rows=len(chunk))
+                for i in chunk:
+                    futures[i] = future
+        return [f for f in futures if f is not None]
+
+    def _execute(self, statement: Any, rows: int = 1) -> Future[None]:
         done: Future[None] = Future()
         wait_s = self.settings.request_timeout_s * 2
         if not self._slots.acquire(timeout=wait_s):
@@ -100,18 +132,18 @@ class CassandraStore:
         with self._lock:
             self._in_flight += 1
         try:
-            response = self._session.execute_async(self._prepared[kind].bind(values))
+            response = self._session.execute_async(statement)
         except Exception as exc:
-            self._release(ok=False)
+            self._release(ok=False, rows=rows)
             done.set_exception(exc)
             return done
 
         def on_ok(_rows: Any) -> None:
-            self._release(ok=True)
+            self._release(ok=True, rows=rows)
             done.set_result(None)
 
         def on_err(exc: BaseException) -> None:
-            self._release(ok=False)
+            self._release(ok=False, rows=rows)
             done.set_exception(exc)
 
         response.add_callbacks(on_ok, on_err)
@@ -131,13 +163,13 @@ class CassandraStore:
             ) from exc
         return rows.one() is not None
 
-    def _release(self, ok: bool) -> None:
+    def _release(self, ok: bool, rows: int = 1) -> None:
         with self._lock:
             self._in_flight -= 1
             if ok:
-                self.written += 1
+                self.written += rows
             else:
-                self.failed += 1
+                self.failed += rows
         self._slots.release()
 
     def close(self) -> None:

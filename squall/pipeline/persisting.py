@@ -80,11 +80,35 @@ def store_batch(store: Any) -> AbstractContextManager[None]:
     return batch() if callable(batch) else nullcontext()
 
 
+def write_tuples(store: Any, buffered: list[tuple[str, list[Any], Any]]) -> dict[Any, list[Future[None]]]:
+    """Write the records of several tuples ((kind, records, token) each) in one store batch, per kind through
+    the store's `write_many(kind, records)` when it has one (it may group rows, e.g. Cassandra batches per
+    partition; several records can then share one Future). Returns each token's distinct futures."""
+    by_kind: dict[str, tuple[list[Any], list[Any]]] = {}
+    for kind, records, token in buffered:
+        group = by_kind.setdefault(kind, ([], []))
+        group[0].extend(records)
+        group[1].extend([token] * len(records))
+    futures_of: dict[Any, list[Future[None]]] = {token: [] for _, _, token in buffered}
+    write_many = getattr(store, "write_many", None)
+    with store_batch(store):
+        for kind, (records, tokens) in by_kind.items():
+            if callable(write_many):
+                futures = write_many(kind, records)
+            else:
+                futures = [store.write(kind, record) for record in records]
+            for token, future in zip(tokens, futures, strict=True):
+                held = futures_of[token]
+                if not held or held[-1] is not future:
+                    held.append(future)
+    return futures_of
+
+
 def persist_batch_size(persist: dict[str, Any]) -> int:
-    """`pipeline.persist.batch_size`: records persist writes together (default 100)."""
-    raw = persist.get("batch_size", 100)
+    """`pipeline.persist.batch_size`: records persist writes together (default 500)."""
+    raw = persist.get("batch_size", 500)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 10_000:
         raise ConfigError(
-            "pipeline.persist.batch_size", f"{raw!r} is not a whole number in 1..10000", "e.g. 100"
+            "pipeline.persist.batch_size", f"{raw!r} is not a whole number in 1..10000", "e.g. 500"
         )
     return raw

@@ -2,22 +2,49 @@
 
 Tuple values must survive both multilang serializers (JSON and msgpack), so records travel as plain dicts and
 bytes as latin-1 strings (lossless: every byte maps to one code point).
+
+Micro-batches (docs/pipeline.md, "Tuples carry micro-batches"): one multilang hop costs tens of microseconds
+whatever the tuple holds, so the hot streams carry lists. The spout emits one tuple per Kafka partition and
+`next_tuple` (`messages` = [[offset, payload], ...], its own msg id, acked/failed as a whole); parse re-groups
+the valid events by `shard` = a stable hash of (tenant, device_id) (`events` = [[event, source], ...] in
+arrival order), so a fields grouping on `shard` keeps every event of a device on one task, in order, exactly as
+a fields grouping on (tenant, device_id) does. Window and alert results travel as `records` lists.
+Dead letters (invalid, late) stay one per tuple: they are rare and each carries its own bytes and reason.
 """
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Mapping
 from typing import Any
 
+from squall.errors import ConfigError
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
 
-SPOUT_FIELDS = ["payload", "topic", "partition", "offset"]
-EVENT_FIELDS = ["tenant", "device_id", "event", "source"]  # source = [topic, partition, offset]
+SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = [[offset, payload latin-1], ...]
+BATCH_FIELDS = ["shard", "events"]  # events = [[event dict, [topic, partition, offset]], ...]
 INVALID_FIELDS = ["reason", "detail", "payload", "source"]
 LATE_FIELDS = ["tenant", "device_id", "event", "source", "watermark"]
-RECORD_FIELDS = ["kind", "record"]
+RECORD_FIELDS = ["kind", "records"]  # records = [record dict, ...], all of one kind
 
 Record = Event | WindowResult | Alert | DeadLetter
+DEFAULT_SHARDS = 16
+
+
+def shard_count(settings: Mapping[str, Any]) -> int:
+    """`pipeline.shards`: how many device shards the batched streams are keyed by (default 16). Each shard goes
+    to one task of a component, so use at least (ideally a multiple of) the largest parallelism downstream of
+    parse; more shards mean smaller batches."""
+    raw = settings.get("shards", DEFAULT_SHARDS)
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 4096:
+        raise ConfigError("pipeline.shards", f"{raw!r} is not a whole number in 1..4096", "e.g. 16")
+    return raw
+
+
+def shard_of(tenant: str, device_id: str, shards: int) -> int:
+    """The device's shard: stable across processes and restarts (crc32, not Python's salted hash)."""
+    return zlib.crc32(f"{tenant}\x00{device_id}".encode()) % shards
 
 
 def bytes_to_text(data: bytes) -> str:
@@ -33,9 +60,9 @@ def source_of(values: Any) -> tuple[str, int, int]:
     return str(topic), int(partition), int(offset)
 
 
-def event_values(event: Event, source: tuple[str, int, int]) -> list[Any]:
-    """The values of an event tuple. The event's dict form is built field by field (equal to `to_dict()`,
-    without dataclasses.asdict's recursive deep copy: the freshly parsed event is not used afterwards)."""
+def event_entry(event: Event, source: tuple[str, int, int]) -> list[Any]:
+    """One event of a batch: [event dict, [topic, partition, offset]]. The dict is built field by field (equal to
+    `to_dict()`, without dataclasses.asdict's recursive deep copy: the freshly parsed event is not reused)."""
     data = {
         "tenant": event.tenant,
         "device_id": event.device_id,
@@ -45,14 +72,25 @@ def event_values(event: Event, source: tuple[str, int, int]) -> list[Any]:
         "metrics": event.metrics,
         "attrs": event.attrs,
     }
-    return [event.tenant, event.device_id, data, list(source)]
+    return [data, list(source)]
 
 
-def record_values(kind: str, record: Record) -> list[Any]:
+def late_values(entry: list[Any], watermark: int) -> list[Any]:
+    """A late event's tuple (LATE_FIELDS) from its batch entry."""
+    data, source = entry
+    return [data["tenant"], data["device_id"], data, source, watermark]
+
+
+def record_dict(record: Record) -> dict[str, Any]:
     data = record.to_dict()
     if isinstance(record, DeadLetter):
         data["payload"] = bytes_to_text(record.payload)
-    return [kind, data]
+    return data
+
+
+def record_values(kind: str, records: list[Record]) -> list[Any]:
+    """A RECORD_FIELDS tuple: one kind, a list of records."""
+    return [kind, [record_dict(r) for r in records]]
 
 
 def record_from_values(kind: str, data: dict[str, Any]) -> Record:

@@ -1,10 +1,10 @@
 """WindowedBolt: the Storm glue around WindowManager (as Storm's WindowedBoltExecutor wraps its WindowManager).
 
-A subclass says how to read a tuple (`extract`) and what to emit for a closed window (`emit_window`); the base
-does the rest:
-- input tuples are NOT acked on arrival; each is acked once every window it belongs to has been emitted, and
-  those emits are anchored to all the window's tuples (so a failed write downstream replays them);
-- late tuples go to the `late` stream (anchored), then are acked; duplicates inside a window are acked at once;
+A subclass says how to read the events of a tuple (`extract`: a tuple may carry one event or a batch) and what
+to emit for closed windows (`emit_windows`); the base does the rest:
+- input tuples are NOT acked on arrival; each is acked once every window any of its events belongs to has been
+  emitted, and those emits are anchored to all the windows' tuples (so a failed write downstream replays them);
+- late events go to the `late` stream (anchored to their tuple); duplicates inside a window count once;
 - tick tuples (`topology.tick.tuple.freq.secs`, set in the component's config) drive the idle timeout: an idle
   key's windows close after `pipeline.windows.idle_timeout_s` on the injected clock. `squall run --until-idle`
   keeps delivering ticks while it waits for pending trees, so a bounded run flushes every window before it stops;
@@ -14,7 +14,7 @@ does the rest:
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any
 
 from streamparse import Bolt
@@ -62,41 +62,74 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
     ) -> None:
         """Read the subclass's own settings."""
 
-    def extract(self, tup: Any) -> tuple[Key, str, int, Mapping[str, float]]:
-        """(key, event_id, event time ms, metric values) of an input tuple."""
+    def extract(self, tup: Any) -> Iterable[tuple[Key, str, int, Mapping[str, float], Any]]:
+        """The events of an input tuple, in order: (key, event_id, event time ms, metric values, item), where
+        `item` is what `emit_late` gets back for a late event."""
         raise NotImplementedError
 
-    def emit_window(self, window: ClosedWindow, anchors: list[Hashable]) -> None:
+    def emit_windows(self, windows: list[ClosedWindow], anchors: list[Hashable]) -> None:
+        """Emit the results of `windows` (one or more tuples), anchored to `anchors`."""
         raise NotImplementedError
 
-    def emit_late(self, tup: Any, watermark: int) -> None:
-        """Default: re-emit the input values plus the watermark on the `late` stream."""
-        self.emit([*tup.values, watermark], stream="late", anchors=[tup.id])
+    def emit_late(self, tup: Any, item: Any, watermark: int) -> None:
+        """Default: the item plus the watermark on the `late` stream, anchored to its tuple."""
+        self.emit([item, watermark], stream="late", anchors=[tup.id])
 
     # --- engine glue -------------------------------------------------------------------------------------
     def process(self, tup: Any) -> None:
-        key, event_id, ts, values = self.extract(tup)
-        outcome = self.windows.add(key, event_id, ts, values, tup.id)
-        self.counts["events"] += 1
-        if outcome.late:
-            self.counts["late"] += 1
-            self.emit_late(tup, outcome.watermark)
-        elif outcome.duplicate:
-            self.counts["duplicates"] += 1
-        elif outcome.stored:
-            self.counts["already_stored"] += 1
-        for window in outcome.reemitted:
-            self.counts["reemitted"] += 1
-            self.emit_window(window, [tup.id])
-        self._finish(outcome)
+        token, windows, counts = tup.id, self.windows, self.counts
+        closed: list[ClosedWindow] = []
+        anchors: dict[Hashable, None] = {}  # ordered set
+        released: list[Hashable] = []
+        windows.hold(token)
+        for key, event_id, ts, values, item in self.extract(tup):
+            outcome = windows.add(key, event_id, ts, values, token)
+            counts["events"] += 1
+            if outcome.late:
+                counts["late"] += 1
+                self.emit_late(tup, item, outcome.watermark)
+            elif outcome.duplicate:
+                counts["duplicates"] += 1
+            elif outcome.stored:
+                counts["already_stored"] += 1
+            if outcome.reemitted:
+                # A replay of events whose windows closed (their write failed): re-emit, anchored to this tuple
+                # (the windows' original tuples may be acked already).
+                counts["reemitted"] += len(outcome.reemitted)
+                closed.extend(outcome.reemitted)
+                anchors[token] = None
+            self._collect(outcome, closed, anchors, released)
+        if windows.unhold(token):
+            released.append(token)
+        self._emit(closed, anchors, released)
 
     def process_tick(self, tup: Any) -> None:
-        self._finish(self.windows.on_tick())
+        closed: list[ClosedWindow] = []
+        anchors: dict[Hashable, None] = {}
+        released: list[Hashable] = []
+        self._collect(self.windows.on_tick(), closed, anchors, released)
+        self._emit(closed, anchors, released)
         self.ack(tup)  # Storm ignores acks of tick tuples; a runner that tracks every delivery sees it done
 
-    def _finish(self, outcome: Outcome) -> None:
+    def _collect(
+        self,
+        outcome: Outcome,
+        closed: list[ClosedWindow],
+        anchors: dict[Hashable, None],
+        released: list[Hashable],
+    ) -> None:
+        self.counts["windows"] += len(outcome.closed)
         for window in outcome.closed:
-            self.counts["windows"] += 1
-            self.emit_window(window, list(window.tokens))
-        for token in outcome.released:
+            closed.append(window)
+            anchors.update(dict.fromkeys(window.tokens))
+        released.extend(outcome.released)
+
+    def _emit(
+        self, closed: list[ClosedWindow], anchors: dict[Hashable, None], released: list[Hashable]
+    ) -> None:
+        """Emit closed windows before acking the tuples they release (so the acks cannot complete a tree the
+        window output still needs to join)."""
+        if closed:
+            self.emit_windows(closed, list(anchors))
+        for token in released:
             self.ack(token)

@@ -8,8 +8,16 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
 - A window [start, end) closes when the key's watermark reaches `end`; it emits once.
 - A window de-duplicates by event id, so a re-delivered event never counts twice.
 - Idle: when a key has received nothing for `idle_timeout_s` on the (injected) clock, all its open windows
-  close and its watermark moves to the end of the last of them. A bounded run relies on this to flush.
-- A tuple is released (to be acked) when every window it was added to has closed. A re-delivery of an event
+  close (they are emitted; a bounded run relies on this to flush) but its watermark does NOT move: the close
+  is provisional. A stalled pipeline (backpressure, a slow store, a restarting task) looks exactly like an idle
+  device, so an event that arrives later and is on time by the watermark rule reopens its window, which emits
+  again with every event it counted: the store's upsert replaces the early row with the complete one. The
+  idle timeout is thus a latency setting, never a correctness one. A provisional window stays reopenable for
+  `retain_closed_s` of processing time; when it is forgotten, the key's watermark moves to its end (from then
+  on its events are late, never a partial rebuild that would overwrite the stored row).
+- A tuple is released (to be acked) when every window it was added to has closed. A tuple carrying a batch of
+  events is `hold`-ed while its events are added and `unhold`-ed after; it is released once that is done and
+  every window any of its events joined has closed. A re-delivery of an event
   whose windows already closed re-emits those windows, so a failed downstream write is repaired by the replay
   instead of being dead-lettered as late. Closed windows are kept for `retain_closed_s` of processing time on
   the clock (the windowed bolt uses twice the message timeout: a tree fails, and its tuples replay, within it).
@@ -71,12 +79,22 @@ class Outcome:
 
 
 @dataclass
+class _Closed:
+    at: float  # processing time of the (last) close
+    window: _Window  # its state: reopenable while provisional; values dropped once final
+    result: ClosedWindow
+    final: bool  # the key's watermark passed its end: no on-time event can join it any more
+
+
+@dataclass
 class _KeyState:
     max_ts: int = NO_WATERMARK
     watermark: int = NO_WATERMARK
     last_seen: float = 0.0
     open: dict[tuple[WindowDefinition, int], _Window] = field(default_factory=dict)
-    recent: list[tuple[float, ClosedWindow]] = field(default_factory=list)  # (closed at, window)
+    # emitted windows, oldest close first, kept `retain_closed_s` for re-deliveries (and reopening)
+    closed: dict[tuple[WindowDefinition, int], _Closed] = field(default_factory=dict)
+    provisional: int = 0  # closed windows not final yet
 
 
 class WindowManager:
@@ -109,11 +127,24 @@ class WindowManager:
             self._ask_store(key, state, ts, values)
         added = held = skipped = 0
         open_windows = state.open
+        reemitted: list[ClosedWindow] = []
         for definition in self.settings.definitions:
             for start, end in window_ranges(ts, definition):
                 window = open_windows.get((definition, start))
                 if window is None:
-                    window = open_windows[(definition, start)] = _Window(definition, start, end)
+                    done = state.closed.get((definition, start)) if state.closed else None
+                    if done is not None and event_id in done.window.event_ids:
+                        reemitted.append(done.result)  # a re-delivery after an (idle) close: re-emit
+                        continue
+                    if done is not None and not done.final:
+                        # on time for a window an idle timeout closed early: reopen it; its next emit amends
+                        del state.closed[(definition, start)]
+                        state.provisional -= 1
+                        window = done.window
+                        window.tokens = []
+                        open_windows[(definition, start)] = window
+                    else:
+                        window = open_windows[(definition, start)] = _Window(definition, start, end)
                 ids = window.event_ids
                 if event_id in ids:
                     # A re-delivery (or a duplicate parse let through): counted once, but held and anchored
@@ -139,10 +170,10 @@ class WindowManager:
                 window.tokens.append(token)
                 added += 1
         stored = skipped > 0 and added + held == 0
-        outcome = Outcome(duplicate=added == 0 and not stored, stored=stored)
+        outcome = Outcome(duplicate=added == 0 and not stored, stored=stored, reemitted=reemitted)
         if added + held:
             self._pending[token] = self._pending.get(token, 0) + added + held
-        else:
+        elif token not in self._pending:  # a held batch token is released by `unhold`
             outcome.released.append(token)
         if ts > state.max_ts:
             state.max_ts = ts
@@ -180,20 +211,41 @@ class WindowManager:
         """An event older than the watermark. A re-delivery of an event already counted is not late: closed
         windows that counted it are re-emitted (a downstream write failed), open windows that counted it hold
         the new delivery until they close. Otherwise the event is late (in no window)."""
-        again = [w for _, w in state.recent if w.start <= ts < w.end and event_id in w.event_ids]
+        again = [
+            c.result
+            for c in state.closed.values()
+            if c.window.start <= ts < c.window.end and event_id in c.window.event_ids
+        ]
         held = 0
         for window in state.open.values():
             if window.start <= ts < window.end and event_id in window.event_ids:
                 window.tokens.append(token)
                 held += 1
         if not again and not held:
-            return Outcome(late=True, watermark=state.watermark, released=[token])
+            return Outcome(
+                late=True, watermark=state.watermark, released=[] if token in self._pending else [token]
+            )
         outcome = Outcome(duplicate=not again, watermark=state.watermark, reemitted=again)
         if held:
             self._pending[token] = self._pending.get(token, 0) + held
-        else:
+        elif token not in self._pending:
             outcome.released.append(token)
         return outcome
+
+    # --- batches -----------------------------------------------------------------------------------------
+    def hold(self, token: Hashable) -> None:
+        """Hold `token` while the events of one batch tuple are added under it: windows that close in between
+        do not release it, and events that join no window do not release it either."""
+        self._pending[token] = self._pending.get(token, 0) + 1
+
+    def unhold(self, token: Hashable) -> bool:
+        """End of the batch: True when no open window holds `token` any more (ack it now)."""
+        left = self._pending[token] - 1
+        if left:
+            self._pending[token] = left
+            return False
+        del self._pending[token]
+        return True
 
     # --- time --------------------------------------------------------------------------------------------
     def on_tick(self) -> Outcome:
@@ -215,13 +267,18 @@ class WindowManager:
         return outcome
 
     def _flush_key(self, key: Key, state: _KeyState, outcome: Outcome) -> None:
-        last_end = max(w.end for w in state.open.values())
-        state.watermark = max(state.watermark, last_end)
-        self._close(key, state, state.watermark, outcome)
+        """Close every open window of the key now, without moving its watermark (provisional closes)."""
+        self._close(key, state, None, outcome)
 
     # --- closing -----------------------------------------------------------------------------------------
-    def _close(self, key: Key, state: _KeyState, watermark: int, outcome: Outcome) -> None:
-        due = [w for w in state.open.values() if w.end <= watermark]
+    def _close(self, key: Key, state: _KeyState, watermark: int | None, outcome: Outcome) -> None:
+        """Close the windows ending at or before `watermark` (None: all open windows)."""
+        if watermark is None:
+            due = list(state.open.values())
+        else:
+            due = [w for w in state.open.values() if w.end <= watermark]
+            if state.provisional:
+                self._finalize(state)
         if due:
             due.sort(key=lambda w: (w.end, w.definition))
             for window in due:
@@ -239,7 +296,14 @@ class WindowManager:
                     event_ids=frozenset(window.event_ids),
                 )
                 outcome.closed.append(closed)
-                state.recent.append((self.clock.now(), closed))
+                final = window.end <= state.watermark
+                if final:
+                    window.metrics = {}  # only the ids are needed to recognise re-deliveries
+                else:
+                    state.provisional += 1
+                state.closed[(window.definition, window.start)] = _Closed(
+                    self.clock.now(), window, closed, final
+                )
                 for token in window.tokens:
                     left = self._pending[token] - 1
                     if left:
@@ -249,10 +313,27 @@ class WindowManager:
                         outcome.released.append(token)
         self._prune(state)
 
+    def _finalize(self, state: _KeyState) -> None:
+        """Provisional windows the watermark has now passed are final (drop their values)."""
+        for done in state.closed.values():
+            if not done.final and done.window.end <= state.watermark:
+                done.final = True
+                done.window.metrics = {}
+                state.provisional -= 1
+
     def _prune(self, state: _KeyState) -> None:
-        if state.recent and state.recent[0][0] < self.clock.now() - self._retain_s:
-            horizon = self.clock.now() - self._retain_s
-            state.recent = [(at, w) for at, w in state.recent if at >= horizon]
+        closed = state.closed
+        if not closed:
+            return
+        horizon = self.clock.now() - self._retain_s
+        if next(iter(closed.values())).at >= horizon:
+            return  # oldest first: nothing to forget yet
+        for k in [k for k, c in closed.items() if c.at < horizon]:
+            done = closed.pop(k)
+            if not done.final:
+                # forgotten while reopenable: later events of it are late from now on (see module doc)
+                state.provisional -= 1
+                state.watermark = max(state.watermark, done.window.end)
 
     # --- introspection -----------------------------------------------------------------------------------
     def open_windows(self) -> int:

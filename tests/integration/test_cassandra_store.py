@@ -167,3 +167,33 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         assert not store.has_window("acme", "dev-9", "humidity", 10, day_end - 10_000)
     finally:
         store.close()
+
+
+def test_write_many_batches_rows_per_partition_and_every_row_lands(
+    settings: CassandraSettings, session: Session
+) -> None:
+    store = CassandraStore(replace(settings, batch_rows=4))
+    try:
+        # 10 events of one device (one partition: 3 batches of <= 4 rows) and 3 of three other devices
+        events = [
+            Event("acme", "dev-b", f"b{i}", T0 + i, "telemetry", {"t": float(i)}, {}) for i in range(10)
+        ] + [Event("acme", f"dev-{d}", f"x{d}", T0, "telemetry", {"t": 1.0}, {}) for d in "xyz"]
+        futures = store.write_many("event", events)
+        assert len(futures) == len(events)
+        assert len({id(f) for f in futures[:10]}) == 3  # rows of one batch share its Future
+        assert len({id(f) for f in futures}) == 6
+        wait(futures, timeout=60)
+        assert all(f.exception() is None for f in futures)
+        assert store.written == 13
+        rows = session.execute(
+            "SELECT event_id FROM events WHERE tenant = 'acme' AND device_id = 'dev-b' AND day = '2026-01-01'"
+        )
+        assert sorted(r.event_id for r in rows) == [f"b{i}" for i in range(10)]
+        again = store.write_many("event", events[:5])  # a replay overwrites: still 10 rows
+        wait(again, timeout=60)
+        rows = session.execute(
+            "SELECT COUNT(*) FROM events WHERE tenant = 'acme' AND device_id = 'dev-b' AND day = '2026-01-01'"
+        )
+        assert rows.one()[0] == 10
+    finally:
+        store.close()

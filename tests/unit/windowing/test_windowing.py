@@ -167,9 +167,46 @@ def test_idle_key_is_flushed_by_ticks_after_the_timeout_on_the_injected_clock() 
     clock.advance(0.1)
     out = wm.on_tick()
     assert [w.start for w in out.closed] == [T0] and out.released == ["t1"]
-    assert wm.watermark(KEY) == T0 + 10_000  # later events of that window are now late
-    assert wm.add(KEY, "b", T0 + 2000, {"t": 1.0}, "t2").late
     assert wm.open_windows() == 0
+
+
+def test_an_idle_close_is_provisional_a_later_on_time_event_amends_the_window() -> None:
+    """A stall looks like an idle device: the early emit is replaced by a complete one (same row, upsert)."""
+    wm, clock = make(idle_s=5.0)
+    wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1")
+    clock.advance(5)
+    [early] = wm.on_tick().closed
+    assert early.results["t"].count == 1
+    assert wm.watermark(KEY) == T0 + 1000 - 2000  # the watermark did not move
+    out = wm.add(KEY, "b", T0 + 2000, {"t": 3.0}, "t2")  # on time: reopens [T0, T0 + 10 s)
+    assert not out.late and out.released == [] and wm.open_windows() == 1
+    again = wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1-replay")  # a re-delivery of a counted event
+    assert again.duplicate and not again.late
+    [complete] = wm.add(KEY, "c", T0 + 12_500, {"t": 5.0}, "t3").closed
+    assert (complete.start, complete.results["t"].count, complete.results["t"].sum) == (T0, 2, 4.0)
+    assert complete.tokens == ("t2", "t1-replay")  # the first emit's tuple was acked with it
+    assert wm.add(KEY, "d", T0 + 3000, {"t": 9.0}, "t4").late  # now the watermark passed it
+
+
+def test_a_re_delivery_after_an_idle_close_re_emits_that_window() -> None:
+    wm, clock = make(idle_s=5.0)
+    wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1")
+    clock.advance(5)
+    [first] = wm.on_tick().closed
+    out = wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1-replay")
+    assert out.reemitted == [first] and out.released == ["t1-replay"] and not out.late
+
+
+def test_a_provisional_window_forgotten_after_the_retention_moves_the_watermark() -> None:
+    clock = ManualClock()
+    wm = WindowManager(WindowSettings((tumbling(10),), 2000, 5.0, 0.01), clock, retain_closed_s=60)
+    wm.add(KEY, "a", T0 + 1000, {"t": 1.0}, "t1")
+    clock.advance(5)
+    wm.on_tick()
+    clock.advance(61)
+    wm.on_tick()
+    assert wm.watermark(KEY) == T0 + 10_000
+    assert wm.add(KEY, "b", T0 + 2000, {"t": 1.0}, "t2").late  # never a partial rebuild of a stored row
 
 
 def test_a_tuple_in_several_windows_is_released_when_the_last_closes() -> None:
@@ -286,6 +323,50 @@ def test_lateness_follows_arrival_order_as_truth_computes_it(
         for k, r in expected.rows.items()
     }
     assert compare_rows(got, want) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 30_000), readings, st.booleans()), min_size=1, max_size=60
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_stalls_that_look_like_idle_devices_do_not_change_the_final_rows(
+    raw: list[tuple[int, int, float, bool]], rnd: random.Random
+) -> None:
+    """Idle timeouts fire at arbitrary points (a stalled pipeline looks idle): the last emit of every window
+    (what the store's upsert keeps) still equals the truth, late events included."""
+    lateness_ms = 2_000
+    events = [
+        {
+            "tenant": "acme",
+            "device_id": f"d{d}",
+            "event_id": f"e{i}",
+            "ts": T0 + dt,
+            "type": "telemetry",
+            "metrics": {"v": v},
+        }
+        for i, (d, dt, v, _) in enumerate(raw)
+    ]
+    rnd.shuffle(events)
+    stalls = {i for i, (*_, stall) in enumerate(raw) if stall}
+    expected = compute_truth(produced(events), [(1, 1), (4, 2)], lateness_ms)
+    clock = ManualClock()  # retention beyond every stall: a window is forgotten only past it (tested above)
+    wm = WindowManager(WindowSettings(DEFS, lateness_ms, 5.0, 0.01), clock, retain_closed_s=1e9)
+    closed: list[ClosedWindow] = []
+    for i, e in enumerate(events):
+        if i in stalls:  # nothing arrives for longer than the idle timeout: every key's windows close early
+            clock.advance(wm.settings.idle_timeout_s)
+            closed += wm.on_tick().closed
+        out = wm.add((e["tenant"], e["device_id"]), e["event_id"], e["ts"], e["metrics"], f"t{i}")
+        closed += out.closed + out.reemitted
+    closed += wm.flush().closed
+    want = {
+        k: {c: r[c] for c in ("window_end", "count", "sum", "min", "max", "mean", "p50", "p95")}
+        for k, r in expected.rows.items()
+    }
+    assert compare_rows(rows_of(closed), want) == []
 
 
 def test_sum_is_exact_and_order_independent() -> None:

@@ -1,8 +1,8 @@
 """CassandraStore: the pipeline's Store on a real Cassandra.
 
 Prepared statements only; writes go out with execute_async and at most `max_in_flight` requests are outstanding
-(a write waits for a free slot, bounded by the request timeout). `write_many` sends the rows of one partition as
-UNLOGGED batches of up to `batch_rows` (the documented good use of batches: one partition, one mutation). Every write is an idempotent upsert
+(a write waits for a free slot, bounded by the request timeout). `write_many` groups rows into UNLOGGED batches
+of up to `batch_rows` by partition or by replica set (`batch_grouping`, as the Spark Cassandra connector does). Every write is an idempotent upsert
 (squall.cassandra.statements), so a replay overwrites the same rows.
 """
 
@@ -78,6 +78,7 @@ class CassandraStore:
         }
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
+        self._replicas: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
         self._in_flight = 0
         self.written = 0
@@ -92,17 +93,23 @@ class CassandraStore:
         return self._execute(self._prepared[kind].bind(bind_values(kind, record)))
 
     def write_many(self, kind: str, records: list[Any]) -> list[Future[None]]:
-        """Upsert `records` grouped by partition: up to `batch_rows` rows of one partition go as one UNLOGGED
-        batch (a single mutation on the replicas, atomic and isolated within the partition; one request for the
-        driver). Returns one Future per record, shared by the records of a batch."""
+        """Upsert `records` as UNLOGGED batches of up to `batch_rows` rows that share a partition
+        (`batch_grouping` "partition": one mutation, atomic and isolated within it) or a replica set
+        ("replica_set", the default: the token-aware coordinator is a replica of every row, so the batch costs
+        one request and no extra hop). Returns one Future per record, shared by the records of a batch."""
         check_kind(kind)
         prepared, size, limit = self._prepared[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
-        groups: dict[tuple[Any, ...], list[int]] = {}
+        by_replicas = self.settings.batch_grouping == "replica_set"
+        groups: dict[Any, list[int]] = {}
         bound: list[Any] = []
         for i, record in enumerate(records):
             values = bind_values(kind, record)
-            bound.append(prepared.bind(values))
-            groups.setdefault(values[:size], []).append(i)
+            statement = prepared.bind(values)
+            bound.append(statement)
+            key: Any = values[:size]
+            if by_replicas:
+                key = self._replica_key(key, statement)
+            groups.setdefault(key, []).append(i)
         futures: list[Future[None] | None] = [None] * len(records)
         for indexes in groups.values():
             for lo in range(0, len(indexes), limit):
@@ -117,6 +124,18 @@ class CassandraStore:
                 for i in chunk:
                     futures[i] = future
         return [f for f in futures if f is not None]
+
+    def _replica_key(self, partition: tuple[Any, ...], statement: Any) -> Any:
+        """The replica set of a partition (cached per partition key; the token map changes rarely, and a stale
+        answer only costs a coordinator hop)."""
+        cached = self._replicas.get(partition)
+        if cached is None:
+            hosts = self._cluster.metadata.get_replicas(self.settings.keyspace, statement.routing_key)
+            cached = tuple(sorted(str(h.host_id) for h in hosts)) or partition
+            if len(self._replicas) >= 100_000:
+                self._replicas.clear()
+            self._replicas[partition] = cached
+        return cached
 
     def _execute(self, statement: Any, rows: int = 1) -> Future[None]:
         done: Future[None] = Future()

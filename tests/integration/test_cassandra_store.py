@@ -172,7 +172,7 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
 def test_write_many_batches_rows_per_partition_and_every_row_lands(
     settings: CassandraSettings, session: Session
 ) -> None:
-    store = CassandraStore(replace(settings, batch_rows=4))
+    store = CassandraStore(replace(settings, batch_rows=4, batch_grouping="partition"))
     try:
         # 10 events of one device (one partition: 3 batches of <= 4 rows) and 3 of three other devices
         events = [
@@ -195,5 +195,25 @@ def test_write_many_batches_rows_per_partition_and_every_row_lands(
             "SELECT COUNT(*) FROM events WHERE tenant = 'acme' AND device_id = 'dev-b' AND day = '2026-01-01'"
         )
         assert rows.one()[0] == 10
+    finally:
+        store.close()
+
+
+def test_write_many_by_replica_set_packs_partitions_that_share_replicas(
+    settings: CassandraSettings, session: Session
+) -> None:
+    store = CassandraStore(replace(settings, batch_rows=4))  # batch_grouping "replica_set" is the default
+    try:
+        events = [Event("acme", f"dev-r{i}", f"r{i}", T0, "telemetry", {"t": 1.0}, {}) for i in range(10)]
+        futures = store.write_many("event", events)
+        assert len({id(f) for f in futures}) == 3  # one node holds every partition: 10 rows in 3 batches
+        wait(futures, timeout=60)
+        assert all(f.exception() is None for f in futures)
+        for i in range(10):
+            got = session.execute(
+                "SELECT COUNT(*) FROM events WHERE tenant = 'acme' AND device_id = %s AND day = '2026-01-01'",
+                (f"dev-r{i}",),
+            )
+            assert got.one()[0] == 1
     finally:
         store.close()

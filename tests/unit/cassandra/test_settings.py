@@ -26,6 +26,8 @@ def test_defaults_and_section_from_pipeline() -> None:
             "pipeline.cassandra.replication.replication_factor",
         ),
         ({"hosts": ["x"]}, "pipeline.cassandra.hosts"),
+        ({"batch_rows": 0}, "pipeline.cassandra.batch_rows"),
+        ({"batch_grouping": "token"}, "pipeline.cassandra.batch_grouping"),
     ],
 )
 def test_bad_values_name_the_key(section: dict[str, object], key: str) -> None:

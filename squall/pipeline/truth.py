@@ -157,6 +157,52 @@ def compare_rows(
     return problems[:limit]
 
 
+def _differing_columns(
+    got: Mapping[str, Any], want: Mapping[str, Any], relative_accuracy: float
+) -> dict[str, tuple[Any, Any]]:
+    diff = {col: (got[col], want[col]) for col in EXACT_COLUMNS if got[col] != want[col]}
+    for col in SKETCH_COLUMNS:
+        if abs(got[col] - want[col]) > relative_accuracy * abs(want[col]) + 1e-12:
+            diff[col] = (got[col], want[col])
+    return diff
+
+
+def explain_rows(
+    actual: Mapping[RowKey, Mapping[str, Any]],
+    expected: Mapping[RowKey, Mapping[str, Any]],
+    relative_accuracy: float = 0.01,
+    limit: int = 10,
+) -> str:
+    """A report of how stored rows differ from the truth, for a test's failure message: how many rows are
+    missing, extra and differing, then the first `limit` of each (differing rows with only their differing
+    columns, as `col: got -> expected`). Empty when they agree."""
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    differing = {
+        key: cols
+        for key in sorted(set(actual) & set(expected))
+        if (cols := _differing_columns(actual[key], expected[key], relative_accuracy))
+    }
+    if not (missing or extra or differing):
+        return ""
+    lines = [
+        f"rows: {len(actual)} stored, {len(expected)} expected; {len(missing)} missing, {len(extra)} extra, "
+        f"{len(differing)} differing"
+    ]
+    if missing:
+        lines.append(f"missing (first {min(limit, len(missing))}):")
+        lines += [f"  {key} count={expected[key]['count']}" for key in missing[:limit]]
+    if extra:
+        lines.append(f"extra (first {min(limit, len(extra))}):")
+        lines += [f"  {key} count={actual[key]['count']}" for key in extra[:limit]]
+    if differing:
+        lines.append(f"differing (first {min(limit, len(differing))}):")
+        for key, cols in list(differing.items())[:limit]:
+            shown = ", ".join(f"{col}: {got!r} -> {want!r}" for col, (got, want) in cols.items())
+            lines.append(f"  {key} {shown}")
+    return "\n".join(lines)
+
+
 def truth_for_settings(messages: Iterable[Produced], settings: Mapping[str, Any]) -> Truth:
     """Truth for a pipeline configured by `settings` (config.json `pipeline`): its window definitions, allowed
     lateness, and its routing rules deciding which events reach the `telemetry` stream."""

@@ -23,12 +23,12 @@ from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import datetime_to_ms
 from squall.cassandra.store import connect
 from squall.config import load_project, pipeline_settings
-from squall.kafka.admin import read_topic
+from squall.kafka.admin import committed_offsets, end_offsets, read_topic
 from squall.kafka.dead_letter_view import dead_letters_from_kafka
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.truth import compare_rows
-from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids
+from squall.pipeline.truth import compare_rows, explain_rows
+from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids, worker_log_tail
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1200)]
 
@@ -81,6 +81,43 @@ def events_stored(session: Any, keyspace: str) -> int:
     return int(session.execute(f"SELECT COUNT(*) FROM {keyspace}.events").one()[0])
 
 
+def diagnose(
+    session: Any,
+    kafka: KafkaSettings,
+    pipeline: dict[str, Any],
+    keyspace: str,
+    truth: dict[str, Any],
+    topo_id: str,
+) -> str:
+    """Why the stored windows are not the truth yet: row differences, the spout's commit position against the
+    partition ends, what reached the dead-letter topic and the events table, and the workers' log tails."""
+    expected = truth_rows(truth)
+    sections = [explain_rows(stored_windows(session, keyspace), expected, truth["relative_accuracy"])]
+    ends = end_offsets(kafka, kafka.events_topic)
+    committed = committed_offsets(kafka, kafka.events_topic)
+    sections.append(
+        f"offsets of {kafka.events_topic} (group {kafka.group_id}), partition: committed/end (lag):\n"
+        + "\n".join(
+            f"  {p}: {committed.get(p)}/{end} ({end - (committed.get(p) or 0)})"
+            for p, end in sorted(ends.items())
+        )
+    )
+    letters = dead_letters_from_kafka(pipeline, kafka.dlq_topic, 100_000)[0]
+    distinct = {(d.source_topic, d.source_partition, d.source_offset): d.reason for d in letters}
+    late = sum(1 for r in distinct.values() if r == "late")
+    sections.append(
+        f"dead letters in {kafka.dlq_topic}: {len(letters)} records, {len(distinct)} distinct sources "
+        f"({late} late, {len(distinct) - late} malformed); truth: {truth['late']} late, "
+        f"{truth['dead_lettered']} malformed"
+    )
+    sections.append(
+        f"events stored: {events_stored(session, keyspace)}; truth: {truth['unique_events']} unique valid, "
+        f"{truth['aggregated']} windowed, {truth['late']} late"
+    )
+    sections.append(f"worker logs of {topo_id}:\n{worker_log_tail(topo_id, lines=40)}")
+    return "\n\n".join(s for s in sections if s)
+
+
 def check_pipeline(
     tmp_path: Path, duration: int, fault: str | None = None, exact_timeout: float = 420
 ) -> None:
@@ -124,6 +161,7 @@ def check_pipeline(
                 lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
                 timeout=exact_timeout,
                 what=f"metric_windows in {cassandra.keyspace} equal the truth ({len(expected)} rows)",
+                explain=lambda: diagnose(session, kafka, pipeline, cassandra.keyspace, truth, topo.topo_id),
             )
             problems = compare_rows(
                 stored_windows(session, cassandra.keyspace), expected, truth["relative_accuracy"]

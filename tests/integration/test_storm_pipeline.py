@@ -8,7 +8,6 @@ so it neither sees nor disturbs anything else on the shared cluster.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,46 +18,39 @@ from typing import Any
 
 import pytest
 
-from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import datetime_to_ms
 from squall.cassandra.store import connect
-from squall.config import load_project, pipeline_settings
 from squall.kafka.admin import committed_offsets, end_offsets, read_topic
 from squall.kafka.dead_letter_view import dead_letters_from_kafka
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
+from squall.pipeline.model import WINDOW_COLUMNS
 from squall.pipeline.truth import compare_rows, explain_rows
 from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids, worker_log_tail
+from squall.testing import IsolatedProject, isolated_pipeline_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUALL = str(Path(sys.executable).parent / "squall")
-COLUMNS = (
-    "tenant, device_id, metric, window_s, window_start, window_end, count, sum, min, max, mean, p50, p95"
-)
+COLUMNS = ", ".join(WINDOW_COLUMNS)
 
 
-def isolated_config(tmp_path: Path, suffix: str) -> Path:
-    config = json.loads((ROOT / "config.json").read_text())
-    dev = config["envs"]["dev"]
-    kafka = dev.setdefault("pipeline", {}).setdefault("kafka", {})
-    kafka.update(
-        events_topic=f"it.storm.events.{suffix}",
-        dlq_topic=f"it.storm.dlq.{suffix}",
-        alerts_topic=f"it.storm.alerts.{suffix}",
-        group_id=f"it-storm-{suffix}",
-    )
-    dev["pipeline"].setdefault("cassandra", {})["keyspace"] = f"it_storm_{suffix}"
-    dev["pipeline"].setdefault("windows", {})["idle_timeout_s"] = 1
+def isolated_config(tmp_path: Path, suffix: str) -> IsolatedProject:
+    """config.json (only: `sparse submit --config` with this project's code) with this run's names."""
     # One parse task: the topology shuffles events -> parse, so with parse > 1 a device's events can overtake each
     # other by more than the allowed lateness while a backlog is replayed at full speed (one parse subprocess
     # starts or runs seconds behind the other), and the overtaken ones are dead-lettered as late. Exactness
     # under parallel parse needs a partition-preserving grouping into parse (see the report to the pipeline).
-    dev["parallelism"] = {"parse": 1}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
+    return isolated_pipeline_project(
+        tmp_path,
+        suffix,
+        prefix="it.storm",
+        source=ROOT,
+        pipeline={"windows": {"idle_timeout_s": 1}},
+        parallelism={"parse": 1},
+        link_code=False,
+    )
 
 
 def stored_windows(session: Any, keyspace: str) -> dict[tuple[str, str, str, int, int], dict[str, Any]]:
@@ -123,11 +115,8 @@ def check_pipeline(
 ) -> None:
     """Simulate, submit, (optionally inject `fault` mid-stream), and check windows and dead letters exactly."""
     suffix = uuid.uuid4().hex[:8]
-    config_path = isolated_config(tmp_path, suffix)
-    project = load_project(ROOT)
-    pipeline = pipeline_settings(type(project)(root=ROOT, raw=json.loads(config_path.read_text())), "dev")
-    kafka = KafkaSettings.from_pipeline(pipeline)
-    cassandra = CassandraSettings.from_pipeline(pipeline)
+    made = isolated_config(tmp_path, suffix)
+    config_path, pipeline, kafka, cassandra = made.config_path, made.pipeline, made.kafka, made.cassandra
 
     truth_path = tmp_path / "truth.json"
     run("db", "init", "-e", "dev", "--keyspace", cassandra.keyspace)

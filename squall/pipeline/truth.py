@@ -129,6 +129,16 @@ def compute_truth(
     return truth
 
 
+def _differing_columns(
+    got: Mapping[str, Any], want: Mapping[str, Any], relative_accuracy: float
+) -> dict[str, tuple[Any, Any]]:
+    diff = {col: (got[col], want[col]) for col in EXACT_COLUMNS if got[col] != want[col]}
+    for col in SKETCH_COLUMNS:
+        if abs(got[col] - want[col]) > relative_accuracy * abs(want[col]) + 1e-12:
+            diff[col] = (got[col], want[col])
+    return diff
+
+
 def compare_rows(
     actual: Mapping[RowKey, Mapping[str, Any]],
     expected: Mapping[RowKey, Mapping[str, Any]],
@@ -143,28 +153,12 @@ def compare_rows(
     for key in sorted(set(actual) - set(expected))[:limit]:
         problems.append(f"unexpected window {key}")
     for key in sorted(set(actual) & set(expected)):
-        got, want = actual[key], expected[key]
-        for col in EXACT_COLUMNS:
-            if got[col] != want[col]:
-                problems.append(f"{key} {col}: got {got[col]!r}, expected {want[col]!r}")
-        for col in SKETCH_COLUMNS:
-            if abs(got[col] - want[col]) > relative_accuracy * abs(want[col]) + 1e-12:
-                problems.append(
-                    f"{key} {col}: got {got[col]!r}, expected {want[col]!r} ±{relative_accuracy:.0%}"
-                )
+        for col, (got, want) in _differing_columns(actual[key], expected[key], relative_accuracy).items():
+            within = f" ±{relative_accuracy:.0%}" if col in SKETCH_COLUMNS else ""
+            problems.append(f"{key} {col}: got {got!r}, expected {want!r}{within}")
         if len(problems) >= limit:
             break
     return problems[:limit]
-
-
-def _differing_columns(
-    got: Mapping[str, Any], want: Mapping[str, Any], relative_accuracy: float
-) -> dict[str, tuple[Any, Any]]:
-    diff = {col: (got[col], want[col]) for col in EXACT_COLUMNS if got[col] != want[col]}
-    for col in SKETCH_COLUMNS:
-        if abs(got[col] - want[col]) > relative_accuracy * abs(want[col]) + 1e-12:
-            diff[col] = (got[col], want[col])
-    return diff
 
 
 def explain_rows(

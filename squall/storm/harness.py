@@ -213,15 +213,24 @@ def storm_log_dirs() -> list[Path]:
     return found
 
 
-def worker_log_tail(topo_id: str, lines: int = 60) -> str:
-    """The last `lines` of every worker log of `topo_id` (worker.log and worker.log.err, per slot port)."""
-    from squall.infra.api import tail
+def worker_log_tail(topo_id: str, lines: int = 60, grep: str | None = None, width: int = 400) -> str:
+    """The last `lines` lines of every worker log of `topo_id` (worker.log and worker.log.err, per slot port);
+    with `grep` (a regex), only the matching lines; each cut to `width` characters."""
+    import re
 
+    pattern = re.compile(grep) if grep else None
     parts = []
     for log_dir in storm_log_dirs():
         for path in sorted((log_dir / "workers-artifacts" / topo_id).glob("*/worker.log*")):
-            if path.name in ("worker.log", "worker.log.err") and path.stat().st_size:
-                parts.append(f"==> {path} <==\n{tail(path, lines)}")
+            if path.name not in ("worker.log", "worker.log.err") or not path.stat().st_size:
+                continue
+            try:
+                text = path.read_text(errors="replace").splitlines()
+            except OSError as exc:
+                parts.append(f"==> {path} <==\n(cannot read: {exc})")
+                continue
+            kept = [line[:width] for line in text if pattern is None or pattern.search(line)]
+            parts.append(f"==> {path} <==\n" + "\n".join(kept[-lines:]))
     return (
         "\n\n".join(parts) or f"(no worker logs of {topo_id} under {storm_log_dirs() or 'any storm.log.dir'})"
     )

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,19 +82,19 @@ def ui(infra_endpoints: dict[str, str]) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def test_topology_and_component_pages_show_what_config_asked_for(tmp_path: Path, ui: str) -> None:
-    config = json.loads((FIXTURE / "config.json").read_text())
-    dev = config["envs"]["dev"]
-    dev["parallelism"] = {"echo": 2, "sink": 3}
-    # One worker: the cluster has 2 slots, shared with whatever else the suite runs.
-    dev["options"] = {
-        "topology.workers": 1,
-        "topology.acker.executors": 2,
-        "topology.max.spout.pending": 77,
-        "topology.message.timeout.secs": 45,
-    }
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
+def test_topology_and_component_pages_show_what_config_asked_for(
+    tmp_path: Path, ui: str, storm_fixture_config: Callable[..., Path]
+) -> None:
+    config_path = storm_fixture_config(
+        parallelism={"echo": 2, "sink": 3},
+        # One worker: the cluster has 2 slots, shared with whatever else the suite runs.
+        options={
+            "topology.workers": 1,
+            "topology.acker.executors": 2,
+            "topology.max.spout.pending": 77,
+            "topology.message.timeout.secs": 45,
+        },
+    )
     options = {"squall.test.out": str(tmp_path / "sink"), "squall.test.count": 10}
 
     with SparseProject(FIXTURE).submitted(

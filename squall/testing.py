@@ -49,15 +49,19 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from squall.clock import Clock
-from squall.config import Project, _deep_merge, load_project, pipeline_settings
+from squall.config import Project, deep_merge, load_project, pipeline_settings
 from squall.runner.cluster import Cluster, Emitted, LogRecord, Summary, TaskError
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
 from squall.runner.inline import InlineHost
 from squall.runner.metrics import ComponentStats
 from squall.runner.session import execute, plan_for
+
+if TYPE_CHECKING:
+    from squall.cassandra.settings import CassandraSettings
+    from squall.kafka.settings import KafkaSettings
 
 __all__ = ["BoltHarness", "SpoutHarness", "Emit", "run_topology", "RunResult"]
 
@@ -351,8 +355,8 @@ class IsolatedProject:
     config: dict[str, Any]
     env: str | None
     pipeline: dict[str, Any]
-    kafka: Any  # squall.kafka.settings.KafkaSettings
-    cassandra: Any  # squall.cassandra.settings.CassandraSettings
+    kafka: KafkaSettings
+    cassandra: CassandraSettings
 
     @property
     def config_path(self) -> Path:
@@ -411,7 +415,7 @@ def isolated_pipeline_project(
         "cassandra": {"keyspace": f"{prefix.replace('.', '_').replace('-', '_')}_{run_id}"},
         "sqlite": {"path": str(dest / "state" / "pipeline.db")},
     }
-    section.update(_deep_merge(_deep_merge(section, names), pipeline or {}))
+    section.update(deep_merge(deep_merge(section, names), pipeline or {}))
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.json").write_text(json.dumps(config, indent=2))
     if link_code:

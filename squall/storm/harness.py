@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -216,8 +217,6 @@ def storm_log_dirs() -> list[Path]:
 def worker_log_tail(topo_id: str, lines: int = 60, grep: str | None = None, width: int = 400) -> str:
     """The last `lines` lines of every worker log of `topo_id` (worker.log and worker.log.err, per slot port);
     with `grep` (a regex), only the matching lines; each cut to `width` characters."""
-    import re
-
     pattern = re.compile(grep) if grep else None
     parts = []
     for log_dir in storm_log_dirs():

@@ -33,6 +33,7 @@ from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
 from squall.pipeline.truth import compare_rows
+from squall.testing import isolated_pipeline_project
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_EVENTS_PER_S = 50_000
@@ -53,41 +54,29 @@ LIMITS = (
 def make_project(
     dest: Path, run: str, max_pending: int, idle_timeout_s: float | None = None
 ) -> tuple[KafkaSettings, CassandraSettings]:
+    """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay."""
     config: dict[str, Any] = json.loads((ROOT / "config.json").read_text())
-    options = config["envs"]["dev"].setdefault("options", {})
+    options = config["envs"]["dev"].get("options", {})
     # A backlog replay holds every event of `longest window + lateness` of event time pending (docs/pipeline.md);
     # below that the spout stops, devices look idle and the rest counts as late. Size it for the whole backlog.
-    options["topology.max.spout.pending"] = max(
-        int(options.get("topology.max.spout.pending") or 0), max_pending
-    )
-    pipeline = config["envs"]["dev"].setdefault("pipeline", {})
+    pending = max(int(options.get("topology.max.spout.pending") or 0), max_pending)
     # The same holds per partition for the Kafka source's pause limit (docs/pipeline.md, "max spout pending").
     partitions = int(config["pipeline"].get("kafka", {}).get("partitions", 4))
     uncommitted = int(config["pipeline"].get("kafka", {}).get("max_uncommitted", 10_000))
-    pipeline.setdefault("kafka", {}).update(
-        {
-            "max_uncommitted": max(uncommitted, max_pending // partitions + 1000),
-            "events_topic": f"bench.events.{run}",
-            "dlq_topic": f"bench.dlq.{run}",
-            "alerts_topic": f"bench.alerts.{run}",
-            "group_id": f"bench.{run}",
-        }
-    )
-    pipeline.setdefault("cassandra", {})["keyspace"] = f"bench_{run}"
+    pipeline: dict[str, Any] = {
+        "kafka": {"max_uncommitted": max(uncommitted, max_pending // partitions + 1000)}
+    }
     if idle_timeout_s is not None:  # must stay below topology.message.timeout.secs - window - lateness - tick
-        windows = {**config["pipeline"].get("windows", {}), **pipeline.get("windows", {})}
-        pipeline["windows"] = {**windows, "idle_timeout_s": idle_timeout_s}
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "config.json").write_text(json.dumps(config, indent=2))
-    for folder in ("topologies", "spouts", "bolts"):
-        (dest / folder).symlink_to(ROOT / folder, target_is_directory=True)
-    kafka = KafkaSettings.from_pipeline(
-        {"kafka": {**config["pipeline"].get("kafka", {}), **pipeline["kafka"]}}
+        pipeline["windows"] = {"idle_timeout_s": idle_timeout_s}
+    made = isolated_pipeline_project(
+        dest,
+        run,
+        prefix="bench",
+        source=ROOT,
+        pipeline=pipeline,
+        options={"topology.max.spout.pending": pending},
     )
-    cassandra = CassandraSettings.from_pipeline(
-        {"cassandra": {**config["pipeline"].get("cassandra", {}), **pipeline["cassandra"]}}
-    )
-    return kafka, cassandra
+    return made.kafka, made.cassandra
 
 
 def squall(cwd: Path, *args: str, timeout_s: float) -> str:

@@ -258,11 +258,12 @@ def resolve_parallelism(
     return result
 
 
-def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `base` with `override` merged in: nested objects key by key, anything else replaced."""
     out = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -276,7 +277,7 @@ def pipeline_settings(project: Project, env_name: str | None) -> dict[str, Any]:
     for where, section in (("pipeline", base), (f"envs.{env_name}.pipeline", override)):
         if not isinstance(section, Mapping):
             raise ConfigError(where, "must be an object")
-    return _deep_merge(dict(base), override)
+    return deep_merge(dict(base), override)
 
 
 def services(project: Project, env_name: str | None) -> dict[str, Any]:

@@ -35,22 +35,33 @@ A whole topology (Storm semantics: groupings, acker, timeouts, ticks; see squall
 `inline=False` runs every task as a subprocess, exactly as `squall run` does, and needs the components
 importable from the project's resources (pass `project=Path(...)`, the folder holding config.json).
 Pass `clock=ManualClock()` and `on_step=` (or `stop_when=`) to drive time in tests without sleeping.
+
+A throw-away copy of a pipeline project, for tests and benchmarks on shared services::
+
+    made = isolated_pipeline_project(tmp_path / "project", run_id, prefix="e2e", source=ROOT)
+    made.root, made.config_path     # topologies/spouts/bolts linked to the source; config.json rewritten
+    made.kafka, made.cassandra      # this run's own topics, consumer group and keyspace (and SQLite file)
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from squall.clock import Clock
-from squall.config import load_project
+from squall.config import Project, deep_merge, load_project, pipeline_settings
 from squall.runner.cluster import Cluster, Emitted, LogRecord, Summary, TaskError
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
 from squall.runner.inline import InlineHost
 from squall.runner.metrics import ComponentStats
 from squall.runner.session import execute, plan_for
+
+if TYPE_CHECKING:
+    from squall.cassandra.settings import CassandraSettings
+    from squall.kafka.settings import KafkaSettings
 
 __all__ = ["BoltHarness", "SpoutHarness", "Emit", "run_topology", "RunResult"]
 
@@ -329,3 +340,93 @@ def run_topology(
         extra_resources=list(extra_resources or []),
     )
     return RunResult(summary, cluster.emitted, cluster.logs)
+
+
+CODE_FOLDERS = ("topologies", "spouts", "bolts")
+
+
+@dataclass(frozen=True)
+class IsolatedProject:
+    """A project folder whose config.json gives one run its own Kafka topics, consumer group, Cassandra keyspace
+    and SQLite file. `pipeline` is the pipeline section for `env` as the run sees it (top-level deep-merged with
+    the env's); `kafka`/`cassandra` are its settings."""
+
+    root: Path
+    config: dict[str, Any]
+    env: str | None
+    pipeline: dict[str, Any]
+    kafka: KafkaSettings
+    cassandra: CassandraSettings
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.pipeline["sqlite"]["path"])
+
+
+def isolated_pipeline_project(
+    dest: Path,
+    run_id: str,
+    *,
+    prefix: str,
+    source: Path,
+    env: str | None = "dev",
+    pipeline: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+    parallelism: Mapping[str, int] | None = None,
+    link_code: bool = True,
+) -> IsolatedProject:
+    """Write `dest`/config.json: `source`'s config.json with this run's names, so reruns and concurrent runs on
+    the same services never see each other's data:
+
+    - Kafka topics `<prefix>.events|dlq|alerts.<run_id>`, consumer group `<prefix>.<run_id>`,
+      Cassandra keyspace `<prefix>_<run_id>` (dots become underscores), SQLite file `dest`/state/pipeline.db;
+      set in `envs.<env>.pipeline`, or in the top-level `pipeline` when `env` is None;
+    - then `pipeline` deep-merged into that same section (e.g. {"windows": {"idle_timeout_s": 1}});
+    - `options` merged into `envs.<env>.options`; `parallelism` *replaces* `envs.<env>.parallelism`.
+
+    With `link_code`, `dest`/topologies, spouts and bolts are symlinks to `source`'s (run the project from
+    `dest`); without, only config.json is written (pass it to `sparse submit --config`)."""
+    from squall.cassandra.settings import CassandraSettings
+    from squall.kafka.settings import KafkaSettings
+
+    config: dict[str, Any] = json.loads((source / "config.json").read_text())
+    if env is None:
+        if options or parallelism:
+            raise ValueError("options and parallelism belong to an env: pass env=")
+        section = config.setdefault("pipeline", {})
+    else:
+        env_conf = config["envs"][env]
+        section = env_conf.setdefault("pipeline", {})
+        if options:
+            env_conf["options"] = {**env_conf.get("options", {}), **options}
+        if parallelism is not None:
+            env_conf["parallelism"] = dict(parallelism)
+    names = {
+        "kafka": {
+            "events_topic": f"{prefix}.events.{run_id}",
+            "dlq_topic": f"{prefix}.dlq.{run_id}",
+            "alerts_topic": f"{prefix}.alerts.{run_id}",
+            "group_id": f"{prefix}.{run_id}",
+        },
+        "cassandra": {"keyspace": f"{prefix.replace('.', '_').replace('-', '_')}_{run_id}"},
+        "sqlite": {"path": str(dest / "state" / "pipeline.db")},
+    }
+    section.update(deep_merge(deep_merge(section, names), pipeline or {}))
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.json").write_text(json.dumps(config, indent=2))
+    if link_code:
+        for folder in CODE_FOLDERS:
+            (dest / folder).symlink_to(source / folder, target_is_directory=True)
+    settings = pipeline_settings(Project(root=dest, raw=config), env)
+    return IsolatedProject(
+        root=dest,
+        config=config,
+        env=env,
+        pipeline=settings,
+        kafka=KafkaSettings.from_pipeline(settings),
+        cassandra=CassandraSettings.from_pipeline(settings),
+    )

@@ -11,31 +11,15 @@ from collections.abc import Callable
 from typing import Any
 
 from squall.errors import ConfigError
-from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.model import RECORD_KINDS, WINDOW_COLUMNS, Alert, DeadLetter, Event, WindowResult
 
 DEAD_LETTER_BUCKET = 1_000_000
 _EPOCH = dt.date(1970, 1, 1)
 _EPOCH_DT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# metric_windows' day bucket (a partition key column) stands right before window_start.
+_DAY_AT = WINDOW_COLUMNS.index("window_start")
 _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "window": (
-        "metric_windows",
-        (
-            "tenant",
-            "device_id",
-            "metric",
-            "window_s",
-            "day",
-            "window_start",
-            "window_end",
-            "count",
-            "sum",
-            "min",
-            "max",
-            "mean",
-            "p50",
-            "p95",
-        ),
-    ),
+    "window": ("metric_windows", (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:])),
     "event": ("events", ("tenant", "device_id", "day", "ts", "event_id", "type", "metrics", "attrs")),
     "alert": (
         "alerts",
@@ -95,22 +79,9 @@ def window_key_values(
 
 
 def _window(r: WindowResult) -> tuple[Any, ...]:
-    return (
-        r.tenant,
-        r.device_id,
-        r.metric,
-        r.window_s,
-        utc_day(r.window_start),
-        r.window_start,
-        r.window_end,
-        r.count,
-        r.sum,
-        r.min,
-        r.max,
-        r.mean,
-        r.p50,
-        r.p95,
-    )
+    values = [getattr(r, column) for column in WINDOW_COLUMNS]
+    values.insert(_DAY_AT, utc_day(r.window_start))
+    return tuple(values)
 
 
 def _event(r: Event) -> tuple[Any, ...]:

@@ -9,7 +9,9 @@ Maven Central, so the `ui` service is squall's own small server of the UI's REST
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,9 @@ def storm_home(ctx: Context) -> StormHome:
     )
 
 
-def cluster_info(host: str, port: int, timeout: float = 5.0) -> Any:
-    """Nimbus's ClusterSummary over Thrift (framed binary transport, as `sparse` talks to Nimbus)."""
+@contextlib.contextmanager
+def nimbus_client(host: str, port: int, timeout: float = 5.0) -> Iterator[Any]:
+    """A Nimbus Thrift client (framed binary transport, as `sparse` talks to Nimbus), closed on exit."""
     from streamparse.thrift import Nimbus
     from thriftpy2.protocol import TBinaryProtocolFactory
     from thriftpy2.rpc import make_client
@@ -67,9 +70,15 @@ def cluster_info(host: str, port: int, timeout: float = 5.0) -> Any:
         timeout=int(timeout * 1000),
     )
     try:
-        return client.getClusterInfo()
+        yield client
     finally:
         client.close()
+
+
+def cluster_info(host: str, port: int, timeout: float = 5.0) -> Any:
+    """Nimbus's ClusterSummary over Thrift."""
+    with nimbus_client(host, port, timeout) as client:
+        return client.getClusterInfo()
 
 
 def _cluster(ctx: Context) -> tuple[Any, str]:

@@ -7,7 +7,7 @@ Every store write is an idempotent upsert keyed as documented on each record, so
 from __future__ import annotations
 
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
 
@@ -47,6 +47,11 @@ class WindowResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# metric_windows' columns, in WindowResult's order: every store and reader selects these (a store may add its own
+# bucket columns, as Cassandra's `day`).
+WINDOW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WindowResult))
 
 
 @dataclass(frozen=True)

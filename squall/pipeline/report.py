@@ -7,24 +7,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from squall.pipeline.model import WINDOW_COLUMNS
 from squall.pipeline.sqlite_store import TABLES
 from squall.pipeline.truth import RowKey
-
-WINDOW_COLUMNS = (
-    "tenant",
-    "device_id",
-    "metric",
-    "window_s",
-    "window_start",
-    "window_end",
-    "count",
-    "sum",
-    "min",
-    "max",
-    "mean",
-    "p50",
-    "p95",
-)
 
 
 def _open(path: Path) -> sqlite3.Connection:

@@ -129,6 +129,16 @@ def compute_truth(
     return truth
 
 
+def _differing_columns(
+    got: Mapping[str, Any], want: Mapping[str, Any], relative_accuracy: float
+) -> dict[str, tuple[Any, Any]]:
+    diff = {col: (got[col], want[col]) for col in EXACT_COLUMNS if got[col] != want[col]}
+    for col in SKETCH_COLUMNS:
+        if abs(got[col] - want[col]) > relative_accuracy * abs(want[col]) + 1e-12:
+            diff[col] = (got[col], want[col])
+    return diff
+
+
 def compare_rows(
     actual: Mapping[RowKey, Mapping[str, Any]],
     expected: Mapping[RowKey, Mapping[str, Any]],
@@ -143,18 +153,48 @@ def compare_rows(
     for key in sorted(set(actual) - set(expected))[:limit]:
         problems.append(f"unexpected window {key}")
     for key in sorted(set(actual) & set(expected)):
-        got, want = actual[key], expected[key]
-        for col in EXACT_COLUMNS:
-            if got[col] != want[col]:
-                problems.append(f"{key} {col}: got {got[col]!r}, expected {want[col]!r}")
-        for col in SKETCH_COLUMNS:
-            if abs(got[col] - want[col]) > relative_accuracy * abs(want[col]) + 1e-12:
-                problems.append(
-                    f"{key} {col}: got {got[col]!r}, expected {want[col]!r} ±{relative_accuracy:.0%}"
-                )
+        for col, (got, want) in _differing_columns(actual[key], expected[key], relative_accuracy).items():
+            within = f" ±{relative_accuracy:.0%}" if col in SKETCH_COLUMNS else ""
+            problems.append(f"{key} {col}: got {got!r}, expected {want!r}{within}")
         if len(problems) >= limit:
             break
     return problems[:limit]
+
+
+def explain_rows(
+    actual: Mapping[RowKey, Mapping[str, Any]],
+    expected: Mapping[RowKey, Mapping[str, Any]],
+    relative_accuracy: float = 0.01,
+    limit: int = 10,
+) -> str:
+    """A report of how stored rows differ from the truth, for a test's failure message: how many rows are
+    missing, extra and differing, then the first `limit` of each (differing rows with only their differing
+    columns, as `col: got -> expected`). Empty when they agree."""
+    missing = sorted(set(expected) - set(actual))
+    extra = sorted(set(actual) - set(expected))
+    differing = {
+        key: cols
+        for key in sorted(set(actual) & set(expected))
+        if (cols := _differing_columns(actual[key], expected[key], relative_accuracy))
+    }
+    if not (missing or extra or differing):
+        return ""
+    lines = [
+        f"rows: {len(actual)} stored, {len(expected)} expected; {len(missing)} missing, {len(extra)} extra, "
+        f"{len(differing)} differing"
+    ]
+    if missing:
+        lines.append(f"missing (first {min(limit, len(missing))}):")
+        lines += [f"  {key} count={expected[key]['count']}" for key in missing[:limit]]
+    if extra:
+        lines.append(f"extra (first {min(limit, len(extra))}):")
+        lines += [f"  {key} count={actual[key]['count']}" for key in extra[:limit]]
+    if differing:
+        lines.append(f"differing (first {min(limit, len(differing))}):")
+        for key, cols in list(differing.items())[:limit]:
+            shown = ", ".join(f"{col}: {got!r} -> {want!r}" for col, (got, want) in cols.items())
+            lines.append(f"  {key} {shown}")
+    return "\n".join(lines)
 
 
 def truth_for_settings(messages: Iterable[Produced], settings: Mapping[str, Any]) -> Truth:

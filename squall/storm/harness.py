@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,18 +38,37 @@ class Deployed:
     nimbus: Any
     poll_secs: float = 1.0
 
-    def wait_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
-        wait_until(predicate, timeout, what, self.poll_secs)
+    def wait_until(
+        self,
+        predicate: Callable[[], bool],
+        timeout: float,
+        what: str,
+        explain: Callable[[], str] | None = None,
+    ) -> None:
+        wait_until(predicate, timeout, what, self.poll_secs, explain)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str, poll_secs: float = 1.0) -> None:
-    """Poll `predicate` until true; InfraError naming `what` after `timeout` seconds (real progress, real time)."""
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    poll_secs: float = 1.0,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Poll `predicate` until true; InfraError naming `what` after `timeout` seconds (real progress, real time).
+    `explain()`, when given, is asked once on timeout and its text is appended to the error: say *why* there."""
     deadline = time.monotonic() + timeout
     while True:
         if predicate():
             return
         if time.monotonic() >= deadline:
-            raise InfraError(f"timed out after {timeout:.0f}s waiting until {what}")
+            message = f"timed out after {timeout:.0f}s waiting until {what}"
+            if explain is not None:
+                try:
+                    message += "\n" + explain()
+                except Exception as exc:  # noqa: BLE001 - a broken diagnosis must not hide the timeout
+                    message += f"\n(diagnosis failed: {type(exc).__name__}: {exc})"
+            raise InfraError(message)
         time.sleep(poll_secs)
 
 
@@ -179,3 +199,37 @@ def shell_component_pids(worker_pid: int, component_class: str) -> list[int]:
         if "streamparse_run" in cmd and component_class in cmd:
             out.append(pid)
     return sorted(out)
+
+
+def storm_log_dirs() -> list[Path]:
+    """Storm's log folders (`-Dstorm.log.dir=`) of the running Storm JVMs: the cluster may have been started
+    from another checkout, so ask the processes rather than this project's layout."""
+    found: list[Path] = []
+    for pid in _pids():
+        for arg in _cmdline(pid):
+            if arg.startswith("-Dstorm.log.dir="):
+                path = Path(arg.partition("=")[2])
+                if path not in found:
+                    found.append(path)
+    return found
+
+
+def worker_log_tail(topo_id: str, lines: int = 60, grep: str | None = None, width: int = 400) -> str:
+    """The last `lines` lines of every worker log of `topo_id` (worker.log and worker.log.err, per slot port);
+    with `grep` (a regex), only the matching lines; each cut to `width` characters."""
+    pattern = re.compile(grep) if grep else None
+    parts = []
+    for log_dir in storm_log_dirs():
+        for path in sorted((log_dir / "workers-artifacts" / topo_id).glob("*/worker.log*")):
+            if path.name not in ("worker.log", "worker.log.err") or not path.stat().st_size:
+                continue
+            try:
+                text = path.read_text(errors="replace").splitlines()
+            except OSError as exc:
+                parts.append(f"==> {path} <==\n(cannot read: {exc})")
+                continue
+            kept = [line[:width] for line in text if pattern is None or pattern.search(line)]
+            parts.append(f"==> {path} <==\n" + "\n".join(kept[-lines:]))
+    return (
+        "\n\n".join(parts) or f"(no worker logs of {topo_id} under {storm_log_dirs() or 'any storm.log.dir'})"
+    )

@@ -11,11 +11,13 @@ Tests that need only some services ask for them by name: `infra_up(["kafka"])` r
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -83,6 +85,21 @@ def _services_for_integration_tests(request: pytest.FixtureRequest) -> None:
 
 
 STORM_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
+
+
+@pytest.fixture
+def storm_fixture_config(tmp_path: Path) -> Callable[..., Path]:
+    """A function: write tmp_path/config.json, the Storm fixture project's config.json with the given keys of
+    `envs.dev` replaced (e.g. parallelism={...}, options={...}), and return its path (for `--config`)."""
+
+    def write(**dev: Any) -> Path:
+        config = json.loads((STORM_FIXTURE / "config.json").read_text())
+        config["envs"]["dev"].update(dev)
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config))
+        return path
+
+    return write
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from squall.kafka.dead_letters import decode_dead_letter
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
 from squall.pipeline.truth import compare_rows, telemetry_filter
+from squall.testing import isolated_pipeline_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,32 +56,18 @@ class E2EProject:
 
 def make_project(dest: Path, run: str, kafka_bootstrap: str, cassandra_address: str) -> E2EProject:
     """A project folder sharing the repo's topologies/spouts/bolts, with this run's names in envs.dev.pipeline."""
-    config: dict[str, Any] = json.loads((ROOT / "config.json").read_text())
-    pipeline = config["envs"]["dev"].setdefault("pipeline", {})
     host, _, port = cassandra_address.rpartition(":")
-    pipeline.setdefault("kafka", {}).update(
-        {
-            "bootstrap_servers": kafka_bootstrap,
-            "events_topic": f"e2e.events.{run}",
-            "dlq_topic": f"e2e.dlq.{run}",
-            "alerts_topic": f"e2e.alerts.{run}",
-            "group_id": f"e2e.{run}",
-        }
+    made = isolated_pipeline_project(
+        dest,
+        run,
+        prefix="e2e",
+        source=ROOT,
+        pipeline={
+            "kafka": {"bootstrap_servers": kafka_bootstrap},
+            "cassandra": {"contact_points": [host], "port": int(port)},
+        },
     )
-    pipeline.setdefault("cassandra", {}).update(
-        {"contact_points": [host], "port": int(port), "keyspace": f"e2e_{run}"}
-    )
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "config.json").write_text(json.dumps(config, indent=2))
-    for folder in ("topologies", "spouts", "bolts"):
-        (dest / folder).symlink_to(ROOT / folder, target_is_directory=True)
-    kafka = KafkaSettings.from_pipeline(
-        {"kafka": {**config["pipeline"].get("kafka", {}), **pipeline["kafka"]}}
-    )
-    cassandra = CassandraSettings.from_pipeline(
-        {"cassandra": {**config["pipeline"].get("cassandra", {}), **pipeline["cassandra"]}}
-    )
-    return E2EProject(dest, kafka, cassandra)
+    return E2EProject(made.root, made.kafka, made.cassandra)
 
 
 @pytest.fixture(scope="module")

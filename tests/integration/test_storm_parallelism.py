@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,19 +15,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(90
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
 
 
-def test_env_parallelism_and_options_are_what_storm_runs(tmp_path: Path) -> None:
-    config = json.loads((FIXTURE / "config.json").read_text())
-    dev = config["envs"]["dev"]
-    dev["parallelism"] = {"echo": 2, "sink": 3}
-    dev["options"] = {
-        "topology.workers": 2,
-        "topology.acker.executors": 2,
-        "topology.max.spout.pending": 77,
-        "topology.message.timeout.secs": 45,
-    }
-    dev["pipeline"] = {"marker": "from-config"}
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
+def test_env_parallelism_and_options_are_what_storm_runs(
+    tmp_path: Path, storm_fixture_config: Callable[..., Path]
+) -> None:
+    config_path = storm_fixture_config(
+        parallelism={"echo": 2, "sink": 3},
+        options={
+            "topology.workers": 2,
+            "topology.acker.executors": 2,
+            "topology.max.spout.pending": 77,
+            "topology.message.timeout.secs": 45,
+        },
+        pipeline={"marker": "from-config"},
+    )
 
     project = SparseProject(FIXTURE)
     options = {"squall.test.out": str(tmp_path / "sink"), "squall.test.count": 10}
@@ -74,11 +74,8 @@ def test_cli_option_beats_env_option(tmp_path: Path) -> None:
         assert conf["topology.message.timeout.secs"] == 60  # from the fixture's envs.dev.options
 
 
-def test_bad_config_never_reaches_nimbus(tmp_path: Path) -> None:
-    config = json.loads((FIXTURE / "config.json").read_text())
-    config["envs"]["dev"]["parallelism"] = {"sink": -1}
-    config_path = tmp_path / "config.json"
-    config_path.write_text(json.dumps(config))
+def test_bad_config_never_reaches_nimbus(storm_fixture_config: Callable[..., Path]) -> None:
+    config_path = storm_fixture_config(parallelism={"sink": -1})
     project = SparseProject(FIXTURE)
     res = project.sparse(
         *project.submit_args("passthrough", "dev", "squall_it_bad", {}, config_path), check=False

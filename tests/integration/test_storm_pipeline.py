@@ -8,7 +8,6 @@ so it neither sees nor disturbs anything else on the shared cluster.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,46 +18,46 @@ from typing import Any
 
 import pytest
 
-from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import datetime_to_ms
 from squall.cassandra.store import connect
-from squall.config import load_project, pipeline_settings
-from squall.kafka.admin import read_topic
+from squall.kafka.admin import committed_offsets, end_offsets, read_topic
 from squall.kafka.dead_letter_view import dead_letters_from_kafka
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.truth import compare_rows
-from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids
+from squall.pipeline.events import decode_raw
+from squall.pipeline.model import WINDOW_COLUMNS
+from squall.pipeline.truth import compare_rows, explain_rows
+from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids, worker_log_tail
+from squall.testing import IsolatedProject, isolated_pipeline_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUALL = str(Path(sys.executable).parent / "squall")
-COLUMNS = (
-    "tenant, device_id, metric, window_s, window_start, window_end, count, sum, min, max, mean, p50, p95"
-)
+COLUMNS = ", ".join(WINDOW_COLUMNS)
 
 
-def isolated_config(tmp_path: Path, suffix: str) -> Path:
-    config = json.loads((ROOT / "config.json").read_text())
-    dev = config["envs"]["dev"]
-    kafka = dev.setdefault("pipeline", {}).setdefault("kafka", {})
-    kafka.update(
-        events_topic=f"it.storm.events.{suffix}",
-        dlq_topic=f"it.storm.dlq.{suffix}",
-        alerts_topic=f"it.storm.alerts.{suffix}",
-        group_id=f"it-storm-{suffix}",
-    )
-    dev["pipeline"].setdefault("cassandra", {})["keyspace"] = f"it_storm_{suffix}"
-    dev["pipeline"].setdefault("windows", {})["idle_timeout_s"] = 1
+def isolated_config(tmp_path: Path, suffix: str) -> IsolatedProject:
+    """config.json (only: `sparse submit --config` with this project's code) with this run's names."""
     # One parse task: the topology shuffles events -> parse, so with parse > 1 a device's events can overtake each
     # other by more than the allowed lateness while a backlog is replayed at full speed (one parse subprocess
     # starts or runs seconds behind the other), and the overtaken ones are dead-lettered as late. Exactness
     # under parallel parse needs a partition-preserving grouping into parse (see the report to the pipeline).
-    dev["parallelism"] = {"parse": 1}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    return path
+    return isolated_pipeline_project(
+        tmp_path,
+        suffix,
+        prefix="it.storm",
+        source=ROOT,
+        # A device whose next event reaches aggregate more than idle_timeout_s after its previous one looks idle:
+        # its windows close early and that next event is dead-lettered as late, which the truth (no idle
+        # mid-stream) does not expect. After a worker JVM kill the replay stalls for over a second (fresh
+        # subprocesses, one Cassandra point read per (window, metric) in recovery): with 1 s, a device's first
+        # window closed with 1 of its 2 events and the 2nd was dead-lettered as late. 10 s stays below
+        # message timeout 90 s - longest window 60 s - lateness 5 s - tick (validate_message_timeout).
+        pipeline={"windows": {"idle_timeout_s": 10}},
+        parallelism={"parse": 1},
+        link_code=False,
+    )
 
 
 def stored_windows(session: Any, keyspace: str) -> dict[tuple[str, str, str, int, int], dict[str, Any]]:
@@ -81,16 +80,64 @@ def events_stored(session: Any, keyspace: str) -> int:
     return int(session.execute(f"SELECT COUNT(*) FROM {keyspace}.events").one()[0])
 
 
+def diagnose(
+    session: Any,
+    kafka: KafkaSettings,
+    pipeline: dict[str, Any],
+    keyspace: str,
+    truth: dict[str, Any],
+    topo_id: str,
+) -> str:
+    """Why the stored windows are not the truth yet: row differences, the spout's commit position against the
+    partition ends, what reached the dead-letter topic and the events table, and the workers' log tails."""
+    expected = truth_rows(truth)
+    sections = [explain_rows(stored_windows(session, keyspace), expected, truth["relative_accuracy"])]
+    ends = end_offsets(kafka, kafka.events_topic)
+    committed = committed_offsets(kafka, kafka.events_topic)
+    sections.append(
+        f"offsets of {kafka.events_topic} (group {kafka.group_id}), partition: committed/end (lag):\n"
+        + "\n".join(
+            f"  {p}: {committed.get(p)}/{end} ({end - (committed.get(p) or 0)})"
+            for p, end in sorted(ends.items())
+        )
+    )
+    letters = dead_letters_from_kafka(pipeline, kafka.dlq_topic, 100_000)[0]
+    distinct = {(d.source_topic, d.source_partition, d.source_offset): d.reason for d in letters}
+    late = sum(1 for r in distinct.values() if r == "late")
+    sections.append(
+        f"dead letters in {kafka.dlq_topic}: {len(letters)} records, {len(distinct)} distinct sources "
+        f"({late} late, {len(distinct) - late} malformed); truth: {truth['late']} late, "
+        f"{truth['dead_lettered']} malformed"
+    )
+    late_ids = {tuple(i) for i in truth["late_ids"]}
+    wrongly_late = []
+    for d in letters:
+        if d.reason == "late":
+            event = decode_raw(bytes(d.payload))
+            if (event["tenant"], event["event_id"]) not in late_ids:
+                wrongly_late.append(
+                    f"  p{d.source_partition}@{d.source_offset} {event['device_id']}: {d.detail}"
+                )
+    if wrongly_late:
+        unique = list(dict.fromkeys(wrongly_late))
+        sections.append(f"dead-lettered as late, in time per the truth (first {min(10, len(unique))}):")
+        sections[-1] += "\n" + "\n".join(unique[:10])
+    sections.append(
+        f"events stored: {events_stored(session, keyspace)}; truth: {truth['unique_events']} unique valid, "
+        f"{truth['aggregated']} windowed, {truth['late']} late"
+    )
+    logs = worker_log_tail(topo_id, lines=30, grep=r"\[(WARN|ERROR)\]|Launching worker")
+    sections.append(f"worker logs of {topo_id}, warnings, errors and (re)starts:\n{logs}")
+    return "\n\n".join(s for s in sections if s)
+
+
 def check_pipeline(
     tmp_path: Path, duration: int, fault: str | None = None, exact_timeout: float = 420
 ) -> None:
     """Simulate, submit, (optionally inject `fault` mid-stream), and check windows and dead letters exactly."""
     suffix = uuid.uuid4().hex[:8]
-    config_path = isolated_config(tmp_path, suffix)
-    project = load_project(ROOT)
-    pipeline = pipeline_settings(type(project)(root=ROOT, raw=json.loads(config_path.read_text())), "dev")
-    kafka = KafkaSettings.from_pipeline(pipeline)
-    cassandra = CassandraSettings.from_pipeline(pipeline)
+    made = isolated_config(tmp_path, suffix)
+    config_path, pipeline, kafka, cassandra = made.config_path, made.pipeline, made.kafka, made.cassandra
 
     truth_path = tmp_path / "truth.json"
     run("db", "init", "-e", "dev", "--keyspace", cassandra.keyspace)
@@ -108,6 +155,10 @@ def check_pipeline(
         with SparseProject(ROOT).submitted(
             "iot_pipeline", env="dev", name=f"it_pipeline_{suffix}", config=config_path
         ) as topo:
+
+            def explain() -> str:
+                return diagnose(session, kafka, pipeline, cassandra.keyspace, truth, topo.topo_id)
+
             if fault is not None:
                 # Mid-stream: some events are stored, the windows are not complete yet.
                 threshold = truth["produced"] // 5
@@ -115,6 +166,7 @@ def check_pipeline(
                     lambda: events_stored(session, cassandra.keyspace) >= threshold,
                     timeout=240,
                     what=f"{threshold} events stored",
+                    explain=explain,
                 )
                 assert compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1), (
                     "not mid-stream"
@@ -124,6 +176,7 @@ def check_pipeline(
                 lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
                 timeout=exact_timeout,
                 what=f"metric_windows in {cassandra.keyspace} equal the truth ({len(expected)} rows)",
+                explain=explain,
             )
             problems = compare_rows(
                 stored_windows(session, cassandra.keyspace), expected, truth["relative_accuracy"]
@@ -142,6 +195,7 @@ def check_pipeline(
                 lambda: len(distinct(dead_letters())) >= len(bad) + truth["late"],
                 timeout=120,
                 what="dead letters published",
+                explain=explain,
             )
     finally:
         cluster.shutdown()
@@ -181,8 +235,10 @@ def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:
             "worker",
             id="kill-worker-jvm",
             # Not strict: it passed 4 of 4 isolated runs, then timed out once (240 s, rows never equal to the
-            # truth) in a full clean-clone `make test`. Open question, see docs/pipeline.md "Restarts": the late
-            # decision is not recovered across a restart. The assertion stays; an unexpected pass is reported.
+            # truth) in a full clean-clone `make test`. Diagnosed (helper A, session 2): with idle_timeout_s 1 the
+            # replay after the restart stalled > 1 s, devices looked idle, their windows closed early and their
+            # next events were dead-lettered as late (2 of 2 runs failed so); with 10 s, 3 of 3 passed (78-97 s).
+            # The lead decides whether to drop this marker. The assertion stays; an unexpected pass is reported.
             marks=pytest.mark.xfail(
                 strict=False, reason="intermittent after a worker JVM kill; under investigation"
             ),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,23 +15,25 @@ from squall.config import load_project, pipeline_settings
 from squall.pipeline.report import summarize, window_rows
 from squall.pipeline.simulator import SimulatorSettings, generate
 from squall.pipeline.truth import compare_rows, truth_for_settings
-from squall.testing import run_topology
+from squall.testing import isolated_pipeline_project, run_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_project(tmp_path: Path, **simulator: Any) -> Path:
     """A copy of this project's config.json with a small simulation and its own SQLite file; code linked."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name in ("topologies", "spouts", "bolts"):
-        (project / name).symlink_to(ROOT / name, target_is_directory=True)
-    config = json.loads((ROOT / "config.json").read_text())
-    config["pipeline"]["simulator"].update({"devices": 6, "rate": 100, "duration_s": 30, **simulator})
-    config["pipeline"]["sqlite"]["path"] = str(tmp_path / "state" / "pipeline.db")
-    config["pipeline"]["windows"]["idle_timeout_s"] = 3  # > any processing stall of a loaded CI machine
-    (project / "config.json").write_text(json.dumps(config))
-    return project
+    made = isolated_pipeline_project(
+        tmp_path / "project",
+        "local",
+        prefix="local",
+        source=ROOT,
+        env=None,
+        pipeline={
+            "simulator": {"devices": 6, "rate": 100, "duration_s": 30, **simulator},
+            "windows": {"idle_timeout_s": 3},  # > any processing stall of a loaded CI machine
+        },
+    )
+    return made.root
 
 
 def count(db_path: Path, sql: str) -> int:

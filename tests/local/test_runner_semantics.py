@@ -38,6 +38,17 @@ def manual(step: float = 0.1) -> tuple[ManualClock, object]:
     return clock, tick
 
 
+def run_manual(project: Path, name: str, mode: str, conf: dict, step: float, **kw) -> RunResult:
+    """`run` on a `manual(step)` clock: fake time moves only while the runner waits on its tasks."""
+    clock, tick = manual(step)
+    return run(project, name, mode, conf, clock=clock, on_step=tick, **kw)
+
+
+def died(result: RunResult) -> list:
+    """The run's task deaths (crash, hang, garbage on stdout), in order."""
+    return [e for e in result.errors if e.kind == "died"]
+
+
 def received(result: RunResult, component: str) -> dict[int, list[int]]:
     """task id -> n values it processed (EchoBolt emits [task, n])."""
     out: dict[int, list[int]] = defaultdict(list)
@@ -104,14 +115,12 @@ def test_failed_trees_are_replayed_until_acked(semantics_project: Path, mode: st
 
 
 def test_trees_time_out_and_are_replayed(semantics_project: Path, mode: str) -> None:
-    clock, tick = manual(0.1)
-    r = run(
+    r = run_manual(
         semantics_project,
         "reliability",
         mode,
         {"worker.hold_mod": 4, "topology.message.timeout.secs": 5},
-        clock=clock,
-        on_step=tick,
+        step=0.1,
         until_idle=1.0,
     )
     spout = r.stats("numbers")
@@ -121,14 +130,12 @@ def test_trees_time_out_and_are_replayed(semantics_project: Path, mode: str) -> 
 
 
 def test_max_spout_pending_stops_next(semantics_project: Path, mode: str) -> None:
-    clock, tick = manual(0.5)
-    r = run(
+    r = run_manual(
         semantics_project,
         "reliability",
         mode,
         {"worker.hold_all": True, "topology.max.spout.pending": 3, "topology.message.timeout.secs": 1000},
-        clock=clock,
-        on_step=tick,
+        step=0.5,
         stop_when=lambda c: c.now > 20,
         until_idle=None,
         drain_secs=0.5,
@@ -152,14 +159,12 @@ def test_unreliable_spout_emits_are_not_tracked(semantics_project: Path, mode: s
 
 
 def test_tick_tuples_follow_per_component_config(semantics_project: Path, mode: str) -> None:
-    clock, tick = manual(0.25)
-    r = run(
+    r = run_manual(
         semantics_project,
         "ticking",
         mode,
         {"numbers.count": 0},
-        clock=clock,
-        on_step=tick,
+        step=0.25,
         stop_when=lambda c: c.now >= 9.0,
         until_idle=None,
     )
@@ -175,7 +180,7 @@ def test_crashing_task_is_restarted_and_its_trees_replayed(
     semantics_project: Path, mode: str, tmp_path: Path
 ) -> None:
     r = run(semantics_project, "reliability", mode, {"worker.crash_on": 5, "state_dir": str(tmp_path)})
-    deaths = [e for e in r.errors if e.kind == "died"]
+    deaths = died(r)
     assert len(deaths) == 1 and deaths[0].component == "worker"
     assert "probe crash on 5" in deaths[0].message  # the traceback / stderr tail names the cause
     assert r.stats("worker").restarts == 1
@@ -188,8 +193,7 @@ def test_hung_task_is_killed_after_subprocess_timeout(
     semantics_project: Path, mode: str, tmp_path: Path, storm_multilang: list[Path]
 ) -> None:
     # The hung component is a storm.py subprocess in both hostings (an inline component cannot be preempted).
-    clock, tick = manual(0.1)
-    r = run(
+    r = run_manual(
         semantics_project,
         "multilang_hang",
         mode,
@@ -199,12 +203,11 @@ def test_hung_task_is_killed_after_subprocess_timeout(
             "topology.subprocess.timeout.secs": 3,
             "numbers.count": 10,
         },
-        clock=clock,
-        on_step=tick,
+        step=0.1,
         until_idle=2.0,
         extra_resources=storm_multilang,
     )
-    deaths = [e for e in r.errors if e.kind == "died"]
+    deaths = died(r)
     assert len(deaths) == 1 and deaths[0].component == "hanger"
     assert "heartbeat timeout" in deaths[0].message
     assert r.stats("numbers").acked == 10
@@ -214,19 +217,17 @@ def test_hung_task_is_killed_after_subprocess_timeout(
 def test_healthy_subprocesses_answer_heartbeats(
     semantics_project: Path, mode: str, storm_multilang: list[Path]
 ) -> None:
-    clock, tick = manual(0.25)
-    r = run(
+    r = run_manual(
         semantics_project,
         "multilang",
         mode,
         {"topology.subprocess.timeout.secs": 2, "storm_numbers.count": 3},
-        clock=clock,
-        on_step=tick,
+        step=0.25,
         stop_when=lambda c: c.now >= 12,
         until_idle=None,
         extra_resources=storm_multilang,
     )
-    assert not [e for e in r.errors if e.kind == "died"], r.errors
+    assert not died(r), r.errors
     assert r.stats("storm_numbers").acked == 3
 
 
@@ -256,7 +257,7 @@ def test_spouts_are_activated_and_deactivated(semantics_project: Path, mode: str
 
 def test_task_writing_garbage_is_restarted(semantics_project: Path, tmp_path: Path) -> None:
     r = run(semantics_project, "reliability", "process", {"worker.garbage_on": 4, "state_dir": str(tmp_path)})
-    deaths = [e for e in r.errors if e.kind == "died"]
+    deaths = died(r)
     assert len(deaths) == 1 and deaths[0].component == "worker"
     assert (
         "wrote garbage on stdout" in deaths[0].message
@@ -270,7 +271,7 @@ def test_crashing_spout_is_reopened_and_reactivated(
     semantics_project: Path, mode: str, tmp_path: Path
 ) -> None:
     r = run(semantics_project, "reliability", mode, {"numbers.crash_at": 7, "state_dir": str(tmp_path)})
-    deaths = [e for e in r.errors if e.kind == "died"]
+    deaths = died(r)
     assert len(deaths) == 1 and deaths[0].component == "numbers" and "spout crash at 7" in deaths[0].message
     said = [
         rec.message.split()[-1] for rec in r.logs if rec.component == "numbers" and "activated" in rec.message

@@ -11,7 +11,7 @@ from squall.errors import ConfigError
 from squall.pipeline.events import InvalidEvent, decode_event
 from squall.pipeline.simulated_source import SimulatedSource
 from squall.pipeline.simulator import Produced, SimulatorSettings, generate
-from squall.pipeline.truth import compare_rows, compute_truth, truth_for_settings
+from squall.pipeline.truth import compare_rows, compute_truth, explain_rows, truth_for_settings
 
 SMALL = SimulatorSettings(
     devices=5, rate=50, duration_s=60, format="mixed", bad_ratio=0.03, dup_ratio=0.03, late_ratio=0.03
@@ -160,3 +160,40 @@ def test_bad_simulator_settings_are_config_errors() -> None:
         SimulatorSettings.from_settings(
             {"simulator": {"jitter_ms": 9000}, "windows": {"allowed_lateness_s": 5}}
         )
+
+
+def _row(
+    key: tuple[str, str, str, int, int], count: int, total: float, p50: float = 1.0
+) -> dict[str, object]:
+    return {
+        "window_end": key[4] + key[3] * 1000,
+        "count": count,
+        "sum": total,
+        "min": 1.0,
+        "max": total,
+        "mean": total / count,
+        "p50": p50,
+        "p95": p50,
+    }
+
+
+def test_explain_rows_names_missing_extra_and_differing_columns() -> None:
+    a, b, c, d = (("t", f"d{i}", "temp", 10, 0) for i in range(4))
+    expected = {a: _row(a, 2, 3.0), b: _row(b, 1, 1.0), c: _row(c, 1, 1.0)}
+    actual = {a: _row(a, 1, 1.0), c: _row(c, 1, 1.0, p50=1.005), d: _row(d, 1, 1.0)}
+    text = explain_rows(actual, expected, relative_accuracy=0.01)
+    lines = text.splitlines()
+    assert lines[0] == "rows: 3 stored, 3 expected; 1 missing, 1 extra, 1 differing"
+    assert f"  {b} count=1" in lines[lines.index("missing (first 1):") + 1]
+    assert f"  {d} count=1" in lines[lines.index("extra (first 1):") + 1]
+    [differing] = [line for line in lines if line.startswith(f"  {a}")]
+    assert "count: 1 -> 2" in differing and "sum: 1.0 -> 3.0" in differing and "min" not in differing
+    assert str(c) not in text  # p50 within the sketch's accuracy is not a difference
+    assert explain_rows(expected, expected) == ""
+
+
+def test_explain_rows_shows_the_first_ten_of_each() -> None:
+    keys = [("t", "d", "temp", 10, i * 10_000) for i in range(25)]
+    text = explain_rows({}, {k: _row(k, 1, 1.0) for k in keys}, limit=10)
+    assert "25 missing" in text and "missing (first 10):" in text
+    assert sum(1 for line in text.splitlines() if line.startswith("  ")) == 10

@@ -37,6 +37,7 @@ from squall.testing import isolated_pipeline_project
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_EVENTS_PER_S = 50_000
+HOLD_SPAN_S = 65  # longest default window (60 s) + allowed lateness (5 s)
 LIMITS = (
     "CPU: 2 cores shared by the runner, 7 Python component processes (process hosting), the Kafka broker, "
     "Cassandra and ZooKeeper (JVMs), plus the other work on the machine (see load_avg_at_start). Per event the "
@@ -52,20 +53,25 @@ LIMITS = (
 
 
 def make_project(
-    dest: Path, run: str, max_pending: int, idle_timeout_s: float | None = None
+    dest: Path,
+    run: str,
+    hold_events: int,
+    idle_timeout_s: float | None = None,
+    serializer: str | None = None,
 ) -> tuple[KafkaSettings, CassandraSettings]:
-    """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay."""
+    """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay.
+
+    Windows hold their events until the device's watermark passes (longest window + lateness of event time:
+    `hold_events` at the simulated rate), so each partition may have that many uncommitted messages in flight
+    (`pipeline.kafka.max_uncommitted`); below it partitions pause, devices look idle and windows are emitted
+    early and amended later (exact, but written twice). That per-partition cap also bounds how much is in
+    flight, so tuples finish well inside the message timeout. `topology.max.spout.pending` counts spout
+    batches (1-200 messages each) and is set so it never binds before max_uncommitted."""
     config: dict[str, Any] = json.loads((ROOT / "config.json").read_text())
-    options = config["envs"]["dev"].get("options", {})
-    # A backlog replay holds every event of `longest window + lateness` of event time pending (docs/pipeline.md);
-    # below that the spout stops, devices look idle and the rest counts as late. Size it for the whole backlog.
-    pending = max(int(options.get("topology.max.spout.pending") or 0), max_pending)
-    # The same holds per partition for the Kafka source's pause limit (docs/pipeline.md, "max spout pending").
     partitions = int(config["pipeline"].get("kafka", {}).get("partitions", 4))
     uncommitted = int(config["pipeline"].get("kafka", {}).get("max_uncommitted", 10_000))
-    pipeline: dict[str, Any] = {
-        "kafka": {"max_uncommitted": max(uncommitted, max_pending // partitions + 1000)}
-    }
+    per_partition = max(uncommitted, hold_events // partitions + 1000)
+    pipeline: dict[str, Any] = {"kafka": {"max_uncommitted": per_partition}}
     if idle_timeout_s is not None:  # must stay below topology.message.timeout.secs - window - lateness - tick
         pipeline["windows"] = {"idle_timeout_s": idle_timeout_s}
     made = isolated_pipeline_project(
@@ -74,8 +80,13 @@ def make_project(
         prefix="bench",
         source=ROOT,
         pipeline=pipeline,
-        options={"topology.max.spout.pending": pending},
+        options={"topology.max.spout.pending": per_partition * partitions},
     )
+    if serializer is not None:
+        path = dest / "config.json"
+        written = json.loads(path.read_text())
+        written["serializer"] = serializer
+        path.write_text(json.dumps(written, indent=2))
     return made.kafka, made.cassandra
 
 
@@ -100,12 +111,13 @@ def run_bench(
     inline: bool,
     timeout_s: float,
     idle_timeout_s: float | None = None,
+    serializer: str | None = None,
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
-        max_pending = int(rate * duration * 1.2) + 1000
-        kafka, cassandra = make_project(project, run, max_pending, idle_timeout_s)
+        hold_events = int(rate * HOLD_SPAN_S * 1.5)
+        kafka, cassandra = make_project(project, run, hold_events, idle_timeout_s, serializer)
         try:
             squall(project, "db", "init", "-e", "dev", timeout_s=180)
             t0 = time.perf_counter()
@@ -194,7 +206,8 @@ def run_bench(
     wall = done_at if done_at is not None else None
     return {
         "hosting": "inline" if inline else "process",
-        "topology.max.spout.pending": max_pending,
+        "hold_events": hold_events,
+        "serializer": serializer or "json (config.json)",
         "idle_timeout_s": idle_timeout_s,
         "events": events,
         "simulate": {
@@ -338,8 +351,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--idle-timeout", type=float, default=None, help="pipeline.windows.idle_timeout_s for this run"
     )
+    parser.add_argument(
+        "--serializer",
+        choices=("json", "msgpack"),
+        default=None,
+        help="multilang serializer (default: config)",
+    )
     ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    result = run_bench(ns.devices, ns.rate, ns.duration, ns.inline, ns.timeout, ns.idle_timeout)
+    result = run_bench(
+        ns.devices, ns.rate, ns.duration, ns.inline, ns.timeout, ns.idle_timeout, ns.serializer
+    )
     if not ns.no_parts:
         result["parts_alone"] = bench_parts()
     path = write_result("end_to_end", result)

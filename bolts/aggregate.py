@@ -18,6 +18,7 @@ from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
 
 ROWS_PER_TUPLE = 500
+DAY_MS = 86_400_000
 
 
 class AggregateBolt(WindowedBolt):
@@ -34,9 +35,21 @@ class AggregateBolt(WindowedBolt):
         self.windows.recover_from(self.stored, 2.0 * timeout)
 
     def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool:
+        """Recovery oracle: one store read per (device, metric, window length, UTC day), cached. Rows stored
+        after the read were stored by this instance, which knows its own windows (it never asks about them)."""
         if self.store is None:
             self.store = make_store(self.pipeline_settings)  # the env's store, opened on first use
-        return self.store.has_window(key[0], key[1], metric, definition.length_s, window_start)
+            self.stored_days: dict[tuple[str, str, str, int, int], set[int]] = {}
+        day = window_start // DAY_MS
+        cache_key = (key[0], key[1], metric, definition.length_s, day)
+        starts = self.stored_days.get(cache_key)
+        if starts is None:
+            if len(self.stored_days) >= 100_000:
+                self.stored_days.clear()
+            starts = self.stored_days[cache_key] = self.store.window_starts_on_day(
+                key[0], key[1], metric, definition.length_s, day
+            )
+        return window_start in starts
 
     def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
         for entry in tup.values[1]:

@@ -71,6 +71,14 @@ def window_exists_cql(keyspace: str) -> str:
     )
 
 
+def window_starts_cql(keyspace: str) -> str:
+    """The window_start of every metric_windows row of one partition (a device, metric, length and UTC day)."""
+    return (
+        f"SELECT window_start FROM {keyspace}.metric_windows"
+        " WHERE tenant = ? AND device_id = ? AND metric = ? AND window_s = ? AND day = ?"
+    )
+
+
 def window_key_values(
     tenant: str, device_id: str, metric: str, window_s: int, window_start: int
 ) -> tuple[Any, ...]:

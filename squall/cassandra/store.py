@@ -25,8 +25,10 @@ from squall.cassandra.statements import (
     check_kind,
     datetime_to_ms,
     insert_cql,
+    utc_day,
     window_exists_cql,
     window_key_values,
+    window_starts_cql,
 )
 from squall.errors import InfraError
 from squall.pipeline.model import RECORD_KINDS
@@ -77,6 +79,7 @@ class CassandraStore:
             kind: self._session.prepare(insert_cql(self.settings.keyspace, kind)) for kind in RECORD_KINDS
         }
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
+        self._window_starts = self._session.prepare(window_starts_cql(self.settings.keyspace))
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._replicas: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
@@ -181,6 +184,22 @@ class CassandraStore:
                 f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
             ) from exc
         return rows.one() is not None
+
+    def window_starts_on_day(
+        self, tenant: str, device_id: str, metric: str, window_s: int, day: int
+    ) -> set[int]:
+        """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
+        values = (tenant, device_id, metric, window_s, utc_day(day * 86_400_000))
+        try:
+            rows = self._session.execute(
+                self._window_starts.bind(values), timeout=self.settings.request_timeout_s
+            )
+        except Exception as exc:
+            raise InfraError(
+                f"cannot read metric_windows {values} from Cassandra within "
+                f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
+            ) from exc
+        return {datetime_to_ms(r.window_start) for r in rows}
 
     def _release(self, ok: bool, rows: int = 1) -> None:
         with self._lock:

@@ -104,7 +104,15 @@ class Store(Protocol):
     def write(self, kind: str, record: Event | WindowResult | Alert | DeadLetter) -> Future[None]: ...
 
     def has_window(self, tenant: str, device_id: str, metric: str, window_s: int, window_start: int) -> bool:
-        """Whether the WindowResult row with this key is stored (a read; aggregate asks after a restart)."""
+        """Whether the WindowResult row with this key is stored (a read)."""
+        ...
+
+    def window_starts_on_day(
+        self, tenant: str, device_id: str, metric: str, window_s: int, day: int
+    ) -> set[int]:
+        """The window_start of every stored WindowResult row of (tenant, device_id, metric, window_s) starting
+        on UTC day `day` (= window_start // 86_400_000): one partition read in Cassandra. Aggregate asks after a
+        restart, once per day bucket, instead of once per window."""
         ...
 
     def close(self) -> None: ...

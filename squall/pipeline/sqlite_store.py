@@ -88,6 +88,9 @@ def _row(kind: str, record: Any) -> dict[str, Any]:
     return dict(row)
 
 
+DAY_MS = 86_400_000
+
+
 class SqliteStore:
     """Store over SQLite; `pipeline.sqlite`: path (default .state/squall.db), busy_timeout_s, max_in_flight.
 
@@ -161,6 +164,16 @@ class SqliteStore:
             (tenant, device_id, metric, window_s, window_start),
         ).fetchone()
         return row is not None
+
+    def window_starts_on_day(
+        self, tenant: str, device_id: str, metric: str, window_s: int, day: int
+    ) -> set[int]:
+        rows = self._db.execute(
+            "SELECT window_start FROM metric_windows WHERE tenant = ? AND device_id = ? AND metric = ?"
+            " AND window_s = ? AND window_start >= ? AND window_start < ?",
+            (tenant, device_id, metric, window_s, day * DAY_MS, (day + 1) * DAY_MS),
+        )
+        return {int(r[0]) for r in rows}
 
     def close(self) -> None:
         self._db.close()

@@ -196,6 +196,8 @@ class WindowManager:
             for start, end in window_ranges(ts, definition):
                 window = state.open.get((definition, start))
                 if window is None:
+                    if (definition, start) in state.closed:
+                        continue  # this instance emitted it: never ask the store about its own windows
                     window = state.open[(definition, start)] = _Window(definition, start, end, asked=set())
                 if window.asked is None:
                     continue  # opened before recover_from: this instance saw it from its start

@@ -165,6 +165,10 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         assert not store.has_window("acme", "dev-9", "humidity", 60, day_end)
         assert not store.has_window("acme", "dev-9", "temperature", 10, day_end)
         assert not store.has_window("acme", "dev-9", "humidity", 10, day_end - 10_000)
+        day = day_end // 86_400_000
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end}
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == set()
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == set()
     finally:
         store.close()
 

@@ -192,4 +192,11 @@ def test_sqlite_store_has_window(tmp_path: Path) -> None:
     assert not store.has_window("acme", "dev-1", "t", 60, 1_000)  # every key column is matched
     assert not store.has_window("acme", "dev-1", "h", 10, 1_000)
     assert not store.has_window("acme", "dev-2", "t", 10, 1_000)
+    store.write(
+        "window",
+        WindowResult("acme", "dev-1", "t", 10, 86_400_000, 86_410_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+    )
+    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {1_000}  # day 0 only
+    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 1) == {86_400_000}
+    assert store.window_starts_on_day("acme", "dev-1", "t", 60, 0) == set()
     store.close()

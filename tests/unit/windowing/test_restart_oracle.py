@@ -159,3 +159,21 @@ def test_an_oracle_failure_counts_nothing_so_the_tuple_can_fail_and_replay() -> 
     assert not outcome.duplicate and fresh.pending_tokens() == 1
     closed = fresh.flush().closed
     assert [(w.definition.length_s, w.results["t"].count) for w in closed] == [(10, 1), (60, 1)]
+
+
+def test_the_oracle_is_not_asked_about_windows_this_instance_emitted_itself() -> None:
+    """An idle close is provisional: an on-time event reopens the window this instance emitted, even within the
+    recovery horizon (the store has the early row, but it is this instance's own, not a previous one's)."""
+    store = DictStore()
+    clock = ManualClock()
+    fresh = WindowManager(SETTINGS, clock)
+    fresh.recover_from(store.oracle, horizon_s=600.0)
+    fresh.add(A, "x1", T0 + 1_000, {"t": 1.0}, "x1")
+    clock.advance(SETTINGS.idle_timeout_s)
+    closed = fresh.on_tick().closed
+    store.persist([Outcome(closed=closed)])
+    asked = list(store.asked)
+    fresh.add(A, "x2", T0 + 2_000, {"t": 3.0}, "x2")  # reopens; no read, nothing skipped
+    assert store.asked == asked
+    [complete] = fresh.flush().closed
+    assert complete.results["t"].count == 2

@@ -1,4 +1,9 @@
-"""DeadLetterBolt: invalid and late events -> the dead-letter topic (publisher) and persist."""
+"""DeadLetterBolt: invalid and late events -> the dead-letter topic (publisher) and persist.
+
+Publishes are asynchronous: the record for persist is emitted (anchored) at once, and the input tuple is acked
+when the broker acknowledged its dead letter, failed (and replayed) if it did not within `publish_timeout_s`.
+At most `pipeline.dlq.max_in_flight` (default 256) publishes are outstanding; tick tuples settle the rest. A
+synchronous publish per tuple capped the bolt at one broker round trip per dead letter (~100/s here)."""
 
 from __future__ import annotations
 
@@ -6,21 +11,40 @@ from typing import Any
 
 from streamparse import Bolt
 
+from squall.errors import ConfigError
+from squall.pipeline.persisting import WriteWindow
 from squall.pipeline.publishing import DeadLetterPublisher, dead_letter_from_invalid, dead_letter_from_late
-from squall.pipeline.settings import from_conf
+from squall.pipeline.settings import from_conf, section
 from squall.pipeline.tuples import RECORD_FIELDS, record_values
 
 
 class DeadLetterBolt(Bolt):  # type: ignore[misc]
     outputs = RECORD_FIELDS
+    auto_ack = False
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
-        self.publisher = DeadLetterPublisher(from_conf(conf))
+        settings = from_conf(conf)
+        self.publisher = DeadLetterPublisher(settings)
+        max_in_flight = section(settings, "dlq").get("max_in_flight", 256)
+        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise ConfigError(
+                "pipeline.dlq.max_in_flight", f"{max_in_flight!r} is not valid", "use an integer >= 1"
+            )
+        self.sends = WriteWindow(max_in_flight, self.ack, self._failed, self.publisher.timeout_s)
 
     def process(self, tup: Any) -> None:
         if tup.stream == "late":
             dl = dead_letter_from_late(tup.values, self.publisher.clock.wall_ms())
         else:
             dl = dead_letter_from_invalid(tup.values, self.publisher.clock.wall_ms())
-        self.publisher.publish(dl)  # raises if the publisher failed: the tuple fails and replays
+        future = self.publisher.publish_async(dl)
         self.emit(record_values("dead_letter", [dl]))
+        self.sends.add([future], tup.id)
+
+    def process_tick(self, tup: Any) -> None:
+        self.sends.settle()
+        self.ack(tup)
+
+    def _failed(self, token: Any, exc: BaseException) -> None:
+        self.logger.warning("dead-letter publish failed, tuple %s fails and will be replayed: %s", token, exc)
+        self.fail(token)

@@ -58,8 +58,11 @@ class DeadLetterPublisher:
         self.clock = clock or SystemClock()
 
     def publish(self, dl: DeadLetter) -> None:
-        future = self.publisher.publish(self.topic, dead_letter_key(dl), encode_dead_letter(dl))
-        _wait([future], self.timeout_s, f"a dead letter to {self.topic}")
+        _wait([self.publish_async(dl)], self.timeout_s, f"a dead letter to {self.topic}")
+
+    def publish_async(self, dl: DeadLetter) -> Future[None]:
+        """Send now; the Future completes when the broker acknowledged it (or fails)."""
+        return self.publisher.publish(self.topic, dead_letter_key(dl), encode_dead_letter(dl))
 
 
 def dead_letter_from_invalid(values: Sequence[Any], now_ms: int) -> DeadLetter:

@@ -66,7 +66,7 @@ class FlakyPipeline(Topology):
     route = RouteBolt.spec(inputs={parse: BY_DEVICE}, par=1)
     aggregate = AggregateBolt.spec(inputs={route["telemetry"]: BY_DEVICE}, par=2, config=TICKS)
     alerts = AlertsBolt.spec(inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1)
-    dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1)
+    dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
     persist = FlakyPersist.spec(inputs=[aggregate, alerts, dlq, route["archive"]], par=2, config=TICKS)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,39 @@ def test_persist_writes_a_full_batch_at_once_in_one_transaction(tmp_path: Path) 
     assert h.acked == [first, second] and h.failed == []
     with sqlite3.connect(tmp_path / "s.db") as db:
         assert db.execute("SELECT event_id FROM events ORDER BY event_id").fetchall() == [("e1",), ("e2",)]
+
+
+class HeldPublisher:
+    """A publisher whose sends complete when the test says (the broker's acknowledgement)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Future[None]] = []
+
+    def publish(self, topic: str, key: bytes | None, value: bytes) -> Future[None]:
+        self.sent.append(Future())
+        return self.sent[-1]
+
+    def close(self) -> None:
+        pass
+
+
+class HeldDlq(DeadLetterBolt):
+    def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
+        super().initialize(conf, ctx)
+        self.publisher.publisher = self.held = HeldPublisher()
+
+
+def test_dlq_acks_a_tuple_only_when_its_publish_was_acknowledged_and_fails_it_otherwise(
+    tmp_path: Path,
+) -> None:
+    h = BoltHarness(HeldDlq, conf(tmp_path), inputs={("parse", "invalid"): INVALID_FIELDS})
+    invalid = {"component": "parse", "stream": "invalid"}
+    a = h.process(["invalid_json", "x", "{", ["iot.events", 0, 1]], **invalid)
+    b = h.process(["invalid_json", "x", "{", ["iot.events", 0, 2]], **invalid)
+    assert [e.anchors for e in h.emits] == [[a], [b]]  # the records for persist go out at once, anchored
+    assert h.acked == [] and h.failed == []
+    held = h.instance.held.sent
+    held[0].set_result(None)
+    held[1].set_exception(TimeoutError("broker did not answer"))
+    h.tick()
+    assert a in h.acked and h.failed == [b]

@@ -11,10 +11,9 @@ from typing import Any
 
 from streamparse import Bolt
 
-from squall.errors import ConfigError
-from squall.pipeline.persisting import WriteWindow
+from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import DeadLetterPublisher, dead_letter_from_invalid, dead_letter_from_late
-from squall.pipeline.settings import from_conf, section
+from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import RECORD_FIELDS, record_values
 
 
@@ -25,12 +24,8 @@ class DeadLetterBolt(Bolt):  # type: ignore[misc]
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
         self.publisher = DeadLetterPublisher(settings)
-        max_in_flight = section(settings, "dlq").get("max_in_flight", 256)
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
-            raise ConfigError(
-                "pipeline.dlq.max_in_flight", f"{max_in_flight!r} is not valid", "use an integer >= 1"
-            )
-        self.sends = WriteWindow(max_in_flight, self.ack, self._failed, self.publisher.timeout_s)
+        limit = in_flight_limit(settings, "dlq")
+        self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)
 
     def process(self, tup: Any) -> None:
         if tup.stream == "late":

@@ -172,34 +172,25 @@ class CassandraStore:
         return done
 
     def has_window(self, tenant: str, device_id: str, metric: str, window_s: int, window_start: int) -> bool:
-        """A synchronous point read (aggregate asks only during its recovery horizon after a restart)."""
+        """A synchronous point read of one metric_windows row."""
         values = window_key_values(tenant, device_id, metric, window_s, window_start)
-        try:
-            rows = self._session.execute(
-                self._window_exists.bind(values), timeout=self.settings.request_timeout_s
-            )
-        except Exception as exc:
-            raise InfraError(
-                f"cannot read metric_windows {values} from Cassandra within "
-                f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
-            ) from exc
-        return rows.one() is not None
+        return self._read(self._window_exists, values).one() is not None
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
     ) -> set[int]:
         """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
         values = (tenant, device_id, metric, window_s, utc_day(day * 86_400_000))
+        return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
+
+    def _read(self, prepared: Any, values: tuple[Any, ...]) -> Any:
         try:
-            rows = self._session.execute(
-                self._window_starts.bind(values), timeout=self.settings.request_timeout_s
-            )
+            return self._session.execute(prepared.bind(values), timeout=self.settings.request_timeout_s)
         except Exception as exc:
             raise InfraError(
                 f"cannot read metric_windows {values} from Cassandra within "
                 f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
             ) from exc
-        return {datetime_to_ms(r.window_start) for r in rows}
 
     def _release(self, ok: bool, rows: int = 1) -> None:
         with self._lock:

@@ -104,6 +104,16 @@ def write_tuples(store: Any, buffered: list[tuple[str, list[Any], Any]]) -> dict
     return futures_of
 
 
+def in_flight_limit(settings: Any, component: str, default: int = 256) -> int:
+    """`pipeline.<component>.max_in_flight`: most tuples waiting for their publishes/writes to be confirmed."""
+    raw = (settings.get(component) or {}).get("max_in_flight", default)
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise ConfigError(
+            f"pipeline.{component}.max_in_flight", f"{raw!r} is not valid", "use an integer >= 1"
+        )
+    return raw
+
+
 def persist_batch_size(persist: dict[str, Any]) -> int:
     """`pipeline.persist.batch_size`: records persist writes together (default 500)."""
     raw = persist.get("batch_size", 500)

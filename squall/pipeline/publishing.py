@@ -37,7 +37,12 @@ class AlertPublisher:
         self.publisher = publisher or make_publisher(settings)
 
     def publish_alerts(self, alerts: Sequence[Alert]) -> None:
-        futures = [
+        futures = self.publish_alerts_async(alerts)
+        _wait(futures, self.timeout_s, f"{len(futures)} alerts to {self.topic}")
+
+    def publish_alerts_async(self, alerts: Sequence[Alert]) -> list[Future[None]]:
+        """Send now; each Future completes when the broker acknowledged that alert (or fails)."""
+        return [
             self.publisher.publish(
                 self.topic,
                 f"{a.tenant}/{a.device_id}".encode(),
@@ -45,7 +50,6 @@ class AlertPublisher:
             )
             for a in alerts
         ]
-        _wait(futures, self.timeout_s, f"{len(futures)} alerts to {self.topic}")
 
 
 class DeadLetterPublisher:

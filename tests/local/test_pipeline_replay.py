@@ -65,7 +65,9 @@ class FlakyPipeline(Topology):
     parse = ParseBolt.spec(inputs={events: BY_PARTITION}, par=2)  # as iot_pipeline
     route = RouteBolt.spec(inputs={parse: BY_DEVICE}, par=1)
     aggregate = AggregateBolt.spec(inputs={route["telemetry"]: BY_DEVICE}, par=2, config=TICKS)
-    alerts = AlertsBolt.spec(inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1)
+    alerts = AlertsBolt.spec(
+        inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1, config=TICKS
+    )
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
     persist = FlakyPersist.spec(inputs=[aggregate, alerts, dlq, route["archive"]], par=2, config=TICKS)
 

@@ -90,7 +90,9 @@ class RestartablePipeline(Topology):  # topologies/iot_pipeline.py's wiring, wit
     parse = ParseBolt.spec(inputs={events: BY_PARTITION}, par=2)
     route = RouteBolt.spec(inputs={parse: BY_DEVICE}, par=1)
     aggregate = AggregateBolt.spec(inputs={route["telemetry"]: BY_DEVICE}, par=2, config=TICKS)
-    alerts = AlertsBolt.spec(inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1)
+    alerts = AlertsBolt.spec(
+        inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1, config=TICKS
+    )
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
     persist = PersistBolt.spec(inputs=[aggregate, alerts, dlq, route["archive"]], par=2, config=TICKS)
 

@@ -382,3 +382,29 @@ def test_dlq_acks_a_tuple_only_when_its_publish_was_acknowledged_and_fails_it_ot
     held[1].set_exception(TimeoutError("broker did not answer"))
     h.tick()
     assert a in h.acked and h.failed == [b]
+
+
+class HeldAlerts(AlertsBolt):
+    def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
+        super().initialize(conf, ctx)
+        self.publisher.publisher = self.held = HeldPublisher()
+
+
+def test_alerts_ack_a_batch_when_its_alerts_were_acknowledged_and_a_quiet_batch_at_once(
+    tmp_path: Path,
+) -> None:
+    c = conf(
+        tmp_path,
+        alerts={
+            "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
+            "anomaly": {"enabled": False},
+        },
+    )
+    h = BoltHarness(HeldAlerts, c, inputs={("route", "telemetry"): BATCH_FIELDS})
+    telemetry = {"component": "route", "stream": "telemetry"}
+    hot = h.process(batch(entry(event_id="h1", metrics={"temperature": 50.0})), **telemetry)
+    quiet = h.process(batch(entry()), **telemetry)
+    assert h.acked == [quiet] and len(h.emits) == 1 and h.emits[0].anchors == [hot]
+    h.instance.held.sent[0].set_result(None)
+    h.tick()
+    assert hot in h.acked and h.failed == []

@@ -247,6 +247,21 @@ def run_engine(
     return rows_of(closed)
 
 
+def telemetry(readings: list[tuple[str, int, float]]) -> list[dict[str, Any]]:
+    """Events of tenant acme, one per (device, ms after T0, value of metric v), ids e0, e1, ... in order."""
+    return [
+        {
+            "tenant": "acme",
+            "device_id": device,
+            "event_id": f"e{i}",
+            "ts": T0 + dt,
+            "type": "telemetry",
+            "metrics": {"v": v},
+        }
+        for i, (device, dt, v) in enumerate(readings)
+    ]
+
+
 def produced(events: list[dict[str, Any]]) -> list[Produced]:
     return [Produced(b"k", json.dumps(e).encode(), 0, i, "ok") for i, e in enumerate(events)]
 
@@ -265,17 +280,7 @@ def test_any_order_and_redelivery_of_in_lateness_events_gives_the_truth(
     raw: list[tuple[int, int, float]], rnd: random.Random, dups: int
 ) -> None:
     lateness_ms = 5_000  # every event lies within 4 s, so no order makes one late
-    events = [
-        {
-            "tenant": "acme",
-            "device_id": f"d{d}",
-            "event_id": f"e{i}",
-            "ts": T0 + dt,
-            "type": "telemetry",
-            "metrics": {"v": v},
-        }
-        for i, (d, dt, v) in enumerate(raw)
-    ]
+    events = telemetry([(f"d{d}", dt, v) for d, dt, v in raw])
     expected = compute_truth(produced(events), [(1, 1), (4, 2)], lateness_ms)
     arrival = events[:]
     rnd.shuffle(arrival)
@@ -304,17 +309,7 @@ def test_lateness_follows_arrival_order_as_truth_computes_it(
     raw: list[tuple[int, float]], rnd: random.Random
 ) -> None:
     lateness_ms = 2_000
-    events = [
-        {
-            "tenant": "acme",
-            "device_id": "d",
-            "event_id": f"e{i}",
-            "ts": T0 + dt,
-            "type": "telemetry",
-            "metrics": {"v": v},
-        }
-        for i, (dt, v) in enumerate(raw)
-    ]
+    events = telemetry([("d", dt, v) for dt, v in raw])
     rnd.shuffle(events)
     expected = compute_truth(produced(events), [(1, 1), (4, 2)], lateness_ms)
     got = run_engine(events, DEFS, lateness_ms)
@@ -338,17 +333,7 @@ def test_stalls_that_look_like_idle_devices_do_not_change_the_final_rows(
     """Idle timeouts fire at arbitrary points (a stalled pipeline looks idle): the last emit of every window
     (what the store's upsert keeps) still equals the truth, late events included."""
     lateness_ms = 2_000
-    events = [
-        {
-            "tenant": "acme",
-            "device_id": f"d{d}",
-            "event_id": f"e{i}",
-            "ts": T0 + dt,
-            "type": "telemetry",
-            "metrics": {"v": v},
-        }
-        for i, (d, dt, v, _) in enumerate(raw)
-    ]
+    events = telemetry([(f"d{d}", dt, v) for d, dt, v, _ in raw])
     rnd.shuffle(events)
     stalls = {i for i, (*_, stall) in enumerate(raw) if stall}
     expected = compute_truth(produced(events), [(1, 1), (4, 2)], lateness_ms)

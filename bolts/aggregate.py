@@ -19,6 +19,7 @@ from squall.windowing.manager import ClosedWindow, Key
 
 ROWS_PER_TUPLE = 500
 DAY_MS = 86_400_000
+LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra table's bucket)
 
 
 class AggregateBolt(WindowedBolt):
@@ -34,22 +35,41 @@ class AggregateBolt(WindowedBolt):
         self.pipeline_settings = settings
         self.windows.recover_from(self.stored, 2.0 * timeout)
 
+    def _open_store(self) -> Store:
+        """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""
+        self.store = make_store(self.pipeline_settings)
+        self.stored_days: dict[tuple[str, str, str, int, int], set[int]] = {}
+        self.late_buckets: dict[tuple[str, int, int], set[int]] = {}
+        return self.store
+
     def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool:
         """Recovery oracle: one store read per (device, metric, window length, UTC day), cached. Rows stored
         after the read were stored by this instance, which knows its own windows (it never asks about them)."""
-        if self.store is None:
-            self.store = make_store(self.pipeline_settings)  # the env's store, opened on first use
-            self.stored_days: dict[tuple[str, str, str, int, int], set[int]] = {}
+        store = self.store or self._open_store()
         day = window_start // DAY_MS
         cache_key = (key[0], key[1], metric, definition.length_s, day)
         starts = self.stored_days.get(cache_key)
         if starts is None:
             if len(self.stored_days) >= 100_000:
                 self.stored_days.clear()
-            starts = self.stored_days[cache_key] = self.store.window_starts_on_day(
+            starts = self.stored_days[cache_key] = store.window_starts_on_day(
                 key[0], key[1], metric, definition.length_s, day
             )
         return window_start in starts
+
+    def previously_late(self, item: Any) -> bool:
+        """Recovery: the event's source offset is among the `late` dead letters a previous instance stored
+        (one store read per source partition and offset bucket, cached)."""
+        topic, partition, offset = item[1]
+        store = self.store or self._open_store()
+        bucket = (str(topic), int(partition), int(offset) // LATE_BUCKET)
+        late = self.late_buckets.get(bucket)
+        if late is None:
+            first = bucket[2] * LATE_BUCKET
+            late = self.late_buckets[bucket] = store.late_offsets(
+                bucket[0], bucket[1], first, first + LATE_BUCKET
+            )
+        return int(offset) in late
 
     def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
         for entry in tup.values[1]:

@@ -79,6 +79,14 @@ def window_starts_cql(keyspace: str) -> str:
     )
 
 
+def dead_letter_reasons_cql(keyspace: str) -> str:
+    """Offset and reason of every dead letter of one (source topic, partition, offset bucket) partition."""
+    return (
+        f"SELECT source_offset, reason FROM {keyspace}.dead_letters"
+        " WHERE source_topic = ? AND source_partition = ? AND bucket = ?"
+    )
+
+
 def window_key_values(
     tenant: str, device_id: str, metric: str, window_s: int, window_start: int
 ) -> tuple[Any, ...]:

@@ -20,10 +20,12 @@ from cassandra.query import BatchStatement, BatchType
 
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import (
+    DEAD_LETTER_BUCKET,
     PARTITION_KEY_SIZE,
     bind_values,
     check_kind,
     datetime_to_ms,
+    dead_letter_reasons_cql,
     insert_cql,
     utc_day,
     window_exists_cql,
@@ -80,6 +82,7 @@ class CassandraStore:
         }
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
         self._window_starts = self._session.prepare(window_starts_cql(self.settings.keyspace))
+        self._dead_letter_reasons = self._session.prepare(dead_letter_reasons_cql(self.settings.keyspace))
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._replicas: dict[tuple[Any, ...], Any] = {}
         self._lock = threading.Lock()
@@ -183,12 +186,22 @@ class CassandraStore:
         values = (tenant, device_id, metric, window_s, utc_day(day * 86_400_000))
         return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
 
+    def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:
+        """Reads the dead_letters partitions (offset buckets) covering [first, end)."""
+        late: set[int] = set()
+        for bucket in range(first // DEAD_LETTER_BUCKET, (end - 1) // DEAD_LETTER_BUCKET + 1):
+            rows = self._read(self._dead_letter_reasons, (source_topic, source_partition, bucket))
+            late.update(
+                r.source_offset for r in rows if r.reason == "late" and first <= r.source_offset < end
+            )
+        return late
+
     def _read(self, prepared: Any, values: tuple[Any, ...]) -> Any:
         try:
             return self._session.execute(prepared.bind(values), timeout=self.settings.request_timeout_s)
         except Exception as exc:
             raise InfraError(
-                f"cannot read metric_windows {values} from Cassandra within "
+                f"cannot read {values} from Cassandra within "
                 f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
             ) from exc
 

@@ -115,6 +115,11 @@ class Store(Protocol):
         restart, once per day bucket, instead of once per window."""
         ...
 
+    def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:
+        """Source offsets in [first, end) of one partition whose event was dead-lettered as `late` (aggregate
+        asks after a restart, so a replayed event keeps the late decision a previous instance made)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -175,6 +175,14 @@ class SqliteStore:
         )
         return {int(r[0]) for r in rows}
 
+    def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:
+        rows = self._db.execute(
+            "SELECT source_offset FROM dead_letters WHERE source_topic = ? AND source_partition = ?"
+            " AND source_offset >= ? AND source_offset < ? AND reason = 'late'",
+            (source_topic, source_partition, first, end),
+        )
+        return {int(r[0]) for r in rows}
+
     def close(self) -> None:
         self._db.close()
 

@@ -53,6 +53,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
             "windows": 0,
             "reemitted": 0,
             "already_stored": 0,  # re-deliveries after a restart whose windows the store holds (recover_from)
+            "late_before_restart": 0,  # replays a previous instance had dead-lettered as late
         }
         self.setup(settings, storm_conf, context)
 
@@ -71,6 +72,11 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         """Emit the results of `windows` (one or more tuples), anchored to `anchors`."""
         raise NotImplementedError
 
+    def previously_late(self, item: Any) -> bool:
+        """Recovery: whether a previous instance already decided this event was late (asked only while the
+        window manager is recovering). Default: never."""
+        return False
+
     def emit_late(self, tup: Any, item: Any, watermark: int) -> None:
         """Default: the item plus the watermark on the `late` stream, anchored to its tuple."""
         self.emit([item, watermark], stream="late", anchors=[tup.id])
@@ -82,7 +88,16 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         anchors: dict[Hashable, None] = {}  # ordered set
         released: list[Hashable] = []
         windows.hold(token)
+        recovering = windows.recovering()
         for key, event_id, ts, values, item in self.extract(tup):
+            if recovering and self.previously_late(item):
+                # A replay of an event a previous instance dead-lettered as late: this instance's watermark is
+                # rebuilt from the replayed tail only and could take it for on time; keep the decision.
+                counts["events"] += 1
+                counts["late"] += 1
+                counts["late_before_restart"] += 1
+                self.emit_late(tup, item, windows.watermark(key))
+                continue
             outcome = windows.add(key, event_id, ts, values, token)
             counts["events"] += 1
             if outcome.late:

@@ -115,6 +115,10 @@ class WindowManager:
         self._oracle = oracle
         self._recover_until = self.clock.now() + horizon_s
 
+    def recovering(self) -> bool:
+        """Within the `recover_from` horizon (a fresh instance that may see a previous one's replays)."""
+        return self._oracle is not None and self.clock.now() < self._recover_until
+
     # --- input -------------------------------------------------------------------------------------------
     def add(self, key: Key, event_id: str, ts: int, values: Mapping[str, float], token: Hashable) -> Outcome:
         state = self._keys.get(key)

@@ -221,3 +221,23 @@ def test_write_many_by_replica_set_packs_partitions_that_share_replicas(
             assert got.one()[0] == 1
     finally:
         store.close()
+
+
+def test_late_offsets_reads_the_late_dead_letters_of_an_offset_range(settings: CassandraSettings) -> None:
+    """Aggregate's restart lookup: which replayed source offsets a previous instance dead-lettered as late."""
+    store = CassandraStore(settings)
+    try:
+        topic = f"late.{uuid.uuid4().hex[:6]}"
+        letters = [
+            DeadLetter("late", "behind", b"{}", topic, 1, 5, T0),
+            DeadLetter("invalid_json", "bad", b"{", topic, 1, 6, T0),
+            DeadLetter("late", "behind", b"{}", topic, 1, 1_000_003, T0),  # the next offset bucket
+            DeadLetter("late", "behind", b"{}", topic, 2, 7, T0),  # another partition
+        ]
+        wait([store.write("dead_letter", d) for d in letters], timeout=60)
+        assert store.late_offsets(topic, 1, 0, 1_000_000) == {5}
+        assert store.late_offsets(topic, 1, 0, 2_000_000) == {5, 1_000_003}
+        assert store.late_offsets(topic, 1, 6, 1_000_000) == set()
+        assert store.late_offsets(topic, 2, 0, 1_000_000) == {7}
+    finally:
+        store.close()

@@ -11,6 +11,7 @@ from typing import Any
 from streamparse import Bolt
 
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
+from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import AlertPublisher
@@ -18,7 +19,8 @@ from squall.pipeline.settings import from_conf, section
 from squall.pipeline.tuples import RECORD_FIELDS, record_values
 
 
-class AlertsBolt(Bolt):  # type: ignore[misc]
+class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
+    confirming = "alert publish"
     outputs = RECORD_FIELDS
     auto_ack = False
 
@@ -38,11 +40,3 @@ class AlertsBolt(Bolt):  # type: ignore[misc]
         futures = self.publisher.publish_alerts_async(alerts)
         self.emit(record_values("alert", alerts))
         self.sends.add(futures, tup.id)
-
-    def process_tick(self, tup: Any) -> None:
-        self.sends.settle()
-        self.ack(tup)
-
-    def _failed(self, token: Any, exc: BaseException) -> None:
-        self.logger.warning("alert publish failed, tuple %s fails and will be replayed: %s", token, exc)
-        self.fail(token)

@@ -11,13 +11,15 @@ from typing import Any
 
 from streamparse import Bolt
 
+from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import DeadLetterPublisher, dead_letter_from_invalid, dead_letter_from_late
 from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import RECORD_FIELDS, record_values
 
 
-class DeadLetterBolt(Bolt):  # type: ignore[misc]
+class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
+    confirming = "dead-letter publish"
     outputs = RECORD_FIELDS
     auto_ack = False
 
@@ -35,11 +37,3 @@ class DeadLetterBolt(Bolt):  # type: ignore[misc]
         future = self.publisher.publish_async(dl)
         self.emit(record_values("dead_letter", [dl]))
         self.sends.add([future], tup.id)
-
-    def process_tick(self, tup: Any) -> None:
-        self.sends.settle()
-        self.ack(tup)
-
-    def _failed(self, token: Any, exc: BaseException) -> None:
-        self.logger.warning("dead-letter publish failed, tuple %s fails and will be replayed: %s", token, exc)
-        self.fail(token)

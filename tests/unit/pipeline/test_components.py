@@ -245,14 +245,14 @@ def test_persist_writes_records_and_acks_only_after_the_write(tmp_path: Path) ->
         assert db.execute("SELECT event_id FROM events ORDER BY event_id").fetchall() == [("e1",), ("e2",)]
 
 
+HOT_OVER_45 = {
+    "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
+    "anomaly": {"enabled": False},
+}
+
+
 def test_alerts_publish_then_emit_for_persist(tmp_path: Path) -> None:
-    c = conf(
-        tmp_path,
-        alerts={
-            "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
-            "anomaly": {"enabled": False},
-        },
-    )
+    c = conf(tmp_path, alerts=HOT_OVER_45)
     h = BoltHarness(AlertsBolt, c, inputs={("route", "telemetry"): BATCH_FIELDS})
     quiet = h.process(batch(entry()), component="route", stream="telemetry")
     hot = h.process(
@@ -396,13 +396,7 @@ def test_dlq_acks_a_tuple_only_when_its_publish_was_acknowledged_and_fails_it_ot
 def test_alerts_ack_a_batch_when_its_alerts_were_acknowledged_and_a_quiet_batch_at_once(
     tmp_path: Path,
 ) -> None:
-    c = conf(
-        tmp_path,
-        alerts={
-            "thresholds": [{"metric": "temperature", "op": ">", "value": 45}],
-            "anomaly": {"enabled": False},
-        },
-    )
+    c = conf(tmp_path, alerts=HOT_OVER_45)
     h = BoltHarness(HeldAlerts, c, inputs={("route", "telemetry"): BATCH_FIELDS})
     telemetry = {"component": "route", "stream": "telemetry"}
     hot = h.process(batch(entry(event_id="h1", metrics={"temperature": 50.0})), **telemetry)

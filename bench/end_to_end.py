@@ -59,6 +59,7 @@ def make_project(
     hold_events: int,
     idle_timeout_s: float | None = None,
     serializer: str | None = None,
+    spout_batch_size: int | None = None,
 ) -> tuple[KafkaSettings, CassandraSettings]:
     """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay.
 
@@ -75,6 +76,8 @@ def make_project(
     pipeline: dict[str, Any] = {"kafka": {"max_uncommitted": per_partition}}
     if idle_timeout_s is not None:  # must stay below topology.message.timeout.secs - window - lateness - tick
         pipeline["windows"] = {"idle_timeout_s": idle_timeout_s}
+    if spout_batch_size is not None:
+        pipeline["spout"] = {"batch_size": spout_batch_size}
     made = isolated_pipeline_project(
         dest,
         run,
@@ -113,12 +116,15 @@ def run_bench(
     timeout_s: float,
     idle_timeout_s: float | None = None,
     serializer: str | None = None,
+    spout_batch_size: int | None = None,
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
         hold_events = int(rate * HOLD_SPAN_S * 1.5)
-        kafka, cassandra = make_project(project, run, hold_events, idle_timeout_s, serializer)
+        kafka, cassandra = make_project(
+            project, run, hold_events, idle_timeout_s, serializer, spout_batch_size
+        )
         try:
             squall(project, "db", "init", "-e", "dev", timeout_s=180)
             t0 = time.perf_counter()
@@ -209,6 +215,7 @@ def run_bench(
         "hosting": "inline" if inline else "process",
         "hold_events": hold_events,
         "serializer": serializer or "json (config.json)",
+        "spout_batch_size": spout_batch_size or "config.json",
         "idle_timeout_s": idle_timeout_s,
         "events": events,
         "simulate": {
@@ -358,9 +365,17 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="multilang serializer (default: config)",
     )
+    parser.add_argument("--spout-batch-size", type=int, default=None, help="pipeline.spout.batch_size")
     ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
     result = run_bench(
-        ns.devices, ns.rate, ns.duration, ns.inline, ns.timeout, ns.idle_timeout, ns.serializer
+        ns.devices,
+        ns.rate,
+        ns.duration,
+        ns.inline,
+        ns.timeout,
+        ns.idle_timeout,
+        ns.serializer,
+        ns.spout_batch_size,
     )
     if not ns.no_parts:
         result["parts_alone"] = bench_parts()

@@ -405,3 +405,9 @@ def test_alerts_ack_a_batch_when_its_alerts_were_acknowledged_and_a_quiet_batch_
     h.instance.held.sent[0].set_result(None)
     h.tick()
     assert hot in h.acked and h.failed == []
+
+
+@pytest.mark.parametrize("bolt_cls, key", [(DeadLetterBolt, "dlq"), (AlertsBolt, "alerts")])
+def test_publishing_bolts_refuse_a_bad_max_in_flight(tmp_path: Path, bolt_cls: type, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"pipeline.{key}.max_in_flight"):
+        BoltHarness(bolt_cls, conf(tmp_path, **{key: {"max_in_flight": 0}}))

@@ -12,7 +12,14 @@ from streamparse import Stream
 
 from squall.pipeline.model import Store, WindowResult
 from squall.pipeline.stores import make_store
-from squall.pipeline.tuples import LATE_FIELDS, RECORD_FIELDS, late_values, record_values
+from squall.pipeline.tuples import (
+    LATE_FIELDS,
+    WINDOW_RECORD_FIELDS,
+    late_values,
+    record_values,
+    shard_count,
+    shard_of,
+)
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
@@ -23,7 +30,7 @@ LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra t
 
 
 class AggregateBolt(WindowedBolt):
-    outputs = [Stream(RECORD_FIELDS, "default"), Stream(LATE_FIELDS, "late")]
+    outputs = [Stream(WINDOW_RECORD_FIELDS, "default"), Stream(LATE_FIELDS, "late")]
     store: Store | None = None
 
     def setup(
@@ -33,6 +40,7 @@ class AggregateBolt(WindowedBolt):
         # resumes at its committed offset): for twice that, windows the store already holds are not rebuilt.
         timeout = float(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         self.pipeline_settings = settings
+        self.shards = shard_count(settings)
         self.windows.recover_from(self.stored, 2.0 * timeout)
 
     def _open_store(self) -> Store:
@@ -86,9 +94,10 @@ class AggregateBolt(WindowedBolt):
         self.emit(late_values(item, watermark), stream="late", anchors=[tup.id])
 
     def emit_windows(self, windows: list[ClosedWindow], anchors: list[Hashable]) -> None:
-        rows: list[WindowResult] = []
+        by_shard: dict[int, list[WindowResult]] = {}
         for window in windows:
             tenant, device_id = window.key
+            rows = by_shard.setdefault(shard_of(tenant, device_id, self.shards), [])
             for metric, s in window.results.items():
                 rows.append(
                     WindowResult(
@@ -107,5 +116,6 @@ class AggregateBolt(WindowedBolt):
                         p95=s.p95,
                     )
                 )
-        for i in range(0, len(rows), ROWS_PER_TUPLE):
-            self.emit(record_values("window", rows[i : i + ROWS_PER_TUPLE]), anchors=anchors)
+        for shard, rows in by_shard.items():
+            for i in range(0, len(rows), ROWS_PER_TUPLE):
+                self.emit([*record_values("window", rows[i : i + ROWS_PER_TUPLE]), shard], anchors=anchors)

@@ -20,8 +20,11 @@ from spouts.events import EventSpout
 # and the shard to one route/aggregate/alerts task (Storm keeps order between any two tasks). A fields grouping
 # on `shard` is thus a fields grouping by (tenant, device_id) that moves a batch per hop instead of an event.
 # A shuffle here would let one parse task run ahead of another and turn in-order events into late ones.
+# Window rows go to persist by shard too: a window can be emitted twice (an idle close, then its amendment), and
+# one persist task writes them in emit order, so the complete row is the one that stays.
 BY_PARTITION = Grouping.fields("partition")
 BY_DEVICE = Grouping.fields("shard")
+SHUFFLE = Grouping.SHUFFLE
 TICKS = {"topology.tick.tuple.freq.secs": 1}
 
 
@@ -34,4 +37,8 @@ class IotPipeline(Topology):
         inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1, config=TICKS
     )
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
-    persist = PersistBolt.spec(inputs=[aggregate, alerts, dlq, route["archive"]], par=2, config=TICKS)
+    persist = PersistBolt.spec(
+        inputs={aggregate: BY_DEVICE, alerts: SHUFFLE, dlq: SHUFFLE, route["archive"]: SHUFFLE},
+        par=2,
+        config=TICKS,
+    )

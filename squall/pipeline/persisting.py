@@ -93,10 +93,19 @@ def write_tuples(store: Any, buffered: list[tuple[str, list[Any], Any]]) -> dict
     write_many = getattr(store, "write_many", None)
     with store_batch(store):
         for kind, (records, tokens) in by_kind.items():
+            # A window emitted twice in one flush (an idle close, then its amendment): write only the last emit.
+            # Rows of one batch share a write timestamp, and Cassandra would merge equal-timestamp cells by value.
+            last = {_window_key(r): i for i, r in enumerate(records)} if kind == "window" else None
+            unique = records if last is None else [records[i] for i in sorted(last.values())]
             if callable(write_many):
-                futures = write_many(kind, records)
+                written = write_many(kind, unique)
             else:
-                futures = [store.write(kind, record) for record in records]
+                written = [store.write(kind, record) for record in unique]
+            if last is None:
+                futures = written
+            else:
+                by_key = {_window_key(r): f for r, f in zip(unique, written, strict=True)}
+                futures = [by_key[_window_key(r)] for r in records]
             for token, future in zip(tokens, futures, strict=True):
                 held = futures_of[token]
                 if not held or held[-1] is not future:
@@ -112,6 +121,10 @@ def in_flight_limit(settings: Any, component: str, default: int = 256) -> int:
             f"pipeline.{component}.max_in_flight", f"{raw!r} is not valid", "use an integer >= 1"
         )
     return raw
+
+
+def _window_key(row: Any) -> tuple[Any, ...]:
+    return (row.tenant, row.device_id, row.metric, row.window_s, row.window_start)
 
 
 def persist_batch_size(persist: dict[str, Any]) -> int:

@@ -27,6 +27,9 @@ BATCH_FIELDS = ["shard", "events"]  # events = [[event dict, [topic, partition, 
 INVALID_FIELDS = ["reason", "detail", "payload", "source"]
 LATE_FIELDS = ["tenant", "device_id", "event", "source", "watermark"]
 RECORD_FIELDS = ["kind", "records"]  # records = [record dict, ...], all of one kind
+# aggregate's window rows also carry their devices' shard: persist takes them grouped by it, so the emits of one
+# window (an idle close, then its amendment) are written by one task in emit order (last write wins)
+WINDOW_RECORD_FIELDS = [*RECORD_FIELDS, "shard"]
 
 Record = Event | WindowResult | Alert | DeadLetter
 DEFAULT_SHARDS = 16

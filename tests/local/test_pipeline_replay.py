@@ -69,7 +69,16 @@ class FlakyPipeline(Topology):
         inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1, config=TICKS
     )
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
-    persist = FlakyPersist.spec(inputs=[aggregate, alerts, dlq, route["archive"]], par=2, config=TICKS)
+    persist = FlakyPersist.spec(
+        inputs={
+            aggregate: BY_DEVICE,
+            alerts: Grouping.SHUFFLE,
+            dlq: Grouping.SHUFFLE,
+            route["archive"]: Grouping.SHUFFLE,
+        },
+        par=2,
+        config=TICKS,
+    )
 
 
 @pytest.mark.timeout(240)

@@ -34,7 +34,7 @@ from squall.testing import run_topology
 from squall.windowing.assigner import window_ranges
 from squall.windowing.definitions import parse_window_settings
 from tests.local.test_pipeline_local import count, make_project, stop_when_stored
-from topologies.iot_pipeline import BY_DEVICE, BY_PARTITION, TICKS
+from topologies.iot_pipeline import BY_DEVICE, BY_PARTITION, SHUFFLE, TICKS
 
 COMMIT_EVERY = 300  # acks between commits
 
@@ -103,7 +103,11 @@ class RestartablePipeline(Topology):  # topologies/iot_pipeline.py's wiring, wit
         inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1, config=TICKS
     )
     dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
-    persist = PersistBolt.spec(inputs=[aggregate, alerts, dlq, route["archive"]], par=2, config=TICKS)
+    persist = PersistBolt.spec(
+        inputs={aggregate: BY_DEVICE, alerts: SHUFFLE, dlq: SHUFFLE, route["archive"]: SHUFFLE},
+        par=2,
+        config=TICKS,
+    )
 
 
 def straddling(

@@ -151,7 +151,8 @@ def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_t
     t3 = h.process(batch(entry(event_id="e3", ts=T0 + 12_500)), **telemetry)
     [window] = h.emits
     assert window.stream == "default" and window.anchors == [t1, t2, again]
-    kind, [row] = window.values
+    kind, [row], shard = window.values
+    assert shard == shard_of("acme", "d1", DEFAULT_SHARDS)  # persist takes window rows grouped by shard
     assert kind == "window" and (row["count"], row["sum"], row["mean"], row["window_start"]) == (
         2,
         44.0,
@@ -233,7 +234,9 @@ def test_persist_writes_records_and_acks_only_after_the_write(tmp_path: Path) ->
     w = h.process(["window", [row, {**row, "metric": "u"}]], component="aggregate")
     w2 = h.process(["window", [row]], component="aggregate")  # replay: upsert
     e = h.process(batch(entry(), entry(event_id="e2")), component="route", stream="archive")
-    broken = h.process(["window", [{**row, "count": None}]], component="aggregate")  # NOT NULL violated
+    broken = h.process(
+        ["window", [{**row, "metric": "v", "count": None}]], component="aggregate"
+    )  # NOT NULL violated
     assert h.acked == [] and h.failed == []  # buffered (pipeline.persist.batch_size): nothing written yet
     h.tick()  # a tick writes the buffer as one transaction, then acks/fails each tuple by its own write
     assert [a for a in h.acked if a in (w, w2, e)] == [w, w2, e] and h.failed == [broken]
@@ -334,6 +337,35 @@ def test_event_spout_takes_at_most_batch_size_messages_per_next_tuple(tmp_path: 
 def test_event_spout_rejects_a_bad_batch_size(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pipeline.spout.batch_size"):
         SpoutHarness(EventSpout, conf(tmp_path, spout={"batch_size": 0}), component="events")
+
+
+def test_persist_writes_only_the_last_emit_of_a_window_in_one_flush(tmp_path: Path) -> None:
+    """An idle close and its amendment can land in one flush: the amendment is the row that stays, and both
+    tuples are acked when it is written."""
+    h = BoltHarness(PersistBolt, conf(tmp_path), inputs={"aggregate": ["kind", "records", "shard"]})
+    row = {
+        "tenant": "acme",
+        "device_id": "d1",
+        "metric": "t",
+        "window_s": 10,
+        "window_start": T0,
+        "window_end": T0 + 10_000,
+        "count": 1,
+        "sum": 2.0,
+        "min": 2.0,
+        "max": 2.0,
+        "mean": 2.0,
+        "p50": 2.0,
+        "p95": 2.0,
+    }
+    early = h.process(["window", [row], 3], component="aggregate")
+    amended = h.process(
+        ["window", [{**row, "count": 2, "sum": 5.0, "max": 3.0, "mean": 2.5}], 3], component="aggregate"
+    )
+    h.tick()
+    assert [a for a in h.acked if a in (early, amended)] == [early, amended]
+    with sqlite3.connect(tmp_path / "s.db") as db:
+        assert db.execute("SELECT count, sum, max FROM metric_windows").fetchall() == [(2, 5.0, 3.0)]
 
 
 def test_persist_writes_a_full_batch_at_once_in_one_transaction(tmp_path: Path) -> None:

@@ -212,25 +212,28 @@ def test_aggregate_refuses_a_message_timeout_shorter_than_its_windows(tmp_path: 
         BoltHarness(ManualAggregate, bad)
 
 
+WINDOW_ROW = {
+    "tenant": "acme",
+    "device_id": "d1",
+    "metric": "t",
+    "window_s": 10,
+    "window_start": T0,
+    "window_end": T0 + 10_000,
+    "count": 1,
+    "sum": 2.0,
+    "min": 2.0,
+    "max": 2.0,
+    "mean": 2.0,
+    "p50": 2.0,
+    "p95": 2.0,
+}
+
+
 def test_persist_writes_records_and_acks_only_after_the_write(tmp_path: Path) -> None:
     h = BoltHarness(
         PersistBolt, conf(tmp_path), inputs={"aggregate": RECORD_FIELDS, ("route", "archive"): BATCH_FIELDS}
     )
-    row = {
-        "tenant": "acme",
-        "device_id": "d1",
-        "metric": "t",
-        "window_s": 10,
-        "window_start": T0,
-        "window_end": T0 + 10_000,
-        "count": 1,
-        "sum": 2.0,
-        "min": 2.0,
-        "max": 2.0,
-        "mean": 2.0,
-        "p50": 2.0,
-        "p95": 2.0,
-    }
+    row = dict(WINDOW_ROW)
     w = h.process(["window", [row, {**row, "metric": "u"}]], component="aggregate")
     w2 = h.process(["window", [row]], component="aggregate")  # replay: upsert
     e = h.process(batch(entry(), entry(event_id="e2")), component="route", stream="archive")
@@ -343,21 +346,7 @@ def test_persist_writes_only_the_last_emit_of_a_window_in_one_flush(tmp_path: Pa
     """An idle close and its amendment can land in one flush: the amendment is the row that stays, and both
     tuples are acked when it is written."""
     h = BoltHarness(PersistBolt, conf(tmp_path), inputs={"aggregate": ["kind", "records", "shard"]})
-    row = {
-        "tenant": "acme",
-        "device_id": "d1",
-        "metric": "t",
-        "window_s": 10,
-        "window_start": T0,
-        "window_end": T0 + 10_000,
-        "count": 1,
-        "sum": 2.0,
-        "min": 2.0,
-        "max": 2.0,
-        "mean": 2.0,
-        "p50": 2.0,
-        "p95": 2.0,
-    }
+    row = dict(WINDOW_ROW)
     early = h.process(["window", [row], 3], component="aggregate")
     amended = h.process(
         ["window", [{**row, "count": 2, "sum": 5.0, "max": 3.0, "mean": 2.5}], 3], component="aggregate"

@@ -2,7 +2,7 @@
 
 Inputs carry lists of records (window rows, alerts, dead letters) or shard batches of raw events (`archive`).
 Records are buffered up to `pipeline.persist.batch_size` (default 500) and written together (SQLite: one
-transaction; Cassandra: unlogged batches per partition) when the buffer is full and on every tick tuple, so a
+transaction; Cassandra: unlogged batches by replica set or partition, `cassandra.batch_grouping`) when the buffer is full and on every tick tuple, so a
 tuple waits at most one tick. A tuple is acked when all its records are durable, failed otherwise."""
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from typing import Any
 
 from streamparse import Bolt
 
+from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.persisting import WriteWindow, persist_batch_size, write_tuples
 from squall.pipeline.settings import from_conf, section
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import Record, record_from_values
 
 
-class PersistBolt(Bolt):  # type: ignore[misc]
+class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
+    confirming = "write"
     auto_ack = False
     outputs: list[str] = []
 
@@ -27,7 +29,7 @@ class PersistBolt(Bolt):  # type: ignore[misc]
         persist = section(settings, "persist")
         timeout = float(persist.get("write_timeout_s", 30.0))
         self.batch_size = persist_batch_size(persist)
-        self.writes = WriteWindow(self.store.max_in_flight, self.ack, self._failed, timeout)
+        self.sends = WriteWindow(self.store.max_in_flight, self.ack, self._failed, timeout)
         self.buffer: list[tuple[str, list[Record], Any]] = []
         self.buffered = 0  # records in the buffer
 
@@ -45,8 +47,7 @@ class PersistBolt(Bolt):  # type: ignore[misc]
 
     def process_tick(self, tup: Any) -> None:
         self.flush()
-        self.writes.settle()
-        self.ack(tup)
+        super().process_tick(tup)
 
     def flush(self) -> None:
         """Write the buffered records (one store batch; per kind, so a store can group rows), then ack/fail
@@ -56,8 +57,4 @@ class PersistBolt(Bolt):  # type: ignore[misc]
         buffered, self.buffer, self.buffered = self.buffer, [], 0
         futures_of = write_tuples(self.store, buffered)
         for _, _, token in buffered:
-            self.writes.add(futures_of[token], token)
-
-    def _failed(self, token: Any, exc: BaseException) -> None:
-        self.logger.warning("write failed, tuple %s fails and will be replayed: %s", token, exc)
-        self.fail(token)
+            self.sends.add(futures_of[token], token)

@@ -1,4 +1,5 @@
-"""A bolt mixin for tuples acked only once their asynchronous side effects (broker publishes) are confirmed.
+"""A bolt mixin for tuples acked only once their asynchronous side effects (store writes, broker publishes) are
+confirmed.
 
 The bolt keeps a `WriteWindow` in `self.sends` (`sends.add(futures, tup.id)`); every tick settles it, so a
 confirmation is never waited for longer than one tick after it arrived. A send that fails (or is not confirmed

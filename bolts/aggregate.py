@@ -10,7 +10,7 @@ from typing import Any
 
 from streamparse import Stream
 
-from squall.pipeline.model import Store, WindowResult
+from squall.pipeline.model import DAY_MS, Store, WindowResult
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import (
     LATE_FIELDS,
@@ -25,7 +25,6 @@ from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
 
 ROWS_PER_TUPLE = 500
-DAY_MS = 86_400_000
 LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra table's bucket)
 
 

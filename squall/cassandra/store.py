@@ -33,7 +33,7 @@ from squall.cassandra.statements import (
     window_starts_cql,
 )
 from squall.errors import InfraError
-from squall.pipeline.model import RECORD_KINDS
+from squall.pipeline.model import DAY_MS, RECORD_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class CassandraStore:
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
     ) -> set[int]:
         """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
-        values = (tenant, device_id, metric, window_s, utc_day(day * 86_400_000))
+        values = (tenant, device_id, metric, window_s, utc_day(day * DAY_MS))
         return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
 
     def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:

@@ -10,6 +10,8 @@ from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
+DAY_MS = 86_400_000  # one UTC day: the day buckets of window reads (Store.window_starts_on_day)
+
 
 @dataclass(frozen=True)
 class Event:
@@ -111,7 +113,7 @@ class Store(Protocol):
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
     ) -> set[int]:
         """The window_start of every stored WindowResult row of (tenant, device_id, metric, window_s) starting
-        on UTC day `day` (= window_start // 86_400_000): one partition read in Cassandra. Aggregate asks after a
+        on UTC day `day` (= window_start // DAY_MS): one partition read in Cassandra. Aggregate asks after a
         restart, once per day bucket, instead of once per window."""
         ...
 

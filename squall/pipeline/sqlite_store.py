@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.errors import ConfigError, InfraError
-from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
 from squall.pipeline.settings import section, sqlite_path
 
 SCHEMA = """
@@ -86,9 +86,6 @@ def _row(kind: str, record: Any) -> dict[str, Any]:
         row["metrics"] = json.dumps(row["metrics"], sort_keys=True)
         row["attrs"] = json.dumps(row["attrs"], sort_keys=True)
     return dict(row)
-
-
-DAY_MS = 86_400_000
 
 
 class SqliteStore:

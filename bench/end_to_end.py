@@ -164,11 +164,12 @@ def run_bench(
             if inline:
                 args.append("--inline")
             started = time.perf_counter()
+            run_log = (project / "run.log").open("w")
             proc = subprocess.Popen(
                 args,
                 cwd=project,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=run_log,
                 text=True,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
@@ -196,6 +197,12 @@ def run_bench(
             summary = json.loads(stdout[stdout.index("{") :]) if "{" in stdout else {}
             rows = read_window_rows(cassandra)
             problems = compare_rows(rows, truth_rows(truth), truth["relative_accuracy"], limit=50)
+            dead_letters = dlq_reasons(kafka)
+            expected_dl = {"late": truth["late"], "invalid (any reason)": truth["dead_lettered"]}
+            run_log.close()
+            log_text = (project / "run.log").read_text()
+            if done_at is None or problems:  # say why: the run's own log (its stderr)
+                sys.stderr.write(log_text[-20000:])
         finally:
             admin.delete_topics(kafka, [kafka.events_topic, kafka.dlq_topic, kafka.alerts_topic])
             cluster, session = connect(cassandra)
@@ -243,9 +250,21 @@ def run_bench(
         "problems": problems[:10],
         "windows": len(rows),
         "components": components,
+        "dead_letters_by_reason": dead_letters,
+        "dead_letters_expected": expected_dl,
+        "task_errors": [e.get("message", e) for e in summary.get("errors", [])][:20],
         "limits": LIMITS,
         "progress_samples": progress[:: max(1, len(progress) // 40)],
     }
+
+
+def dlq_reasons(kafka: KafkaSettings) -> dict[str, int]:
+    """How many dead letters the run published, by reason (reconciled against the truth's late and invalid)."""
+    from collections import Counter
+
+    from squall.kafka.dead_letters import decode_dead_letter
+
+    return dict(Counter(decode_dead_letter(r.value).reason for r in admin.read_topic(kafka, kafka.dlq_topic)))
 
 
 def steady_rate(progress: list[tuple[float, int]], events: int) -> float | None:

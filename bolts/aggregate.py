@@ -19,6 +19,7 @@ from squall.pipeline.tuples import (
     record_values,
     shard_count,
     shard_of,
+    unpack_batch,
 )
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
@@ -79,7 +80,7 @@ class AggregateBolt(WindowedBolt):
         return int(offset) in late
 
     def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
-        for entry in tup.values[1]:
+        for entry in unpack_batch(tup.values[1]):
             event = entry[0]
             yield (
                 (event["tenant"], event["device_id"]),

@@ -16,7 +16,7 @@ from squall.pipeline.events import event_from_dict
 from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import AlertPublisher
 from squall.pipeline.settings import from_conf, section
-from squall.pipeline.tuples import RECORD_FIELDS, record_values
+from squall.pipeline.tuples import RECORD_FIELDS, record_values, unpack_batch
 
 
 class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
@@ -33,7 +33,9 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def process(self, tup: Any) -> None:
         evaluate = self.engine.evaluate
-        alerts = [alert for entry in tup.values[1] for alert in evaluate(event_from_dict(entry[0]))]
+        alerts = [
+            alert for entry in unpack_batch(tup.values[1]) for alert in evaluate(event_from_dict(entry[0]))
+        ]
         if not alerts:
             self.ack(tup)
             return

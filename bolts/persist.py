@@ -15,7 +15,7 @@ from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.persisting import WriteWindow, persist_batch_size, write_tuples
 from squall.pipeline.settings import from_conf, section
 from squall.pipeline.stores import make_store
-from squall.pipeline.tuples import Record, record_from_values
+from squall.pipeline.tuples import Record, record_from_values, unpack_batch
 
 
 class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
@@ -35,7 +35,9 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def process(self, tup: Any) -> None:
         if tup.stream == "archive":  # a shard batch of raw events
-            records: list[Record] = [record_from_values("event", entry[0]) for entry in tup.values[1]]
+            records: list[Record] = [
+                record_from_values("event", entry[0]) for entry in unpack_batch(tup.values[1])
+            ]
             kind = "event"
         else:
             kind = tup.values[0]

@@ -1,5 +1,5 @@
 """RouteBolt: sends each event of a shard batch to the named streams whose rule (config.json pipeline.routing)
-matches; per output stream one batch tuple (same shard, arrival order kept)."""
+matches; per output stream one packed batch tuple (same shard, arrival order kept)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from streamparse import Bolt, Stream
 
 from squall.pipeline.routing import STREAMS, parse_rules, route_fields
 from squall.pipeline.settings import from_conf, section
-from squall.pipeline.tuples import BATCH_FIELDS
+from squall.pipeline.tuples import BATCH_FIELDS, pack_batch, packs_binary, unpack_batch
 
 
 class RouteBolt(Bolt):  # type: ignore[misc]
@@ -17,9 +17,11 @@ class RouteBolt(Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         self.rules = parse_rules(section(from_conf(conf), "routing"))
+        self.binary = packs_binary(self)
 
     def process(self, tup: Any) -> None:
-        shard, entries = tup.values
+        shard, packed = tup.values
+        entries = unpack_batch(packed)
         by_stream: dict[str, list[Any]] = {}
         rules = self.rules
         for entry in entries:
@@ -30,4 +32,6 @@ class RouteBolt(Bolt):  # type: ignore[misc]
                     routed = by_stream[stream] = []
                 routed.append(entry)
         for stream, routed in by_stream.items():
-            self.emit([shard, routed], stream=stream)
+            # a stream that takes the whole batch (e.g. archive) gets the input's packed value as it is
+            value = packed if len(routed) == len(entries) else pack_batch(routed, self.binary)
+            self.emit([shard, value], stream=stream)

@@ -16,7 +16,7 @@ from streamparse import Spout
 
 from squall.pipeline.settings import from_conf
 from squall.pipeline.sources import check_source_settings, make_source, spout_batch_size
-from squall.pipeline.tuples import SPOUT_FIELDS, bytes_to_text
+from squall.pipeline.tuples import SPOUT_FIELDS, pack_batch, packs_binary
 
 
 class EventSpout(Spout):  # type: ignore[misc]
@@ -35,6 +35,7 @@ class EventSpout(Spout):  # type: ignore[misc]
         # Unique per incarnation: an ack for a tree of a previous (crashed) instance must not ack a new batch.
         self._prefix = f"{task_id}-{secrets.token_hex(4)}-"
         self._next_id = 0
+        self.binary = packs_binary(self)
 
     def next_tuple(self) -> None:
         poll = self.source.poll
@@ -48,12 +49,12 @@ class EventSpout(Spout):  # type: ignore[misc]
             if batch is None:
                 batch = batches[(topic, partition)] = ([], [])
             batch[0].append(msg_id)
-            batch[1].append([offset, bytes_to_text(payload)])
+            batch[1].append([offset, payload])
         for (topic, partition), (msg_ids, messages) in batches.items():
             self._next_id += 1
             tup_id = f"{self._prefix}{self._next_id}"
             self.in_flight[tup_id] = msg_ids
-            self.emit([topic, partition, messages], tup_id=tup_id)
+            self.emit([topic, partition, pack_batch(messages, self.binary)], tup_id=tup_id)
 
     def ack(self, tup_id: Any) -> None:
         for msg_id in self.in_flight.pop(str(tup_id), ()):

@@ -12,6 +12,10 @@
   records forever (its KAFKA-7548 restore only runs when no other partition's records are in line), after which
   the partition is never fetched again. So records of a paused partition are dropped and the consumer is seeked
   back to the first dropped offset; when every assigned partition is paused the consumer is not polled at all.
+- Offsets this task skipped would be committed over (offsets.py treats never-emitted offsets as gaps). So a
+  paused partition's buffer is dropped whole, never in part, and a record past the next expected offset makes
+  the source re-read from that offset once; only a gap that is there again (transaction markers, compaction,
+  retention) is taken.
 - Fetched records are emitted round-robin across partitions (a KafkaConsumer poll returns them in
   per-partition runs), at most 2 x max_poll_records buffered per partition (the rest is dropped and re-read).
 - Start position on a task's first assignment: committed (else earliest) | earliest | latest. Partitions
@@ -90,6 +94,9 @@ class KafkaSource:
         self._buffer: RoundRobinBuffer[TopicPartition, Any] = RoundRobinBuffer()
         self._dead_lettering: dict[MsgKey, Future[None]] = {}
         self._paused: set[TopicPartition] = set()
+        self._gaps: dict[
+            TopicPartition, tuple[int, int]
+        ] = {}  # a gap being re-read: (max emitted, next seen)
         self._active = False
         self._ever_assigned = False
         self._last_commit = self._clock.now()
@@ -103,6 +110,7 @@ class KafkaSource:
             "failed": 0,
             "dead_lettered": 0,
             "commits": 0,
+            "gaps_reread": 0,
         }
 
     # --- EventSource -------------------------------------------------------------------------------
@@ -151,7 +159,14 @@ class KafkaSource:
                 if manager is None or record.offset <= manager.max_emitted:
                     continue  # revoked partition, or emitted before
                 if tp in self._paused:
-                    rewind[tp] = manager.max_emitted + 1  # read it again after the pause
+                    # Read it again after the pause, and everything buffered behind it: a partly dropped buffer
+                    # would emit its rest first after a resume, and the re-read records below it would then
+                    # count as emitted before, i.e. be lost while the commit moved past them.
+                    self._buffer.drop(tp)
+                    rewind[tp] = manager.max_emitted + 1
+                    continue
+                if record.offset > manager.max_emitted + 1 and not self._gap_confirmed(tp, manager, record):
+                    rewind[tp] = manager.max_emitted + 1
                     continue
                 manager.emitted(record.offset)
                 payload = record.value if record.value is not None else b""
@@ -274,6 +289,28 @@ class KafkaSource:
                 f"cannot reach Kafka at {s.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc}"
                 " (fix: start it with `squall infra up`, or correct the setting)"
             ) from exc
+
+    def _gap_confirmed(self, tp: TopicPartition, manager: OffsetManager, record: Any) -> bool:
+        """A record past the next expected offset. Offsets can be missing for real (transaction markers,
+        compaction), or this consumer can have skipped records it must not: the commit moves over offsets it
+        never emitted (offsets.py). So a gap is re-read once from its start; if the same record comes first
+        again, the missing offsets do not exist. Until then the partition's buffer is dropped (returns False)."""
+        gap = (manager.max_emitted, record.offset)
+        if self._gaps.get(tp) == gap:
+            del self._gaps[tp]
+            return True
+        self._gaps[tp] = gap
+        self.stats["gaps_reread"] += 1
+        log.warning(
+            "%s[%d]: offset %d came after %d; re-reading from %d to check the gap",
+            tp.topic,
+            tp.partition,
+            record.offset,
+            manager.max_emitted,
+            manager.max_emitted + 1,
+        )
+        self._buffer.drop(tp)
+        return False
 
     def _wants_fetch(self) -> bool:
         """Fetch when nothing is buffered, or (every few emits) when an unpaused partition has nothing buffered."""

@@ -10,20 +10,30 @@ the valid events by `shard` = a stable hash of (tenant, device_id) (`events` = [
 arrival order), so a fields grouping on `shard` keeps every event of a device on one task, in order, exactly as
 a fields grouping on (tenant, device_id) does. Window and alert results travel as `records` lists.
 Dead letters (invalid, late) stay one per tuple: they are rare and each carries its own bytes and reason.
+
+Packed batches: the `messages` and `events` fields are one msgpack blob each (`pack_batch`), not nested lists.
+Storm (and `squall run`) route a tuple by its grouping fields only, so the worker would otherwise decode and
+re-encode every event of a batch at every hop for nothing; a blob crosses it as one opaque value, and each bolt
+unpacks the batch once, in C. Under the msgpack serializer the blob is a bin value (bytes); under JSON, which
+has no bytes, it is base64 text. `unpack_batch` takes either, and a plain list too, so a hand-written upstream
+component (or a test) may emit unpacked batches.
 """
 
 from __future__ import annotations
 
+import base64
 import zlib
 from collections.abc import Mapping
 from typing import Any
+
+import msgpack
 
 from squall.errors import ConfigError
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
 
-SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = [[offset, payload latin-1], ...]
-BATCH_FIELDS = ["shard", "events"]  # events = [[event dict, [topic, partition, offset]], ...]
+SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = packed [[offset, payload bytes], ...]
+BATCH_FIELDS = ["shard", "events"]  # events = packed [[event dict, [topic, partition, offset]], ...]
 INVALID_FIELDS = ["reason", "detail", "payload", "source"]
 LATE_FIELDS = ["tenant", "device_id", "event", "source", "watermark"]
 RECORD_FIELDS = ["kind", "records"]  # records = [record dict, ...], all of one kind
@@ -48,6 +58,31 @@ def shard_count(settings: Mapping[str, Any]) -> int:
 def shard_of(tenant: str, device_id: str, shards: int) -> int:
     """The device's shard: stable across processes and restarts (crc32, not Python's salted hash)."""
     return zlib.crc32(f"{tenant}\x00{device_id}".encode()) % shards
+
+
+def packs_binary(component: Any) -> bool:
+    """Whether `component`'s multilang serializer carries bytes: msgpack does (and in-process hosting passes
+    objects as they are); pystorm's JSON serializer does not."""
+    from pystorm.serializers.json_serializer import JSONSerializer
+
+    return not isinstance(getattr(component, "serializer", None), JSONSerializer)
+
+
+def pack_batch(items: list[Any], binary: bool) -> bytes | str:
+    """A batch field's value: msgpack of `items` (bytes stay bytes), base64 text when not `binary`."""
+    blob: bytes = msgpack.packb(items, use_bin_type=True)
+    return blob if binary else base64.b64encode(blob).decode("ascii")
+
+
+def unpack_batch(value: bytes | str | list[Any]) -> list[Any]:
+    """The items of a batch field: a packed blob (bytes, or base64 text) or a plain list."""
+    if isinstance(value, list):
+        return value
+    blob = base64.b64decode(value) if isinstance(value, str) else value
+    items = msgpack.unpackb(blob, raw=False)
+    if not isinstance(items, list):
+        raise ValueError(f"a packed batch holds a list, not {type(items).__name__}")
+    return items
 
 
 def bytes_to_text(data: bytes) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bolts.aggregate import AggregateBolt
 from bolts.alerts import AlertsBolt
@@ -30,7 +32,10 @@ from squall.pipeline.tuples import (
     RECORD_FIELDS,
     SPOUT_FIELDS,
     late_values,
+    pack_batch,
+    packs_binary,
     shard_of,
+    unpack_batch,
 )
 from squall.testing import BoltHarness, SpoutHarness
 
@@ -68,11 +73,11 @@ def entry(**change: Any) -> list[Any]:
 
 
 def batch(*entries: list[Any], shard: int = 3) -> list[Any]:
-    return [shard, list(entries)]
+    return [shard, pack_batch(list(entries), binary=True)]
 
 
-def messages(*payloads: tuple[int, bytes]) -> list[Any]:
-    return [[offset, payload.decode("latin-1")] for offset, payload in payloads]
+def messages(*payloads: tuple[int, bytes]) -> bytes | str:
+    return pack_batch([[offset, payload] for offset, payload in payloads], binary=True)
 
 
 def test_parse_emits_valid_events_by_shard_and_invalid_ones_with_original_bytes(tmp_path: Path) -> None:
@@ -91,13 +96,13 @@ def test_parse_emits_valid_events_by_shard_and_invalid_ones_with_original_bytes(
     assert h.acked == [first, again] and h.failed == []
     valid = [e for e in h.emits if e.stream == "default"]
     assert all(e.anchors == [first] for e in valid[:-1]) and valid[-1].anchors == [again]
-    shards = {e.values[0]: e.values[1] for e in valid[:-1]}
+    shards = {e.values[0]: unpack_batch(e.values[1]) for e in valid[:-1]}
     assert shard_of("acme", "d1", DEFAULT_SHARDS) != shard_of("acme", "d2", DEFAULT_SHARDS)
     [d1] = shards[shard_of("acme", "d1", DEFAULT_SHARDS)]
     [d2] = shards[shard_of("acme", "d2", DEFAULT_SHARDS)]
     assert (d1[0]["event_id"], d1[1]) == ("e1", ["iot.events", 3, 42])
     assert (d2[0]["device_id"], d2[1]) == ("d2", ["iot.events", 3, 44])
-    assert [e[1] for e in valid[-1].values[1]] == [["iot.events", 3, 42]]  # only the replay
+    assert [e[1] for e in unpack_batch(valid[-1].values[1])] == [["iot.events", 3, 42]]  # only the replay
     invalid = h.emitted("invalid")
     assert len(invalid) == 1 and invalid[0][0] == "invalid_json" and invalid[0][2].encode("latin-1") == raw
     assert invalid[0][3] == ["iot.events", 3, 43]
@@ -110,7 +115,8 @@ def test_parse_keeps_a_devices_arrival_order_inside_its_shard(tmp_path: Path) ->
     ]
     h.process(["iot.events", 0, messages(*payloads)], component="events")
     [out] = h.emits
-    assert out.values[0] == 0 and [e[0]["event_id"] for e in out.values[1]] == ["e0", "e1", "e2", "e3", "e4"]
+    assert out.values[0] == 0
+    assert [e[0]["event_id"] for e in unpack_batch(out.values[1])] == ["e0", "e1", "e2", "e3", "e4"]
 
 
 def test_parse_rejects_a_bad_shard_count(tmp_path: Path) -> None:
@@ -122,13 +128,15 @@ def test_route_sends_each_event_to_its_streams_one_batch_per_stream(tmp_path: Pa
     h = BoltHarness(RouteBolt, conf(tmp_path), inputs={"parse": BATCH_FIELDS})
     t, a = entry(), entry(event_id="e2", type="alarm", metrics={"code": 7})
     b = h.process(batch(t, a), component="parse")
-    assert sorted((e.stream, e.values[0], len(e.values[1])) for e in h.emits) == [
+    assert sorted((e.stream, e.values[0], len(unpack_batch(e.values[1]))) for e in h.emits) == [
         ("alarms", 3, 1),
         ("archive", 3, 2),
         ("telemetry", 3, 1),
     ]
     assert all(e.anchors == [b] for e in h.emits) and h.acked == [b]
-    assert h.emitted("archive")[0][1] == [t, a] and h.emitted("alarms")[0][1] == [a]
+    assert unpack_batch(h.emitted("archive")[0][1]) == [t, a] and unpack_batch(h.emitted("alarms")[0][1]) == [
+        a
+    ]
 
 
 def test_route_rejects_bad_rules_at_start(tmp_path: Path) -> None:
@@ -308,10 +316,10 @@ def test_event_spout_emits_one_batch_per_partition_acked_and_replayed_as_a_whole
     s = SpoutHarness(EventSpout, conf(tmp_path, simulator=sim), component="events")
     emits = s.next_tuple()
     assert sorted(e.values[1] for e in emits) == [0, 1]  # 2 partitions, one batch each
-    assert sum(len(e.values[2]) for e in emits) == 20  # 2 s at 10 events/s
+    assert sum(len(unpack_batch(e.values[2])) for e in emits) == 20  # 2 s at 10 events/s
     first, second = emits
-    offsets = [m[0] for m in first.values[2]]
-    assert offsets == sorted(offsets) and all(isinstance(m[1], str) for m in first.values[2])
+    offsets = [m[0] for m in unpack_batch(first.values[2])]
+    assert offsets == sorted(offsets) and all(isinstance(m[1], bytes) for m in unpack_batch(first.values[2]))
     assert s.next_tuple() == []
     s.ack(first.id)
     s.fail(second.id)
@@ -331,7 +339,7 @@ def test_event_spout_checks_max_spout_pending_against_the_simulated_rate(tmp_pat
 def test_event_spout_takes_at_most_batch_size_messages_per_next_tuple(tmp_path: Path) -> None:
     s = SpoutHarness(EventSpout, conf(tmp_path, spout={"batch_size": 3}), component="events")
     calls = [s.next_tuple() for _ in range(9)]
-    sizes = [sum(len(e.values[2]) for e in c) for c in calls]
+    sizes = [sum(len(unpack_batch(e.values[2])) for e in c) for c in calls]
     assert all(n <= 3 for n in sizes) and sum(sizes) == 20 and sizes[-1] == 0
     ids = [e.id for c in calls for e in c]
     assert len(set(ids)) == len(ids)
@@ -432,3 +440,35 @@ def test_alerts_ack_a_batch_when_its_alerts_were_acknowledged_and_a_quiet_batch_
 def test_publishing_bolts_refuse_a_bad_max_in_flight(tmp_path: Path, bolt_cls: type, key: str) -> None:
     with pytest.raises(ConfigError, match=f"pipeline.{key}.max_in_flight"):
         BoltHarness(bolt_cls, conf(tmp_path, **{key: {"max_in_flight": 0}}))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=2**63 - 1),
+            st.binary(max_size=64),
+            st.dictionaries(st.text(max_size=8), st.floats(allow_nan=False), max_size=4),
+        ),
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_a_packed_batch_round_trips_under_both_serializers(items: list[Any], binary: bool) -> None:
+    entries = [[offset, payload, metrics] for offset, payload, metrics in items]
+    packed = pack_batch(entries, binary)
+    assert isinstance(packed, bytes if binary else str)
+    if not binary:  # JSON carries it as plain ASCII text
+        assert json.loads(json.dumps(packed)) == packed and packed.isascii()
+    assert unpack_batch(packed) == entries
+    assert (
+        unpack_batch(entries) is entries
+    )  # an unpacked batch (hand-written upstream bolt) is taken as it is
+
+
+def test_components_pack_batches_as_text_under_the_json_serializer() -> None:
+    from pystorm.serializers.json_serializer import JSONSerializer
+
+    class Host:
+        serializer = JSONSerializer.__new__(JSONSerializer)
+
+    assert not packs_binary(Host()) and packs_binary(object())

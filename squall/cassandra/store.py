@@ -18,6 +18,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType
 
+from squall.cassandra.binding import RowBinder
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import (
     DEAD_LETTER_BUCKET,
@@ -80,6 +81,7 @@ class CassandraStore:
         self._prepared = {
             kind: self._session.prepare(insert_cql(self.settings.keyspace, kind)) for kind in RECORD_KINDS
         }
+        self._binders = {kind: RowBinder(prepared) for kind, prepared in self._prepared.items()}
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
         self._window_starts = self._session.prepare(window_starts_cql(self.settings.keyspace))
         self._dead_letter_reasons = self._session.prepare(dead_letter_reasons_cql(self.settings.keyspace))
@@ -96,7 +98,7 @@ class CassandraStore:
 
     def write(self, kind: str, record: Any) -> Future[None]:
         check_kind(kind)
-        return self._execute(self._prepared[kind].bind(bind_values(kind, record)))
+        return self._execute(self._binders[kind].bind(bind_values(kind, record)))
 
     def write_many(self, kind: str, records: list[Any]) -> list[Future[None]]:
         """Upsert `records` as UNLOGGED batches of up to `batch_rows` rows that share a partition
@@ -104,13 +106,13 @@ class CassandraStore:
         ("replica_set", the default: the token-aware coordinator is a replica of every row, so the batch costs
         one request and no extra hop). Returns one Future per record, shared by the records of a batch."""
         check_kind(kind)
-        prepared, size, limit = self._prepared[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
+        binder, size, limit = self._binders[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
         by_replicas = self.settings.batch_grouping == "replica_set"
         groups: dict[Any, list[int]] = {}
         bound: list[Any] = []
         for i, record in enumerate(records):
             values = bind_values(kind, record)
-            statement = prepared.bind(values)
+            statement = binder.bind(values)
             bound.append(statement)
             key: Any = values[:size]
             if by_replicas:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import wait
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from cassandra.cluster import Session
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
+from squall.cassandra.binding import RowBinder
 from squall.cassandra.schema import apply_schema
 from squall.cassandra.settings import CassandraSettings
-from squall.cassandra.statements import datetime_to_ms
+from squall.cassandra.statements import datetime_to_ms, insert_cql
 from squall.cassandra.store import CassandraStore, connect
 from squall.errors import InfraError
-from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -241,3 +247,50 @@ def test_late_offsets_reads_the_late_dead_letters_of_an_offset_range(settings: C
         assert store.late_offsets(topic, 2, 0, 1_000_000) == {7}
     finally:
         store.close()
+
+
+@settings_(max_examples=200, deadline=None)
+@given(
+    tenant=st.text(min_size=1, max_size=20),
+    ts=st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999),  # the years 1..9999
+    metrics=st.dictionaries(st.text(max_size=10), st.floats(allow_nan=False), max_size=5),
+    attrs=st.one_of(st.none(), st.text(max_size=30)),
+    nothing=st.booleans(),
+)
+def test_row_binder_binds_exactly_what_the_driver_binds(
+    prepared_inserts: dict[str, Any],
+    tenant: str,
+    ts: int,
+    metrics: dict[str, float],
+    attrs: str | None,
+    nothing: bool,
+) -> None:
+    """RowBinder's fast path (int ms timestamps, datetime.date days, the driver's serializers otherwise) makes
+    the same bytes and routing key as PreparedStatement.bind, for every record kind's INSERT."""
+    day = dt.date(1970, 1, 1) + dt.timedelta(days=ts // 86_400_000)
+    rows = {
+        "event": (tenant, "d", day, ts, "e1", "telemetry", None if nothing else metrics, attrs),
+        "window": (tenant, "d", "m", 10, day, ts, ts + 10_000, 3, 1.5, -1.0, 2.0, 0.5, 1.0, None),
+        "alert": (tenant, "d", day, ts, "a1", "m", "threshold", 2.5, attrs),
+        "dead_letter": ("iot.events", 3, ts // 1_000_000, ts, "invalid_json", "detail", b"\xff\x00", ts),
+    }
+    for kind, values in rows.items():
+        prepared = prepared_inserts[kind]
+        fast, driver = RowBinder(prepared).bind(values), prepared.bind(values)
+        assert fast.values == driver.values, kind
+        assert fast.routing_key == driver.routing_key, kind
+
+
+def test_row_binder_reports_a_bad_value_as_the_driver_does(prepared_inserts: dict[str, Any]) -> None:
+    values = ("acme", "d", dt.date(2026, 1, 1), "not a timestamp", "e1", "telemetry", {}, None)
+    with pytest.raises(TypeError, match='column "ts"'):
+        RowBinder(prepared_inserts["event"]).bind(values)
+
+
+@pytest.fixture(scope="module")
+def prepared_inserts(settings: CassandraSettings) -> Iterator[dict[str, Any]]:
+    cluster, session = connect(settings, settings.keyspace)
+    try:
+        yield {kind: session.prepare(insert_cql(settings.keyspace, kind)) for kind in RECORD_KINDS}
+    finally:
+        cluster.shutdown()

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CpuMeter, cpu_seconds_now, per_event_us
 from bench.machine import write_result
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.store import connect, read_window_rows
@@ -60,6 +61,7 @@ def make_project(
     idle_timeout_s: float | None = None,
     serializer: str | None = None,
     spout_batch_size: int | None = None,
+    archive: bool = True,
 ) -> tuple[KafkaSettings, CassandraSettings]:
     """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay.
 
@@ -78,6 +80,9 @@ def make_project(
         pipeline["windows"] = {"idle_timeout_s": idle_timeout_s}
     if spout_batch_size is not None:
         pipeline["spout"] = {"batch_size": spout_batch_size}
+    if not archive:  # the config's routing minus its `archive` rule: no raw-event row per event
+        rules = config["pipeline"]["routing"]["rules"]
+        pipeline["routing"] = {"rules": [r for r in rules if r.get("stream") != "archive"]}
     made = isolated_pipeline_project(
         dest,
         run,
@@ -117,13 +122,14 @@ def run_bench(
     idle_timeout_s: float | None = None,
     serializer: str | None = None,
     spout_batch_size: int | None = None,
+    archive: bool = True,
 ) -> dict[str, Any]:
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
         hold_events = int(rate * HOLD_SPAN_S * 1.5)
         kafka, cassandra = make_project(
-            project, run, hold_events, idle_timeout_s, serializer, spout_batch_size
+            project, run, hold_events, idle_timeout_s, serializer, spout_batch_size, archive
         )
         try:
             squall(project, "db", "init", "-e", "dev", timeout_s=180)
@@ -173,6 +179,9 @@ def run_bench(
                 text=True,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
+            meter = CpuMeter(lambda: proc.pid)
+            meter.start()
+            busy_at_start = cpu_seconds_now()
             first_progress = None
             done_at = None
             progress: list[tuple[float, int]] = []
@@ -187,6 +196,9 @@ def run_bench(
                     done_at = now
                     break
                 time.sleep(0.5)  # polling an external process's progress (not making test time pass)
+            cpu_s = meter.stop()
+            busy_s = cpu_seconds_now() - busy_at_start
+            measured_s = time.perf_counter() - started
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)
             try:
@@ -223,6 +235,7 @@ def run_bench(
         "hold_events": hold_events,
         "serializer": serializer or "json (config.json)",
         "spout_batch_size": spout_batch_size or "config.json",
+        "raw_event_archive": archive,
         "idle_timeout_s": idle_timeout_s,
         "events": events,
         "simulate": {
@@ -250,6 +263,10 @@ def run_bench(
         "problems": problems[:10],
         "windows": len(rows),
         "components": components,
+        "cpu_seconds_by_process": cpu_s,
+        "cpu_us_per_event_by_process": per_event_us(cpu_s, events),
+        "cpu_us_per_event_total": round(sum(cpu_s.values()) / events * 1e6, 1) if events else None,
+        "machine_busy_cores": round(busy_s / measured_s, 2) if measured_s else None,
         "dead_letters_by_reason": dead_letters,
         "dead_letters_expected": expected_dl,
         "task_errors": [e.get("message", e) for e in summary.get("errors", [])][:20],
@@ -385,6 +402,11 @@ def main(argv: list[str] | None = None) -> None:
         help="multilang serializer (default: config)",
     )
     parser.add_argument("--spout-batch-size", type=int, default=None, help="pipeline.spout.batch_size")
+    parser.add_argument(
+        "--no-archive",
+        action="store_true",
+        help="route nothing to `archive` (no raw-event row per event): what the raw archive costs",
+    )
     ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
     result = run_bench(
         ns.devices,
@@ -395,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
         ns.idle_timeout,
         ns.serializer,
         ns.spout_batch_size,
+        archive=not ns.no_archive,
     )
     if not ns.no_parts:
         result["parts_alone"] = bench_parts()

@@ -1,0 +1,102 @@
+"""CPU seconds by process during a benchmark: what limits a CPU-bound run, in µs of CPU per event.
+
+Wall-clock rates on a 2-core machine shared by the pipeline, Kafka and Cassandra move with every other process;
+CPU time per event does not (much). `CpuMeter` samples /proc/<pid>/stat (utime + stime) of a process tree (the
+`squall run` process and its components) and of the service JVMs every `interval_s`, keeps each process's
+last reading (components exit at the end of a run), and reports per-role CPU seconds between `start()` and
+`stop()`. Linux only; read-only (it never signals anything).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from squall.infra.process import all_processes, family
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_and_cmdline(pid: int) -> tuple[float, str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+    rest = raw[raw.rindex(")") + 2 :].split()
+    return (int(rest[11]) + int(rest[12])) / _TICK, cmd
+
+
+def role_of(cmd: str, root: bool) -> str:
+    """A short name for a process of a run: the runner, a component (by its class), or a service JVM."""
+    if root:
+        return "runner"
+    if "streamparse_run" in cmd or "pystorm" in cmd:
+        cls = cmd.split()[-1]  # e.g. bolts.parse.ParseBolt
+        return cls.rsplit(".", 1)[-1].removesuffix("Bolt").removesuffix("Spout").lower() or cls
+    if "CassandraDaemon" in cmd:
+        return "cassandra"
+    if "kafka.Kafka" in cmd:
+        return "kafka"
+    return cmd.split()[0].rsplit("/", 1)[-1] if cmd else "?"
+
+
+class CpuMeter:
+    def __init__(self, root_pid: Callable[[], int | None], interval_s: float = 0.5) -> None:
+        self._root_pid = root_pid
+        self._interval = interval_s
+        self._first: dict[int, tuple[float, str]] = {}
+        self._last: dict[int, tuple[float, str, bool]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
+        self._services = [p.pid for p in all_processes() if self._is_service(p.pid)]
+
+    @staticmethod
+    def _is_service(pid: int) -> bool:
+        got = _cpu_and_cmdline(pid)
+        return got is not None and ("CassandraDaemon" in got[1] or "kafka.Kafka" in got[1])
+
+    def start(self) -> None:
+        self._sample()
+        self._thread.start()
+
+    def stop(self) -> dict[str, float]:
+        """CPU seconds per role since start (processes that started later count from 0)."""
+        self._sample()
+        self._stop.set()
+        self._thread.join(timeout=5)
+        by_role: dict[str, float] = {}
+        for pid, (cpu, cmd, root) in self._last.items():
+            before = self._first.get(pid, (0.0, cmd))[0]
+            role = role_of(cmd, root)
+            by_role[role] = by_role.get(role, 0.0) + cpu - before
+        return {k: round(v, 2) for k, v in sorted(by_role.items(), key=lambda kv: -kv[1])}
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        root = self._root_pid()
+        tree = family(root, all_processes()) if root else set()
+        for pid in [*tree, *self._services]:
+            got = _cpu_and_cmdline(pid)
+            if got is None:
+                continue
+            cpu, cmd = got
+            self._first.setdefault(pid, (cpu, cmd) if pid in self._services else (0.0, cmd))
+            self._last[pid] = (cpu, cmd, pid == root)
+
+
+def per_event_us(cpu_s: dict[str, float], events: int) -> dict[str, float]:
+    return {role: round(seconds / events * 1e6, 1) for role, seconds in cpu_s.items()} if events else {}
+
+
+def cpu_seconds_now() -> float:
+    """This machine's busy CPU seconds so far (all processes), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values) - idle) / _TICK

@@ -41,7 +41,10 @@ class KafkaSettings:
     request_timeout_s: float = 30.0
     format: str = "auto"  # json | msgpack | auto: how events are encoded (simulate) / detected (parse)
     partitions: int = 4  # when squall creates the events topic
-    linger_ms: int = 5
+    # Publishers (dead letters, alerts) send a trickle, and kafka-python 3.0.12 costs ~1.8 ms of CPU per
+    # produce request here whatever it carries (~50 us a record when batched): at 100 records/s a 5 ms linger
+    # takes 18% of a core, 50 ms 6% (python -m bench.producer_linger; bench/results/producer_linger-*.json).
+    linger_ms: int = 50
 
     @property
     def backoff(self) -> BackoffPolicy:

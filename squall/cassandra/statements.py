@@ -101,7 +101,7 @@ def _window(r: WindowResult) -> tuple[Any, ...]:
 
 
 def _event(r: Event) -> tuple[Any, ...]:
-    attrs = json.dumps(r.attrs, sort_keys=True, separators=(",", ":"))
+    attrs = json.dumps(r.attrs, sort_keys=True, separators=(",", ":")) if r.attrs else "{}"
     return (r.tenant, r.device_id, utc_day(r.ts), r.ts, r.event_id, r.type, dict(r.metrics), attrs)
 
 

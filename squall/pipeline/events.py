@@ -65,7 +65,7 @@ def decode_raw(payload: bytes) -> Any:
         raise InvalidEvent("empty", "the message has no bytes")
     if detect_format(payload) == "json":
         try:
-            return json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+            return _JSON.decode(payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidEvent("invalid_json", str(exc)[:200]) from exc
     try:
@@ -76,6 +76,10 @@ def decode_raw(payload: bytes) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a finite number")
+
+
+# One decoder for every message: json.loads with any keyword argument builds a new JSONDecoder per call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def decode_event(payload: bytes, limits: Limits | None = None) -> Event:

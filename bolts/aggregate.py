@@ -21,6 +21,7 @@ from squall.pipeline.tuples import (
     shard_of,
     unpack_batch,
 )
+from squall.windowing.assigner import window_ranges
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
@@ -79,8 +80,44 @@ class AggregateBolt(WindowedBolt):
             )
         return int(offset) in late
 
+    def prefetch_stored(self, entries: list[Any]) -> None:
+        """Recovery: read the stored window starts this batch will ask about, one request per device and day
+        (every metric of its events x every window length), all at once, instead of a blocking read per
+        (device, metric, length, day) as each event asks (`stored`)."""
+        store = self.store or self._open_store()
+        definitions = self.window_settings.definitions
+        lengths = tuple(sorted({d.length_s for d in definitions}))
+        cached = self.stored_days
+        wanted: dict[tuple[str, str, int], set[str]] = {}
+        for entry in entries:
+            event = entry[0]
+            tenant, device_id, ts = event["tenant"], event["device_id"], int(event["ts"])
+            days = {start // DAY_MS for d in definitions for start, _ in window_ranges(ts, d)}
+            for day in days:
+                missing = [
+                    m
+                    for m in event["metrics"]
+                    for n in lengths
+                    if (tenant, device_id, m, n, day) not in cached
+                ]
+                if missing:
+                    wanted.setdefault((tenant, device_id, day), set()).update(missing)
+        if not wanted:
+            return
+        requests = [(t, d, day, tuple(sorted(ms)), lengths) for (t, d, day), ms in wanted.items()]
+        if len(cached) + len(requests) * len(lengths) * 4 >= 100_000:
+            cached.clear()
+        for (tenant, device_id, day, _, _), found in zip(
+            requests, store.window_starts_of_days(requests), strict=True
+        ):
+            for (metric, length), starts in found.items():
+                cached[(tenant, device_id, metric, length, day)] = starts
+
     def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
-        for entry in unpack_batch(tup.values[1]):
+        entries = unpack_batch(tup.values[1])
+        if self.windows.recovering():
+            self.prefetch_stored(entries)
+        for entry in entries:
             event = entry[0]
             yield (
                 (event["tenant"], event["device_id"]),

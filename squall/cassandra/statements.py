@@ -79,6 +79,15 @@ def window_starts_cql(keyspace: str) -> str:
     )
 
 
+def window_starts_in_cql(keyspace: str) -> str:
+    """The (metric, window_s, window_start) of every metric_windows row of one device and UTC day, for the
+    metrics and lengths bound as lists: one request over metrics x lengths partitions."""
+    return (
+        f"SELECT metric, window_s, window_start FROM {keyspace}.metric_windows"
+        " WHERE tenant = ? AND device_id = ? AND metric IN ? AND window_s IN ? AND day = ?"
+    )
+
+
 def dead_letter_reasons_cql(keyspace: str) -> str:
     """Offset and reason of every dead letter of one (source topic, partition, offset bucket) partition."""
     return (

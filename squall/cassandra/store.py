@@ -32,6 +32,7 @@ from squall.cassandra.statements import (
     window_exists_cql,
     window_key_values,
     window_starts_cql,
+    window_starts_in_cql,
 )
 from squall.errors import InfraError
 from squall.pipeline.model import DAY_MS, RECORD_KINDS
@@ -84,6 +85,7 @@ class CassandraStore:
         self._binders = {kind: RowBinder(prepared) for kind, prepared in self._prepared.items()}
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
         self._window_starts = self._session.prepare(window_starts_cql(self.settings.keyspace))
+        self._window_starts_in = self._session.prepare(window_starts_in_cql(self.settings.keyspace))
         self._dead_letter_reasons = self._session.prepare(dead_letter_reasons_cql(self.settings.keyspace))
         self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._replicas: dict[tuple[Any, ...], Any] = {}
@@ -187,6 +189,34 @@ class CassandraStore:
         """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
         values = (tenant, device_id, metric, window_s, utc_day(day * DAY_MS))
         return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
+
+    def window_starts_of_days(
+        self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
+    ) -> list[dict[tuple[str, int], set[int]]]:
+        """One multi-partition read (metrics x lengths) per request, all in flight at once."""
+        pending = [
+            self._session.execute_async(
+                self._window_starts_in.bind(
+                    (tenant, device_id, list(metrics), list(lengths), utc_day(day * DAY_MS))
+                ),
+                timeout=self.settings.request_timeout_s,
+            )
+            for tenant, device_id, day, metrics, lengths in requests
+        ]
+        out: list[dict[tuple[str, int], set[int]]] = []
+        for (tenant, device_id, day, metrics, lengths), future in zip(requests, pending, strict=True):
+            found: dict[tuple[str, int], set[int]] = {(m, w): set() for m in metrics for w in lengths}
+            try:
+                rows = future.result()
+            except Exception as exc:
+                raise InfraError(
+                    f"cannot read the stored windows of {tenant}/{device_id} on day {day} from Cassandra within "
+                    f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
+                ) from exc
+            for r in rows:
+                found.setdefault((r.metric, r.window_s), set()).add(datetime_to_ms(r.window_start))
+            out.append(found)
+        return out
 
     def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:
         """Reads the dead_letters partitions (offset buckets) covering [first, end)."""

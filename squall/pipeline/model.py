@@ -117,6 +117,15 @@ class Store(Protocol):
         restart, once per day bucket, instead of once per window."""
         ...
 
+    def window_starts_of_days(
+        self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
+    ) -> list[dict[tuple[str, int], set[int]]]:
+        """`window_starts_on_day` for many (tenant, device_id, day, metrics, window lengths) at once: per request,
+        (metric, window_s) -> stored window starts of that day, for every metric x length asked. Cassandra sends
+        one multi-partition read per request, all requests concurrently (a restarted aggregate prefetches a
+        batch's devices instead of blocking on one read per device, metric and length)."""
+        ...
+
     def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:
         """Source offsets in [first, end) of one partition whose event was dead-lettered as `late` (aggregate
         asks after a restart, so a replayed event keeps the late decision a previous instance made)."""

@@ -172,6 +172,18 @@ class SqliteStore:
         )
         return {int(r[0]) for r in rows}
 
+    def window_starts_of_days(
+        self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
+    ) -> list[dict[tuple[str, int], set[int]]]:
+        return [
+            {
+                (metric, window_s): self.window_starts_on_day(tenant, device_id, metric, window_s, day)
+                for metric in metrics
+                for window_s in lengths
+            }
+            for tenant, device_id, day, metrics, lengths in requests
+        ]
+
     def late_offsets(self, source_topic: str, source_partition: int, first: int, end: int) -> set[int]:
         rows = self._db.execute(
             "SELECT source_offset FROM dead_letters WHERE source_topic = ? AND source_partition = ?"

@@ -175,6 +175,26 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end}
         assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == set()
         assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == set()
+        # the batched form a restarted aggregate prefetches with: one request per device and day
+        other = replace(late_window, metric="temperature", window_s=60, window_start=day_end - 50_000)
+        store.write("window", other).result(timeout=60)
+        found = store.window_starts_of_days(
+            [
+                ("acme", "dev-9", day, ("humidity", "temperature"), (10, 60)),
+                ("acme", "dev-9", day + 1, ("humidity",), (10,)),
+                ("acme", "dev-0", day, ("humidity",), (10, 60)),
+            ]
+        )
+        assert found == [
+            {
+                ("humidity", 10): {day_end},
+                ("humidity", 60): set(),
+                ("temperature", 10): set(),
+                ("temperature", 60): {day_end - 50_000},
+            },
+            {("humidity", 10): set()},
+            {("humidity", 10): set(), ("humidity", 60): set()},
+        ]
     finally:
         store.close()
 

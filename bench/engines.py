@@ -24,6 +24,7 @@ import json
 import subprocess
 import time
 from collections.abc import Callable, Hashable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,10 @@ def code_description() -> dict[str, Any]:
     tree = Path(squall.__file__).resolve().parent.parent
     try:
         commit = subprocess.run(
-            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
@@ -152,7 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     section = pipeline_section()
     windows = dict(section["windows"])
-    sliding = {**windows, "definitions": [*windows["definitions"], {"type": "sliding", "length_s": 60, "slide_s": 10}]}
+    sliding = {
+        **windows,
+        "definitions": [*windows["definitions"], {"type": "sliding", "length_s": 60, "slide_s": 10}],
+    }
     decoded = events(args.events_seconds, windows)
     rules = parse_rules(None)
     telemetry = [e for e in decoded if "telemetry" in route(e, rules)]
@@ -166,10 +173,13 @@ def main(argv: list[str] | None = None) -> None:
         ("window_add_recovering", windows, True),
         ("window_add", windows, False),  # last: `closed` feeds emit_windows
     ):
-        us[name] = best_of(args.repeat, lambda: window_run(definitions, telemetry, recovering, closed)) / n * 1e6
+        run = partial(window_run, definitions, telemetry, recovering, closed)
+        us[name] = best_of(args.repeat, run) / n * 1e6
     us["emit_windows"] = best_of(args.repeat, lambda: emit_run(closed)) / n * 1e6
     us["alerts"] = best_of(args.repeat, lambda: alerts_run(alert_rules, entries)) / len(entries) * 1e6
-    us["alerts_event"] = best_of(args.repeat, lambda: alerts_event_run(alert_rules, decoded)) / len(decoded) * 1e6
+    us["alerts_event"] = (
+        best_of(args.repeat, lambda: alerts_event_run(alert_rules, decoded)) / len(decoded) * 1e6
+    )
     us = {k: round(v, 2) for k, v in us.items()}
     print(f"µs per event ({n:,} telemetry events, {len(decoded):,} events, {len(closed):,} windows): {us}")
     path = write_result(

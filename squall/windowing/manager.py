@@ -196,7 +196,7 @@ class WindowManager:
                 window.tokens.append(token)
                 added += 1
         stored = skipped > 0 and added + held == 0
-        outcome = Outcome(duplicate=added == 0 and not stored, stored=stored, reemitted=reemitted)
+        outcome = Outcome(False, added == 0 and not stored, NO_WATERMARK, [], reemitted, [], stored)
         if added + held:
             pending = self._pending
             pending[token] = pending.get(token, 0) + added + held
@@ -213,7 +213,9 @@ class WindowManager:
                 else:  # what _close does when nothing is due
                     if state.provisional:
                         self._finalize(state)
-                    self._prune(state, now)
+                    closed = state.closed  # _prune's own early exit, without the call
+                    if closed and next(iter(closed.values())).at < now - self._retain_s:
+                        self._prune(state, now)
         outcome.watermark = state.watermark
         return outcome
 

@@ -40,17 +40,13 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_EVENTS_PER_S = 50_000
 HOLD_SPAN_S = 65  # longest default window (60 s) + allowed lateness (5 s)
 LIMITS = (
-    "CPU. The run's processes share 2 cores and saturate them (top: 0% idle): the runner, 10 Python component "
-    "processes, the Kafka broker and Cassandra. Tuples carry micro-batches (a spout batch per partition of up to "
-    "200 messages, parse batches per device shard), so the runner's per-tuple cost is spread over tens of events; "
-    "what remains is per-event work in every component that sees an event: parse (decode + validate), then "
-    "aggregate, alerts and persist each decode it from msgpack again and do their part (windows; detectors; "
-    "binding a raw-event row), and Cassandra writes one raw-event row per event plus the window rows. Sampled "
-    "during a run (ps, % of one core): persist 2 x 19, alerts 18, runner 17, Cassandra 17-35, aggregate 2 x 15, "
-    "spout 12, parse 2 x 7, route 4. Alone (parts_alone), KafkaSource polls ~38k/s and Cassandra takes ~16k "
-    "batched event rows/s with one Python writer. 50k events/s end to end would leave ~40 us of CPU per event "
-    "for all of it on 2 cores: out of reach on this machine. aggregate's latency is the time a batch is held "
-    "until its windows close, not work."
+    "CPU. The run's processes share 2 cores and saturate them: the runner, 10 Python component processes, the "
+    "Kafka broker and Cassandra (machine_busy_cores). cpu_us_per_event_by_process says where it goes, per event, "
+    "start-up included. Every component that sees an event does per-event Python work (parse: decode + "
+    "validate; aggregate: windows; alerts: detectors; persist: binding a raw-event row), and Cassandra writes one "
+    "raw-event row per event plus the window rows (--no-archive shows what the raw archive costs). 50k events/s "
+    "would leave 40 us of CPU per event on 2 cores for all of it. aggregate's latency is the time a batch is "
+    "held until its windows close (60 s of event time), not work; so is the final idle flush in the overall rate."
 )
 
 

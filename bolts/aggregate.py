@@ -10,13 +10,12 @@ from typing import Any
 
 from streamparse import Stream
 
-from squall.pipeline.model import DAY_MS, Store, WindowResult
+from squall.pipeline.model import DAY_MS, Store
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import (
     LATE_FIELDS,
     WINDOW_RECORD_FIELDS,
     late_values,
-    record_values,
     shard_count,
     shard_of,
     unpack_batch,
@@ -25,6 +24,7 @@ from squall.windowing.assigner import window_ranges
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
+from squall.windowing.stats import Summary
 
 ROWS_PER_TUPLE = 500
 LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra table's bucket)
@@ -131,28 +131,38 @@ class AggregateBolt(WindowedBolt):
         self.emit(late_values(item, watermark), stream="late", anchors=[tup.id])
 
     def emit_windows(self, windows: list[ClosedWindow], anchors: list[Hashable]) -> None:
-        by_shard: dict[int, list[WindowResult]] = {}
+        by_shard: dict[int, list[dict[str, Any]]] = {}
+        shards = self.shards
         for window in windows:
             tenant, device_id = window.key
-            rows = by_shard.setdefault(shard_of(tenant, device_id, self.shards), [])
+            rows = by_shard.get(shard := shard_of(tenant, device_id, shards))
+            if rows is None:
+                rows = by_shard[shard] = []
+            window_s, start, end = window.definition.length_s, window.start, window.end
             for metric, s in window.results.items():
-                rows.append(
-                    WindowResult(
-                        tenant=tenant,
-                        device_id=device_id,
-                        metric=metric,
-                        window_s=window.definition.length_s,
-                        window_start=window.start,
-                        window_end=window.end,
-                        count=s.count,
-                        sum=s.sum,
-                        min=s.min,
-                        max=s.max,
-                        mean=s.mean,
-                        p50=s.p50,
-                        p95=s.p95,
-                    )
-                )
+                rows.append(window_row(tenant, device_id, metric, window_s, start, end, s))
         for shard, rows in by_shard.items():
             for i in range(0, len(rows), ROWS_PER_TUPLE):
-                self.emit([*record_values("window", rows[i : i + ROWS_PER_TUPLE]), shard], anchors=anchors)
+                self.emit(["window", rows[i : i + ROWS_PER_TUPLE], shard], anchors=anchors)
+
+
+def window_row(
+    tenant: str, device_id: str, metric: str, window_s: int, start: int, end: int, s: Summary
+) -> dict[str, Any]:
+    """One window record as `record_values("window", [WindowResult(...)])` carries it (WindowResult.to_dict(): the
+    same keys in WINDOW_COLUMNS order, the same values), without the dataclass and `dataclasses.asdict`."""
+    return {
+        "tenant": tenant,
+        "device_id": device_id,
+        "metric": metric,
+        "window_s": window_s,
+        "window_start": start,
+        "window_end": end,
+        "count": s.count,
+        "sum": s.sum,
+        "min": s.min,
+        "max": s.max,
+        "mean": s.mean,
+        "p50": s.p50,
+        "p95": s.p95,
+    }

@@ -12,7 +12,6 @@ from streamparse import Bolt
 
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
 from squall.pipeline.confirming import AckOnConfirm
-from squall.pipeline.events import event_from_dict
 from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import AlertPublisher
 from squall.pipeline.settings import from_conf, section
@@ -32,10 +31,8 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)
 
     def process(self, tup: Any) -> None:
-        evaluate = self.engine.evaluate
-        alerts = [
-            alert for entry in unpack_batch(tup.values[1]) for alert in evaluate(event_from_dict(entry[0]))
-        ]
+        evaluate = self.engine.evaluate_dict
+        alerts = [alert for entry in unpack_batch(tup.values[1]) for alert in evaluate(entry[0])]
         if not alerts:
             self.ack(tup)
             return

@@ -166,84 +166,155 @@ class AlertEngine:
         self.rules = rules
         self.replay_memory = replay_memory
         self._devices: dict[tuple[str, str], _DeviceState] = {}
+        # the rules unpacked once, for the per-event loop
+        self._thresholds = tuple(
+            (str(i), r.metric, r.op, r.value, r.tenants, r.op_name) for i, r in enumerate(rules.thresholds)
+        )
+        self._consecutive = tuple(
+            (i, r.metric, r.op, r.value, r.tenants, r) for i, r in enumerate(rules.consecutive)
+        )
+        anomaly = rules.anomaly
+        self._anomaly_metrics = None if anomaly.metrics is None else tuple(sorted(anomaly.metrics))
 
     def evaluate(self, event: Event) -> list[Alert]:
-        state = self._devices.setdefault((event.tenant, event.device_id), _DeviceState())
-        earlier = state.done.get(event.event_id)
-        if earlier is not None:
-            return list(earlier)
-        alerts = self._evaluate(event, state)
-        state.done[event.event_id] = alerts
-        if len(state.done) > self.replay_memory:
-            state.done.popitem(last=False)
-        return alerts
-
-    def _alert(self, event: Event, kind: str, rule: str, metric: str, value: float, message: str) -> Alert:
-        return Alert(
-            tenant=event.tenant,
-            device_id=event.device_id,
-            alert_id=f"{kind}:{rule}:{event.event_id}:{metric}",
-            ts=event.ts,
-            metric=metric,
-            kind=kind,
-            value=value,
-            message=message,
+        return self._run(
+            event.tenant, event.device_id, event.event_id, event.ts, event.type, event.metrics, False
         )
 
+    def evaluate_dict(self, data: Mapping[str, Any]) -> list[Alert]:
+        """`evaluate(event_from_dict(data))` without building the Event: `data` is an event's `to_dict()` form
+        (as it travels in a batch tuple); its metric values are read as floats, its time as an int."""
+        return self._run(
+            data["tenant"],
+            data["device_id"],
+            data["event_id"],
+            data["ts"],
+            data["type"],
+            data["metrics"],
+            True,
+        )
+
+    def _run(
+        self,
+        tenant: str,
+        device_id: str,
+        event_id: str,
+        ts: int,
+        etype: str,
+        metrics: Mapping[str, Any],
+        convert: bool,
+    ) -> list[Alert]:
+        key = (tenant, device_id)
+        state = self._devices.get(key)
+        if state is None:
+            state = self._devices[key] = _DeviceState()
+        done = state.done
+        earlier = done.get(event_id)
+        if earlier is not None:
+            return list(earlier)
+        if convert:
+            ts = int(ts)
+            metrics = {k: float(v) for k, v in metrics.items()}
+        alerts = self._evaluate_fields(tenant, device_id, event_id, ts, etype, metrics, state)
+        done[event_id] = alerts
+        if len(done) > self.replay_memory:
+            done.popitem(last=False)
+        return alerts
+
     def _evaluate(self, event: Event, state: _DeviceState) -> list[Alert]:
+        return self._evaluate_fields(
+            event.tenant, event.device_id, event.event_id, event.ts, event.type, event.metrics, state
+        )
+
+    def _evaluate_fields(
+        self,
+        tenant: str,
+        device_id: str,
+        event_id: str,
+        ts: int,
+        etype: str,
+        metrics: Mapping[str, float],
+        state: _DeviceState,
+    ) -> list[Alert]:
         out: list[Alert] = []
-        if event.type == "alarm" and self.rules.alarm_events:
-            for metric, value in sorted(event.metrics.items()):
+        rules = self.rules
+        if etype == "alarm" and rules.alarm_events:
+            for metric, value in sorted(metrics.items()):
                 out.append(
-                    self._alert(
-                        event, "alarm", "event", metric, value, f"device raised alarm {metric}={value:g}"
-                    )
-                )
-        for i, rule in enumerate(self.rules.thresholds):
-            if rule.holds(event):
-                value = event.metrics[rule.metric]
-                out.append(
-                    self._alert(
-                        event,
-                        "threshold",
-                        str(i),
-                        rule.metric,
+                    Alert(
+                        tenant,
+                        device_id,
+                        f"alarm:event:{event_id}:{metric}",
+                        ts,
+                        metric,
+                        "alarm",
                         value,
-                        f"{rule.metric}={value:g} {rule.op_name} {rule.value:g}",
+                        f"device raised alarm {metric}={value:g}",
                     )
                 )
-        for i, rule in enumerate(self.rules.consecutive):
-            holds = rule.holds(event)
-            if holds is None:
+        for rule_id, metric, op, limit, tenants, op_name in self._thresholds:
+            if tenants is not None and tenant not in tenants:
                 continue
-            run = state.runs.get(i, 0) + 1 if holds else 0
-            state.runs[i] = run
-            if run == rule.count:
-                value = event.metrics[rule.metric]
+            value = metrics.get(metric)
+            if value is not None and op(value, limit):
                 out.append(
-                    self._alert(
-                        event,
-                        "consecutive",
-                        str(i),
-                        rule.metric,
+                    Alert(
+                        tenant,
+                        device_id,
+                        f"threshold:{rule_id}:{event_id}:{metric}",
+                        ts,
+                        metric,
+                        "threshold",
                         value,
-                        f"{rule.count} consecutive readings {rule.metric} {rule.op_name} {rule.value:g}",
+                        f"{metric}={value:g} {op_name} {limit:g}",
                     )
                 )
-        anomaly = self.rules.anomaly
-        if anomaly.enabled and event.type != "alarm":
-            for metric, value in sorted(event.metrics.items()):
-                if anomaly.metrics is not None and metric not in anomaly.metrics:
+        if self._consecutive:
+            runs = state.runs
+            for i, metric, op, limit, tenants, rule in self._consecutive:
+                if tenants is not None and tenant not in tenants:
                     continue
-                ewma = state.ewma.setdefault(metric, Ewma(anomaly.alpha))
+                value = metrics.get(metric)
+                if value is None:
+                    continue
+                run = runs.get(i, 0) + 1 if op(value, limit) else 0
+                runs[i] = run
+                if run == rule.count:
+                    out.append(
+                        Alert(
+                            tenant,
+                            device_id,
+                            f"consecutive:{i}:{event_id}:{metric}",
+                            ts,
+                            metric,
+                            "consecutive",
+                            value,
+                            f"{rule.count} consecutive readings {metric} {rule.op_name} {limit:g}",
+                        )
+                    )
+        anomaly = rules.anomaly
+        if anomaly.enabled and etype != "alarm":
+            watched = self._anomaly_metrics
+            if watched is None:
+                watched = sorted(metrics)
+            ewmas = state.ewma
+            for metric in watched:
+                value = metrics.get(metric)
+                if value is None:
+                    continue
+                ewma = ewmas.get(metric)
+                if ewma is None:
+                    ewma = ewmas[metric] = Ewma(anomaly.alpha)
                 z = ewma.score(value) if ewma.n >= anomaly.min_samples else None
                 if z is not None and z >= anomaly.z:
                     out.append(
-                        self._alert(
-                            event,
-                            "anomaly",
-                            "ewma",
+                        Alert(
+                            tenant,
+                            device_id,
+                            f"anomaly:ewma:{event_id}:{metric}",
+                            ts,
                             metric,
+                            "anomaly",
                             value,
                             f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}",
                         )

@@ -113,7 +113,8 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
                 counts["reemitted"] += len(outcome.reemitted)
                 closed.extend(outcome.reemitted)
                 anchors[token] = None
-            self._collect(outcome, closed, anchors, released)
+            if outcome.closed or outcome.released:  # most events close and release nothing
+                self._collect(outcome, closed, anchors, released)
         if windows.unhold(token):
             released.append(token)
         self._emit(closed, anchors, released)

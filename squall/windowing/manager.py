@@ -35,20 +35,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from squall.clock import Clock
-from squall.windowing.assigner import window_ranges
+from squall.windowing.assigner import window_starts
 from squall.windowing.definitions import WindowDefinition, WindowSettings
 from squall.windowing.stats import Summary, summarize
 
 Key = tuple[str, str]
 StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
 NO_WATERMARK = -(2**63)
+NO_END = 2**63  # a key with no open window: no watermark makes one due
 
 
-@dataclass
+@dataclass(slots=True)
 class _Window:
     definition: WindowDefinition
     start: int
     end: int
+    rank: int  # the definition's id in the manager (its place in WindowDefinition's order)
     event_ids: set[str] = field(default_factory=set)
     metrics: dict[str, list[float]] = field(default_factory=dict)  # distinct events' values per metric
     tokens: list[Hashable] = field(default_factory=list)
@@ -67,7 +69,7 @@ class ClosedWindow:
     event_ids: frozenset[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     late: bool = False
     duplicate: bool = False  # every window already had this event id
@@ -78,7 +80,7 @@ class Outcome:
     stored: bool = False  # recovery: every window of this event is already in the store (a re-delivery)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Closed:
     at: float  # processing time of the (last) close
     window: _Window  # its state: reopenable while provisional; values dropped once final
@@ -86,7 +88,7 @@ class _Closed:
     final: bool  # the key's watermark passed its end: no on-time event can join it any more
 
 
-@dataclass
+@dataclass(slots=True)
 class _KeyState:
     max_ts: int = NO_WATERMARK
     watermark: int = NO_WATERMARK
@@ -95,6 +97,8 @@ class _KeyState:
     # emitted windows, oldest close first, kept `retain_closed_s` for re-deliveries (and reopening)
     closed: dict[tuple[WindowDefinition, int], _Closed] = field(default_factory=dict)
     provisional: int = 0  # closed windows not final yet
+    # the earliest end of an open window (NO_END: none): a watermark below it closes nothing
+    next_end: int = NO_END
 
 
 class WindowManager:
@@ -106,6 +110,15 @@ class WindowManager:
         self._retain_s = retain_closed_s
         self._oracle: StoredOracle | None = None
         self._recover_until = 0.0
+        # Per definition: (definition, id, slide ms, length ms, tumbling). Windows are keyed (id, start): equal
+        # definitions share an id (so share windows, as equal (definition, start) keys would) and an int pair
+        # hashes in C, where a WindowDefinition's hash is Python code.
+        # The ids follow WindowDefinition's order, so windows ending together close ordered by (end, id).
+        ids = {d: i for i, d in enumerate(sorted(set(settings.definitions)))}
+        self._definitions = tuple(
+            (d, ids[d], d.slide_ms, d.length_ms, d.slide_ms == d.length_ms) for d in settings.definitions
+        )
+        self._lateness = settings.allowed_lateness_ms
 
     def recover_from(self, oracle: StoredOracle, horizon_s: float) -> None:
         """For `horizon_s` of processing time from now, ask `oracle(key, definition, window_start, metric)` about
@@ -124,31 +137,40 @@ class WindowManager:
         state = self._keys.get(key)
         if state is None:
             state = self._keys[key] = _KeyState()
-        state.last_seen = self.clock.now()
+        now = self.clock.now()
+        state.last_seen = now
         if ts < state.watermark:
             return self._behind_watermark(state, event_id, ts, token)
         if self._oracle is not None:
-            self._ask_store(key, state, ts, values)
+            self._ask_store(key, state, ts, values, now)
         added = held = skipped = 0
         open_windows = state.open
         reemitted: list[ClosedWindow] = []
-        for definition in self.settings.definitions:
-            for start, end in window_ranges(ts, definition):
-                window = open_windows.get((definition, start))
+        for definition, ident, slide, length, tumbling in self._definitions:
+            if tumbling:
+                first = ts - ts % slide
+                starts: range | tuple[int] = (first,)
+            else:
+                starts = window_starts(ts, slide, length)
+            for start in starts:
+                wkey = (ident, start)
+                window = open_windows.get(wkey)
                 if window is None:
-                    done = state.closed.get((definition, start)) if state.closed else None
+                    done = state.closed.get(wkey) if state.closed else None
                     if done is not None and event_id in done.window.event_ids:
                         reemitted.append(done.result)  # a re-delivery after an (idle) close: re-emit
                         continue
                     if done is not None and not done.final:
                         # on time for a window an idle timeout closed early: reopen it; its next emit amends
-                        del state.closed[(definition, start)]
+                        del state.closed[wkey]
                         state.provisional -= 1
                         window = done.window
                         window.tokens = []
-                        open_windows[(definition, start)] = window
                     else:
-                        window = open_windows[(definition, start)] = _Window(definition, start, end)
+                        window = _Window(definition, start, start + length, ident)
+                    open_windows[wkey] = window
+                    if window.end < state.next_end:
+                        state.next_end = window.end
                 ids = window.event_ids
                 if event_id in ids:
                     # A re-delivery (or a duplicate parse let through): counted once, but held and anchored
@@ -174,35 +196,48 @@ class WindowManager:
                 window.tokens.append(token)
                 added += 1
         stored = skipped > 0 and added + held == 0
-        outcome = Outcome(duplicate=added == 0 and not stored, stored=stored, reemitted=reemitted)
+        outcome = Outcome(False, added == 0 and not stored, NO_WATERMARK, [], reemitted, [], stored)
         if added + held:
-            self._pending[token] = self._pending.get(token, 0) + added + held
+            pending = self._pending
+            pending[token] = pending.get(token, 0) + added + held
         elif token not in self._pending:  # a held batch token is released by `unhold`
             outcome.released.append(token)
         if ts > state.max_ts:
             state.max_ts = ts
-            watermark = ts - self.settings.allowed_lateness_ms
+            watermark = ts - self._lateness
             if watermark > state.watermark:
                 # Only a moving watermark can make a window due (a window holding ts ends after it).
                 state.watermark = watermark
-                self._close(key, state, watermark, outcome)
+                if watermark >= state.next_end:
+                    self._close(key, state, watermark, outcome, now)
+                else:  # what _close does when nothing is due
+                    if state.provisional:
+                        self._finalize(state)
+                    closed = state.closed  # _prune's own early exit, without the call
+                    if closed and next(iter(closed.values())).at < now - self._retain_s:
+                        self._prune(state, now)
         outcome.watermark = state.watermark
         return outcome
 
-    def _ask_store(self, key: Key, state: _KeyState, ts: int, values: Mapping[str, float]) -> None:
+    def _ask_store(
+        self, key: Key, state: _KeyState, ts: int, values: Mapping[str, float], now: float
+    ) -> None:
         """Recovery: learn which (window, metric) rows of this event the store holds, before anything is counted
         (if the oracle raises, no window has counted the event). Windows opened after the horizon ask nothing."""
         oracle = self._oracle
-        if oracle is None or self.clock.now() >= self._recover_until:
+        if oracle is None or now >= self._recover_until:
             self._oracle = None
             return
-        for definition in self.settings.definitions:
-            for start, end in window_ranges(ts, definition):
-                window = state.open.get((definition, start))
+        for definition, ident, slide, length, _ in self._definitions:
+            for start in window_starts(ts, slide, length):
+                wkey = (ident, start)
+                window = state.open.get(wkey)
                 if window is None:
-                    if (definition, start) in state.closed:
+                    if wkey in state.closed:
                         continue  # this instance emitted it: never ask the store about its own windows
-                    window = state.open[(definition, start)] = _Window(definition, start, end, asked=set())
+                    window = state.open[wkey] = _Window(definition, start, start + length, ident, asked=set())
+                    if window.end < state.next_end:
+                        state.next_end = window.end
                 if window.asked is None:
                     continue  # opened before recover_from: this instance saw it from its start
                 for metric in values:
@@ -261,7 +296,7 @@ class WindowManager:
         for key, state in self._keys.items():
             if state.open and now - state.last_seen >= self.settings.idle_timeout_s:
                 self._flush_key(key, state, outcome)
-            self._prune(state)
+            self._prune(state, self.clock.now())
         return outcome
 
     def flush(self) -> Outcome:
@@ -274,32 +309,43 @@ class WindowManager:
 
     def _flush_key(self, key: Key, state: _KeyState, outcome: Outcome) -> None:
         """Close every open window of the key now, without moving its watermark (provisional closes)."""
-        self._close(key, state, None, outcome)
+        self._close(key, state, None, outcome, self.clock.now())
 
     # --- closing -----------------------------------------------------------------------------------------
-    def _close(self, key: Key, state: _KeyState, watermark: int | None, outcome: Outcome) -> None:
+    def _close(self, key: Key, state: _KeyState, watermark: int | None, outcome: Outcome, now: float) -> None:
         """Close the windows ending at or before `watermark` (None: all open windows)."""
+        open_windows = state.open
         if watermark is None:
-            due = list(state.open.values())
+            due = list(open_windows.values())
+            state.next_end = NO_END
         else:
-            due = [w for w in state.open.values() if w.end <= watermark]
+            due = []
+            next_end = NO_END
+            for w in open_windows.values():
+                if w.end <= watermark:
+                    due.append(w)
+                elif w.end < next_end:
+                    next_end = w.end
+            state.next_end = next_end
             if state.provisional:
                 self._finalize(state)
         if due:
-            due.sort(key=lambda w: (w.end, w.definition))
+            if len(due) > 1:
+                due.sort(key=lambda w: (w.end, w.rank))
+            accuracy = self.settings.relative_accuracy
+            pending = self._pending
+            released = outcome.released
             for window in due:
-                del state.open[(window.definition, window.start)]
+                wkey = (window.rank, window.start)
+                del open_windows[wkey]
                 closed = ClosedWindow(
-                    key=key,
-                    definition=window.definition,
-                    start=window.start,
-                    end=window.end,
-                    results={
-                        m: summarize(v, self.settings.relative_accuracy)
-                        for m, v in sorted(window.metrics.items())
-                    },
-                    tokens=tuple(window.tokens),
-                    event_ids=frozenset(window.event_ids),
+                    key,
+                    window.definition,
+                    window.start,
+                    window.end,
+                    {m: summarize(v, accuracy) for m, v in sorted(window.metrics.items())},
+                    tuple(window.tokens),
+                    frozenset(window.event_ids),
                 )
                 outcome.closed.append(closed)
                 final = window.end <= state.watermark
@@ -307,17 +353,15 @@ class WindowManager:
                     window.metrics = {}  # only the ids are needed to recognise re-deliveries
                 else:
                     state.provisional += 1
-                state.closed[(window.definition, window.start)] = _Closed(
-                    self.clock.now(), window, closed, final
-                )
+                state.closed[wkey] = _Closed(now, window, closed, final)
                 for token in window.tokens:
-                    left = self._pending[token] - 1
+                    left = pending[token] - 1
                     if left:
-                        self._pending[token] = left
+                        pending[token] = left
                     else:
-                        del self._pending[token]
-                        outcome.released.append(token)
-        self._prune(state)
+                        del pending[token]
+                        released.append(token)
+        self._prune(state, now)
 
     def _finalize(self, state: _KeyState) -> None:
         """Provisional windows the watermark has now passed are final (drop their values)."""
@@ -327,11 +371,11 @@ class WindowManager:
                 done.window.metrics = {}
                 state.provisional -= 1
 
-    def _prune(self, state: _KeyState) -> None:
+    def _prune(self, state: _KeyState, now: float) -> None:
         closed = state.closed
         if not closed:
             return
-        horizon = self.clock.now() - self._retain_s
+        horizon = now - self._retain_s
         if next(iter(closed.values())).at >= horizon:
             return  # oldest first: nothing to forget yet
         for k in [k for k, c in closed.items() if c.at < horizon]:

@@ -1,0 +1,232 @@
+"""squall.pipeline.alerting as it was before the per-event speed-ups (squall 47f9f3b): the reference that
+test_alert_engine_equivalence compares AlertEngine with. Not used by squall."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from squall.errors import ConfigError
+from squall.pipeline.model import Alert, Event
+from squall.pipeline.routing import OPS
+
+
+@dataclass(frozen=True)
+class Predicate:
+    metric: str
+    op_name: str
+    op: Callable[[float, float], bool]
+    value: float
+    count: int = 1
+    tenants: frozenset[str] | None = None
+
+    def holds(self, event: Event) -> bool | None:
+        """None when the rule does not apply to this event (other tenant or metric absent)."""
+        if self.tenants is not None and event.tenant not in self.tenants:
+            return None
+        reading = event.metrics.get(self.metric)
+        return None if reading is None else self.op(reading, self.value)
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    enabled: bool = True
+    alpha: float = 0.05
+    z: float = 5.0
+    min_samples: int = 30
+    metrics: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    thresholds: tuple[Predicate, ...] = ()
+    consecutive: tuple[Predicate, ...] = ()
+    anomaly: AnomalySettings = AnomalySettings()
+    alarm_events: bool = True
+
+
+def _predicate(raw: Any, where: str, with_count: bool) -> Predicate:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            where, f"{raw!r} is not an object", 'write {"metric": "temperature", "op": ">", "value": 45}'
+        )
+    metric, op, value = raw.get("metric"), raw.get("op"), raw.get("value")
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError(f"{where}.metric", f"{metric!r} is not a metric name")
+    if op not in OPS:
+        raise ConfigError(f"{where}.op", f"{op!r} is not an operator", f"use one of {list(OPS)}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}.value", f"{value!r} is not a number")
+    count = raw.get("count", 1)
+    if with_count and (isinstance(count, bool) or not isinstance(count, int) or count < 2):
+        raise ConfigError(f"{where}.count", f"{count!r} is not valid", "use an integer >= 2")
+    tenant = raw.get("tenant")
+    tenants = frozenset([tenant]) if isinstance(tenant, str) else (frozenset(tenant) if tenant else None)
+    return Predicate(metric, str(op), OPS[op], float(value), int(count), tenants)
+
+
+def parse_alert_rules(section: Mapping[str, Any] | None) -> AlertRules:
+    section = section or {}
+    thresholds = section.get("thresholds", [])
+    consecutive = section.get("consecutive", [])
+    for name, value in (("thresholds", thresholds), ("consecutive", consecutive)):
+        if not isinstance(value, list):
+            raise ConfigError(f"pipeline.alerts.{name}", "must be a list of rules")
+    raw_anomaly = section.get("anomaly", {}) or {}
+    if not isinstance(raw_anomaly, Mapping):
+        raise ConfigError("pipeline.alerts.anomaly", "must be an object")
+    alpha = raw_anomaly.get("alpha", 0.05)
+    if not isinstance(alpha, int | float) or not 0 < alpha < 1:
+        raise ConfigError(
+            "pipeline.alerts.anomaly.alpha", f"{alpha!r} is not valid", "use 0 < alpha < 1, e.g. 0.05"
+        )
+    z = raw_anomaly.get("z", 5.0)
+    if not isinstance(z, int | float) or z <= 0:
+        raise ConfigError("pipeline.alerts.anomaly.z", f"{z!r} is not valid", "use a positive number, e.g. 5")
+    min_samples = raw_anomaly.get("min_samples", 30)
+    if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 2:
+        raise ConfigError("pipeline.alerts.anomaly.min_samples", f"{min_samples!r} is not valid", "use >= 2")
+    metrics = raw_anomaly.get("metrics")
+    anomaly = AnomalySettings(
+        enabled=bool(raw_anomaly.get("enabled", True)),
+        alpha=float(alpha),
+        z=float(z),
+        min_samples=min_samples,
+        metrics=frozenset(metrics) if metrics else None,
+    )
+    return AlertRules(
+        thresholds=tuple(
+            _predicate(r, f"pipeline.alerts.thresholds[{i}]", False) for i, r in enumerate(thresholds)
+        ),
+        consecutive=tuple(
+            _predicate(r, f"pipeline.alerts.consecutive[{i}]", True) for i, r in enumerate(consecutive)
+        ),
+        anomaly=anomaly,
+        alarm_events=bool(section.get("alarm_events", True)),
+    )
+
+
+@dataclass
+class Ewma:
+    """Exponentially weighted mean and variance (West 1979 / Finch 2009 incremental form)."""
+
+    alpha: float
+    n: int = 0
+    mean: float = 0.0
+    var: float = 0.0
+
+    def score(self, x: float) -> float | None:
+        if self.n == 0 or self.var <= 0:
+            return None
+        return abs(x - self.mean) / math.sqrt(self.var)
+
+    def update(self, x: float) -> None:
+        if self.n == 0:
+            self.mean, self.var = x, 0.0
+        else:
+            diff = x - self.mean
+            incr = self.alpha * diff
+            self.mean += incr
+            self.var = (1 - self.alpha) * (self.var + diff * incr)
+        self.n += 1
+
+
+@dataclass
+class _DeviceState:
+    runs: dict[int, int] = field(default_factory=dict)  # consecutive rule index -> current run length
+    ewma: dict[str, Ewma] = field(default_factory=dict)
+    done: OrderedDict[str, list[Alert]] = field(default_factory=OrderedDict)
+
+
+class AlertEngine:
+    def __init__(self, rules: AlertRules, replay_memory: int = 1024) -> None:
+        self.rules = rules
+        self.replay_memory = replay_memory
+        self._devices: dict[tuple[str, str], _DeviceState] = {}
+
+    def evaluate(self, event: Event) -> list[Alert]:
+        state = self._devices.setdefault((event.tenant, event.device_id), _DeviceState())
+        earlier = state.done.get(event.event_id)
+        if earlier is not None:
+            return list(earlier)
+        alerts = self._evaluate(event, state)
+        state.done[event.event_id] = alerts
+        if len(state.done) > self.replay_memory:
+            state.done.popitem(last=False)
+        return alerts
+
+    def _alert(self, event: Event, kind: str, rule: str, metric: str, value: float, message: str) -> Alert:
+        return Alert(
+            tenant=event.tenant,
+            device_id=event.device_id,
+            alert_id=f"{kind}:{rule}:{event.event_id}:{metric}",
+            ts=event.ts,
+            metric=metric,
+            kind=kind,
+            value=value,
+            message=message,
+        )
+
+    def _evaluate(self, event: Event, state: _DeviceState) -> list[Alert]:
+        out: list[Alert] = []
+        if event.type == "alarm" and self.rules.alarm_events:
+            for metric, value in sorted(event.metrics.items()):
+                out.append(
+                    self._alert(
+                        event, "alarm", "event", metric, value, f"device raised alarm {metric}={value:g}"
+                    )
+                )
+        for i, rule in enumerate(self.rules.thresholds):
+            if rule.holds(event):
+                value = event.metrics[rule.metric]
+                out.append(
+                    self._alert(
+                        event,
+                        "threshold",
+                        str(i),
+                        rule.metric,
+                        value,
+                        f"{rule.metric}={value:g} {rule.op_name} {rule.value:g}",
+                    )
+                )
+        for i, rule in enumerate(self.rules.consecutive):
+            holds = rule.holds(event)
+            if holds is None:
+                continue
+            run = state.runs.get(i, 0) + 1 if holds else 0
+            state.runs[i] = run
+            if run == rule.count:
+                value = event.metrics[rule.metric]
+                out.append(
+                    self._alert(
+                        event,
+                        "consecutive",
+                        str(i),
+                        rule.metric,
+                        value,
+                        f"{rule.count} consecutive readings {rule.metric} {rule.op_name} {rule.value:g}",
+                    )
+                )
+        anomaly = self.rules.anomaly
+        if anomaly.enabled and event.type != "alarm":
+            for metric, value in sorted(event.metrics.items()):
+                if anomaly.metrics is not None and metric not in anomaly.metrics:
+                    continue
+                ewma = state.ewma.setdefault(metric, Ewma(anomaly.alpha))
+                z = ewma.score(value) if ewma.n >= anomaly.min_samples else None
+                if z is not None and z >= anomaly.z:
+                    out.append(
+                        self._alert(
+                            event,
+                            "anomaly",
+                            "ewma",
+                            metric,
+                            value,
+                            f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}",
+                        )
+                    )
+                ewma.update(value)
+        return out

@@ -1,0 +1,167 @@
+"""The window engine against its reference (reference_manager: the engine before the per-event speed-ups),
+operation by operation on random scripts: adds (several keys, re-deliveries, out-of-order and late times, metric
+subsets), batch hold/unhold, idle ticks, clock moves past the retention, flushes and a recovery oracle. Every
+Outcome, every oracle call and every unhold answer must be identical, values bit for bit; so must the sketch
+quantiles fed per bin run (stats.feed_sorted) and fed per value."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ddsketch import DDSketch
+from ddsketch.mapping import LogarithmicMapping
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from squall.clock import ManualClock
+from squall.windowing.definitions import WindowSettings, sliding, tumbling
+from squall.windowing.manager import Outcome, WindowManager
+from squall.windowing.stats import sketch_quantiles
+from tests.unit.windowing import reference_manager as ref
+
+T0 = 1_767_225_600_000
+DEFINITIONS = [tumbling(1), tumbling(2), sliding(3, 1), sliding(6, 2), tumbling(60)]
+METRICS = ("a", "b", "c")
+
+values = st.one_of(
+    st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False),
+    st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, 1e-310, 45.0]),
+)
+add_op = st.tuples(
+    st.just("add"),
+    st.integers(0, 2),  # key
+    st.integers(0, 25),  # event id
+    st.one_of(
+        st.integers(-3_000, 20_000), st.integers(-12, 80).map(lambda q: q * 250)
+    ),  # offset, ms (on edges)
+    st.dictionaries(st.sampled_from(METRICS), values, min_size=1, max_size=3),
+    st.integers(0, 6),  # token
+)
+ops = st.lists(
+    st.one_of(
+        add_op,
+        add_op,
+        add_op,
+        st.tuples(st.just("batch"), st.integers(0, 6), st.lists(add_op, max_size=4)),
+        st.tuples(st.just("tick"), st.sampled_from([0.0, 0.5, 1.0, 3.0, 30.0])),
+        st.tuples(st.just("sleep"), st.sampled_from([1.0, 3.0, 12.0])),  # time passes, no tick
+        st.tuples(st.just("flush")),
+    ),
+    max_size=60,
+)
+
+
+def view(outcome: Any) -> Any:
+    def windows(ws: Any) -> Any:
+        return [
+            (
+                w.key,
+                w.definition,
+                w.start,
+                w.end,
+                [(m, repr(s)) for m, s in w.results.items()],
+                w.tokens,
+                sorted(w.event_ids),
+            )
+            for w in ws
+        ]
+
+    return (
+        outcome.late,
+        outcome.duplicate,
+        outcome.watermark,
+        windows(outcome.closed),
+        windows(outcome.reemitted),
+        outcome.released,
+        outcome.stored,
+    )
+
+
+def run(engine_cls: Any, script: list[Any], definitions: list[Any], oracle_seed: int | None) -> list[Any]:
+    clock = ManualClock()
+    wm = engine_cls(WindowSettings(tuple(definitions), 2_000, 2.0, 0.01), clock, retain_closed_s=10.0)
+    log: list[Any] = []
+    if oracle_seed is not None:
+
+        def oracle(key: Any, definition: Any, start: int, metric: str) -> bool:
+            log.append(("asked", key, definition, start, metric))
+            return hash((key, definition.length_s, start, metric, oracle_seed)) % 3 == 0
+
+        wm.recover_from(oracle, 5.0)
+
+    def add(op: Any) -> None:
+        _, key, event, dt, metrics, token = op
+        out = wm.add(("t", f"d{key}"), f"e{event}", T0 + dt, metrics, f"k{token}")
+        log.append(view(out))
+
+    for op in script:
+        if op[0] == "add":
+            add(op)
+        elif op[0] == "batch":
+            token = f"b{op[1]}"
+            wm.hold(token)
+            for a in op[2]:
+                add((*a[:5], op[1]))
+            log.append(("unhold", wm.unhold(token)))
+        elif op[0] == "sleep":
+            clock.advance(op[1])
+        elif op[0] == "tick":
+            clock.advance(op[1])
+            log.append(view(wm.on_tick()))
+        else:
+            log.append(view(wm.flush()))
+        log.append((wm.open_windows(), wm.pending_tokens(), [wm.watermark(("t", f"d{k}")) for k in range(3)]))
+    return log
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ops,
+    st.lists(st.sampled_from(DEFINITIONS), min_size=1, max_size=3, unique=True),
+    st.one_of(st.none(), st.integers(0, 5)),
+)
+def test_the_engine_matches_its_reference_operation_by_operation(
+    script: list[Any], definitions: list[Any], oracle_seed: int | None
+) -> None:
+    assert run(WindowManager, script, definitions, oracle_seed) == run(
+        ref.WindowManager, script, definitions, oracle_seed
+    )
+    assert Outcome is not ref.Outcome
+
+
+def per_value_quantiles(ordered: list[float], accuracy: float) -> tuple[float, float]:
+    sketch = DDSketch(accuracy)
+    for value in ordered:
+        sketch.add(value)
+    p50, p95 = (sketch.get_quantile_value(q) for q in (0.5, 0.95))
+    low, high = ordered[0], ordered[-1]
+    return min(max(p50, low), high), min(max(p95, low), high)  # type: ignore[type-var]
+
+
+def bin_edges(accuracy: float) -> st.SearchStrategy[float]:
+    """Values on and next to the sketch's bin bounds (where a shortcut around the key would go wrong)."""
+    mapping = LogarithmicMapping(accuracy)
+
+    def edge(k: int, nudge: int, sign: int) -> float:
+        bound = mapping.value(k) * (1 + mapping.gamma) / 2
+        for _ in range(abs(nudge)):
+            bound = math.nextafter(bound, math.inf if nudge > 0 else 0.0)
+        return sign * bound
+
+    return st.builds(edge, st.integers(-200, 200), st.integers(-2, 2), st.sampled_from([1, -1]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data(), st.sampled_from([0.01, 0.05, 0.001, 0.3]))
+def test_quantiles_fed_per_bin_run_equal_those_fed_per_value(data: Any, accuracy: float) -> None:
+    ordered = sorted(
+        data.draw(
+            st.lists(
+                st.one_of(values, bin_edges(accuracy), st.floats(-1e300, 1e300, allow_nan=False)),
+                min_size=1,
+                max_size=80,
+            )
+        )
+    )
+    assert repr(sketch_quantiles(ordered, accuracy)) == repr(per_value_quantiles(ordered, accuracy))

@@ -35,10 +35,16 @@ class WriteWindow:
         return len(self._pending)
 
     def add(self, futures: list[Future[None]], token: Any) -> None:
-        self._pending.append((futures, token))
-        self.settle()
-        while len(self._pending) >= self.max_in_flight:
-            self._wait_oldest()
+        """Track a tuple's futures. Settles the confirmed entries at the head of the window (cheap: the oldest
+        are the likeliest done); the rest is settled on ticks (`settle`), or here when the window is full."""
+        pending = self._pending
+        pending.append((futures, token))
+        while pending and all(f.done() for f in pending[0][0]):
+            self._resolve(*pending.popleft())
+        if len(pending) >= self.max_in_flight:
+            self.settle()
+            while len(self._pending) >= self.max_in_flight:
+                self._wait_oldest()
 
     def settle(self) -> None:
         """Ack/fail every entry whose futures are all done, keeping the rest."""

@@ -150,3 +150,21 @@ def test_write_window_acks_after_success_fails_on_error_and_bounds_in_flight() -
     assert len(w) == 1
     w.drain()  # a write that never completes fails after the timeout instead of hanging
     assert failed[-1][0] == "c" and "not confirmed" in failed[-1][1]
+
+
+def test_write_window_add_settles_only_the_confirmed_head_and_ticks_settle_the_rest() -> None:
+    """`add` costs O(confirmed) (persist adds one entry per buffered tuple per flush): a confirmed entry behind
+    an unconfirmed one waits for the next `settle` (every tick) or for the head."""
+    acked: list[Any] = []
+    w = WriteWindow(10, acked.append, lambda t, e: None, timeout_s=1)
+    head: Future[None] = Future()
+    done: Future[None] = Future()
+    done.set_result(None)
+    w.add([head], "head")
+    w.add([done], "behind")
+    assert acked == [] and len(w) == 2
+    w.settle()  # a tick
+    assert acked == ["behind"] and len(w) == 1
+    head.set_result(None)
+    w.add([done], "next")
+    assert acked == ["behind", "head", "next"] and len(w) == 0

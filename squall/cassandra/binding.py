@@ -8,7 +8,8 @@ rows per second per core.
 
 RowBinder makes the same BoundStatement (same `values` bytes, same routing key; tests compare both against a
 real prepared statement) with each column's serializer looked up once: timestamps given as int ms and dates as
-`datetime.date` are packed directly in the CQL wire format (int64 ms; uint32 days + 2^31), every other type
+`datetime.date` are packed directly in the CQL wire format (int64 ms; uint32 days + 2^31), text, double, float,
+bigint, int and blob values go straight to the C packer the driver's serializer calls, and every other type
 goes through the driver's own `serialize`. With a column encryption policy the driver's `bind` is used as is.
 """
 
@@ -19,8 +20,18 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from cassandra.cqltypes import DateType, SimpleDateType
-from cassandra.marshal import int64_pack, uint32_pack
+from cassandra.cqltypes import (
+    BytesType,
+    DateType,
+    DoubleType,
+    FloatType,
+    Int32Type,
+    LongType,
+    SimpleDateType,
+    UTF8Type,
+    VarcharType,
+)
+from cassandra.marshal import double_pack, float_pack, int32_pack, int64_pack, uint32_pack
 from cassandra.query import BoundStatement, PreparedStatement
 
 Serializer = Callable[[Any], bytes]
@@ -30,7 +41,23 @@ _DATE_OFFSET = (
 )  # 2^31: CQL dates are unsigned days with the epoch in the middle
 
 
+# Types whose driver serializer is one C call on the value: called directly (no Python frame per value).
+# A value of another Python type raises TypeError here, and the driver's own bind then reports it.
+_DIRECT: dict[Any, Serializer] = {
+    UTF8Type: str.encode,  # the driver: ustr.encode('utf-8')
+    VarcharType: str.encode,
+    DoubleType: double_pack,
+    FloatType: float_pack,
+    LongType: int64_pack,
+    Int32Type: int32_pack,
+    BytesType: bytes,
+}
+
+
 def _serializer(col_type: Any, protocol_version: int) -> Serializer:
+    direct = _DIRECT.get(col_type)
+    if direct is not None:
+        return direct
     generic = col_type.serialize
 
     if col_type is DateType:  # CQL timestamp

@@ -8,8 +8,8 @@ sorted values rather than per value per window on the hot path (~6 µs an insert
 bench.pipeline), and fed one `add(value, weight)` per run of sorted values sharing a bin (`feed_sorted`: the
 same bins and counts as one add per value, for a fraction of the cost); a sketch's bins are counts, so the
 result does not depend on arrival order either. Its quantiles are within the relative accuracy of the exact
-lower quantiles `sorted(v)[floor(q (n - 1))]`, which
-is what the truth comparison checks; they are clamped to [min, max].
+lower quantiles `sorted(v)[floor(q (n - 1))]`, which is what the truth comparison checks; they are clamped to
+[min, max].
 """
 
 from __future__ import annotations

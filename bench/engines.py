@@ -31,6 +31,7 @@ from typing import Any
 
 import squall
 from bench.machine import write_result
+from bench.pipeline import SIM  # the same simulated stream as the pipeline bench
 from squall.clock import SystemClock
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
 from squall.pipeline.events import event_from_dict
@@ -43,17 +44,6 @@ from squall.windowing.definitions import parse_window_settings
 from squall.windowing.manager import ClosedWindow, WindowManager
 
 CONFIG = Path(__file__).resolve().parent.parent / "config.json"
-SIM = {
-    "devices": 200,
-    "tenants": 4,
-    "rate": 2000,
-    "duration_s": 60,
-    "partitions": 8,
-    "format": "json",
-    "bad_ratio": 0.01,
-    "dup_ratio": 0.02,
-    "late_ratio": 0.01,
-}
 
 
 def pipeline_section() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from squall.windowing.stats import Summary
 
 ROWS_PER_TUPLE = 500
 LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra table's bucket)
+STORED_DAYS_CACHED = 100_000  # recovery reads kept, (device, metric, length, day) each; cleared when full
 
 
 class AggregateBolt(WindowedBolt):
@@ -59,7 +60,7 @@ class AggregateBolt(WindowedBolt):
         cache_key = (key[0], key[1], metric, definition.length_s, day)
         starts = self.stored_days.get(cache_key)
         if starts is None:
-            if len(self.stored_days) >= 100_000:
+            if len(self.stored_days) >= STORED_DAYS_CACHED:
                 self.stored_days.clear()
             starts = self.stored_days[cache_key] = store.window_starts_on_day(
                 key[0], key[1], metric, definition.length_s, day
@@ -105,7 +106,7 @@ class AggregateBolt(WindowedBolt):
         if not wanted:
             return
         requests = [(t, d, day, tuple(sorted(ms)), lengths) for (t, d, day), ms in wanted.items()]
-        if len(cached) + len(requests) * len(lengths) * 4 >= 100_000:
+        if len(cached) + sum(len(r[3]) for r in requests) * len(lengths) >= STORED_DAYS_CACHED:
             cached.clear()
         for (tenant, device_id, day, _, _), found in zip(
             requests, store.window_starts_of_days(requests), strict=True

@@ -43,12 +43,12 @@ class Predicate:
     count: int = 1
     tenants: frozenset[str] | None = None
 
-    def holds(self, event: Event) -> bool | None:
-        """None when the rule does not apply to this event (other tenant or metric absent)."""
-        if self.tenants is not None and event.tenant not in self.tenants:
+    def reading(self, tenant: str, metrics: Mapping[str, float]) -> float | None:
+        """The event's value of this rule's metric, or None when the rule does not apply to it (another tenant,
+        or the metric is absent)."""
+        if self.tenants is not None and tenant not in self.tenants:
             return None
-        reading = event.metrics.get(self.metric)
-        return None if reading is None else self.op(reading, self.value)
+        return metrics.get(self.metric)
 
 
 @dataclass(frozen=True)
@@ -166,13 +166,6 @@ class AlertEngine:
         self.rules = rules
         self.replay_memory = replay_memory
         self._devices: dict[tuple[str, str], _DeviceState] = {}
-        # the rules unpacked once, for the per-event loop
-        self._thresholds = tuple(
-            (str(i), r.metric, r.op, r.value, r.tenants, r.op_name) for i, r in enumerate(rules.thresholds)
-        )
-        self._consecutive = tuple(
-            (i, r.metric, r.op, r.value, r.tenants, r) for i, r in enumerate(rules.consecutive)
-        )
         anomaly = rules.anomaly
         self._anomaly_metrics = None if anomaly.metrics is None else tuple(sorted(anomaly.metrics))
 
@@ -221,11 +214,6 @@ class AlertEngine:
             done.popitem(last=False)
         return alerts
 
-    def _evaluate(self, event: Event, state: _DeviceState) -> list[Alert]:
-        return self._evaluate_fields(
-            event.tenant, event.device_id, event.event_id, event.ts, event.type, event.metrics, state
-        )
-
     def _evaluate_fields(
         self,
         tenant: str,
@@ -238,60 +226,42 @@ class AlertEngine:
     ) -> list[Alert]:
         out: list[Alert] = []
         rules = self.rules
+
+        def alert(kind: str, rule: str, metric: str, value: float, message: str) -> None:
+            # the id is deterministic from the cause, so a replay upserts the same row
+            out.append(
+                Alert(
+                    tenant, device_id, f"{kind}:{rule}:{event_id}:{metric}", ts, metric, kind, value, message
+                )
+            )
+
         if etype == "alarm" and rules.alarm_events:
             for metric, value in sorted(metrics.items()):
-                out.append(
-                    Alert(
-                        tenant,
-                        device_id,
-                        f"alarm:event:{event_id}:{metric}",
-                        ts,
-                        metric,
-                        "alarm",
-                        value,
-                        f"device raised alarm {metric}={value:g}",
-                    )
+                alert("alarm", "event", metric, value, f"device raised alarm {metric}={value:g}")
+        for i, rule in enumerate(rules.thresholds):
+            value = rule.reading(tenant, metrics)
+            if value is not None and rule.op(value, rule.value):
+                alert(
+                    "threshold",
+                    str(i),
+                    rule.metric,
+                    value,
+                    f"{rule.metric}={value:g} {rule.op_name} {rule.value:g}",
                 )
-        for rule_id, metric, op, limit, tenants, op_name in self._thresholds:
-            if tenants is not None and tenant not in tenants:
+        for i, rule in enumerate(rules.consecutive):
+            value = rule.reading(tenant, metrics)
+            if value is None:
                 continue
-            value = metrics.get(metric)
-            if value is not None and op(value, limit):
-                out.append(
-                    Alert(
-                        tenant,
-                        device_id,
-                        f"threshold:{rule_id}:{event_id}:{metric}",
-                        ts,
-                        metric,
-                        "threshold",
-                        value,
-                        f"{metric}={value:g} {op_name} {limit:g}",
-                    )
+            run = state.runs.get(i, 0) + 1 if rule.op(value, rule.value) else 0
+            state.runs[i] = run
+            if run == rule.count:
+                alert(
+                    "consecutive",
+                    str(i),
+                    rule.metric,
+                    value,
+                    f"{rule.count} consecutive readings {rule.metric} {rule.op_name} {rule.value:g}",
                 )
-        if self._consecutive:
-            runs = state.runs
-            for i, metric, op, limit, tenants, rule in self._consecutive:
-                if tenants is not None and tenant not in tenants:
-                    continue
-                value = metrics.get(metric)
-                if value is None:
-                    continue
-                run = runs.get(i, 0) + 1 if op(value, limit) else 0
-                runs[i] = run
-                if run == rule.count:
-                    out.append(
-                        Alert(
-                            tenant,
-                            device_id,
-                            f"consecutive:{i}:{event_id}:{metric}",
-                            ts,
-                            metric,
-                            "consecutive",
-                            value,
-                            f"{rule.count} consecutive readings {metric} {rule.op_name} {limit:g}",
-                        )
-                    )
         anomaly = rules.anomaly
         if anomaly.enabled and etype != "alarm":
             watched = self._anomaly_metrics
@@ -307,17 +277,12 @@ class AlertEngine:
                     ewma = ewmas[metric] = Ewma(anomaly.alpha)
                 z = ewma.score(value) if ewma.n >= anomaly.min_samples else None
                 if z is not None and z >= anomaly.z:
-                    out.append(
-                        Alert(
-                            tenant,
-                            device_id,
-                            f"anomaly:ewma:{event_id}:{metric}",
-                            ts,
-                            metric,
-                            "anomaly",
-                            value,
-                            f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}",
-                        )
+                    alert(
+                        "anomaly",
+                        "ewma",
+                        metric,
+                        value,
+                        f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}",
                     )
                 ewma.update(value)
         return out

@@ -213,9 +213,7 @@ class WindowManager:
                 else:  # what _close does when nothing is due
                     if state.provisional:
                         self._finalize(state)
-                    closed = state.closed  # _prune's own early exit, without the call
-                    if closed and next(iter(closed.values())).at < now - self._retain_s:
-                        self._prune(state, now)
+                    self._prune(state, now)
         outcome.watermark = state.watermark
         return outcome
 
@@ -296,7 +294,7 @@ class WindowManager:
         for key, state in self._keys.items():
             if state.open and now - state.last_seen >= self.settings.idle_timeout_s:
                 self._flush_key(key, state, outcome)
-            self._prune(state, self.clock.now())
+            self._prune(state, now)
         return outcome
 
     def flush(self) -> Outcome:

@@ -14,6 +14,7 @@ lower quantiles `sorted(v)[floor(q (n - 1))]`, which is what the truth compariso
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
@@ -34,15 +35,10 @@ class Summary:
     p95: float
 
 
+@functools.cache
 def _mapping(relative_accuracy: float) -> LogarithmicMapping:
     """The key mapping a DDSketch of this accuracy uses (the same class and parameter: the same keys)."""
-    mapping = _MAPPINGS.get(relative_accuracy)
-    if mapping is None:
-        mapping = _MAPPINGS[relative_accuracy] = LogarithmicMapping(relative_accuracy)
-    return mapping
-
-
-_MAPPINGS: dict[float, LogarithmicMapping] = {}
+    return LogarithmicMapping(relative_accuracy)
 
 
 def feed_sorted(sketch: DDSketch, ordered: list[float], mapping: LogarithmicMapping) -> None:

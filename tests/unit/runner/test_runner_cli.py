@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,20 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "fixtures" / "projects" / "qu
 
 @pytest.fixture()
 def in_quickstart():
+    """In the quickstart project; afterwards sys.path and the `bolts`/`spouts` modules are as before (running
+    it imports the quickstart's own `bolts`, which would shadow the repo's for later tests in this process)."""
     old = os.getcwd()
+    path = sys.path[:]
+    ours = {m: mod for m, mod in sys.modules.items() if m.split(".")[0] in ("bolts", "spouts")}
     os.chdir(QUICKSTART)
     try:
         yield
     finally:
         os.chdir(old)
+        sys.path[:] = path
+        for name in [m for m in sys.modules if m.split(".")[0] in ("bolts", "spouts")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
 
 
 def invoke(*args: str):

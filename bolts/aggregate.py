@@ -1,7 +1,8 @@
 """AggregateBolt: event-time windows per (tenant, device_id, metric) -> window records for persist.
 
 Input: shard batches (BATCH_FIELDS) of routed events. Output: `records` tuples of window rows (at most
-ROWS_PER_TUPLE each) anchored to every input batch that fed those windows; late events one by one on `late`."""
+ROWS_PER_TUPLE each) anchored to every input batch that fed those windows; late events one by one on `late`; an
+event whose handling raises is dead-lettered alone on `invalid` (processing_error:aggregate:<type>)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 from streamparse import Stream
 
+from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.model import DAY_MS, Store
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import (
+    INVALID_FIELDS,
     LATE_FIELDS,
     WINDOW_RECORD_FIELDS,
     late_values,
@@ -32,7 +35,11 @@ STORED_DAYS_CACHED = 100_000  # recovery reads kept, (device, metric, length, da
 
 
 class AggregateBolt(WindowedBolt):
-    outputs = [Stream(WINDOW_RECORD_FIELDS, "default"), Stream(LATE_FIELDS, "late")]
+    outputs = [
+        Stream(WINDOW_RECORD_FIELDS, "default"),
+        Stream(LATE_FIELDS, "late"),
+        Stream(INVALID_FIELDS, "invalid"),
+    ]
     store: Store | None = None
 
     def setup(
@@ -119,14 +126,21 @@ class AggregateBolt(WindowedBolt):
         if self.windows.recovering():
             self.prefetch_stored(entries)
         for entry in entries:
-            event = entry[0]
-            yield (
-                (event["tenant"], event["device_id"]),
-                event["event_id"],
-                int(event["ts"]),
-                event["metrics"],
-                entry,
-            )
+            try:
+                event = entry[0]
+                item = (
+                    (event["tenant"], event["device_id"]),
+                    event["event_id"],
+                    int(event["ts"]),
+                    event["metrics"],
+                )
+            except Exception as exc:  # noqa: BLE001 - one event never stops the stream
+                self.event_failed(tup, entry, exc)
+                continue
+            yield (*item, entry)
+
+    def event_failed(self, tup: Any, item: Any, exc: Exception) -> None:
+        self.emit(invalid_values("aggregate", exc, item), stream="invalid", anchors=[tup.id])
 
     def emit_late(self, tup: Any, item: Any, watermark: int) -> None:
         self.emit(late_values(item, watermark), stream="late", anchors=[tup.id])

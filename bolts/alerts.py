@@ -1,26 +1,28 @@
 """AlertsBolt: threshold, consecutive-readings and anomaly alerts per device -> publisher and persist.
 
 Input: shard batches (BATCH_FIELDS); output: one `records` tuple of the alerts a batch raised (if any). Alerts
-are published asynchronously: a batch is acked when the broker acknowledged all its alerts (at most
+are published asynchronously (an event whose evaluation raises is dead-lettered alone on `invalid`,
+processing_error:alerts:<type>): a batch is acked when the broker acknowledged all its alerts (at most
 `pipeline.alerts.max_in_flight` batches wait, default 256; tick tuples settle them), failed otherwise."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from streamparse import Bolt
+from streamparse import Bolt, Stream
 
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
 from squall.pipeline.confirming import AckOnConfirm
+from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import AlertPublisher
 from squall.pipeline.settings import from_conf, section
-from squall.pipeline.tuples import RECORD_FIELDS, record_values, unpack_batch
+from squall.pipeline.tuples import INVALID_FIELDS, RECORD_FIELDS, record_values, unpack_batch
 
 
 class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
     confirming = "alert publish"
-    outputs = RECORD_FIELDS
+    outputs = [Stream(RECORD_FIELDS, "default"), Stream(INVALID_FIELDS, "invalid")]
     auto_ack = False
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
@@ -32,7 +34,12 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def process(self, tup: Any) -> None:
         evaluate = self.engine.evaluate_dict
-        alerts = [alert for entry in unpack_batch(tup.values[1]) for alert in evaluate(entry[0])]
+        alerts = []
+        for entry in unpack_batch(tup.values[1]):
+            try:
+                alerts.extend(evaluate(entry[0]))
+            except Exception as exc:  # noqa: BLE001 - one event never stops the stream
+                self.emit(invalid_values("alerts", exc, entry), stream="invalid", anchors=[tup.id])
         if not alerts:
             self.ack(tup)
             return

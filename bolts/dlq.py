@@ -1,5 +1,9 @@
 """DeadLetterBolt: invalid and late events -> the dead-letter topic (publisher) and persist.
 
+Inputs: every `invalid` stream (parse's rejects, and the processing errors of later bolts) and aggregate's `late`.
+A tuple that cannot be read as a dead letter is itself dead-lettered (processing_error:dlq:<type>, its values as
+the payload): nothing that reaches this bolt is dropped.
+
 Publishes are asynchronous: the record for persist is emitted (anchored) at once, and the input tuple is acked
 when the broker acknowledged its dead letter, failed (and replayed) if it did not within `publish_timeout_s`.
 At most `pipeline.dlq.max_in_flight` (default 256) publishes are outstanding; tick tuples settle the rest. A
@@ -12,6 +16,7 @@ from typing import Any
 from streamparse import Bolt
 
 from squall.pipeline.confirming import AckOnConfirm
+from squall.pipeline.dead_letters import processing_error
 from squall.pipeline.persisting import WriteWindow, in_flight_limit
 from squall.pipeline.publishing import DeadLetterPublisher, dead_letter_from_invalid, dead_letter_from_late
 from squall.pipeline.settings import from_conf
@@ -30,10 +35,15 @@ class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)
 
     def process(self, tup: Any) -> None:
-        if tup.stream == "late":
-            dl = dead_letter_from_late(tup.values, self.publisher.clock.wall_ms())
-        else:
-            dl = dead_letter_from_invalid(tup.values, self.publisher.clock.wall_ms())
+        now = self.publisher.clock.wall_ms()
+        try:
+            if tup.stream == "late":
+                dl = dead_letter_from_late(tup.values, now)
+            else:
+                dl = dead_letter_from_invalid(tup.values, now)
+        except Exception as exc:  # noqa: BLE001 - keep the bad tuple as a letter of its own
+            payload = repr(tup.values).encode("utf-8", "backslashreplace")
+            dl = processing_error("dlq", exc, payload, (f"{tup.component}:{tup.stream}", -1, -1), now)
         future = self.publisher.publish_async(dl)
         self.emit(record_values("dead_letter", [dl]))
         self.sends.add([future], tup.id)

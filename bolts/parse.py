@@ -1,9 +1,10 @@
 """ParseBolt: a batch of original messages -> validated events by device shard, or dead letters.
 
 Input: one spout batch (topic, partition, packed messages). Valid events go out on the default stream as one
-packed batch per device shard (BATCH_FIELDS, arrival order kept); each invalid message goes out alone on `invalid` with its
-original bytes, its source and a reason. All emits are anchored to the input batch (auto-anchoring), which is
-acked after `process` returns. Bad input never raises: it becomes a dead letter.
+packed batch per device shard (BATCH_FIELDS, arrival order kept); each invalid message goes out alone on `invalid`
+with its original bytes (an oversized one with its prefix, size and SHA-256), its source and a reason. All emits
+are anchored to the input batch (auto-anchoring), which is acked after `process` returns. Bad input never raises:
+whatever fails for one message dead-letters that message, and its batch-mates go on.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
+from squall.pipeline.dead_letters import invalid_values
+from squall.pipeline.model import DeadLetter
 from squall.pipeline.parse import Parser
 from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import (
@@ -41,10 +44,14 @@ class ParseBolt(Bolt):  # type: ignore[misc]
         topic, partition, messages = tup.values
         topic, partition = str(topic), int(partition)
         by_shard: dict[int, list[Any]] = {}
-        parse, shards = self.parser.parse, self.shards
-        for offset, payload in unpack_batch(messages):
-            source = (topic, partition, int(offset))
-            parsed = parse(text_to_bytes(payload), source)
+        parser, shards = self.parser, self.shards
+        for message in unpack_batch(messages):
+            offset = int(message[0])
+            source = (topic, partition, offset)
+            if len(message) == 4:  # [offset, prefix, size, sha256]: the spout cut an oversized payload
+                parsed = parser.oversized(text_to_bytes(message[1]), int(message[2]), str(message[3]), source)
+            else:
+                parsed = parser.parse(text_to_bytes(message[1]), source)
             event = parsed.event
             if event is not None:
                 shard = shard_of(event.tenant, event.device_id, shards)
@@ -53,7 +60,29 @@ class ParseBolt(Bolt):  # type: ignore[misc]
                     entries = by_shard[shard] = []
                 entries.append(event_entry(event, source))
             elif parsed.dead_letter is not None:
-                dl = parsed.dead_letter
-                self.emit([dl.reason, dl.detail, bytes_to_text(dl.payload), list(source)], stream="invalid")
+                self.emit_dead_letter(parsed.dead_letter)
         for shard, entries in by_shard.items():
-            self.emit([shard, pack_batch(entries, self.binary)])
+            packed = self.pack(entries)
+            if packed is not None:
+                self.emit([shard, packed])
+
+    def emit_dead_letter(self, dl: DeadLetter) -> None:
+        source = [dl.source_topic, dl.source_partition, dl.source_offset]
+        self.emit([dl.reason, dl.detail, bytes_to_text(dl.payload), source], stream="invalid")
+
+    def pack(self, entries: list[Any]) -> bytes | str | None:
+        """The packed batch; an entry that cannot be packed (validation should have refused it) is dead-lettered
+        alone and the rest go on."""
+        try:
+            return pack_batch(entries, self.binary)
+        except Exception:  # noqa: BLE001 - find the entries at fault, one by one
+            kept = []
+            for entry in entries:
+                try:
+                    pack_batch([entry], self.binary)
+                except Exception as exc:  # noqa: BLE001
+                    self.parser.counts["errors"] += 1
+                    self.emit(invalid_values("parse", exc, entry), stream="invalid")
+                else:
+                    kept.append(entry)
+            return pack_batch(kept, self.binary) if kept else None

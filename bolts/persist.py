@@ -3,15 +3,20 @@
 Inputs carry lists of records (window rows, alerts, dead letters) or shard batches of raw events (`archive`).
 Records are buffered up to `pipeline.persist.batch_size` (default 500) and written together (SQLite: one
 transaction; Cassandra: unlogged batches by replica set or partition, `cassandra.batch_grouping`) when the buffer is full and on every tick tuple, so a
-tuple waits at most one tick. A tuple is acked when all its records are durable, failed otherwise."""
+tuple waits at most one tick. A tuple is acked when all its records are durable, failed otherwise (a store that is
+down fails tuples, and the spout replays them). A record that cannot be read or written at all (not the store's
+fault: the same record would fail on every replay) is written as a dead letter in its place
+(processing_error:persist:<type>), so one record never stops the stream."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from streamparse import Bolt
 
 from squall.pipeline.confirming import AckOnConfirm
+from squall.pipeline.dead_letters import event_payload, processing_error
 from squall.pipeline.persisting import WriteWindow, persist_batch_size, write_tuples
 from squall.pipeline.settings import from_conf, section
 from squall.pipeline.stores import make_store
@@ -34,18 +39,41 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.buffered = 0  # records in the buffer
 
     def process(self, tup: Any) -> None:
+        letters: list[Record] = []
         if tup.stream == "archive":  # a shard batch of raw events
-            records: list[Record] = [
-                record_from_values("event", entry[0]) for entry in unpack_batch(tup.values[1])
-            ]
             kind = "event"
+            records: list[Record] = []
+            for entry in unpack_batch(tup.values[1]):
+                try:
+                    records.append(record_from_values("event", entry[0]))
+                except Exception as exc:  # noqa: BLE001 - one event never stops the stream
+                    letters.append(self._letter(exc, entry[0], entry[1]))
         else:
             kind = tup.values[0]
-            records = [record_from_values(kind, data) for data in tup.values[1]]
+            records = []
+            for data in tup.values[1]:
+                try:
+                    records.append(record_from_values(kind, data))
+                except Exception as exc:  # noqa: BLE001
+                    letters.append(self._letter(exc, data, (f"persist:{kind}", -1, -1)))
+        if letters:
+            self.buffer.append(("dead_letter", letters, tup.id))
         self.buffer.append((kind, records, tup.id))
-        self.buffered += len(records)
+        self.buffered += len(records) + len(letters)
         if self.buffered >= self.batch_size:
             self.flush()
+
+    def _letter(self, exc: Exception, data: Any, source: Any) -> Record:
+        try:
+            topic, partition, offset = source
+            where = (str(topic), int(partition), int(offset))
+        except Exception:  # noqa: BLE001
+            where = ("persist", -1, -1)
+        return processing_error("persist", exc, event_payload(data), where, self.clock_ms())
+
+    @staticmethod
+    def clock_ms() -> int:
+        return time.time_ns() // 1_000_000
 
     def process_tick(self, tup: Any) -> None:
         self.flush()
@@ -57,6 +85,31 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         if not self.buffer:
             return
         buffered, self.buffer, self.buffered = self.buffer, [], 0
-        futures_of = write_tuples(self.store, buffered)
-        for _, _, token in buffered:
-            self.sends.add(futures_of[token], token)
+        try:
+            futures_of = write_tuples(self.store, buffered)
+        except Exception:  # noqa: BLE001 - a record the store refuses at once: find it, write the rest
+            futures_of = self._write_one_by_one(buffered)
+        for token, futures in futures_of.items():
+            self.sends.add(futures, token)
+
+    def _write_one_by_one(self, buffered: list[tuple[str, list[Record], Any]]) -> dict[Any, list[Any]]:
+        """Each record alone; one the store refuses synchronously (it cannot be bound or encoded: a replay would
+        fail the same way) is written as a processing_error dead letter instead. Writes are idempotent upserts, so
+        records the failed batch wrote already are simply written again."""
+        futures_of: dict[Any, list[Any]] = {token: [] for _, _, token in buffered}
+        for kind, records, token in buffered:
+            for record in records:
+                try:
+                    written = write_tuples(self.store, [(kind, [record], token)])
+                except Exception as exc:  # noqa: BLE001
+                    source = getattr(record, "source_topic", None)
+                    where = (
+                        (record.source_topic, record.source_partition, record.source_offset)
+                        if source is not None
+                        else (f"persist:{kind}", -1, -1)
+                    )
+                    data = record.to_dict() if hasattr(record, "to_dict") else record
+                    letter = self._letter(exc, data, where)
+                    written = write_tuples(self.store, [("dead_letter", [letter], token)])
+                futures_of[token].extend(written[token])
+        return futures_of

@@ -1,5 +1,6 @@
 """RouteBolt: sends each event of a shard batch to the named streams whose rule (config.json pipeline.routing)
-matches; per output stream one packed batch tuple (same shard, arrival order kept)."""
+matches; per output stream one packed batch tuple (same shard, arrival order kept). An event whose routing raises
+is dead-lettered alone on `invalid` (processing_error:route:<type>)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
+from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.routing import STREAMS, parse_rules, route_fields
 from squall.pipeline.settings import from_conf, section
-from squall.pipeline.tuples import BATCH_FIELDS, pack_batch, packs_binary, unpack_batch
+from squall.pipeline.tuples import BATCH_FIELDS, INVALID_FIELDS, pack_batch, packs_binary, unpack_batch
 
 
 class RouteBolt(Bolt):  # type: ignore[misc]
-    outputs = [Stream(BATCH_FIELDS, name) for name in STREAMS]
+    outputs = [*(Stream(BATCH_FIELDS, name) for name in STREAMS), Stream(INVALID_FIELDS, "invalid")]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         self.rules = parse_rules(section(from_conf(conf), "routing"))
@@ -24,14 +26,21 @@ class RouteBolt(Bolt):  # type: ignore[misc]
         entries = unpack_batch(packed)
         by_stream: dict[str, list[Any]] = {}
         rules = self.rules
+        whole = len(entries)  # events a stream must take for the input's packed value to serve it as it is
         for entry in entries:
-            event = entry[0]  # the validated event dict parse emitted: read in place, no copy
-            for stream in route_fields(event["type"], event["tenant"], event["metrics"], rules):
+            try:
+                event = entry[0]  # the validated event dict parse emitted: read in place, no copy
+                streams = route_fields(event["type"], event["tenant"], event["metrics"], rules)
+            except Exception as exc:  # noqa: BLE001 - one event never stops the stream
+                self.emit(invalid_values("route", exc, entry), stream="invalid")
+                whole = -1  # the input's packed value holds an event no stream takes
+                continue
+            for stream in streams:
                 routed = by_stream.get(stream)
                 if routed is None:
                     routed = by_stream[stream] = []
                 routed.append(entry)
         for stream, routed in by_stream.items():
             # a stream that takes the whole batch (e.g. archive) gets the input's packed value as it is
-            value = packed if len(routed) == len(entries) else pack_batch(routed, self.binary)
+            value = packed if len(routed) == whole else pack_batch(routed, self.binary)
             self.emit([shard, value], stream=stream)

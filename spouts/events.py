@@ -5,6 +5,10 @@ tuple per source partition (SPOUT_FIELDS: topic, partition, messages), each with
 acks every message in it at the source (whose offsets then commit); failing it fails every message, which the
 source retries one by one with its backoff (and dead-letters after its max retries), so nothing is lost and
 replays regroup into new batches. See squall.pipeline.tuples for why tuples carry micro-batches.
+
+A message longer than `pipeline.parse.max_payload_bytes` travels as [offset, prefix, size, sha256] instead of
+[offset, payload] (parse dead-letters it as `too_large` with exactly that), so a 10 MB message costs the topology
+no more than a normal one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Any
 
 from streamparse import Spout
 
-from squall.pipeline.settings import from_conf
+from squall.pipeline.dead_letters import digest
+from squall.pipeline.parse import DEFAULT_PREFIX_BYTES
+from squall.pipeline.settings import from_conf, section
 from squall.pipeline.sources import check_source_settings, make_source, spout_batch_size
 from squall.pipeline.tuples import SPOUT_FIELDS, pack_batch, packs_binary
 
@@ -30,6 +36,9 @@ class EventSpout(Spout):  # type: ignore[misc]
         settings = from_conf(stormconf)
         check_source_settings(settings, stormconf, max(1, len(task_ids)))
         self.batch_size = spout_batch_size(settings)
+        parse = section(settings, "parse")
+        self.max_payload = int(parse.get("max_payload_bytes", 65_536))
+        self.prefix_bytes = int(parse.get("dead_letter_prefix_bytes", DEFAULT_PREFIX_BYTES))
         self.source = make_source(settings, index, max(1, len(task_ids)))
         self.in_flight: dict[str, list[Any]] = {}  # batch msg id -> the source msg ids it carries
         # Unique per incarnation: an ack for a tree of a previous (crashed) instance must not ack a new batch.
@@ -49,7 +58,11 @@ class EventSpout(Spout):  # type: ignore[misc]
             if batch is None:
                 batch = batches[(topic, partition)] = ([], [])
             batch[0].append(msg_id)
-            batch[1].append([offset, payload])
+            if len(payload) > self.max_payload:
+                # parse will dead-letter it as too_large: carry its prefix, size and digest, not megabytes
+                batch[1].append([offset, payload[: self.prefix_bytes], len(payload), digest(payload)])
+            else:
+                batch[1].append([offset, payload])
         for (topic, partition), (msg_ids, messages) in batches.items():
             self._next_id += 1
             tup_id = f"{self._prefix}{self._next_id}"

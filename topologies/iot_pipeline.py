@@ -36,7 +36,17 @@ class IotPipeline(Topology):
     alerts = AlertsBolt.spec(
         inputs={route["telemetry"]: BY_DEVICE, route["alarms"]: BY_DEVICE}, par=1, config=TICKS
     )
-    dlq = DeadLetterBolt.spec(inputs=[parse["invalid"], aggregate["late"]], par=1, config=TICKS)
+    dlq = DeadLetterBolt.spec(
+        inputs=[
+            parse["invalid"],
+            route["invalid"],
+            aggregate["late"],
+            aggregate["invalid"],
+            alerts["invalid"],
+        ],
+        par=1,
+        config=TICKS,
+    )
     persist = PersistBolt.spec(
         inputs={aggregate: BY_DEVICE, alerts: SHUFFLE, dlq: SHUFFLE, route["archive"]: SHUFFLE},
         par=2,

@@ -2,7 +2,10 @@
 
 `decode_event(payload)` turns the ORIGINAL message bytes into a normalised `Event`, or raises `InvalidEvent`
 with a machine-readable `reason` (stable, used as the dead-letter reason) and a human `detail`.
-Encoding is auto-detected: a payload whose first byte is `{` or ASCII whitespace is JSON, anything else msgpack.
+Encoding is auto-detected from the first byte: a msgpack payload starts with a byte >= 0x80 (a map is 0x80-0x8f,
+0xde or 0xdf); anything else, and a UTF-8 byte order mark, is JSON. Whatever the format, everything a later stage
+could not carry is rejected here: nesting deeper than `max_depth`, duplicate keys, strings that are not valid
+Unicode, integers outside 64 bits, control characters in identifiers and non-object top levels.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ MAX_ID_CHARS = 128
 MIN_TS_MS = 946_684_800_000
 MAX_TS_MS = 4_102_444_800_000
 REQUIRED = ("tenant", "device_id", "event_id", "ts", "type", "metrics")
-_JSON_START = frozenset(b"{ \t\r\n")
+UTF8_BOM = b"\xef\xbb\xbf"
+MIN_INT = -(
+    2**63
+)  # attrs integers must fit 64 bits (signed or unsigned), as msgpack and the stores carry them
+MAX_INT = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class Limits:
     max_payload_bytes: int = 65_536
     max_metrics: int = 64
     max_attrs_bytes: int = 4_096
+    max_depth: int = 32  # objects/arrays inside one another; the event itself is depth 1, attrs depth 2
 
     @classmethod
     def from_settings(cls, section: dict[str, Any]) -> Limits:
@@ -42,6 +50,7 @@ class Limits:
             max_payload_bytes=int(section.get("max_payload_bytes", cls.max_payload_bytes)),
             max_metrics=int(section.get("max_metrics", cls.max_metrics)),
             max_attrs_bytes=int(section.get("max_attrs_bytes", cls.max_attrs_bytes)),
+            max_depth=int(section.get("max_depth", cls.max_depth)),
         )
 
 
@@ -55,23 +64,55 @@ class InvalidEvent(ValueError):
 
 
 def detect_format(payload: bytes) -> str:
-    """`json` when the first byte is `{` or whitespace, else `msgpack`."""
-    return "json" if payload[:1] and payload[0] in _JSON_START else "msgpack"
+    """`msgpack` when the first byte is >= 0x80 (every msgpack map starts so) and not a UTF-8 byte order mark;
+    else `json` (an object, but also an array, a string, a number, null or a BOM: JSON that is then reported
+    precisely instead of as broken msgpack)."""
+    if payload[:1] >= b"\x80" and not payload.startswith(UTF8_BOM):
+        return "msgpack"
+    return "json"
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+
+def _object(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    """Both decoders' object hook: a JSON object / msgpack map whose keys repeat is refused, so no two parsers
+    (this one and any other reading the same bytes) can see two different values for one field."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[Any] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return obj
 
 
 def decode_raw(payload: bytes) -> Any:
-    """Bytes -> Python object (JSON or msgpack), or InvalidEvent(invalid_json | invalid_msgpack | empty)."""
+    """Bytes -> Python object (JSON or msgpack), or InvalidEvent(invalid_json | invalid_msgpack | empty |
+    duplicate_key | too_deep)."""
     if not payload:
         raise InvalidEvent("empty", "the message has no bytes")
-    if detect_format(payload) == "json":
-        try:
-            return _JSON.decode(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise InvalidEvent("invalid_json", str(exc)[:200]) from exc
     try:
-        return msgpack.unpackb(payload, raw=False, strict_map_key=True)
-    except Exception as exc:  # msgpack raises several unrelated types on garbage
-        raise InvalidEvent("invalid_msgpack", f"{type(exc).__name__}: {exc}"[:200]) from exc
+        if detect_format(payload) == "json":
+            try:
+                return _JSON.decode(payload.removeprefix(UTF8_BOM).decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise InvalidEvent("invalid_json", str(exc)[:200]) from exc
+        try:
+            return msgpack.unpackb(payload, raw=False, strict_map_key=True, object_pairs_hook=_object)
+        except (_DuplicateKey, RecursionError, msgpack.StackError):
+            raise
+        except Exception as exc:  # msgpack raises several unrelated types on garbage
+            raise InvalidEvent("invalid_msgpack", f"{type(exc).__name__}: {exc}"[:200]) from exc
+    except _DuplicateKey as exc:
+        raise InvalidEvent(
+            "duplicate_key", f"the key {_preview(exc.key)} appears twice in one object"
+        ) from None
+    except (RecursionError, msgpack.StackError):
+        raise InvalidEvent("too_deep", "objects and arrays nest deeper than the decoder allows") from None
 
 
 def _reject_constant(name: str) -> Any:
@@ -79,7 +120,7 @@ def _reject_constant(name: str) -> Any:
 
 
 # One decoder for every message: json.loads with any keyword argument builds a new JSONDecoder per call.
-_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_object)
 
 
 def decode_event(payload: bytes, limits: Limits | None = None) -> Event:
@@ -108,6 +149,8 @@ def validate(obj: Any, limits: Limits | None = None) -> Event:
     if not device_id.isprintable():
         raise InvalidEvent("invalid_field:device_id", f"{_preview(device_id)} has non-printable characters")
     event_id = _text(obj["event_id"], "event_id")
+    if not event_id.isprintable():
+        raise InvalidEvent("invalid_field:event_id", f"{_preview(event_id)} has non-printable characters")
     ts = obj["ts"]
     if isinstance(ts, bool) or not isinstance(ts, int):
         raise InvalidEvent("invalid_field:ts", f"{_preview(ts)} is not an integer (ms since the epoch)")
@@ -122,6 +165,11 @@ def validate(obj: Any, limits: Limits | None = None) -> Event:
         attrs = {}
     if not isinstance(attrs, dict):
         raise InvalidEvent("invalid_field:attrs", f"must be an object, got {type(attrs).__name__}")
+    for name, value in obj.items():  # fields the contract does not know are dropped, but not nested at will
+        if name != "attrs" and name != "metrics" and isinstance(value, dict | list):
+            _check_depth(value, 2, limits.max_depth, name)
+    if attrs:
+        _check_attrs(attrs, 2, limits.max_depth)
     try:
         attrs_size = len(json.dumps(attrs, allow_nan=False, separators=(",", ":")).encode()) if attrs else 0
     except (TypeError, ValueError) as exc:
@@ -133,6 +181,44 @@ def validate(obj: Any, limits: Limits | None = None) -> Event:
     return Event(
         tenant=tenant, device_id=device_id, event_id=event_id, ts=ts, type=etype, metrics=metrics, attrs=attrs
     )
+
+
+def _check_attrs(value: Any, depth: int, max_depth: int) -> None:
+    """Everything in attrs must survive every later stage: msgpack (64-bit integers, valid Unicode), JSON (finite
+    numbers, checked by the size measurement) and the stores; and nest at most `max_depth`."""
+    if depth > max_depth:
+        raise InvalidEvent("too_deep", f"attrs nest deeper than max_depth {max_depth}")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(key, str):
+            _check_string(key)
+        if isinstance(item, str):
+            _check_string(item)
+        elif isinstance(item, int):
+            if not MIN_INT <= item <= MAX_INT:
+                raise InvalidEvent(
+                    "invalid_field:attrs", f"the integer at {_preview(key)} is outside 64 bits"
+                )
+        elif isinstance(item, dict | list):
+            _check_attrs(item, depth + 1, max_depth)
+
+
+def _check_string(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEvent(
+                "invalid_field:attrs", f"{_preview(text)} is not valid Unicode (a lone surrogate)"
+            ) from None
+
+
+def _check_depth(value: Any, depth: int, max_depth: int, name: str) -> None:
+    if depth > max_depth:
+        raise InvalidEvent("too_deep", f"{name!r} nests deeper than max_depth {max_depth}")
+    for item in value.values() if isinstance(value, dict) else value:
+        if isinstance(item, dict | list):
+            _check_depth(item, depth + 1, max_depth, name)
 
 
 def _text(value: Any, name: str) -> str:

@@ -1,4 +1,10 @@
-"""The parse step: original bytes -> a normalised Event, a dead letter, or a dropped producer duplicate."""
+"""The parse step: original bytes -> a normalised Event, a dead letter, or a dropped producer duplicate.
+
+Nothing a message holds can make this raise: a payload that breaks the contract is dead-lettered with its reason
+(squall.pipeline.events), one whose event time is more than `max_future_skew_s` ahead of the wall clock as
+`future_ts` (it would move its device's watermark into the future and make every later on-time event late), and
+any other exception while handling one message as `processing_error:parse:<ExceptionType>`.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from squall.clock import Clock, SystemClock
+from squall.pipeline.dead_letters import oversized_detail, processing_error, truncate
 from squall.pipeline.dedup import Deduplicator, Seen, Source
 from squall.pipeline.events import InvalidEvent, Limits, decode_event
 from squall.pipeline.model import DeadLetter, Event
 from squall.pipeline.settings import section
+
+DEFAULT_FUTURE_SKEW_S = 300.0
+DEFAULT_PREFIX_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -21,31 +31,41 @@ class Parsed:
 
 
 class Parser:
-    """`pipeline.parse`: dedup_horizon (event ids remembered per tenant), max_payload_bytes, max_metrics,
-    max_attrs_bytes."""
+    """`pipeline.parse`: dedup_horizon (event ids remembered), max_payload_bytes, max_metrics, max_attrs_bytes,
+    max_depth, max_future_skew_s, dead_letter_prefix_bytes."""
 
     def __init__(self, settings: Mapping[str, Any], clock: Clock | None = None) -> None:
         conf = section(settings, "parse")
         self.limits = Limits.from_settings(conf)
         self.dedup = Deduplicator(int(conf.get("dedup_horizon", 10_000)))
+        self.future_skew_ms = int(float(conf.get("max_future_skew_s", DEFAULT_FUTURE_SKEW_S)) * 1000)
+        self.prefix_bytes = int(conf.get("dead_letter_prefix_bytes", DEFAULT_PREFIX_BYTES))
         self.clock = clock or SystemClock()
-        self.counts = {"valid": 0, "invalid": 0, "duplicates": 0, "replays": 0}
+        self.counts = {"valid": 0, "invalid": 0, "duplicates": 0, "replays": 0, "errors": 0}
 
     def parse(self, payload: bytes, source: Source) -> Parsed:
         try:
+            return self._parse(payload, source)
+        except Exception as exc:  # noqa: BLE001 - one message never stops the stream
+            self.counts["errors"] += 1
+            return Parsed(dead_letter=processing_error("parse", exc, payload, source, self.clock.wall_ms()))
+
+    def _parse(self, payload: bytes, source: Source) -> Parsed:
+        if len(payload) > self.limits.max_payload_bytes:
+            prefix, detail = truncate(payload, self.limits.max_payload_bytes, self.prefix_bytes)
+            return self._invalid("too_large", detail, prefix, source)
+        try:
             event = decode_event(payload, self.limits)
         except InvalidEvent as exc:
-            self.counts["invalid"] += 1
-            return Parsed(
-                dead_letter=DeadLetter(
-                    reason=exc.reason,
-                    detail=exc.detail,
-                    payload=payload,
-                    source_topic=source[0],
-                    source_partition=source[1],
-                    source_offset=source[2],
-                    ts=self.clock.wall_ms(),
-                )
+            return self._invalid(exc.reason, exc.detail, payload, source)
+        now = self.clock.wall_ms()
+        if event.ts > now + self.future_skew_ms:
+            return self._invalid(
+                "future_ts",
+                f"event time {event.ts} is {(event.ts - now) / 1000:.0f} s ahead of the wall clock "
+                f"(max_future_skew_s {self.future_skew_ms / 1000:g})",
+                payload,
+                source,
             )
         seen = self.dedup.check(event.tenant, event.event_id, source)
         if seen is Seen.DUPLICATE:
@@ -53,3 +73,23 @@ class Parser:
             return Parsed(duplicate=True)
         self.counts["replays" if seen is Seen.REPLAY else "valid"] += 1
         return Parsed(event=event)
+
+    def oversized(self, prefix: bytes, size: int, sha256: str, source: Source) -> Parsed:
+        """A message the spout already cut to its prefix (see EventSpout): dead-lettered as `too_large`."""
+        kept = prefix[: self.prefix_bytes]
+        detail = oversized_detail(size, self.limits.max_payload_bytes, sha256, len(kept))
+        return self._invalid("too_large", detail, kept, source)
+
+    def _invalid(self, reason: str, detail: str, payload: bytes, source: Source) -> Parsed:
+        self.counts["invalid"] += 1
+        return Parsed(
+            dead_letter=DeadLetter(
+                reason=reason,
+                detail=detail,
+                payload=payload,
+                source_topic=source[0],
+                source_partition=source[1],
+                source_offset=source[2],
+                ts=self.clock.wall_ms(),
+            )
+        )

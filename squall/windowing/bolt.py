@@ -81,6 +81,11 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         """Default: the item plus the watermark on the `late` stream, anchored to its tuple."""
         self.emit([item, watermark], stream="late", anchors=[tup.id])
 
+    def event_failed(self, tup: Any, item: Any, exc: Exception) -> None:
+        """Adding one event of `tup` to the windows raised `exc`. Default: raise it (the tuple fails and is
+        replayed, as in Storm). A subclass that dead-letters the event instead lets its batch-mates go on."""
+        raise exc
+
     # --- engine glue -------------------------------------------------------------------------------------
     def process(self, tup: Any) -> None:
         token, windows, counts = tup.id, self.windows, self.counts
@@ -98,7 +103,12 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
                 counts["late_before_restart"] += 1
                 self.emit_late(tup, item, windows.watermark(key))
                 continue
-            outcome = windows.add(key, event_id, ts, values, token)
+            try:
+                outcome = windows.add(key, event_id, ts, values, token)
+            except Exception as exc:  # noqa: BLE001 - the subclass decides: fail the tuple or dead-letter
+                counts["errors"] = counts.get("errors", 0) + 1
+                self.event_failed(tup, item, exc)
+                continue
             counts["events"] += 1
             if outcome.late:
                 counts["late"] += 1

@@ -59,6 +59,14 @@ def test_format_detection_by_first_byte() -> None:
         ({"metrics": {"bad name": 1}}, "invalid_metric_name"),
         ({"attrs": [1]}, "invalid_field:attrs"),
         ({"attrs": {"blob": "x" * 5000}}, "too_large:attrs"),
+        ({"event_id": "a\x00b"}, "invalid_field:event_id"),
+        ({"event_id": "a\x1b[31m"}, "invalid_field:event_id"),
+        ({"event_id": "\ud800"}, "invalid_field:event_id"),
+        ({"attrs": {"fw": "\udfff"}}, "invalid_field:attrs"),
+        ({"attrs": {"\ud800": 1}}, "invalid_field:attrs"),
+        ({"attrs": {"n": 2**64}}, "invalid_field:attrs"),
+        ({"attrs": {"n": -(2**63) - 1}}, "invalid_field:attrs"),
+        ({"attrs": {"deep": [[{"n": 2**70}]]}}, "invalid_field:attrs"),
     ],
 )
 def test_each_contract_violation_has_its_reason(change: dict[str, Any], reason: str) -> None:
@@ -82,6 +90,83 @@ def test_non_finite_numbers_are_rejected_in_both_encodings() -> None:
     with pytest.raises(InvalidEvent) as err:
         decode_event(json.dumps({**GOOD, "metrics": {"t": 10**400}}).encode())
     assert err.value.reason == "invalid_metric:t"
+
+
+def test_64_bit_integers_in_attrs_are_accepted() -> None:
+    event = decode_event(json.dumps({**GOOD, "attrs": {"a": 2**64 - 1, "b": -(2**63)}}).encode())
+    assert event.attrs == {"a": 2**64 - 1, "b": -(2**63)}
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack"])
+@pytest.mark.parametrize("where", ["attrs", "extra"])
+def test_nesting_beyond_max_depth_is_too_deep(fmt: str, where: str) -> None:
+    def encode(obj: Any) -> bytes:
+        return json.dumps(obj).encode() if fmt == "json" else msgpack.packb(obj)
+
+    limits = Limits(max_depth=8)
+    # the event is depth 1, an object inside it depth 2: 7 objects inside one another reach depth 8
+    decode_event(encode({**GOOD, where: _nested(7)}), limits)
+    with pytest.raises(InvalidEvent) as err:
+        decode_event(encode({**GOOD, where: _nested(8)}), limits)
+    assert err.value.reason == "too_deep"
+
+
+def test_nesting_beyond_the_decoders_own_limits_is_too_deep_not_a_crash() -> None:
+    text = ('{"tenant":"acme","attrs":' + '{"a":' * 100_000 + "1" + "}" * 100_000 + "}").encode()
+    with pytest.raises(InvalidEvent) as err:
+        decode_event(text, Limits(max_payload_bytes=10**7))
+    assert err.value.reason == "too_deep"
+    packed = b"\x81\xa1a" * 2000 + b"\x01"  # 2,000 maps inside one another
+    with pytest.raises(InvalidEvent) as err:
+        decode_event(packed)
+    assert err.value.reason == "too_deep"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"tenant":"acme","tenant":"evil","device_id":"d","event_id":"e","ts":1767225600000,'
+        b'"type":"telemetry","metrics":{"t":1}}',
+        b'{"tenant":"acme","device_id":"d","event_id":"e","ts":1767225600000,"type":"telemetry",'
+        b'"metrics":{"t":1,"t":2}}',
+        b"\x82\xa6tenant\xa4acme\xa6tenant\xa4evil",
+    ],
+)
+def test_duplicate_keys_are_refused_in_both_formats(payload: bytes) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        decode_event(payload)
+    assert err.value.reason == "duplicate_key"
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[1, 2]", "not_an_object"),
+        (b"null", "not_an_object"),
+        (b'"text"', "not_an_object"),
+        (b"42", "not_an_object"),
+        (msgpack.packb([1, 2]), "not_an_object"),
+        (msgpack.packb(None), "not_an_object"),
+        (msgpack.packb("text"), "not_an_object"),
+        (b"\xef\xbb\xbf[1]", "not_an_object"),
+        (b"nul", "invalid_json"),
+    ],
+)
+def test_top_levels_that_are_not_objects_are_named_so_in_either_format(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        decode_event(payload)
+    assert err.value.reason == reason
+
+
+def test_a_json_event_after_a_utf8_byte_order_mark_is_read() -> None:
+    assert decode_event(b"\xef\xbb\xbf" + json.dumps(GOOD).encode()).event_id == "e-1"
 
 
 def test_size_limits_are_configurable() -> None:
@@ -113,7 +198,7 @@ events = st.fixed_dictionaries(
             min_size=1,
             max_size=128,
         ),
-        "event_id": st.text(min_size=1, max_size=128),
+        "event_id": st.text(st.characters().filter(str.isprintable), min_size=1, max_size=128),
         "ts": st.integers(946_684_800_000, 4_102_444_799_999),
         "type": st.sampled_from(["telemetry", "status", "alarm"]),
         "metrics": st.dictionaries(

@@ -219,6 +219,14 @@ def _encode(settings: SimulatorSettings, rng: random.Random, event: dict[str, An
     return msgpack.packb(event, use_bin_type=True)
 
 
+# Poison: payloads that once got past validation (or broke the decoder) and stopped a pipeline. Each is ~2 KB
+# at most, except the oversized one, and must be dead-lettered with its reason while the stream goes on.
+FUTURE_TS_MS = (
+    4_000_000_000_000  # 2096: ahead of any wall clock this runs on by far more than the allowed skew
+)
+OVERSIZED_BYTES = 70_000  # > the default max_payload_bytes (65,536)
+
+
 def _malformed(rng: random.Random, dev: _Device, now: int) -> tuple[bytes, str]:
     base: dict[str, Any] = {
         "tenant": dev.tenant,
@@ -228,7 +236,7 @@ def _malformed(rng: random.Random, dev: _Device, now: int) -> tuple[bytes, str]:
         "type": "telemetry",
         "metrics": {"temperature": 20.5},
     }
-    kind = rng.randrange(8)
+    kind = rng.randrange(17)
     if kind == 0:
         return json.dumps(base).encode()[:-7], "invalid_json"
     if kind == 1:
@@ -247,4 +255,39 @@ def _malformed(rng: random.Random, dev: _Device, now: int) -> tuple[bytes, str]:
     if kind == 6:
         base["metrics"] = {"temperature": "hot"}
         return json.dumps(base).encode(), "invalid_metric:temperature"
-    return msgpack.packb([base]), "not_an_object"
+    if kind == 7:
+        return msgpack.packb([base]), "not_an_object"
+    # poison
+    if kind == 8:  # ~1,000 levels of nesting inside an object
+        text = json.dumps(base)[:-1] + ',"attrs":' + '{"a":' * 1000 + "1" + "}" * 1000 + "}"
+        return text.encode(), "too_deep"
+    if kind == 9:
+        return msgpack.packb({**base, "attrs": {"deep": _nest(100)}}), "too_deep"
+    if kind == 10:  # a lone surrogate, written as JSON escapes
+        return json.dumps(base).replace(
+            base["event_id"], base["event_id"] + "\\ud800"
+        ).encode(), "invalid_field:event_id"
+    if kind == 11:
+        base["attrs"] = {"fw": "\ud800"}
+        return json.dumps(base).encode(), "invalid_field:attrs"
+    if kind == 12:
+        base["attrs"] = {"counter": 2**70}
+        return json.dumps(base).encode(), "invalid_field:attrs"
+    if kind == 13:  # two tenants in one object: never let two parsers see two different tenants
+        text = json.dumps(base).replace('{"tenant"', '{"tenant":"evil","tenant"', 1)
+        return text.encode(), "duplicate_key"
+    if kind == 14:
+        base["event_id"] += "\x1b[2J"
+        return json.dumps(base).encode(), "invalid_field:event_id"
+    if kind == 15:
+        base["ts"] = FUTURE_TS_MS + now % 1000
+        return json.dumps(base).encode(), "future_ts"
+    base["attrs"] = {"pad": "x" * OVERSIZED_BYTES}
+    return json.dumps(base).encode(), "too_large"
+
+
+def _nest(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value

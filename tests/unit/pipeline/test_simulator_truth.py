@@ -9,6 +9,7 @@ import pytest
 
 from squall.errors import ConfigError
 from squall.pipeline.events import InvalidEvent, decode_event
+from squall.pipeline.parse import Parser
 from squall.pipeline.simulated_source import SimulatedSource
 from squall.pipeline.simulator import Produced, SimulatorSettings, generate
 from squall.pipeline.truth import compare_rows, compute_truth, explain_rows, truth_for_settings
@@ -28,13 +29,17 @@ def test_labels_match_what_parse_decides() -> None:
     messages = list(generate(SMALL))
     labels = Counter(m.label for m in messages)
     assert set(labels) == {"ok", "dup", "late", "bad"} and labels["ok"] > 0.8 * len(messages)
+    parser = Parser({"parse": {"dedup_horizon": 10**6}})
+    reasons = set()
     for m in messages:
+        parsed = parser.parse(m.value, (m.topic, m.partition, m.offset))
         if m.label == "bad":
-            with pytest.raises(InvalidEvent) as err:
-                decode_event(m.value)
-            assert err.value.reason == m.expected_reason
+            assert parsed.dead_letter is not None and parsed.dead_letter.reason == m.expected_reason
+            reasons.add(m.expected_reason)
         else:
+            assert parsed.dead_letter is None
             decode_event(m.value)
+    assert {"too_deep", "duplicate_key", "future_ts", "too_large", "invalid_field:attrs"} <= reasons
 
 
 def test_offsets_are_contiguous_per_partition_and_keys_stay_in_one_partition() -> None:

@@ -98,8 +98,11 @@ class AggregateBolt(WindowedBolt):
         cached = self.stored_days
         wanted: dict[tuple[str, str, int], set[str]] = {}
         for entry in entries:
-            event = entry[0]
-            tenant, device_id, ts = event["tenant"], event["device_id"], int(event["ts"])
+            try:
+                event = entry[0]
+                tenant, device_id, ts = event["tenant"], event["device_id"], int(event["ts"])
+            except Exception:  # noqa: BLE001 - extract dead-letters it
+                continue
             days = {start // DAY_MS for d in definitions for start, _ in window_ranges(ts, d)}
             for day in days:
                 missing = [

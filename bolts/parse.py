@@ -13,7 +13,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from squall.pipeline.dead_letters import invalid_values
+from squall.pipeline.dead_letters import invalid_values, processing_error
 from squall.pipeline.model import DeadLetter
 from squall.pipeline.parse import Parser
 from squall.pipeline.settings import from_conf
@@ -44,27 +44,39 @@ class ParseBolt(Bolt):  # type: ignore[misc]
         topic, partition, messages = tup.values
         topic, partition = str(topic), int(partition)
         by_shard: dict[int, list[Any]] = {}
-        parser, shards = self.parser, self.shards
         for message in unpack_batch(messages):
-            offset = int(message[0])
-            source = (topic, partition, offset)
-            if len(message) == 4:  # [offset, prefix, size, sha256]: the spout cut an oversized payload
-                parsed = parser.oversized(text_to_bytes(message[1]), int(message[2]), str(message[3]), source)
-            else:
-                parsed = parser.parse(text_to_bytes(message[1]), source)
-            event = parsed.event
-            if event is not None:
-                shard = shard_of(event.tenant, event.device_id, shards)
-                entries = by_shard.get(shard)
-                if entries is None:
-                    entries = by_shard[shard] = []
-                entries.append(event_entry(event, source))
-            elif parsed.dead_letter is not None:
-                self.emit_dead_letter(parsed.dead_letter)
+            try:
+                self.parse_one(message, topic, partition, by_shard)
+            except Exception as exc:  # noqa: BLE001 - one message never stops the stream
+                self.parser.counts["errors"] += 1
+                payload, source = _parts(message, topic, partition)
+                self.emit_dead_letter(
+                    processing_error("parse", exc, payload, source, self.parser.clock.wall_ms())
+                )
         for shard, entries in by_shard.items():
             packed = self.pack(entries)
             if packed is not None:
                 self.emit([shard, packed])
+
+    def parse_one(
+        self, message: list[Any], topic: str, partition: int, by_shard: dict[int, list[Any]]
+    ) -> None:
+        source = (topic, partition, int(message[0]))
+        if len(message) == 4:  # [offset, prefix, size, sha256]: the spout cut an oversized payload
+            parsed = self.parser.oversized(
+                text_to_bytes(message[1]), int(message[2]), str(message[3]), source
+            )
+        else:
+            parsed = self.parser.parse(text_to_bytes(message[1]), source)
+        event = parsed.event
+        if event is not None:
+            shard = shard_of(event.tenant, event.device_id, self.shards)
+            entries = by_shard.get(shard)
+            if entries is None:
+                entries = by_shard[shard] = []
+            entries.append(event_entry(event, source))
+        elif parsed.dead_letter is not None:
+            self.emit_dead_letter(parsed.dead_letter)
 
     def emit_dead_letter(self, dl: DeadLetter) -> None:
         source = [dl.source_topic, dl.source_partition, dl.source_offset]
@@ -86,3 +98,16 @@ class ParseBolt(Bolt):  # type: ignore[misc]
                 else:
                     kept.append(entry)
             return pack_batch(kept, self.binary) if kept else None
+
+
+def _parts(message: Any, topic: str, partition: int) -> tuple[bytes, tuple[str, int, int]]:
+    """(payload bytes, source) of a message as far as it can be read, for its dead letter."""
+    try:
+        offset = int(message[0])
+    except Exception:  # noqa: BLE001
+        offset = -1
+    try:
+        payload = text_to_bytes(message[1])
+    except Exception:  # noqa: BLE001
+        payload = repr(message).encode("utf-8", "backslashreplace")
+    return payload, (topic, partition, offset)

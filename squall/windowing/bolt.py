@@ -95,15 +95,15 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         windows.hold(token)
         recovering = windows.recovering()
         for key, event_id, ts, values, item in self.extract(tup):
-            if recovering and self.previously_late(item):
-                # A replay of an event a previous instance dead-lettered as late: this instance's watermark is
-                # rebuilt from the replayed tail only and could take it for on time; keep the decision.
-                counts["events"] += 1
-                counts["late"] += 1
-                counts["late_before_restart"] += 1
-                self.emit_late(tup, item, windows.watermark(key))
-                continue
             try:
+                if recovering and self.previously_late(item):
+                    # A replay of an event a previous instance dead-lettered as late: this instance's watermark
+                    # is rebuilt from the replayed tail only and could take it for on time; keep the decision.
+                    counts["events"] += 1
+                    counts["late"] += 1
+                    counts["late_before_restart"] += 1
+                    self.emit_late(tup, item, windows.watermark(key))
+                    continue
                 outcome = windows.add(key, event_id, ts, values, token)
             except Exception as exc:  # noqa: BLE001 - the subclass decides: fail the tuple or dead-letter
                 counts["errors"] = counts.get("errors", 0) + 1

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from squall.errors import ConfigError
-from squall.pipeline.events import InvalidEvent, decode_event
+from squall.pipeline.events import decode_event
 from squall.pipeline.parse import Parser
 from squall.pipeline.simulated_source import SimulatedSource
 from squall.pipeline.simulator import Produced, SimulatorSettings, generate

@@ -20,6 +20,12 @@ Source = tuple[str, int, int]
 DETAIL_CHARS = 500
 
 
+def safe_text(text: str) -> str:
+    """`text` as valid Unicode: a lone surrogate (from a payload echoed in an error message) becomes its escape,
+    so every encoder downstream (msgpack, the stores) takes the dead letter."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def oversized_detail(size: int, limit: int, sha256: str, kept: int) -> str:
     return f"{size} bytes > max_payload_bytes {limit}; sha256={sha256}; payload holds the first {kept} bytes"
 
@@ -43,7 +49,7 @@ def processing_error_detail(exc: BaseException) -> str:
         text = str(exc)
     except Exception:  # noqa: BLE001 - an exception whose __str__ raises still gets dead-lettered
         text = "(the exception cannot be shown)"
-    return f"{type(exc).__name__}: {text}"[:DETAIL_CHARS]
+    return safe_text(f"{type(exc).__name__}: {text}"[:DETAIL_CHARS])
 
 
 def event_payload(event: Any) -> bytes:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from squall.clock import Clock, SystemClock
-from squall.pipeline.dead_letters import oversized_detail, processing_error, truncate
+from squall.pipeline.dead_letters import oversized_detail, processing_error, safe_text, truncate
 from squall.pipeline.dedup import Deduplicator, Seen, Source
 from squall.pipeline.events import InvalidEvent, Limits, decode_event
 from squall.pipeline.model import DeadLetter, Event
@@ -85,7 +85,7 @@ class Parser:
         return Parsed(
             dead_letter=DeadLetter(
                 reason=reason,
-                detail=detail,
+                detail=safe_text(detail),
                 payload=payload,
                 source_topic=source[0],
                 source_partition=source[1],

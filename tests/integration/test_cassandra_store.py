@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import wait
@@ -19,13 +20,17 @@ from hypothesis import strategies as st
 from squall.cassandra.binding import RowBinder
 from squall.cassandra.schema import apply_schema
 from squall.cassandra.settings import CassandraSettings
-from squall.cassandra.statements import datetime_to_ms, insert_cql
+from squall.cassandra.statements import bind_values, datetime_to_ms, insert_cql
 from squall.cassandra.store import CassandraStore, connect
 from squall.errors import InfraError
 from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.parse import Parser
+from tests.strategies import payloads
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+FUZZ_PARSER = Parser({"parse": {"dedup_horizon": 1000}})
+FUZZ_OFFSETS = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +319,23 @@ def prepared_inserts(settings: CassandraSettings) -> Iterator[dict[str, Any]]:
         yield {kind: session.prepare(insert_cql(settings.keyspace, kind)) for kind in RECORD_KINDS}
     finally:
         cluster.shutdown()
+
+
+@settings_(max_examples=1500, deadline=None)
+@given(payload=payloads())
+def test_fuzz_every_accepted_event_and_every_dead_letter_binds_to_its_cassandra_row(
+    prepared_inserts: dict[str, Any], payload: bytes
+) -> None:
+    """The last step of the path an accepted value travels: whatever parse accepts (or dead-letters) binds to
+    its Cassandra INSERT, through RowBinder and the driver's own bind alike."""
+    parsed = FUZZ_PARSER.parse(payload, ("iot.events", 0, next(FUZZ_OFFSETS)))
+    if parsed.event is not None:
+        kind, record = "event", parsed.event
+    elif parsed.dead_letter is not None:
+        kind, record = "dead_letter", parsed.dead_letter
+        assert not record.reason.startswith("processing_error"), record
+    else:
+        return
+    values = bind_values(kind, record)
+    fast, driver = RowBinder(prepared_inserts[kind]).bind(values), prepared_inserts[kind].bind(values)
+    assert fast.values == driver.values

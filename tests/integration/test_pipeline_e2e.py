@@ -29,6 +29,7 @@ from squall.kafka import admin
 from squall.kafka.dead_letters import decode_dead_letter
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
+from squall.pipeline.simulator import POISON_REASONS
 from squall.pipeline.truth import compare_rows, telemetry_filter
 from squall.testing import isolated_pipeline_project
 
@@ -164,6 +165,7 @@ def test_every_malformed_event_is_dead_lettered_with_its_reason(outcome: dict[st
         if d.reason != "late"
     }
     assert len(expected) == truth["dead_lettered"] > 0
+    assert POISON_REASONS <= set(expected.values())  # poison, interleaved with normal traffic
     assert got == expected
     by_key = {(d.source_topic, d.source_partition, d.source_offset): d for d in outcome["dead_letters"]}
     assert all(by_key[key].payload for key in expected)  # original bytes kept

@@ -24,6 +24,7 @@ from squall.kafka.admin import committed_offsets, end_offsets, read_topic
 from squall.kafka.dead_letter_view import dead_letters_from_kafka
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
+from squall.pipeline.simulator import POISON_REASONS
 from squall.pipeline.events import decode_raw
 from squall.pipeline.model import WINDOW_COLUMNS
 from squall.pipeline.truth import compare_rows, explain_rows
@@ -147,6 +148,7 @@ def check_pipeline(
     truth = read_truth(truth_path)
     expected = truth_rows(truth)
     assert truth["dead_lettered"] > 0 and truth["duplicates"] > 0 and truth["late"] > 0
+    assert POISON_REASONS <= {b["reason"] for b in truth["bad"]}  # poison, interleaved with normal traffic
 
     cluster, session = connect(cassandra)
     try:

@@ -24,9 +24,9 @@ from squall.kafka.admin import committed_offsets, end_offsets, read_topic
 from squall.kafka.dead_letter_view import dead_letters_from_kafka
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.simulator import POISON_REASONS
 from squall.pipeline.events import decode_raw
 from squall.pipeline.model import WINDOW_COLUMNS
+from squall.pipeline.simulator import POISON_REASONS
 from squall.pipeline.truth import compare_rows, explain_rows
 from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids, worker_log_tail
 from squall.testing import IsolatedProject, isolated_pipeline_project

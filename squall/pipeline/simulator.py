@@ -221,9 +221,9 @@ def _encode(settings: SimulatorSettings, rng: random.Random, event: dict[str, An
 
 # Poison: payloads that once got past validation (or broke the decoder) and stopped a pipeline. Each is ~2 KB
 # at most, except the oversized one, and must be dead-lettered with its reason while the stream goes on.
-FUTURE_TS_MS = (
-    4_000_000_000_000  # 2096: ahead of any wall clock this runs on by far more than the allowed skew
-)
+POISON_REASONS = frozenset({"too_deep", "duplicate_key", "future_ts", "too_large", "invalid_field:attrs"})
+# 2096: ahead of any wall clock this runs on by far more than the allowed skew
+FUTURE_TS_MS = 4_000_000_000_000
 OVERSIZED_BYTES = 70_000  # > the default max_payload_bytes (65,536)
 
 

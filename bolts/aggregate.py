@@ -13,13 +13,13 @@ from streamparse import Stream
 
 from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.model import DAY_MS, Store
+from squall.pipeline.settings import PipelineSettings
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import (
     INVALID_FIELDS,
     LATE_FIELDS,
     WINDOW_RECORD_FIELDS,
     late_values,
-    shard_count,
     shard_of,
     unpack_batch,
 )
@@ -43,13 +43,13 @@ class AggregateBolt(WindowedBolt):
     store: Store | None = None
 
     def setup(
-        self, settings: Mapping[str, Any], storm_conf: Mapping[str, Any], context: Mapping[str, Any]
+        self, settings: PipelineSettings, storm_conf: Mapping[str, Any], context: Mapping[str, Any]
     ) -> None:
         # After a restart, replays arrive within the message timeout (a failed tree replays, a restarted spout
         # resumes at its committed offset): for twice that, windows the store already holds are not rebuilt.
         timeout = float(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         self.pipeline_settings = settings
-        self.shards = shard_count(settings)
+        self.shards = settings.shards
         self.windows.recover_from(self.stored, 2.0 * timeout)
 
     def _open_store(self) -> Store:

@@ -11,12 +11,12 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from squall.pipeline.alerting import AlertEngine, parse_alert_rules
+from squall.pipeline.alerting import AlertEngine
 from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.dead_letters import invalid_values
-from squall.pipeline.persisting import WriteWindow, in_flight_limit
+from squall.pipeline.persisting import WriteWindow
 from squall.pipeline.publishing import AlertPublisher
-from squall.pipeline.settings import from_conf, section
+from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import INVALID_FIELDS, RECORD_FIELDS, record_values, unpack_batch
 
 
@@ -27,9 +27,9 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
-        self.engine = AlertEngine(parse_alert_rules(section(settings, "alerts")))
+        self.engine = AlertEngine(settings.alerts.rules)
         self.publisher = AlertPublisher(settings)
-        limit = in_flight_limit(settings, "alerts")
+        limit = settings.alerts.max_in_flight
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)
 
     def process(self, tup: Any) -> None:

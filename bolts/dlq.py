@@ -17,7 +17,7 @@ from streamparse import Bolt
 
 from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.dead_letters import processing_error
-from squall.pipeline.persisting import WriteWindow, in_flight_limit
+from squall.pipeline.persisting import WriteWindow
 from squall.pipeline.publishing import DeadLetterPublisher, dead_letter_from_invalid, dead_letter_from_late
 from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import RECORD_FIELDS, record_values
@@ -31,7 +31,7 @@ class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
         self.publisher = DeadLetterPublisher(settings)
-        limit = in_flight_limit(settings, "dlq")
+        limit = settings.dlq.max_in_flight
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)
 
     def process(self, tup: Any) -> None:

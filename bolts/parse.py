@@ -24,7 +24,6 @@ from squall.pipeline.tuples import (
     event_entry,
     pack_batch,
     packs_binary,
-    shard_count,
     shard_of,
     text_to_bytes,
     unpack_batch,
@@ -37,7 +36,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
         self.parser = Parser(settings)
-        self.shards = shard_count(settings)
+        self.shards = settings.shards
         self.binary = packs_binary(self)
 
     def process(self, tup: Any) -> None:

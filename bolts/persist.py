@@ -17,8 +17,8 @@ from streamparse import Bolt
 
 from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.dead_letters import event_payload, processing_error
-from squall.pipeline.persisting import WriteWindow, persist_batch_size, write_tuples
-from squall.pipeline.settings import from_conf, section
+from squall.pipeline.persisting import WriteWindow, write_tuples
+from squall.pipeline.settings import from_conf
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import Record, record_from_values, unpack_batch
 
@@ -31,10 +31,10 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
         self.store = make_store(settings)
-        persist = section(settings, "persist")
-        timeout = float(persist.get("write_timeout_s", 30.0))
-        self.batch_size = persist_batch_size(persist)
-        self.sends = WriteWindow(self.store.max_in_flight, self.ack, self._failed, timeout)
+        self.batch_size = settings.persist.batch_size
+        self.sends = WriteWindow(
+            self.store.max_in_flight, self.ack, self._failed, settings.persist.write_timeout_s
+        )
         self.buffer: list[tuple[str, list[Record], Any]] = []
         self.buffered = 0  # records in the buffer
 

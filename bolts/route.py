@@ -9,8 +9,8 @@ from typing import Any
 from streamparse import Bolt, Stream
 
 from squall.pipeline.dead_letters import invalid_values
-from squall.pipeline.routing import STREAMS, parse_rules, route_fields
-from squall.pipeline.settings import from_conf, section
+from squall.pipeline.routing import STREAMS, route_fields
+from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import BATCH_FIELDS, INVALID_FIELDS, pack_batch, packs_binary, unpack_batch
 
 
@@ -18,7 +18,7 @@ class RouteBolt(Bolt):  # type: ignore[misc]
     outputs = [*(Stream(BATCH_FIELDS, name) for name in STREAMS), Stream(INVALID_FIELDS, "invalid")]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
-        self.rules = parse_rules(section(from_conf(conf), "routing"))
+        self.rules = from_conf(conf).routing.rules
         self.binary = packs_binary(self)
 
     def process(self, tup: Any) -> None:

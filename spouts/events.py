@@ -19,9 +19,8 @@ from typing import Any
 from streamparse import Spout
 
 from squall.pipeline.dead_letters import digest
-from squall.pipeline.parse import DEFAULT_PREFIX_BYTES
-from squall.pipeline.settings import from_conf, section
-from squall.pipeline.sources import check_source_settings, make_source, spout_batch_size
+from squall.pipeline.settings import from_conf
+from squall.pipeline.sources import check_source_settings, make_source
 from squall.pipeline.tuples import SPOUT_FIELDS, pack_batch, packs_binary
 
 
@@ -35,10 +34,9 @@ class EventSpout(Spout):  # type: ignore[misc]
         index = task_ids.index(task_id) if task_id in task_ids else 0
         settings = from_conf(stormconf)
         check_source_settings(settings, stormconf, max(1, len(task_ids)))
-        self.batch_size = spout_batch_size(settings)
-        parse = section(settings, "parse")
-        self.max_payload = int(parse.get("max_payload_bytes", 65_536))
-        self.prefix_bytes = int(parse.get("dead_letter_prefix_bytes", DEFAULT_PREFIX_BYTES))
+        self.batch_size = settings.spout.batch_size
+        self.max_payload = settings.parse.max_payload_bytes
+        self.prefix_bytes = settings.parse.dead_letter_prefix_bytes
         self.source = make_source(settings, index, max(1, len(task_ids)))
         self.in_flight: dict[str, list[Any]] = {}  # batch msg id -> the source msg ids it carries
         # Unique per incarnation: an ack for a tree of a previous (crashed) instance must not ack a new batch.

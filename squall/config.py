@@ -6,10 +6,12 @@ Layout (a superset of streamparse's config.json; streamparse ignores the keys it
       "serializer": "json" | "msgpack",
       "topology_specs": "topologies/",
       "virtualenv_specs": "virtualenvs/",
+      "max_parallelism": 64,                      # most tasks per component (default 64)
       "pipeline": { ...defaults for the reference IoT pipeline... },
       "envs": {
         "<env>": {
           ...streamparse keys (nimbus, workers, use_virtualenv, ...)...,
+          "max_parallelism": 64,                  # overrides the top-level one for this env
           "parallelism": {"<component>": N},      # overrides the topology's par
           "options": {"topology.workers": 2, ...}, # Storm options, override the topology's config
           "pipeline": { ...overrides of the top-level pipeline section... },
@@ -20,7 +22,9 @@ Layout (a superset of streamparse's config.json; streamparse ignores the keys it
 
 Precedence, lowest first: the topology's own `par`/`config`, then `envs.<env>.parallelism`/`options`,
 then the command line (`--par`, `-o`). Every value is validated before anything runs; a bad one raises
-ConfigError naming the key, the value and the fix.
+ConfigError naming the key, the value and the fix. An unknown key (top level, an env, its `log` or `services`)
+is an error suggesting the closest known one; streamparse's own keys are known. The `pipeline` section is
+validated by squall.pipeline.settings where a run is planned or a topology submitted.
 """
 
 from __future__ import annotations
@@ -32,11 +36,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from squall import checks
 from squall.errors import ConfigError
 
 CONFIG_FILE = "config.json"
 SERIALIZERS = ("json", "msgpack")
 PIPELINE_CONF_KEY = "squall.pipeline"
+DEFAULT_MAX_PARALLELISM = 64
+
+# Keys of config.json: streamparse's (its docs' config.json, and what its `sparse` commands read), then squall's.
+STREAMPARSE_TOP_KEYS = ("serializer", "topology_specs", "virtualenv_specs", "envs", "library")
+TOP_KEYS = (*STREAMPARSE_TOP_KEYS, "pipeline", "max_parallelism")
+STREAMPARSE_ENV_KEYS = (
+    "user",
+    "ssh_password",
+    "ssh_port",
+    "nimbus",
+    "workers",
+    "log",
+    "log_path",
+    "log_file",
+    "use_ssh_for_nimbus",
+    "use_virtualenv",
+    "install_virtualenv",
+    "virtualenv_root",
+    "virtualenv_path",
+    "virtualenv_name",
+    "virtualenv_flags",
+    "serializer",
+    "options",
+    "parallelism",
+    "ui.port",
+)
+ENV_KEYS = (*STREAMPARSE_ENV_KEYS, "pipeline", "services", "max_parallelism")
+LOG_KEYS = ("path", "file", "max_bytes", "backup_count", "level")
 
 # Storm options squall understands and validates: key -> (type check, description of valid values).
 _INT_MIN = {
@@ -148,9 +181,75 @@ def load_project(root: Path | None = None) -> Project:
         ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(CONFIG_FILE, "must hold a JSON object")
+    validate_config(raw)
     project = Project(root=root, raw=raw)
     project.serializer  # noqa: B018 - validates
     return project
+
+
+def validate_config(raw: Mapping[str, Any]) -> None:
+    """The keys and types of config.json outside `pipeline` (validated where a run is planned): its top level,
+    and every env with its `log` and `services`. Unknown keys suggest the closest known one."""
+    checks.check_keys(raw, TOP_KEYS, "config.json")
+    for key in ("topology_specs", "virtualenv_specs", "library"):
+        if key in raw:
+            checks.text(raw[key], key, empty=True)
+    if "max_parallelism" in raw:
+        checks.integer(raw["max_parallelism"], "max_parallelism", 1)
+    envs = checks.obj(raw.get("envs"), "envs")
+    for name, env in envs.items():
+        where = f"envs.{name}"
+        env = checks.obj(env, where)
+        checks.check_keys(env, ENV_KEYS, where)
+        for key in ("user", "ssh_password", "nimbus", "log_path", "log_file", "virtualenv_flags"):
+            if env.get(key) is not None:
+                checks.text(env[key], f"{where}.{key}", empty=True)
+        for key in ("virtualenv_root", "virtualenv_path", "virtualenv_name"):
+            if env.get(key) is not None:
+                checks.text(env[key], f"{where}.{key}", empty=True)
+        for key in ("use_ssh_for_nimbus", "use_virtualenv", "install_virtualenv"):
+            if key in env:
+                checks.boolean(env[key], f"{where}.{key}")
+        for key in ("ssh_port", "ui.port"):
+            if env.get(key) is not None:
+                checks.integer(env[key], f"{where}.{key}", 1, 65535)
+        if "serializer" in env:
+            checks.choice(env["serializer"], f"{where}.serializer", SERIALIZERS)
+        if "max_parallelism" in env:
+            checks.integer(env["max_parallelism"], f"{where}.max_parallelism", 1)
+        workers = env.get("workers")
+        if workers is not None and not (
+            isinstance(workers, list) and all(isinstance(w, str) for w in workers)
+        ):
+            raise ConfigError(
+                f"{where}.workers", f"{workers!r} is not valid", 'use a list of hosts, e.g. ["host1"]'
+            )
+        for key in ("options", "parallelism", "pipeline"):
+            checks.obj(env.get(key), f"{where}.{key}")
+        log = checks.obj(env.get("log"), f"{where}.log")
+        checks.check_keys(log, LOG_KEYS, f"{where}.log")
+        for key in ("max_bytes", "backup_count"):
+            if key in log:
+                checks.integer(log[key], f"{where}.log.{key}", 0)
+        for key in ("path", "file", "level"):
+            if key in log:
+                checks.text(log[key], f"{where}.log.{key}", empty=True)
+        services = checks.obj(env.get("services"), f"{where}.services")
+        checks.check_keys(services, _service_keys(), f"{where}.services")
+
+
+def _service_keys() -> tuple[str, ...]:
+    from squall.infra.endpoints import DEFAULT_PORTS  # the services `squall infra` knows own their names
+
+    return (*DEFAULT_PORTS, "supervisor_slots")
+
+
+def max_parallelism(project: Project, env_name: str | None) -> int:
+    """`envs.<env>.max_parallelism`, else the top-level `max_parallelism`, else 64: most tasks per component."""
+    env_name, env = project.env(env_name)
+    if "max_parallelism" in env:
+        return checks.integer(env["max_parallelism"], f"envs.{env_name}.max_parallelism", 1)
+    return checks.integer(project.raw.get("max_parallelism", DEFAULT_MAX_PARALLELISM), "max_parallelism", 1)
 
 
 def parse_assignments(pairs: Iterable[str], flag: str) -> dict[str, str]:
@@ -225,12 +324,16 @@ def resolve_parallelism(
 ) -> dict[str, int]:
     """Per-component parallelism: topology `par` < envs.<env>.parallelism < `--par`.
 
-    Unknown component names and non-positive values are ConfigErrors that list the valid names.
+    Unknown component names and non-positive values are ConfigErrors that list the valid names; so is a value
+    above `max_parallelism` (each task is a process or an object with its own buffers, so a typo such as
+    `--par parse=1000000` would otherwise exhaust memory before anything ran).
     """
     env_name, env = project.env(env_name)
     names = sorted(topology_par)
     result = dict(topology_par)
+    limit = max_parallelism(project, env_name)
     layers: list[tuple[str, Mapping[str, Any]]] = [
+        ("topology par", topology_par),
         (f"envs.{env_name}.parallelism", env.get("parallelism", {}) or {}),
         ("--par", dict(cli_par or {})),
     ]
@@ -253,6 +356,13 @@ def resolve_parallelism(
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(
                     f"{where}.{component}", f"{raw!r} is not a parallelism", "use an integer >= 1"
+                )
+            if value > limit:
+                bound = f"envs.{env_name}.max_parallelism" if "max_parallelism" in env else "max_parallelism"
+                raise ConfigError(
+                    f"{where}.{component}",
+                    f"{value} tasks is above the limit of {limit} per component ({bound})",
+                    f"use at most {limit}, or raise {bound} in config.json",
                 )
             result[component] = value
     return result

@@ -50,10 +50,13 @@ class CassandraSettings:
         return cls.from_pipeline({"cassandra": section})
 
     @classmethod
-    def from_pipeline(cls, pipeline: Mapping[str, Any] | CassandraSettings) -> CassandraSettings:
+    def from_pipeline(cls, pipeline: Any) -> CassandraSettings:
         """From a whole pipeline settings dict (its `cassandra` key), the section itself, or a CassandraSettings."""
         if isinstance(pipeline, CassandraSettings):
             return pipeline
+        typed = getattr(pipeline, "cassandra", None)  # a squall.pipeline.settings.PipelineSettings
+        if isinstance(typed, CassandraSettings):
+            return typed
         if not isinstance(pipeline, Mapping):
             raise ConfigError(SECTION, f"must be an object, got {type(pipeline).__name__}")
         section = pipeline.get("cassandra", pipeline)

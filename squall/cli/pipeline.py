@@ -7,15 +7,24 @@ config.json, calls them, and prints.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from squall.config import load_project, pipeline_settings
 
+if TYPE_CHECKING:
+    from squall.pipeline.settings import PipelineSettings
 
-def _pipeline(env: str | None) -> dict[str, Any]:
-    return pipeline_settings(load_project(), env)
+
+def _pipeline(env: str | None) -> PipelineSettings:
+    """The env's `pipeline` section, validated (a bad value stops the command before it touches a service)."""
+    from squall.pipeline.settings import PipelineSettings
+
+    project = load_project()
+    raw = pipeline_settings(project, env)
+    raw.setdefault("project_root", str(project.root))
+    return PipelineSettings.from_dict(raw)
 
 
 # --- squall simulate ---------------------------------------------------------------------------------
@@ -81,14 +90,12 @@ def simulate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from squall.kafka import admin
-    from squall.kafka.settings import KafkaSettings
     from squall.kafka.simulate import open_producer, produce, truth_document, with_broker_offsets, write_truth
     from squall.pipeline.simulator import SimulatorSettings, generate
     from squall.pipeline.truth import truth_for_settings
-    from squall.windowing.definitions import parse_window_settings
 
     pipeline = _pipeline(env)
-    kafka = KafkaSettings.from_pipeline(pipeline)
+    kafka = pipeline.kafka
     topic = topic or kafka.events_topic
     admin.ensure_topics(kafka, [topic], partitions)
     admin.ensure_topics(kafka, [kafka.dlq_topic, kafka.alerts_topic])
@@ -130,7 +137,7 @@ def simulate(
     if report.moved:
         click.echo(f"note: {topic} was not empty; truth uses the offsets the broker assigned")
     if truth_path is not None:
-        windows = parse_window_settings(pipeline.get("windows"))
+        windows = pipeline.windows
         truth = truth_for_settings(with_broker_offsets(messages, report), pipeline)
         meta = {
             "seed": sim.seed,
@@ -168,7 +175,7 @@ def db_init(env: str | None, keyspace: str | None) -> None:
     from squall.cassandra.settings import CassandraSettings
     from squall.cassandra.store import connect
 
-    settings = CassandraSettings.from_pipeline(_pipeline(env))
+    settings = _pipeline(env).cassandra
     if keyspace:
         settings = replace(settings, keyspace=CassandraSettings.from_section({"keyspace": keyspace}).keyspace)
     cluster, session = connect(settings)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from squall.kafka.dead_letters import DeadLetterDecodeError, decode_dead_letter
 from squall.kafka.settings import KafkaSettings
 from squall.pipeline.model import DeadLetter
+
+if TYPE_CHECKING:
+    from squall.pipeline.settings import PipelineSettings
 
 PREVIEW_BYTES = 48
 
@@ -22,7 +25,7 @@ def preview(payload: bytes, width: int = PREVIEW_BYTES) -> str:
 
 
 def dead_letters_from_kafka(
-    pipeline: Mapping[str, Any], topic: str | None, limit: int
+    pipeline: PipelineSettings | Mapping[str, Any], topic: str | None, limit: int
 ) -> tuple[list[DeadLetter], int]:
     from squall.kafka.admin import read_topic
 
@@ -37,7 +40,9 @@ def dead_letters_from_kafka(
     return letters, skipped
 
 
-def dead_letters_from_cassandra(pipeline: Mapping[str, Any], limit: int) -> list[DeadLetter]:
+def dead_letters_from_cassandra(
+    pipeline: PipelineSettings | Mapping[str, Any], limit: int
+) -> list[DeadLetter]:
     from squall.cassandra.settings import CassandraSettings
     from squall.cassandra.statements import datetime_to_ms
     from squall.cassandra.store import connect

@@ -63,10 +63,13 @@ class KafkaSettings:
         return replace(self, **topics)
 
     @classmethod
-    def from_pipeline(cls, pipeline: Mapping[str, Any] | KafkaSettings) -> KafkaSettings:
+    def from_pipeline(cls, pipeline: Any) -> KafkaSettings:
         """From a whole pipeline settings dict (its `kafka` key), a `kafka` section itself, or a KafkaSettings."""
         if isinstance(pipeline, KafkaSettings):
             return pipeline
+        typed = getattr(pipeline, "kafka", None)  # a squall.pipeline.settings.PipelineSettings
+        if isinstance(typed, KafkaSettings):
+            return typed
         if not isinstance(pipeline, Mapping):
             raise ConfigError(SECTION, f"must be an object, got {type(pipeline).__name__}")
         section = pipeline.get("kafka", pipeline)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from squall import checks
 from squall.errors import ConfigError
 from squall.pipeline.model import Alert, Event
 from squall.pipeline.routing import OPS
@@ -68,64 +69,66 @@ class AlertRules:
     alarm_events: bool = True
 
 
+_PREDICATE_KEYS = ("metric", "op", "value", "tenant")
+SECTION = "pipeline.alerts"
+KEYS = ("thresholds", "consecutive", "anomaly", "alarm_events", "max_in_flight")
+ANOMALY_KEYS = ("enabled", "alpha", "z", "min_samples", "metrics")
+
+
 def _predicate(raw: Any, where: str, with_count: bool) -> Predicate:
     if not isinstance(raw, Mapping):
         raise ConfigError(
             where, f"{raw!r} is not an object", 'write {"metric": "temperature", "op": ">", "value": 45}'
         )
+    checks.check_keys(raw, (*_PREDICATE_KEYS, "count") if with_count else _PREDICATE_KEYS, where)
     metric, op, value = raw.get("metric"), raw.get("op"), raw.get("value")
     if not isinstance(metric, str) or not metric:
-        raise ConfigError(f"{where}.metric", f"{metric!r} is not a metric name")
+        raise ConfigError(f"{where}.metric", f"{metric!r} is not a metric name", 'e.g. "temperature"')
     if op not in OPS:
         raise ConfigError(f"{where}.op", f"{op!r} is not an operator", f"use one of {list(OPS)}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}.value", f"{value!r} is not a number")
-    count = raw.get("count", 1)
-    if with_count and (isinstance(count, bool) or not isinstance(count, int) or count < 2):
-        raise ConfigError(f"{where}.count", f"{count!r} is not valid", "use an integer >= 2")
+    number = checks.number(value, f"{where}.value")
+    count = checks.integer(raw.get("count"), f"{where}.count", 2) if with_count else 1
     tenant = raw.get("tenant")
-    tenants = frozenset([tenant]) if isinstance(tenant, str) else (frozenset(tenant) if tenant else None)
-    return Predicate(metric, str(op), OPS[op], float(value), int(count), tenants)
+    tenants = None
+    if isinstance(tenant, str) and tenant:
+        tenants = frozenset([tenant])
+    elif tenant is not None:
+        tenants = frozenset(checks.names(tenant, f"{where}.tenant"))
+    return Predicate(metric, str(op), OPS[op], number, count, tenants)
 
 
 def parse_alert_rules(section: Mapping[str, Any] | None) -> AlertRules:
-    section = section or {}
+    """Validate `pipeline.alerts` (its rules; `max_in_flight` is the alerts bolt's, read by PipelineSettings)."""
+    section = checks.obj(section, SECTION)
+    checks.check_keys(section, KEYS, SECTION)
     thresholds = section.get("thresholds", [])
     consecutive = section.get("consecutive", [])
     for name, value in (("thresholds", thresholds), ("consecutive", consecutive)):
         if not isinstance(value, list):
-            raise ConfigError(f"pipeline.alerts.{name}", "must be a list of rules")
-    raw_anomaly = section.get("anomaly", {}) or {}
-    if not isinstance(raw_anomaly, Mapping):
-        raise ConfigError("pipeline.alerts.anomaly", "must be an object")
-    alpha = raw_anomaly.get("alpha", 0.05)
-    if not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise ConfigError(
-            "pipeline.alerts.anomaly.alpha", f"{alpha!r} is not valid", "use 0 < alpha < 1, e.g. 0.05"
-        )
-    z = raw_anomaly.get("z", 5.0)
-    if not isinstance(z, int | float) or z <= 0:
-        raise ConfigError("pipeline.alerts.anomaly.z", f"{z!r} is not valid", "use a positive number, e.g. 5")
-    min_samples = raw_anomaly.get("min_samples", 30)
-    if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 2:
-        raise ConfigError("pipeline.alerts.anomaly.min_samples", f"{min_samples!r} is not valid", "use >= 2")
+            raise ConfigError(f"{SECTION}.{name}", f"{value!r} is not a list of rules", "write [...]")
+    raw_anomaly = checks.obj(section.get("anomaly"), f"{SECTION}.anomaly")
+    checks.check_keys(raw_anomaly, ANOMALY_KEYS, f"{SECTION}.anomaly")
+    where = f"{SECTION}.anomaly"
+    alpha = checks.number(raw_anomaly.get("alpha", 0.05), f"{where}.alpha", 0, 1, lo_open=True, hi_open=True)
+    z = checks.number(raw_anomaly.get("z", 5.0), f"{where}.z", 0, lo_open=True, unit="a positive number")
+    min_samples = checks.integer(raw_anomaly.get("min_samples", 30), f"{where}.min_samples", 2)
     metrics = raw_anomaly.get("metrics")
     anomaly = AnomalySettings(
-        enabled=bool(raw_anomaly.get("enabled", True)),
-        alpha=float(alpha),
-        z=float(z),
+        enabled=checks.boolean(raw_anomaly.get("enabled", True), f"{where}.enabled"),
+        alpha=alpha,
+        z=z,
         min_samples=min_samples,
-        metrics=frozenset(metrics) if metrics else None,
+        metrics=frozenset(checks.names(metrics, f"{where}.metrics")) if metrics is not None else None,
     )
     return AlertRules(
         thresholds=tuple(
-            _predicate(r, f"pipeline.alerts.thresholds[{i}]", False) for i, r in enumerate(thresholds)
+            _predicate(r, f"{SECTION}.thresholds[{i}]", False) for i, r in enumerate(thresholds)
         ),
         consecutive=tuple(
-            _predicate(r, f"pipeline.alerts.consecutive[{i}]", True) for i, r in enumerate(consecutive)
+            _predicate(r, f"{SECTION}.consecutive[{i}]", True) for i, r in enumerate(consecutive)
         ),
         anomaly=anomaly,
-        alarm_events=bool(section.get("alarm_events", True)),
+        alarm_events=checks.boolean(section.get("alarm_events", True), f"{SECTION}.alarm_events"),
     )
 
 

@@ -14,11 +14,14 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from squall.pipeline.model import Event
+
+if TYPE_CHECKING:
+    from squall.pipeline.settings import ParseSettings
 
 TENANT_RE = re.compile(r"[a-z0-9_-]{1,64}")
 METRIC_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -45,12 +48,12 @@ class Limits:
     max_depth: int = 32  # objects/arrays inside one another; the event itself is depth 1, attrs depth 2
 
     @classmethod
-    def from_settings(cls, section: dict[str, Any]) -> Limits:
+    def from_settings(cls, parse: ParseSettings) -> Limits:
         return cls(
-            max_payload_bytes=int(section.get("max_payload_bytes", cls.max_payload_bytes)),
-            max_metrics=int(section.get("max_metrics", cls.max_metrics)),
-            max_attrs_bytes=int(section.get("max_attrs_bytes", cls.max_attrs_bytes)),
-            max_depth=int(section.get("max_depth", cls.max_depth)),
+            max_payload_bytes=parse.max_payload_bytes,
+            max_metrics=parse.max_metrics,
+            max_attrs_bytes=parse.max_attrs_bytes,
+            max_depth=parse.max_depth,
         )
 
 

@@ -17,10 +17,7 @@ from squall.pipeline.dead_letters import oversized_detail, processing_error, saf
 from squall.pipeline.dedup import Deduplicator, Seen, Source
 from squall.pipeline.events import InvalidEvent, Limits, decode_event
 from squall.pipeline.model import DeadLetter, Event
-from squall.pipeline.settings import section
-
-DEFAULT_FUTURE_SKEW_S = 300.0
-DEFAULT_PREFIX_BYTES = 4096
+from squall.pipeline.settings import PipelineSettings
 
 
 @dataclass(frozen=True)
@@ -34,12 +31,12 @@ class Parser:
     """`pipeline.parse`: dedup_horizon (event ids remembered), max_payload_bytes, max_metrics, max_attrs_bytes,
     max_depth, max_future_skew_s, dead_letter_prefix_bytes."""
 
-    def __init__(self, settings: Mapping[str, Any], clock: Clock | None = None) -> None:
-        conf = section(settings, "parse")
+    def __init__(self, settings: PipelineSettings | Mapping[str, Any], clock: Clock | None = None) -> None:
+        conf = PipelineSettings.of(settings).parse
         self.limits = Limits.from_settings(conf)
-        self.dedup = Deduplicator(int(conf.get("dedup_horizon", 10_000)))
-        self.future_skew_ms = int(float(conf.get("max_future_skew_s", DEFAULT_FUTURE_SKEW_S)) * 1000)
-        self.prefix_bytes = int(conf.get("dead_letter_prefix_bytes", DEFAULT_PREFIX_BYTES))
+        self.dedup = Deduplicator(conf.dedup_horizon)
+        self.future_skew_ms = int(conf.max_future_skew_s * 1000)
+        self.prefix_bytes = conf.dead_letter_prefix_bytes
         self.clock = clock or SystemClock()
         self.counts = {"valid": 0, "invalid": 0, "duplicates": 0, "replays": 0, "errors": 0}
 

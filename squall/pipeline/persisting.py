@@ -12,8 +12,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from squall.errors import ConfigError
-
 
 class WriteWindow:
     """Tracks (future, tuple id) pairs; `settle` acks/fails finished ones; `add` waits when the window is full."""
@@ -119,25 +117,5 @@ def write_tuples(store: Any, buffered: list[tuple[str, list[Any], Any]]) -> dict
     return futures_of
 
 
-def in_flight_limit(settings: Any, component: str, default: int = 256) -> int:
-    """`pipeline.<component>.max_in_flight`: most tuples waiting for their publishes/writes to be confirmed."""
-    raw = (settings.get(component) or {}).get("max_in_flight", default)
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-        raise ConfigError(
-            f"pipeline.{component}.max_in_flight", f"{raw!r} is not valid", "use an integer >= 1"
-        )
-    return raw
-
-
 def _window_key(row: Any) -> tuple[Any, ...]:
     return (row.tenant, row.device_id, row.metric, row.window_s, row.window_start)
-
-
-def persist_batch_size(persist: dict[str, Any]) -> int:
-    """`pipeline.persist.batch_size`: records persist writes together (default 500)."""
-    raw = persist.get("batch_size", 500)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 10_000:
-        raise ConfigError(
-            "pipeline.persist.batch_size", f"{raw!r} is not a whole number in 1..10000", "e.g. 500"
-        )
-    return raw

@@ -17,7 +17,7 @@ from squall.clock import Clock, SystemClock
 from squall.errors import InfraError
 from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
 from squall.pipeline.model import Alert, DeadLetter, Publisher
-from squall.pipeline.settings import topics
+from squall.pipeline.settings import PipelineSettings
 from squall.pipeline.stores import make_publisher
 from squall.pipeline.tuples import source_of, text_to_bytes
 
@@ -31,10 +31,13 @@ def _wait(futures: Sequence[Future[None]], timeout_s: float, what: str) -> None:
 
 
 class AlertPublisher:
-    def __init__(self, settings: Mapping[str, Any], publisher: Publisher | None = None) -> None:
-        self.topic = topics(settings).alerts
-        self.timeout_s = float(settings.get("publish_timeout_s", 30.0))
-        self.publisher = publisher or make_publisher(settings)
+    def __init__(
+        self, settings: PipelineSettings | Mapping[str, Any], publisher: Publisher | None = None
+    ) -> None:
+        typed = PipelineSettings.of(settings)
+        self.topic = typed.topics.alerts
+        self.timeout_s = typed.publish_timeout_s
+        self.publisher = publisher or make_publisher(typed)
 
     def publish_alerts(self, alerts: Sequence[Alert]) -> None:
         futures = self.publish_alerts_async(alerts)
@@ -54,11 +57,15 @@ class AlertPublisher:
 
 class DeadLetterPublisher:
     def __init__(
-        self, settings: Mapping[str, Any], publisher: Publisher | None = None, clock: Clock | None = None
+        self,
+        settings: PipelineSettings | Mapping[str, Any],
+        publisher: Publisher | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        self.topic = topics(settings).dlq
-        self.timeout_s = float(settings.get("publish_timeout_s", 30.0))
-        self.publisher = publisher or make_publisher(settings)
+        typed = PipelineSettings.of(settings)
+        self.topic = typed.topics.dlq
+        self.timeout_s = typed.publish_timeout_s
+        self.publisher = publisher or make_publisher(typed)
         self.clock = clock or SystemClock()
 
     def publish(self, dl: DeadLetter) -> None:

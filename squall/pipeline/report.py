@@ -87,12 +87,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 
 def after_run(conf: Mapping[str, Any]) -> str:
     """The text to print after a run of the pipeline with Storm conf `conf` (embedded SQLite sink only)."""
-    from squall.pipeline.settings import from_conf, sqlite_path
+    from squall.pipeline.settings import from_conf
 
     settings = from_conf(conf)
-    if settings.get("sink", "sqlite") != "sqlite":
-        return f"Results were written to the {settings.get('sink')} sink."
-    path = sqlite_path(settings)
+    if settings.sink != "sqlite":
+        return f"Results were written to the {settings.sink} sink."
+    path = settings.sqlite_file
     if not path.exists():
         return f"No SQLite store at {path}: nothing was persisted."
     return format_summary(summarize(path))

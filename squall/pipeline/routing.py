@@ -1,7 +1,6 @@
 """Routing rules: which named streams an event goes to, from config.json `pipeline.routing`.
 
     "routing": {
-      "streams": ["telemetry", "alarms", "archive"],
       "rules": [
         {"stream": "telemetry", "type": ["telemetry", "status"]},
         {"stream": "alarms", "type": "alarm"},
@@ -12,7 +11,8 @@
 
 A rule matches when every condition it has matches: `type`, `tenant` (a string or a list), `metric` (the event
 has that metric) and optionally `op`+`value` (a predicate on that metric). An event goes to every stream with a
-matching rule, once per stream; an event no rule matches goes nowhere (it is acked).
+matching rule, once per stream; an event no rule matches goes nowhere (it is acked). The streams are route's
+outputs: telemetry, alarms and archive.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from squall import checks
 from squall.errors import ConfigError
 from squall.pipeline.model import Event
 
@@ -82,18 +83,19 @@ def _names(value: Any, where: str) -> frozenset[str] | None:
 
 def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STREAMS) -> list[Rule]:
     """Validate `pipeline.routing`; ConfigError names the rule index, key and fix."""
-    section = section or {}
+    section = checks.obj(section, "pipeline.routing")
+    checks.check_keys(section, ("rules",), "pipeline.routing")
     raw_rules = section.get("rules", DEFAULT_RULES)
     if not isinstance(raw_rules, list):
-        raise ConfigError("pipeline.routing.rules", "must be a list of rules")
+        raise ConfigError(
+            "pipeline.routing.rules", f"{raw_rules!r} is not a list of rules", 'write [{"stream": "archive"}]'
+        )
     rules = []
     for i, raw in enumerate(raw_rules):
         where = f"pipeline.routing.rules[{i}]"
         if not isinstance(raw, Mapping):
             raise ConfigError(where, f"{raw!r} is not an object")
-        unknown = set(raw) - _KEYS
-        if unknown:
-            raise ConfigError(where, f"unknown keys {sorted(unknown)}", f"use only {sorted(_KEYS)}")
+        checks.check_keys(raw, _KEYS, where)
         stream = raw.get("stream")
         if stream not in streams:
             raise ConfigError(
@@ -105,9 +107,7 @@ def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STRE
                 raise ConfigError(
                     where, "a predicate needs metric, op and value", f"op is one of {list(OPS)}"
                 )
-            value = raw.get("value")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{where}.value", f"{value!r} is not a number")
+            checks.number(raw.get("value"), f"{where}.value")
             op = OPS[raw["op"]]
         metric = raw.get("metric")
         if metric is not None and not isinstance(metric, str):

@@ -10,13 +10,16 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from squall.pipeline.settings import PipelineSettings
 from squall.pipeline.simulator import Produced, SimulatorSettings, generate
 from squall.pipeline.sources import Polled
 
 
 class SimulatedSource:
-    def __init__(self, settings: Mapping[str, Any], task_index: int = 0, num_tasks: int = 1) -> None:
-        self.sim = SimulatorSettings.from_settings(settings)
+    def __init__(
+        self, settings: PipelineSettings | Mapping[str, Any], task_index: int = 0, num_tasks: int = 1
+    ) -> None:
+        self.sim: SimulatorSettings = PipelineSettings.of(settings).simulator
         self.task_index = task_index
         self.num_tasks = num_tasks
         self._stream: Iterator[Produced] = (

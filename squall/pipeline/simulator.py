@@ -24,15 +24,17 @@ import math
 import random
 import zlib
 from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import msgpack
 
+from squall import checks
 from squall.errors import ConfigError
 
 FORMATS = ("json", "msgpack", "mixed")
+SECTION = "pipeline.simulator"
 
 
 @dataclass(frozen=True)
@@ -55,49 +57,45 @@ class SimulatorSettings:
     topic: str = "iot.events"
 
     @classmethod
-    def from_settings(cls, pipeline: Mapping[str, Any], **overrides: Any) -> SimulatorSettings:
-        """From the `pipeline` settings: its `simulator` section, the events topic and the allowed lateness."""
-        section = dict(pipeline.get("simulator") or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(section) - known
-        if unknown:
-            raise ConfigError(
-                "pipeline.simulator", f"unknown keys {sorted(unknown)}", f"use only {sorted(known)}"
-            )
-        windows = pipeline.get("windows") or {}
+    def from_settings(cls, pipeline: Any, **overrides: Any) -> SimulatorSettings:
+        """From the `pipeline` settings (a dict, or a typed PipelineSettings): its `simulator` section, and the
+        allowed lateness of its windows; `overrides` (None values ignored) replace keys of the section."""
+        extra = {k: v for k, v in overrides.items() if v is not None}
+        typed = getattr(pipeline, "simulator", None)
+        if isinstance(typed, SimulatorSettings):
+            made = replace(typed, **extra)
+            made.validate()
+            return made
+        section = dict(checks.obj(pipeline.get("simulator"), SECTION))
+        checks.check_keys(section, [f.name for f in fields(cls)], SECTION)
+        windows = checks.obj(pipeline.get("windows"), "pipeline.windows")
         section.setdefault("allowed_lateness_s", windows.get("allowed_lateness_s", 5))
-        section.setdefault("topic", (pipeline.get("topics") or {}).get("events", "iot.events"))
-        section.update({k: v for k, v in overrides.items() if v is not None})
+        section.update(extra)
         made = cls(**section)
         made.validate()
         return made
 
     def validate(self) -> None:
+        """Types and ranges of every field; ConfigError naming `pipeline.simulator.<field>`."""
+        for name in ("seed", "start_ms"):
+            checks.integer(getattr(self, name), f"{SECTION}.{name}")
         for name in ("tenants", "devices", "partitions"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(
-                    f"pipeline.simulator.{name}", f"{value!r} is not valid", "use an integer >= 1"
-                )
-        for name in ("rate", "duration_s"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(
-                    f"pipeline.simulator.{name}", f"{getattr(self, name)!r} is not valid", "use > 0"
-                )
+            checks.integer(getattr(self, name), f"{SECTION}.{name}", 1, 1_000_000)
+        checks.number(self.rate, f"{SECTION}.rate", 0, 10_000_000, lo_open=True, unit="events/s")
+        checks.number(self.duration_s, f"{SECTION}.duration_s", 0, 10**8, lo_open=True, unit="seconds")
         for name in ("bad_ratio", "dup_ratio", "late_ratio", "alarm_ratio"):
-            if not 0 <= getattr(self, name) < 0.5:
-                raise ConfigError(
-                    f"pipeline.simulator.{name}", f"{getattr(self, name)!r} is not valid", "use 0..0.5"
-                )
-        if self.format not in FORMATS:
-            raise ConfigError(
-                "pipeline.simulator.format", f"{self.format!r} is not valid", f"use one of {FORMATS}"
-            )
+            checks.number(getattr(self, name), f"{SECTION}.{name}", 0, 0.5, hi_open=True, unit="a ratio")
+        checks.choice(self.format, f"{SECTION}.format", FORMATS)
+        checks.integer(self.jitter_ms, f"{SECTION}.jitter_ms", 0, 86_400_000)
+        checks.number(self.late_margin_s, f"{SECTION}.late_margin_s", 0, 86_400, unit="seconds")
+        checks.number(self.allowed_lateness_s, f"{SECTION}.allowed_lateness_s", 0, 86_400, unit="seconds")
+        checks.text(self.topic, f"{SECTION}.topic")
         if self.jitter_ms >= self.allowed_lateness_s * 1000 and self.jitter_ms > 0:
             raise ConfigError(
-                "pipeline.simulator.jitter_ms",
-                f"{self.jitter_ms} >= allowed lateness",
-                "keep jitter below pipeline.windows.allowed_lateness_s",
+                f"{SECTION}.jitter_ms",
+                f"{self.jitter_ms} ms >= the allowed lateness {self.allowed_lateness_s:g} s "
+                "(pipeline.windows.allowed_lateness_s), so in-time events would be late",
+                "keep jitter_ms below pipeline.windows.allowed_lateness_s x 1000",
             )
 
     @property

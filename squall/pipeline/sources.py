@@ -11,8 +11,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from squall.errors import ConfigError
-from squall.pipeline.settings import section
+from squall.pipeline.settings import PipelineSettings
 
 Polled = tuple[Any, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
 log = logging.getLogger(__name__)
@@ -41,42 +40,31 @@ class EventSource(Protocol):
     def close(self) -> None: ...
 
 
-def make_source(settings: Mapping[str, Any], task_index: int, num_tasks: int) -> EventSource:
-    name = settings.get("source", "simulator")
-    target = SOURCES.get(str(name))
-    if target is None:
-        raise ConfigError("pipeline.source", f"{name!r} is not a source", f"use one of {sorted(SOURCES)}")
-    module, attr = target.split(":")
+def make_source(
+    settings: PipelineSettings | Mapping[str, Any], task_index: int, num_tasks: int
+) -> EventSource:
+    typed = PipelineSettings.of(settings)
+    module, attr = SOURCES[typed.source].split(":")
     cls = getattr(importlib.import_module(module), attr)
-    source: EventSource = cls(dict(settings), task_index, num_tasks)
+    source: EventSource = cls(typed, task_index, num_tasks)
     return source
 
 
 DEFAULT_SPOUT_BATCH = 200
 
 
-def spout_batch_size(settings: Mapping[str, Any]) -> int:
+def spout_batch_size(settings: PipelineSettings | Mapping[str, Any]) -> int:
     """`pipeline.spout.batch_size`: most messages the event spout emits per next_tuple call (default 200)."""
-    raw = section(settings, "spout").get("batch_size", DEFAULT_SPOUT_BATCH)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 10_000:
-        raise ConfigError(
-            "pipeline.spout.batch_size", f"{raw!r} is not a whole number in 1..10000", "e.g. 200"
-        )
-    return raw
+    return PipelineSettings.of(settings).spout.batch_size
 
 
-def peak_rate(settings: Mapping[str, Any]) -> float | None:
+def peak_rate(settings: PipelineSettings | Mapping[str, Any]) -> float | None:
     """`pipeline.peak_events_per_s`: the highest sustained event rate the operator expects (optional)."""
-    raw = settings.get("peak_events_per_s")
-    if raw is None:
-        return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
-        raise ConfigError("pipeline.peak_events_per_s", f"{raw!r} is not a positive number", "e.g. 5000")
-    return float(raw)
+    return PipelineSettings.of(settings).peak_events_per_s
 
 
 def check_source_settings(
-    settings: Mapping[str, Any], storm_conf: Mapping[str, Any], spout_tasks: int
+    settings: PipelineSettings | Mapping[str, Any], storm_conf: Mapping[str, Any], spout_tasks: int
 ) -> None:
     """Checks that need both the source and the Storm conf. Windows hold their tuples (unacked) for the longest
     window + allowed lateness, so at the event rate (the simulator's, or `pipeline.peak_events_per_s` for Kafka)
@@ -84,27 +72,16 @@ def check_source_settings(
     otherwise the spout stops, devices look idle and the idle timeout closes windows early. A violation is a
     ConfigError naming the key and the value to set; a Kafka source without a peak rate gets a warning that
     states the highest rate the limits allow."""
-    from squall.windowing.definitions import (
-        hold_ceiling,
-        parse_window_settings,
-        validate_spout_pending,
-        validate_uncommitted,
-    )
+    from squall.windowing.definitions import hold_ceiling, validate_spout_pending, validate_uncommitted
 
-    source = settings.get("source", "simulator")
-    windows = parse_window_settings(settings.get("windows"))
+    typed = PipelineSettings.of(settings)
+    windows = typed.windows
     max_pending = storm_conf.get("topology.max.spout.pending")
-    rate = peak_rate(settings)
-    if source == "simulator":
-        from squall.pipeline.simulator import SimulatorSettings
-
-        rate = SimulatorSettings.from_settings(settings).rate
+    rate = typed.simulator.rate if typed.source == "simulator" else typed.peak_events_per_s
     if rate is not None:
         validate_spout_pending(windows, max_pending, rate, spout_tasks)
-    if source == "kafka":
-        from squall.kafka.settings import KafkaSettings
-
-        kafka = KafkaSettings.from_pipeline(settings)
+    if typed.source == "kafka":
+        kafka = typed.kafka
         if rate is not None:
             validate_uncommitted(windows, kafka.max_uncommitted, rate, kafka.partitions)
         else:

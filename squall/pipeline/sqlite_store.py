@@ -18,7 +18,7 @@ from typing import Any
 
 from squall.errors import ConfigError, InfraError
 from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
-from squall.pipeline.settings import section, sqlite_path
+from squall.pipeline.settings import PipelineSettings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -95,11 +95,11 @@ class SqliteStore:
     transaction and their Futures complete when it commits (all succeed) or fails (all fail and were rolled
     back); a write rejected on its own (e.g. NOT NULL) fails at once and does not affect the others."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        conf = section(settings, "sqlite")
-        self.path = sqlite_path(settings)
-        self.max_in_flight = int(conf.get("max_in_flight", 64))
-        self._db = connect(self.path, float(conf.get("busy_timeout_s", 30.0)))
+    def __init__(self, settings: PipelineSettings | Mapping[str, Any]) -> None:
+        typed = PipelineSettings.of(settings)
+        self.path = typed.sqlite_file
+        self.max_in_flight = typed.sqlite.max_in_flight
+        self._db = connect(self.path, typed.sqlite.busy_timeout_s)
         self._batch: list[Future[None]] | None = None
         self.written = 0
 
@@ -200,10 +200,10 @@ class EmbeddedPublisher:
     """Publisher for runs without Kafka: messages are appended to the `published` table, like a topic's log;
     re-publishing an identical (topic, key, value) after a replay is a no-op."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        conf = section(settings, "sqlite")
-        self.path = sqlite_path(settings)
-        self._db = connect(self.path, float(conf.get("busy_timeout_s", 30.0)))
+    def __init__(self, settings: PipelineSettings | Mapping[str, Any]) -> None:
+        typed = PipelineSettings.of(settings)
+        self.path = typed.sqlite_file
+        self._db = connect(self.path, typed.sqlite.busy_timeout_s)
 
     def publish(self, topic: str, key: bytes | None, value: bytes) -> Future[None]:
         done: Future[None] = Future()

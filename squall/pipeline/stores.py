@@ -12,8 +12,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from squall.errors import ConfigError
 from squall.pipeline.model import Publisher, Store
+from squall.pipeline.settings import PipelineSettings
 
 STORES = {
     "sqlite": "squall.pipeline.sqlite_store:SqliteStore",
@@ -30,24 +30,17 @@ def _load(target: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def make_store(settings: Mapping[str, Any]) -> Store:
-    name = settings.get("sink", "sqlite")
-    if name not in STORES:
-        raise ConfigError("pipeline.sink", f"{name!r} is not a sink", f"use one of {sorted(STORES)}")
-    store: Store = _load(STORES[str(name)])(dict(settings))
+def make_store(settings: PipelineSettings | Mapping[str, Any]) -> Store:
+    typed = PipelineSettings.of(settings)
+    store: Store = _load(STORES[typed.sink])(typed)
     return store
 
 
-def publisher_name(settings: Mapping[str, Any]) -> str:
-    default = "kafka" if settings.get("source") == "kafka" else "embedded"
-    return str(settings.get("publisher", default))
+def publisher_name(settings: PipelineSettings | Mapping[str, Any]) -> str:
+    return PipelineSettings.of(settings).publisher
 
 
-def make_publisher(settings: Mapping[str, Any]) -> Publisher:
-    name = publisher_name(settings)
-    if name not in PUBLISHERS:
-        raise ConfigError(
-            "pipeline.publisher", f"{name!r} is not a publisher", f"use one of {sorted(PUBLISHERS)}"
-        )
-    publisher: Publisher = _load(PUBLISHERS[name])(dict(settings))
+def make_publisher(settings: PipelineSettings | Mapping[str, Any]) -> Publisher:
+    typed = PipelineSettings.of(settings)
+    publisher: Publisher = _load(PUBLISHERS[typed.publisher])(typed)
     return publisher

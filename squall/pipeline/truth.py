@@ -23,11 +23,15 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
 from squall.pipeline.simulator import Produced
+
+if TYPE_CHECKING:
+    from squall.pipeline.routing import Rule
+    from squall.pipeline.settings import PipelineSettings
 
 RowKey = tuple[str, str, str, int, int]  # tenant, device_id, metric, window_s, window_start
 EXACT_COLUMNS = ("count", "sum", "min", "max", "mean", "window_end")
@@ -197,26 +201,30 @@ def explain_rows(
     return "\n".join(lines)
 
 
-def truth_for_settings(messages: Iterable[Produced], settings: Mapping[str, Any]) -> Truth:
-    """Truth for a pipeline configured by `settings` (config.json `pipeline`): its window definitions, allowed
-    lateness, and its routing rules deciding which events reach the `telemetry` stream."""
-    from squall.windowing.definitions import parse_window_settings
+def truth_for_settings(messages: Iterable[Produced], settings: PipelineSettings | Mapping[str, Any]) -> Truth:
+    """Truth for a pipeline configured by `settings` (config.json `pipeline`, or its typed form): its window
+    definitions, allowed lateness, and its routing rules deciding which events reach the `telemetry` stream."""
+    from squall.pipeline.settings import PipelineSettings
 
-    win = parse_window_settings(settings.get("windows"))
+    typed = PipelineSettings.of(settings)
+    win = typed.windows
     return compute_truth(
         messages,
         [(d.length_s, d.slide_s) for d in win.definitions],
         win.allowed_lateness_ms,
-        telemetry_filter(settings.get("routing")),
+        telemetry_filter(typed.routing.rules),
     )
 
 
-def telemetry_filter(routing: Mapping[str, Any] | None) -> Callable[[dict[str, Any]], bool]:
-    """Whether routing (config.json `pipeline.routing`; None = defaults) sends a decoded event to `telemetry`."""
+def telemetry_filter(
+    routing: Mapping[str, Any] | Sequence[Rule] | None,
+) -> Callable[[dict[str, Any]], bool]:
+    """Whether routing (config.json `pipeline.routing`, None = defaults, or parsed rules) sends a decoded event
+    to `telemetry`."""
     from squall.pipeline.events import validate
     from squall.pipeline.routing import parse_rules, route
 
-    rules = parse_rules(routing)
+    rules = parse_rules(routing) if routing is None or isinstance(routing, Mapping) else routing
 
     def windowed(event: dict[str, Any]) -> bool:
         return "telemetry" in route(validate(event), rules)

@@ -28,9 +28,9 @@ from typing import Any
 
 import msgpack
 
-from squall.errors import ConfigError
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.settings import PipelineSettings
 
 SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = packed [[offset, payload bytes], ...]
 BATCH_FIELDS = ["shard", "events"]  # events = packed [[event dict, [topic, partition, offset]], ...]
@@ -45,14 +45,11 @@ Record = Event | WindowResult | Alert | DeadLetter
 DEFAULT_SHARDS = 16
 
 
-def shard_count(settings: Mapping[str, Any]) -> int:
+def shard_count(settings: PipelineSettings | Mapping[str, Any]) -> int:
     """`pipeline.shards`: how many device shards the batched streams are keyed by (default 16). Each shard goes
     to one task of a component, so use at least (ideally a multiple of) the largest parallelism downstream of
     parse; more shards mean smaller batches."""
-    raw = settings.get("shards", DEFAULT_SHARDS)
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 4096:
-        raise ConfigError("pipeline.shards", f"{raw!r} is not a whole number in 1..4096", "e.g. 16")
-    return raw
+    return PipelineSettings.of(settings).shards
 
 
 def shard_of(tenant: str, device_id: str, shards: int) -> int:

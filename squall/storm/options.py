@@ -11,8 +11,16 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from squall.config import SERIALIZERS, Project, resolve_options, resolve_parallelism, validate_options
+from squall.config import (
+    PIPELINE_CONF_KEY,
+    SERIALIZERS,
+    Project,
+    resolve_options,
+    resolve_parallelism,
+    validate_options,
+)
 from squall.errors import ConfigError
+from squall.pipeline.settings import PipelineSettings
 
 SERIALIZER_OPTION = "topology.multilang.serializer"
 MSGPACK_SERIALIZER_CLASS = "squall.multilang.MsgpackSerializer"
@@ -62,12 +70,14 @@ def storm_options(
 ) -> dict[str, Any]:
     """streamparse's own options (logging, virtualenv bookkeeping), then topology < env < CLI, all validated.
 
-    Adds `squall.pipeline` (the env's pipeline settings) and, for msgpack, squall's Java multilang serializer.
+    Adds `squall.pipeline` (the env's pipeline settings, validated: a bad one stops the submit here) and, for
+    msgpack, squall's Java multilang serializer.
     """
     cli = dict(cli_options or {})
     validate_options(cli, "-o")
     merged = dict(streamparse_options)
     merged.update(resolve_options(topology_config, project, env_name, None))
+    PipelineSettings.from_dict(merged[PIPELINE_CONF_KEY])
     merged.update(cli)
     if serializer == "msgpack":
         merged.setdefault(SERIALIZER_OPTION, MSGPACK_SERIALIZER_CLASS)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from squall.config import Project, load_project
+from squall.config import Project, load_project, validate_config
 from squall.errors import ConfigError
 from squall.storm import jar, local, options
 from squall.storm.patching import is_installed, mark_installed, replace_everywhere, streamparse_modules
@@ -27,6 +27,7 @@ class Session:
         if self.config_path is None:
             return project
         raw = json.loads(self.config_path.read_text())
+        validate_config(raw)
         return Project(root=project.root, raw=raw)
 
     def note_config_file(self, config_file: Any) -> None:

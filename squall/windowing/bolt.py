@@ -20,8 +20,8 @@ from typing import Any
 from streamparse import Bolt
 
 from squall.clock import Clock, SystemClock
-from squall.pipeline.settings import from_conf, section
-from squall.windowing.definitions import WindowSettings, parse_window_settings, validate_message_timeout
+from squall.pipeline.settings import PipelineSettings, from_conf
+from squall.windowing.definitions import WindowSettings, validate_message_timeout
 from squall.windowing.manager import ClosedWindow, Key, Outcome, WindowManager
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
 
     def initialize(self, storm_conf: Mapping[str, Any], context: Mapping[str, Any]) -> None:
         settings = from_conf(storm_conf)
-        self.window_settings: WindowSettings = parse_window_settings(section(settings, "windows"))
+        self.window_settings: WindowSettings = settings.windows
         timeout = int(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         tick = storm_conf.get(TICK_KEY)
         if tick is None:
@@ -59,7 +59,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
 
     # --- for subclasses ----------------------------------------------------------------------------------
     def setup(
-        self, settings: Mapping[str, Any], storm_conf: Mapping[str, Any], context: Mapping[str, Any]
+        self, settings: PipelineSettings, storm_conf: Mapping[str, Any], context: Mapping[str, Any]
     ) -> None:
         """Read the subclass's own settings."""
 

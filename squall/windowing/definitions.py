@@ -6,7 +6,8 @@ config.json `pipeline.windows`:
       "definitions": [{"type": "tumbling", "length_s": 10}, {"type": "sliding", "length_s": 60, "slide_s": 10}],
       "allowed_lateness_s": 5,
       "idle_timeout_s": 2,
-      "sketch_relative_accuracy": 0.01
+      "sketch_relative_accuracy": 0.01,
+      "max_keys": 100000
     }
 """
 
@@ -16,8 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from squall import checks
 from squall.errors import ConfigError
 
+SECTION = "pipeline.windows"
+KEYS = ("definitions", "allowed_lateness_s", "idle_timeout_s", "sketch_relative_accuracy", "max_keys")
+DEFINITION_KEYS = ("type", "length_s", "slide_s")
+DEFAULT_MAX_KEYS = 100_000
+MAX_SECONDS = 366 * 86_400  # a year: longer windows, lateness or idle timeouts are certainly a unit mistake
 DEFAULT_DEFINITIONS: list[dict[str, Any]] = [
     {"type": "tumbling", "length_s": 10},
     {"type": "tumbling", "length_s": 60},
@@ -65,6 +72,7 @@ class WindowSettings:
     allowed_lateness_ms: int
     idle_timeout_s: float
     relative_accuracy: float = 0.01
+    max_keys: int = DEFAULT_MAX_KEYS  # open per-device window/alert state held at once
 
     @property
     def max_length_s(self) -> int:
@@ -72,24 +80,32 @@ class WindowSettings:
 
 
 def _positive_int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(where, f"{value!r} is not a whole number of seconds >= 1", "use an integer like 10")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SECONDS:
+        raise ConfigError(
+            where, f"{value!r} is not a whole number of seconds in 1..{MAX_SECONDS}", "use an integer like 10"
+        )
     return value
 
 
 def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
     """Validate `pipeline.windows`; errors name the key, the value and the fix."""
-    section = section or {}
+    section = checks.obj(section, SECTION)
+    checks.check_keys(section, KEYS, SECTION)
     raw_defs = section.get("definitions", DEFAULT_DEFINITIONS)
     if not isinstance(raw_defs, list) or not raw_defs:
-        raise ConfigError("pipeline.windows.definitions", "must be a non-empty list of windows")
+        raise ConfigError(
+            f"{SECTION}.definitions",
+            f"{raw_defs!r} is not a non-empty list of windows",
+            'write [{"type": "tumbling", "length_s": 10}]',
+        )
     defs: list[WindowDefinition] = []
     for i, raw in enumerate(raw_defs):
-        where = f"pipeline.windows.definitions[{i}]"
+        where = f"{SECTION}.definitions[{i}]"
         if not isinstance(raw, Mapping):
             raise ConfigError(
                 where, f"{raw!r} is not an object", 'write {"type": "tumbling", "length_s": 10}'
             )
+        checks.check_keys(raw, DEFINITION_KEYS, where)
         kind = raw.get("type", "tumbling")
         length = _positive_int(raw.get("length_s"), f"{where}.length_s")
         if kind == "tumbling":
@@ -106,20 +122,28 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
         if definition in defs:
             raise ConfigError(where, f"{definition.describe()} is defined twice", "remove the duplicate")
         defs.append(definition)
-    lateness = section.get("allowed_lateness_s", 5)
-    if isinstance(lateness, bool) or not isinstance(lateness, int | float) or lateness < 0:
-        raise ConfigError(
-            "pipeline.windows.allowed_lateness_s", f"{lateness!r} is not valid", "use seconds >= 0"
-        )
-    idle = section.get("idle_timeout_s", 2)
-    if isinstance(idle, bool) or not isinstance(idle, int | float) or idle <= 0:
-        raise ConfigError("pipeline.windows.idle_timeout_s", f"{idle!r} is not valid", "use seconds > 0")
-    accuracy = section.get("sketch_relative_accuracy", 0.01)
-    if isinstance(accuracy, bool) or not isinstance(accuracy, float | int) or not 0 < accuracy < 1:
-        raise ConfigError(
-            "pipeline.windows.sketch_relative_accuracy", f"{accuracy!r} is not valid", "e.g. 0.01"
-        )
-    return WindowSettings(tuple(defs), int(lateness * 1000), float(idle), float(accuracy))
+    lateness = checks.number(
+        section.get("allowed_lateness_s", 5), f"{SECTION}.allowed_lateness_s", 0, MAX_SECONDS, unit="seconds"
+    )
+    idle = checks.number(
+        section.get("idle_timeout_s", 2),
+        f"{SECTION}.idle_timeout_s",
+        0,
+        MAX_SECONDS,
+        lo_open=True,
+        unit="seconds",
+    )
+    accuracy = checks.number(
+        section.get("sketch_relative_accuracy", 0.01),
+        f"{SECTION}.sketch_relative_accuracy",
+        0,
+        1,
+        lo_open=True,
+        hi_open=True,
+        unit="a fraction, e.g. 0.01,",
+    )
+    max_keys = checks.integer(section.get("max_keys", DEFAULT_MAX_KEYS), f"{SECTION}.max_keys", 1)
+    return WindowSettings(tuple(defs), int(lateness * 1000), idle, accuracy, max_keys)
 
 
 def validate_message_timeout(settings: WindowSettings, message_timeout_s: int, tick_freq_s: float) -> None:

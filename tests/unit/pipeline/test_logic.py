@@ -60,7 +60,7 @@ def test_routing_rules_by_type_tenant_metric_and_predicate() -> None:
         ([{"stream": "nowhere"}], "rules[0].stream"),
         ([{"stream": "alarms", "op": ">", "value": 1}], "rules[0]"),
         ([{"stream": "alarms", "metric": "t", "op": "~", "value": 1}], "rules[0]"),
-        ([{"stream": "alarms", "typo": 1}], "rules[0]"),
+        ([{"stream": "alarms", "typo": 1}], "rules[0].typo"),
         ([{"stream": "alarms", "type": 5}], "rules[0].type"),
     ],
 )

@@ -16,13 +16,14 @@ from squall.errors import ConfigError
 
 
 def check_keys(section: Mapping[str, Any], known: Collection[str], where: str) -> None:
-    """Every key of `section` is one of `known`; an unknown one is a ConfigError suggesting the closest."""
+    """Every key of `section` is one of `known`; an unknown one is a ConfigError suggesting the closest.
+    `where` is the section's dotted path ("" for the top level of config.json)."""
     for key in section:
         if key in known:
             continue
         close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
         fix = f"did you mean {close[0]}?" if close else f"use one of: {', '.join(sorted(known))}"
-        raise ConfigError(f"{where}.{key}", "unknown key", fix)
+        raise ConfigError(f"{where}.{key}" if where else str(key), "unknown key", fix)
 
 
 def obj(value: Any, where: str) -> Mapping[str, Any]:

@@ -190,7 +190,7 @@ def load_project(root: Path | None = None) -> Project:
 def validate_config(raw: Mapping[str, Any]) -> None:
     """The keys and types of config.json outside `pipeline` (validated where a run is planned): its top level,
     and every env with its `log` and `services`. Unknown keys suggest the closest known one."""
-    checks.check_keys(raw, TOP_KEYS, "config.json")
+    checks.check_keys(raw, TOP_KEYS, "")
     for key in ("topology_specs", "virtualenv_specs", "library"):
         if key in raw:
             checks.text(raw[key], key, empty=True)

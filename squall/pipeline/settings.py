@@ -163,8 +163,13 @@ def _adapter_section(raw: Any, cls: type, where: str) -> Mapping[str, Any]:
     a suggestion for a typo) and finite numbers (the JSON module accepts NaN and Infinity)."""
     section = _section(raw, cls, where)
     for key, value in section.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{where}.{key}", f"{value!r} is not valid", "use a finite number")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            try:
+                finite = math.isfinite(float(value))
+            except OverflowError:  # an integer beyond any float
+                finite = False
+            if not finite:
+                raise ConfigError(f"{where}.{key}", f"{value!r} is not valid", "use a finite number")
     return section
 
 

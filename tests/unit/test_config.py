@@ -22,6 +22,7 @@ from squall.errors import ConfigError
 
 
 def write_project(tmp_path: Path, config: dict) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "topologies").mkdir()
     (tmp_path / "topologies" / "wordcount.py").write_text("# wiring\n")
@@ -144,3 +145,99 @@ def test_repo_config_is_valid_for_every_env() -> None:
     project = load_project(Path(__file__).resolve().parents[2])
     for env in project.env_names:
         resolve_options({}, project, env)
+
+
+# --- unknown keys and types outside `pipeline` (checked when config.json is loaded) --------------------------
+STREAMPARSE_ENV = {
+    "user": "storm",
+    "ssh_password": "",
+    "ssh_port": 22,
+    "nimbus": "nimbus.example:6627",
+    "workers": ["w1", "w2"],
+    "log": {"path": "/var/log/storm", "file": "x.log", "max_bytes": 1000, "backup_count": 3, "level": "info"},
+    "log_path": "",
+    "use_ssh_for_nimbus": True,
+    "use_virtualenv": True,
+    "install_virtualenv": False,
+    "virtualenv_root": "/data/venvs",
+    "virtualenv_name": "iot",
+    "virtualenv_flags": "-p python3.11",
+    "serializer": "msgpack",
+    "options": {},
+    "parallelism": {},
+    "ui.port": 8080,
+    "pipeline": {},
+    "services": {"kafka": "127.0.0.1:9092", "supervisor_slots": [6700]},
+    "max_parallelism": 8,
+}
+
+
+def test_streamparse_keys_are_known(tmp_path: Path) -> None:
+    config = {**BASE, "virtualenv_specs": "virtualenvs/", "library": "", "max_parallelism": 16}
+    config["envs"] = {"prod": STREAMPARSE_ENV}
+    project = load_project(write_project(tmp_path, config))
+    assert project.env("prod")[1]["user"] == "storm"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"topology_spec": "t/"}, "topology_spec: unknown key (fix: did you mean topology_specs?)"),
+        ({"env": {}}, "env: unknown key (fix: did you mean envs?)"),
+        ({"max_paralelism": 3}, "max_paralelism: unknown key (fix: did you mean max_parallelism?)"),
+        ({"max_parallelism": 0}, "max_parallelism: 0 is not valid (fix: use a whole number >= 1)"),
+        (
+            {"envs": {"dev": {"parallelsim": {}}}},
+            "envs.dev.parallelsim: unknown key (fix: did you mean parallelism?)",
+        ),
+        (
+            {"envs": {"dev": {"log": {"max_byte": 5}}}},
+            "envs.dev.log.max_byte: unknown key (fix: did you mean max_bytes?)",
+        ),
+        (
+            {"envs": {"dev": {"services": {"kafak": "127.0.0.1:9092"}}}},
+            "envs.dev.services.kafak: unknown key (fix: did you mean kafka?)",
+        ),
+        ({"envs": {"dev": {"use_virtualenv": "yes"}}}, "envs.dev.use_virtualenv: 'yes' is not valid"),
+        ({"envs": {"dev": {"workers": "w1"}}}, "envs.dev.workers: 'w1' is not valid"),
+        ({"envs": {"dev": {"serializer": "xml"}}}, "envs.dev.serializer: 'xml' is not valid"),
+        ({"envs": {"dev": {"options": []}}}, "envs.dev.options: must be an object"),
+    ],
+)
+def test_bad_keys_outside_the_pipeline_stop_the_load(tmp_path: Path, change: dict, message: str) -> None:
+    config = {**BASE, **change}
+    with pytest.raises(ConfigError) as err:
+        load_project(write_project(tmp_path, config))
+    assert str(err.value).startswith(message)
+    assert "fix:" in str(err.value)
+
+
+# --- the parallelism bound ------------------------------------------------------------------------------
+def test_parallelism_above_the_bound_names_the_component_the_value_and_the_fix(tmp_path: Path) -> None:
+    project = load_project(write_project(tmp_path, BASE))
+    assert resolve_parallelism({"parse": 1}, project, "local", {"parse": "64"}) == {"parse": 64}
+    with pytest.raises(ConfigError) as err:
+        resolve_parallelism({"parse": 1}, project, "local", {"parse": "1000000"})
+    assert str(err.value) == (
+        "--par.parse: 1000000 tasks is above the limit of 64 per component (max_parallelism) "
+        "(fix: use at most 64, or raise max_parallelism in config.json)"
+    )
+    with pytest.raises(ConfigError, match=r"^topology par\.parse: 65 tasks is above the limit of 64"):
+        resolve_parallelism({"parse": 65}, project, "local")
+    config = json.loads(json.dumps(BASE))
+    config["envs"]["local"]["parallelism"] = {"parse": 100}
+    project = load_project(write_project(tmp_path / "b", config))
+    with pytest.raises(ConfigError, match=r"^envs\.local\.parallelism\.parse: 100 tasks"):
+        resolve_parallelism({"parse": 1}, project, "local")
+
+
+def test_max_parallelism_is_configurable_top_level_and_per_env(tmp_path: Path) -> None:
+    config = json.loads(json.dumps(BASE))
+    config["max_parallelism"] = 4
+    config["envs"]["dev"]["max_parallelism"] = 200
+    project = load_project(write_project(tmp_path, config))
+    with pytest.raises(ConfigError, match=r"limit of 4 per component \(max_parallelism\)"):
+        resolve_parallelism({"parse": 1}, project, "local", {"parse": "5"})
+    assert resolve_parallelism({"parse": 1}, project, "dev", {"parse": "150"}) == {"parse": 150}
+    with pytest.raises(ConfigError, match=r"raise envs\.dev\.max_parallelism in config\.json"):
+        resolve_parallelism({"parse": 1}, project, "dev", {"parse": "201"})

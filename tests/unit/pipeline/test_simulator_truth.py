@@ -159,7 +159,9 @@ def test_simulated_source_splits_partitions_between_tasks_and_replays() -> None:
 def test_bad_simulator_settings_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="pipeline.simulator"):
         SimulatorSettings.from_settings({"simulator": {"devices": 0}})
-    with pytest.raises(ConfigError, match=r"pipeline.simulator.device: unknown key \(fix: did you mean devices\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"pipeline.simulator.device: unknown key \(fix: did you mean devices\?\)"
+    ):
         SimulatorSettings.from_settings({"simulator": {"device": 3}})
     with pytest.raises(ConfigError, match="jitter_ms"):
         SimulatorSettings.from_settings(

@@ -32,6 +32,13 @@ def _config_with(tmp_path: Path, **dev: object) -> Path:
         ({"parallelism": {"nope": 2}}, "envs.dev.parallelism.nope"),
         ({"parallelism": {"sink": 0}}, "envs.dev.parallelism.sink"),
         ({"options": {"topology.workers": 0}}, "envs.dev.options.topology.workers"),
+        ({"parallelism": {"sink": 1000}}, "envs.dev.parallelism.sink: 1000 tasks is above the limit of 64"),
+        ({"parallelsim": {}}, "envs.dev.parallelsim: unknown key (fix: did you mean parallelism?)"),
+        (
+            {"pipeline": {"parse": {"max_payload_bytes": -1}}},
+            "pipeline.parse.max_payload_bytes: -1 is not valid",
+        ),
+        ({"pipeline": {"windows": {"idle_timeout": 3}}}, "pipeline.windows.idle_timeout: unknown key"),
     ],
 )
 def test_bad_config_is_refused_before_building_or_submitting(tmp_path: Path, dev: dict, key: str) -> None:
@@ -56,3 +63,14 @@ def test_env_without_nimbus_is_a_clear_error() -> None:
     res = _sparse("list", "-e", "local", cwd=FIXTURE)
     assert res.returncode == 2
     assert "envs.local.nimbus" in res.stderr
+
+
+def test_sparse_run_refuses_a_bad_pipeline_setting_before_starting_storm(tmp_path: Path) -> None:
+    config = json.loads((FIXTURE / "config.json").read_text())
+    config["envs"]["local"]["pipeline"] = {"spout": {"batch_size": 0}}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    res = _sparse("run", "-e", "local", "-n", "passthrough", "--config", str(path), cwd=FIXTURE)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "pipeline.spout.batch_size: 0 is not valid (fix: use a whole number in 1..10000)" in res.stderr
+    assert "Running" not in res.stdout

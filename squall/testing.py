@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from squall.clock import Clock
-from squall.config import Project, deep_merge, load_project, pipeline_settings
+from squall.config import Project, deep_merge, load_project, pipeline_settings, validate_config
 from squall.runner.cluster import Cluster, Emitted, LogRecord, Summary, TaskError
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
 from squall.runner.inline import InlineHost
@@ -390,8 +390,7 @@ def isolated_pipeline_project(
 
     With `link_code`, `dest`/topologies, spouts and bolts are symlinks to `source`'s (run the project from
     `dest`); without, only config.json is written (pass it to `sparse submit --config`)."""
-    from squall.cassandra.settings import CassandraSettings
-    from squall.kafka.settings import KafkaSettings
+    from squall.pipeline.settings import PipelineSettings
 
     config: dict[str, Any] = json.loads((source / "config.json").read_text())
     if env is None:
@@ -421,12 +420,14 @@ def isolated_pipeline_project(
     if link_code:
         for folder in CODE_FOLDERS:
             (dest / folder).symlink_to(source / folder, target_is_directory=True)
+    validate_config(config)
     settings = pipeline_settings(Project(root=dest, raw=config), env)
+    typed = PipelineSettings.from_dict(settings)  # a typo in `pipeline` fails here, not in a task
     return IsolatedProject(
         root=dest,
         config=config,
         env=env,
         pipeline=settings,
-        kafka=KafkaSettings.from_pipeline(settings),
-        cassandra=CassandraSettings.from_pipeline(settings),
+        kafka=typed.kafka,
+        cassandra=typed.cassandra,
     )

@@ -32,6 +32,7 @@ import msgpack
 
 from squall import checks
 from squall.errors import ConfigError
+from squall.windowing.definitions import MAX_SECONDS
 
 FORMATS = ("json", "msgpack", "mixed")
 SECTION = "pipeline.simulator"
@@ -88,14 +89,17 @@ class SimulatorSettings:
         checks.choice(self.format, f"{SECTION}.format", FORMATS)
         checks.integer(self.jitter_ms, f"{SECTION}.jitter_ms", 0, 86_400_000)
         checks.number(self.late_margin_s, f"{SECTION}.late_margin_s", 0, 86_400, unit="seconds")
-        checks.number(self.allowed_lateness_s, f"{SECTION}.allowed_lateness_s", 0, 86_400, unit="seconds")
+        checks.number(
+            self.allowed_lateness_s, f"{SECTION}.allowed_lateness_s", 0, MAX_SECONDS, unit="seconds"
+        )
         checks.text(self.topic, f"{SECTION}.topic")
         if self.jitter_ms >= self.allowed_lateness_s * 1000 and self.jitter_ms > 0:
             raise ConfigError(
                 f"{SECTION}.jitter_ms",
                 f"{self.jitter_ms} ms >= the allowed lateness {self.allowed_lateness_s:g} s "
-                "(pipeline.windows.allowed_lateness_s), so in-time events would be late",
-                "keep jitter_ms below pipeline.windows.allowed_lateness_s x 1000",
+                f"({SECTION}.allowed_lateness_s, by default pipeline.windows.allowed_lateness_s), "
+                "so in-time events would be late",
+                "keep jitter_ms below the allowed lateness x 1000",
             )
 
     @property

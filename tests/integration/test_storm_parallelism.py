@@ -26,7 +26,7 @@ def test_env_parallelism_and_options_are_what_storm_runs(
             "topology.max.spout.pending": 77,
             "topology.message.timeout.secs": 45,
         },
-        pipeline={"marker": "from-config"},
+        pipeline={"shards": 7},
     )
 
     project = SparseProject(FIXTURE)
@@ -54,7 +54,7 @@ def test_env_parallelism_and_options_are_what_storm_runs(
         assert conf["topology.acker.executors"] == 2
         assert conf["topology.max.spout.pending"] == 77
         assert conf["topology.message.timeout.secs"] == 45
-        assert conf["squall.pipeline"]["marker"] == "from-config"
+        assert conf["squall.pipeline"]["shards"] == 7
 
         topo.wait_until(
             lambda: nimbus.worker_count(topo.nimbus, topo.topo_id) == 2, timeout=120, what="2 workers run"

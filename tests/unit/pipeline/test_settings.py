@@ -284,3 +284,27 @@ def test_a_hand_built_project_validates_like_a_loaded_one(tmp_path: Path) -> Non
     raw = json.loads((ROOT / "config.json").read_text())
     project = Project(root=tmp_path, raw=raw)
     assert PipelineSettings.from_dict(pipeline_settings(project, "prod")).kafka.bootstrap_servers
+
+
+def test_the_settings_reference_documents_every_key() -> None:
+    from squall.pipeline.alerting import ANOMALY_KEYS
+    from squall.pipeline.alerting import KEYS as ALERT_KEYS
+    from squall.pipeline.settings import (
+        TOP_LEVEL_KEYS,
+        DlqSettings,
+        ParseSettings,
+        PersistSettings,
+        SpoutSettings,
+        SqliteSettings,
+    )
+    from squall.pipeline.simulator import SimulatorSettings
+    from squall.windowing.definitions import KEYS as WINDOW_KEYS
+
+    doc = (ROOT / "docs" / "settings.md").read_text()
+    keys = [*TOP_LEVEL_KEYS, *WINDOW_KEYS, *ALERT_KEYS, *(f"anomaly.{k}" for k in ANOMALY_KEYS)]
+    keys += [*ParseSettings.__dataclass_fields__, *SimulatorSettings.__dataclass_fields__]
+    for name, cls in (("persist", PersistSettings), ("spout", SpoutSettings), ("dlq", DlqSettings)):
+        keys += [f"{name}.{k}" for k in cls.__dataclass_fields__]
+    keys += [f"sqlite.{k}" for k in SqliteSettings.__dataclass_fields__]
+    missing = [k for k in keys if not any(f in doc for f in (f"`{k}`", f"`pipeline.{k}`", f"`{k}."))]
+    assert not missing, f"docs/settings.md does not document {missing}"

@@ -70,6 +70,17 @@ STREAMPARSE_ENV_KEYS = (
 )
 ENV_KEYS = (*STREAMPARSE_ENV_KEYS, "pipeline", "services", "max_parallelism")
 LOG_KEYS = ("path", "file", "max_bytes", "backup_count", "level")
+_ENV_TEXT_KEYS = (
+    "user",
+    "ssh_password",
+    "nimbus",
+    "log_path",
+    "log_file",
+    "virtualenv_root",
+    "virtualenv_path",
+    "virtualenv_name",
+    "virtualenv_flags",
+)
 
 # Storm options squall understands and validates: key -> (type check, description of valid values).
 _INT_MIN = {
@@ -201,10 +212,7 @@ def validate_config(raw: Mapping[str, Any]) -> None:
         where = f"envs.{name}"
         env = checks.obj(env, where)
         checks.check_keys(env, ENV_KEYS, where)
-        for key in ("user", "ssh_password", "nimbus", "log_path", "log_file", "virtualenv_flags"):
-            if env.get(key) is not None:
-                checks.text(env[key], f"{where}.{key}", empty=True)
-        for key in ("virtualenv_root", "virtualenv_path", "virtualenv_name"):
+        for key in _ENV_TEXT_KEYS:
             if env.get(key) is not None:
                 checks.text(env[key], f"{where}.{key}", empty=True)
         for key in ("use_ssh_for_nimbus", "use_virtualenv", "install_virtualenv"):

@@ -16,6 +16,7 @@ class ConfigError(SquallError):
 
     def __init__(self, key: str, message: str, fix: str | None = None) -> None:
         self.key = key
+        self.message = message
         self.fix = fix
         text = f"{key}: {message}"
         if fix:

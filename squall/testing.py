@@ -390,7 +390,7 @@ def isolated_pipeline_project(
 
     With `link_code`, `dest`/topologies, spouts and bolts are symlinks to `source`'s (run the project from
     `dest`); without, only config.json is written (pass it to `sparse submit --config`)."""
-    from squall.pipeline.settings import PipelineSettings
+    from squall.pipeline.settings import for_env
 
     config: dict[str, Any] = json.loads((source / "config.json").read_text())
     if env is None:
@@ -421,8 +421,9 @@ def isolated_pipeline_project(
         for folder in CODE_FOLDERS:
             (dest / folder).symlink_to(source / folder, target_is_directory=True)
     validate_config(config)
-    settings = pipeline_settings(Project(root=dest, raw=config), env)
-    typed = PipelineSettings.from_dict(settings)  # a typo in `pipeline` fails here, not in a task
+    project = Project(root=dest, raw=config)
+    settings = pipeline_settings(project, env)
+    typed = for_env(settings, project, project.env(env)[0])  # a typo in `pipeline` fails here, not in a task
     return IsolatedProject(
         root=dest,
         config=config,

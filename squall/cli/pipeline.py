@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 
 def _pipeline(env: str | None) -> PipelineSettings:
     """The env's `pipeline` section, validated (a bad value stops the command before it touches a service)."""
-    from squall.pipeline.settings import PipelineSettings
+    from squall.pipeline.settings import for_env
 
     project = load_project()
-    raw = pipeline_settings(project, env)
+    env_name, _ = project.env(env)
+    raw = pipeline_settings(project, env_name)
     raw.setdefault("project_root", str(project.root))
-    return PipelineSettings.from_dict(raw)
+    return for_env(raw, project, env_name)
 
 
 # --- squall simulate ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import Any
 
 from squall import checks
 from squall.cassandra.settings import CassandraSettings
-from squall.config import CONFIG_FILE, PIPELINE_CONF_KEY
+from squall.config import CONFIG_FILE, PIPELINE_CONF_KEY, Project
 from squall.errors import ConfigError
 from squall.kafka.settings import KafkaSettings
 from squall.pipeline.alerting import AlertRules, parse_alert_rules
@@ -305,6 +305,39 @@ class PipelineSettings:
             if (folder / CONFIG_FILE).is_file():
                 return folder / path
         return here / path
+
+
+def for_env(merged: Mapping[str, Any], project: Project, env_name: str) -> PipelineSettings:
+    """Validate `merged`, the env's pipeline (config.json `pipeline` deep-merged with `envs.<env>.pipeline`).
+    An error about a value the env sets names it there (`envs.dev.pipeline.kafka.port`), where the user
+    will look for it."""
+    try:
+        return PipelineSettings.from_dict(merged)
+    except ConfigError as exc:
+        _, env = project.env(env_name)
+        override = env.get("pipeline")
+        if (
+            isinstance(override, Mapping)
+            and exc.key.startswith("pipeline.")
+            and _holds(override, exc.key[9:])
+        ):
+            raise ConfigError(f"envs.{env_name}.{exc.key}", exc.message, exc.fix) from exc
+        raise
+
+
+def _holds(section: Mapping[str, Any], path: str) -> bool:
+    """Whether `section` sets the dotted `path` (list items as `name[i]`)."""
+    node: Any = section
+    for part in path.split("."):
+        name, *indices = part.replace("]", "").split("[")
+        if not isinstance(node, Mapping) or name not in node:
+            return False
+        node = node[name]
+        for index in indices:
+            if not isinstance(node, list) or not index.isdigit() or int(index) >= len(node):
+                return False
+            node = node[int(index)]
+    return True
 
 
 def from_conf(conf: Mapping[str, Any]) -> PipelineSettings:

@@ -12,7 +12,7 @@ from typing import Any
 
 from squall.clock import Clock
 from squall.config import PIPELINE_CONF_KEY, Project, resolve_options, resolve_parallelism
-from squall.pipeline.settings import PipelineSettings
+from squall.pipeline.settings import for_env
 from squall.resources import stage_resources
 from squall.runner.cluster import Cluster, Summary
 from squall.runner.graph import Graph, build_graph, topology_config, topology_parallelism
@@ -56,7 +56,7 @@ def plan_for(
         env_name, _ = project.env(env)
         par = resolve_parallelism(declared, project, env_name, cli_par)
         conf = resolve_options(topology_config(topology), project, env_name, cli_options)
-        PipelineSettings.from_dict(conf[PIPELINE_CONF_KEY])  # a bad pipeline setting stops the run here
+        for_env(conf[PIPELINE_CONF_KEY], project, env_name)  # a bad pipeline setting stops the run here
         serializer = project.serializer
         activate_project(project)
     else:

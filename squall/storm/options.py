@@ -20,7 +20,7 @@ from squall.config import (
     validate_options,
 )
 from squall.errors import ConfigError
-from squall.pipeline.settings import PipelineSettings
+from squall.pipeline.settings import for_env
 
 SERIALIZER_OPTION = "topology.multilang.serializer"
 MSGPACK_SERIALIZER_CLASS = "squall.multilang.MsgpackSerializer"
@@ -77,7 +77,7 @@ def storm_options(
     validate_options(cli, "-o")
     merged = dict(streamparse_options)
     merged.update(resolve_options(topology_config, project, env_name, None))
-    PipelineSettings.from_dict(merged[PIPELINE_CONF_KEY])
+    for_env(merged[PIPELINE_CONF_KEY], project, env_name)
     merged.update(cli)
     if serializer == "msgpack":
         merged.setdefault(SERIALIZER_OPTION, MSGPACK_SERIALIZER_CLASS)

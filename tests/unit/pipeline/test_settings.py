@@ -308,3 +308,27 @@ def test_the_settings_reference_documents_every_key() -> None:
     keys += [f"sqlite.{k}" for k in SqliteSettings.__dataclass_fields__]
     missing = [k for k in keys if not any(f in doc for f in (f"`{k}`", f"`pipeline.{k}`", f"`{k}."))]
     assert not missing, f"docs/settings.md does not document {missing}"
+
+
+@pytest.mark.parametrize(
+    ("top", "env", "key"),
+    [
+        ({}, {"kafka": {"port": 1}}, "envs.dev.pipeline.kafka.port"),
+        (
+            {"windows": {"definitions": [{"length_s": 10}]}},
+            {"windows": {"definitions": [{"length_s": -1}]}},
+            "envs.dev.pipeline.windows.definitions[0].length_s",
+        ),
+        ({"parse": {"max_metrics": 0}}, {"parse": {"max_depth": 3}}, "pipeline.parse.max_metrics"),
+    ],
+)
+def test_an_error_in_an_envs_override_is_named_where_the_env_sets_it(
+    tmp_path: Path, top: dict[str, Any], env: dict[str, Any], key: str
+) -> None:
+    from squall.pipeline.settings import for_env
+
+    project = Project(root=tmp_path, raw={"pipeline": top, "envs": {"dev": {"pipeline": env}}})
+    with pytest.raises(ConfigError) as err:
+        for_env(pipeline_settings(project, "dev"), project, "dev")
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}: ") and "(fix: " in str(err.value)

@@ -36,9 +36,12 @@ def _config_with(tmp_path: Path, **dev: object) -> Path:
         ({"parallelsim": {}}, "envs.dev.parallelsim: unknown key (fix: did you mean parallelism?)"),
         (
             {"pipeline": {"parse": {"max_payload_bytes": -1}}},
-            "pipeline.parse.max_payload_bytes: -1 is not valid",
+            "error: envs.dev.pipeline.parse.max_payload_bytes: -1 is not valid",
         ),
-        ({"pipeline": {"windows": {"idle_timeout": 3}}}, "pipeline.windows.idle_timeout: unknown key"),
+        (
+            {"pipeline": {"windows": {"idle_timeout": 3}}},
+            "error: envs.dev.pipeline.windows.idle_timeout: unknown key (fix: did you mean idle_timeout_s?)",
+        ),
     ],
 )
 def test_bad_config_is_refused_before_building_or_submitting(tmp_path: Path, dev: dict, key: str) -> None:
@@ -72,5 +75,8 @@ def test_sparse_run_refuses_a_bad_pipeline_setting_before_starting_storm(tmp_pat
     path.write_text(json.dumps(config))
     res = _sparse("run", "-e", "local", "-n", "passthrough", "--config", str(path), cwd=FIXTURE)
     assert res.returncode == 2, res.stdout + res.stderr
-    assert "pipeline.spout.batch_size: 0 is not valid (fix: use a whole number in 1..10000)" in res.stderr
+    assert (
+        "error: envs.local.pipeline.spout.batch_size: 0 is not valid (fix: use a whole number in 1..10000)"
+        in (res.stderr)
+    )
     assert "Running" not in res.stdout

@@ -78,6 +78,11 @@ def project(
     run = uuid.uuid4().hex[:10]
     made = make_project(tmp_path_factory.mktemp("e2e") / "project", run, kafka_bootstrap, cassandra_address)
     yield made
+    drop_project(made)
+
+
+def drop_project(made: E2EProject) -> None:
+    """Delete the run's topics and keyspace."""
     admin.delete_topics(made.kafka, [made.kafka.events_topic, made.kafka.dlq_topic, made.kafka.alerts_topic])
     cluster, session = connect(made.cassandra)
     try:

@@ -18,11 +18,12 @@ from kafka import KafkaProducer
 
 from bench.machine import write_result
 from squall.kafka import admin
+from squall.kafka.client import client_config
 from squall.kafka.settings import KafkaSettings
 
 
-def measure(servers: list[str], topic: str, linger_ms: int, rate: float, count: int) -> dict[str, Any]:
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=linger_ms)
+def measure(settings: KafkaSettings, topic: str, linger_ms: int, rate: float, count: int) -> dict[str, Any]:
+    producer = KafkaProducer(**client_config(settings, acks="all", linger_ms=linger_ms))
     try:
         producer.send(topic, b"warm-up").get(timeout=30)
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     topic = f"bench.linger.{uuid.uuid4().hex[:8]}"
     admin.ensure_topics(settings, [topic], partitions=1)
     try:
-        rows = [measure(list(settings.servers), topic, linger, ns.rate, ns.count) for linger in ns.linger]
-        rows.append(measure(list(settings.servers), topic, 5, 0, ns.count * 5))  # batched, for scale
+        rows = [measure(settings, topic, linger, ns.rate, ns.count) for linger in ns.linger]
+        rows.append(measure(settings, topic, 5, 0, ns.count * 5))  # batched, for scale
     finally:
         admin.delete_topics(settings, [topic])
     for row in rows:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from squall.errors import ConfigError
+from squall.secrets import SecretRef, absolute, secret_ref
 
 SECTION = "pipeline.cassandra"
 CONSISTENCY_LEVELS = (
@@ -22,6 +24,8 @@ CONSISTENCY_LEVELS = (
     "ANY",
 )
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_FILE_KEYS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+_STRING_KEYS = ("username", "password_env", "password_file", *_FILE_KEYS)
 
 
 @dataclass(frozen=True)
@@ -44,10 +48,42 @@ class CassandraSettings:
     connect_timeout_s: float = 10.0
     local_dc: str = ""  # empty: the datacenter of the first contact point
     protocol_version: int = 5  # Cassandra 4/5 speak v5; 0 lets the driver negotiate (it logs each downgrade)
+    # Security (docs/kafka-cassandra.md#secured-clusters): PasswordAuthenticator credentials and client TLS.
+    # The password is never a value here: `password_env` names an environment variable, `password_file` a file.
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    ssl: bool = False  # TLS to the native port (client_encryption_options)
+    ssl_cafile: str = ""  # PEM CA bundle that signed the nodes' certificates (empty: the system's CAs)
+    ssl_certfile: str = ""  # PEM client certificate, when the nodes require one
+    ssl_keyfile: str = ""  # PEM key of that certificate
+    ssl_check_hostname: bool = True
+
+    @property
+    def password(self) -> SecretRef | None:
+        """Where the password lives (None without a username); `.resolve()` reads it."""
+        if not self.username:
+            return None
+        return SecretRef(f"{SECTION}.password", env=self.password_env, file=self.password_file)
+
+    def check_credentials(self) -> None:
+        """ConfigError naming the key and the fix when the password or a TLS file cannot be read now."""
+        ref = self.password
+        if ref is not None:
+            ref.check()
+        for key in _FILE_KEYS:
+            path = getattr(self, key)
+            if path and not Path(path).is_file():
+                raise ConfigError(
+                    f"{SECTION}.{key}", f"{path} is not a readable file", "give the path of the PEM file"
+                )
 
     @classmethod
-    def from_section(cls, section: Any) -> CassandraSettings:
-        return cls.from_pipeline({"cassandra": section})
+    def from_section(cls, section: Any, root: Path | None = None) -> CassandraSettings:
+        pipeline: dict[str, Any] = {"cassandra": section}
+        if root is not None:
+            pipeline["project_root"] = str(root)
+        return cls.from_pipeline(pipeline)
 
     @classmethod
     def from_pipeline(cls, pipeline: Any) -> CassandraSettings:
@@ -60,10 +96,12 @@ class CassandraSettings:
         if not isinstance(pipeline, Mapping):
             raise ConfigError(SECTION, f"must be an object, got {type(pipeline).__name__}")
         section = pipeline.get("cassandra", pipeline)
+        root = pipeline.get("project_root") if "cassandra" in pipeline else None
         if section is None:
             section = {}
         if not isinstance(section, Mapping):
             raise ConfigError(SECTION, f"must be an object, got {type(section).__name__}")
+        secret_ref(section, "password", SECTION)  # a literal password: refused with how to do it instead
         known = {f.name for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, value in section.items():
@@ -110,8 +148,45 @@ class CassandraSettings:
                     raise ConfigError(
                         where, f"{value!r} is not a valid name", "use letters, digits and _, max 48"
                     )
+            elif key in _STRING_KEYS:
+                if not isinstance(value, str):
+                    raise ConfigError(where, f"{value!r} is not a string")
+                if key in ("password_file", *_FILE_KEYS):
+                    value = absolute(value, Path(root) if isinstance(root, str) and root else None)
+            elif key in ("ssl", "ssl_check_hostname"):
+                if not isinstance(value, bool):
+                    raise ConfigError(where, f"{value!r} is not true/false")
             values[key] = value
-        return cls(**values)
+        settings = cls(**values)
+        settings._validate_security()
+        return settings
+
+    def _validate_security(self) -> None:
+        has_password = bool(self.password_env or self.password_file)
+        if self.password_env and self.password_file:
+            raise ConfigError(
+                f"{SECTION}.password", "both password_env and password_file are set", "keep one of them"
+            )
+        if self.username and not has_password:
+            raise ConfigError(
+                f"{SECTION}.password_env",
+                f"username {self.username!r} is set but no password is configured",
+                'set "password_env": "SQUALL_CASSANDRA_PASSWORD" or "password_file": "/run/secrets/cassandra"',
+            )
+        if has_password and not self.username:
+            raise ConfigError(
+                f"{SECTION}.username", "is empty but a password is configured", "give the role name"
+            )
+        if not self.ssl:
+            for key in _FILE_KEYS:
+                if getattr(self, key):
+                    raise ConfigError(
+                        f"{SECTION}.{key}", "is set but ssl is false", 'set "ssl": true to connect with TLS'
+                    )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ConfigError(
+                f"{SECTION}.ssl_keyfile", "is set without ssl_certfile", "give both, or neither"
+            )
 
 
 def _replication(value: Any, where: str) -> dict[str, Any]:

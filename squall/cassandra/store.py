@@ -13,12 +13,13 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from cassandra import ConsistencyLevel
+from cassandra import AuthenticationFailed, ConsistencyLevel
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType
 
 from squall.cassandra.binding import RowBinder
+from squall.cassandra.client import cluster_security
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import (
     DEAD_LETTER_BUCKET,
@@ -54,12 +55,19 @@ def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[C
         connect_timeout=settings.connect_timeout_s,
         control_connection_timeout=settings.connect_timeout_s,
         **({"protocol_version": settings.protocol_version} if settings.protocol_version else {}),
+        **cluster_security(settings),
     )
     try:
         session = cluster.connect()
     except NoHostAvailable as exc:
         cluster.shutdown()
         hosts = ",".join(settings.contact_points)
+        if any(isinstance(e, AuthenticationFailed) for e in exc.errors.values()):
+            raise InfraError(
+                f"Cassandra at {hosts}:{settings.port} refused the credentials of role {settings.username!r} "
+                "(pipeline.cassandra.username/password_env/password_file): "
+                f"{_reasons(exc)} (fix: give the role's password, or create the role)"
+            ) from exc
         raise InfraError(
             f"cannot reach Cassandra at {hosts}:{settings.port} (pipeline.cassandra.contact_points/port): {exc}"
             " (fix: start it with `squall infra up`, or correct the setting)"
@@ -72,6 +80,10 @@ def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[C
             )
         session.set_keyspace(keyspace)
     return cluster, session
+
+
+def _reasons(exc: NoHostAvailable) -> str:
+    return "; ".join(f"{host}: {err}" for host, err in exc.errors.items())
 
 
 class CassandraStore:

@@ -15,6 +15,16 @@ def _echo(line: str) -> None:
     click.echo(line)
 
 
+ENV_OPTION = click.option(
+    "-e",
+    "--environment",
+    "env",
+    default=api.DEFAULT_ENV,
+    show_default=True,
+    help="config.json env whose `services` section to use (e.g. secure: Kafka and Cassandra with auth and TLS).",
+)
+
+
 @click.group()
 def infra() -> None:
     """Real ZooKeeper, Kafka, Cassandra and Storm on 127.0.0.1, assembled from Maven Central (no docker)."""
@@ -41,9 +51,10 @@ def install(no_apt: bool, maven_repo: str | None) -> None:
     help=f"Start SERVICES and what they need, wait until each answers; healthy ones are left alone. SERVICES: {SERVICE_HELP}"
 )
 @click.argument("services", nargs=-1)
-def up(services: tuple[str, ...]) -> None:
+@ENV_OPTION
+def up(services: tuple[str, ...], env: str) -> None:
     t0 = time.monotonic()
-    api.ensure_up(services or None, report=_echo)
+    api.ensure_up(services or None, ctx=api.make_context(env), report=_echo)
     click.echo(f"all up in {time.monotonic() - t0:.1f}s")
 
 
@@ -52,20 +63,22 @@ def up(services: tuple[str, ...]) -> None:
 @click.option(
     "--grace", default=30.0, show_default=True, help="Seconds to wait after SIGTERM before SIGKILL."
 )
-def down(services: tuple[str, ...], grace: float) -> None:
-    """Stop SERVICES (default: all) that squall started, by pid, including Storm worker JVMs."""
-    api.down(services or None, grace=grace, report=_echo)
+@ENV_OPTION
+def down(services: tuple[str, ...], grace: float, env: str) -> None:
+    """Stop SERVICES (default: all of the env's) that squall started, by pid, including Storm worker JVMs."""
+    api.down(services or None, ctx=api.make_context(env), grace=grace, report=_echo)
 
 
 @infra.command()
 @click.argument("services", nargs=-1)
-def status(services: tuple[str, ...]) -> None:
+@ENV_OPTION
+def status(services: tuple[str, ...], env: str) -> None:
     """A table of each service's pid, address and health."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table("service", "address", "pid", "health", "detail")
-    rows = api.status(services or None)
+    rows = api.status(services or None, ctx=api.make_context(env))
     for row in rows:
         pid = str(row.pid) if row.pid else ("-" if not row.healthy else "(not ours)")
         health = (
@@ -80,9 +93,11 @@ def status(services: tuple[str, ...]) -> None:
 @infra.command()
 @click.argument("service")
 @click.option("-n", "--lines", default=40, show_default=True, help="Lines from the end of each log file.")
-def logs(service: str, lines: int) -> None:
+@ENV_OPTION
+def logs(service: str, lines: int, env: str) -> None:
     """The tail of SERVICE's log files (console output first)."""
     from squall.infra.registry import resolve_names
 
-    resolve_names([service], with_requirements=False)
-    click.echo(api.log_tail(service, lines))
+    ctx = api.make_context(env)
+    resolve_names([service], with_requirements=False, services=api.env_services(ctx))
+    click.echo(api.log_tail(service, lines, ctx))

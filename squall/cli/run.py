@@ -9,7 +9,7 @@ from contextlib import nullcontext
 
 import click
 
-from squall.config import load_project, parse_assignments
+from squall.config import PIPELINE_CONF_KEY, load_project, parse_assignments
 
 
 @click.command()
@@ -48,6 +48,7 @@ def run(
     verbose: bool,
 ) -> None:
     """Run topology NAME (a file in config.json's topology_specs) until stopped (Ctrl-C), --duration or --until-idle."""
+    from squall.pipeline.stores import check_credentials
     from squall.runner.session import execute, plan
     from squall.runner.view import LiveView, format_summary
 
@@ -58,6 +59,7 @@ def run(
     )
     project = load_project()
     the_plan = plan(project, name, env, parse_assignments(pars, "--par"), parse_assignments(options, "-o"))
+    check_credentials(the_plan.conf.get(PIPELINE_CONF_KEY) or {})
     live = not as_json and sys.stdout.isatty()
     view = LiveView() if live else None
     with view if view is not None else nullcontext():

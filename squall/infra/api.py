@@ -14,7 +14,7 @@ import fcntl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import squall
@@ -49,12 +49,52 @@ def project_root(start: Path | None = None) -> Path:
 
 
 def make_context(env: str = DEFAULT_ENV, root: Path | None = None, jar_cache: Path | None = None) -> Context:
+    """The services of config.json `envs.<env>.services`: their addresses, and optionally `"run"` (the services
+    this env runs, default all), `"state"` (its state folder, default .state) and `"secure": true` (Kafka on
+    SASL_SSL with SCRAM, Cassandra with PasswordAuthenticator and TLS; squall.infra.secure)."""
     root = project_root(root)
     section = services(load_project(root), env)
+    where = f"envs.{env}.services"
+    layout = Layout.for_project(root, jar_cache)
+    state = section.get("state")
+    if state is not None:
+        if not isinstance(state, str) or not state.strip():
+            raise ConfigError(f"{where}.state", f"{state!r} is not a folder", 'e.g. ".state/secure"')
+        layout = replace(layout, state=root / state)
+    run = section.get("run")
+    if run is not None:
+        if not isinstance(run, list) or not run or not all(isinstance(n, str) for n in run):
+            raise ConfigError(
+                f"{where}.run", f"{run!r} is not a list of services", 'e.g. ["kafka", "cassandra"]'
+            )
+        for name in run:
+            if name not in SERVICES:
+                raise ConfigError(
+                    f"{where}.run", f"{name!r} is not a service", f"use some of: {', '.join(SERVICES)}"
+                )
+    secure = section.get("secure", False)
+    if not isinstance(secure, bool):
+        raise ConfigError(f"{where}.secure", f"{secure!r} is not true/false", "write true or false")
+    if secure and run is None:
+        raise ConfigError(
+            f"{where}.run", "is required with secure: true", 'e.g. "run": ["kafka", "cassandra"]'
+        )
+    if secure and not set(run or ()) <= {"kafka", "cassandra"}:
+        raise ConfigError(
+            f"{where}.run", f"{run!r}: only kafka and cassandra can run secured", 'use ["kafka", "cassandra"]'
+        )
     return Context(
-        layout=Layout.for_project(root, jar_cache),
-        endpoints=Endpoints.from_services(section, f"envs.{env}.services"),
+        layout=layout,
+        endpoints=Endpoints.from_services(section, where),
+        env=env,
+        secure=secure,
+        run=tuple(run) if run is not None else None,
     )
+
+
+def env_services(ctx: Context) -> dict[str, Service]:
+    """The services `ctx`'s env runs, in registry order."""
+    return {n: s for n, s in SERVICES.items() if ctx.run is None or n in ctx.run}
 
 
 def endpoints(env: str = DEFAULT_ENV, root: Path | None = None) -> dict[str, str]:
@@ -161,7 +201,8 @@ def service_status(ctx: Context, service: Service) -> Status:
 
 def status(names: Iterable[str] | None = None, ctx: Context | None = None) -> list[Status]:
     ctx = ctx or make_context()
-    return [service_status(ctx, SERVICES[n]) for n in resolve_names(names, with_requirements=False)]
+    chosen = resolve_names(names, with_requirements=False, services=env_services(ctx))
+    return [service_status(ctx, SERVICES[n]) for n in chosen]
 
 
 def is_healthy(name: str, ctx: Context | None = None) -> bool:
@@ -216,7 +257,7 @@ def _start(ctx: Context, service: Service) -> process.PidRecord:
     if busy:
         raise InfraError(
             f"{service.name}: port {', '.join(map(str, busy))} on {ctx.endpoints.host} is already taken by a process "
-            f"squall did not start (fix: stop it — `ss -ltnp` shows who — or change envs.dev.services.{service.port_name})"
+            f"squall did not start (fix: stop it — `ss -ltnp` shows who — or change envs.{ctx.env}.services.{service.port_name})"
         )
     launch = service.prepare(ctx)
     pid = process.spawn(
@@ -259,16 +300,18 @@ def ensure_up(
 ) -> list[UpResult]:
     """Start the named services (default: all) and what they need; leave healthy ones alone. Idempotent."""
     ctx = ctx or make_context()
-    wanted = resolve_names(names, with_requirements=True)
+    available = env_services(ctx)
+    wanted = resolve_names(names, with_requirements=True, services=available)
     results: list[UpResult] = []
     with _locked(ctx.layout):
-        for level in dependency_levels(wanted):
+        for level in dependency_levels(wanted, available):
             pending: dict[str, tuple[process.PidRecord, float]] = {}
             for name in level:
                 service = SERVICES[name]
                 ok, detail = service.check(ctx)
                 record = _record(ctx, name)
                 if ok:
+                    service.setup(ctx)
                     results.append(UpResult(name, "already up" if record else "external", 0.0, detail))
                     report(
                         f"{name}: already up ({detail})"
@@ -285,6 +328,7 @@ def ensure_up(
                     report(f"{name}: pid {record.pid} is running but not healthy yet ({detail}); waiting")
                 pending[name] = (record, t0)
             for name, (seconds, detail) in _wait_healthy(ctx, pending, report).items():
+                SERVICES[name].setup(ctx)
                 results.append(UpResult(name, "started", seconds, detail))
     return results
 
@@ -363,10 +407,11 @@ def down(
 ) -> list[DownResult]:
     """Stop the named services (default: all) that squall started, dependents first; by pid only."""
     ctx = ctx or make_context()
-    wanted = resolve_names(names, with_requirements=False)
+    available = env_services(ctx)
+    wanted = resolve_names(names, with_requirements=False, services=available)
     results = []
     with _locked(ctx.layout):
-        for level in reversed(dependency_levels(wanted)):
+        for level in reversed(dependency_levels(wanted, available)):
             for name in level:
                 result = _stop(ctx, name, grace)
                 report(

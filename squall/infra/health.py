@@ -7,6 +7,7 @@ import logging
 import socket
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 
 Health = tuple[bool, str]
@@ -50,8 +51,9 @@ def zookeeper(host: str, port: int) -> Health:
     return True, f"ruok -> imok, mode {mode}"
 
 
-def kafka(host: str, port: int, timeout: float = 5.0) -> Health:
-    """Healthy when the broker answers a metadata request and reports itself as a live broker."""
+def kafka(host: str, port: int, timeout: float = 5.0, security: Mapping[str, Any] | None = None) -> Health:
+    """Healthy when the broker answers a metadata request and reports itself as a live broker. `security`:
+    kafka-python's security arguments (squall.kafka.client.security_config) for a secured listener."""
     if not port_open(host, port):
         return False, "port closed"
     from kafka import KafkaAdminClient
@@ -64,6 +66,7 @@ def kafka(host: str, port: int, timeout: float = 5.0) -> Health:
             bootstrap_servers=f"{host}:{port}",
             request_timeout_ms=int(timeout * 1000),
             client_id="squall-health",
+            **(security or {}),
         )
         cluster: dict[str, Any] = admin.describe_cluster()
         brokers = cluster.get("brokers") or []
@@ -77,8 +80,11 @@ def kafka(host: str, port: int, timeout: float = 5.0) -> Health:
             admin.close()
 
 
-def cassandra(host: str, port: int, timeout: float = 10.0) -> Health:
-    """Healthy when a CQL session answers `SELECT release_version FROM system.local`."""
+def cassandra(
+    host: str, port: int, timeout: float = 10.0, security: Mapping[str, Any] | None = None
+) -> Health:
+    """Healthy when a CQL session answers `SELECT release_version FROM system.local`. `security`: the Cluster's
+    `auth_provider` / `ssl_context` (squall.cassandra.client.cluster_security) for a secured node."""
     if not port_open(host, port):
         return False, "port closed"
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
@@ -95,6 +101,7 @@ def cassandra(host: str, port: int, timeout: float = 10.0) -> Health:
         control_connection_timeout=timeout,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         protocol_version=5,
+        **(security or {}),
     )
     try:
         session = cluster.connect()

@@ -15,17 +15,14 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
 from squall.errors import InfraError
+from squall.kafka.client import client_config
 from squall.kafka.settings import KafkaSettings
 
 
 @contextmanager
 def admin_client(settings: KafkaSettings) -> Iterator[Any]:
     try:
-        client = KafkaAdminClient(
-            bootstrap_servers=settings.servers,
-            client_id="squall-admin",
-            request_timeout_ms=int(settings.request_timeout_s * 1000),
-        )
+        client = KafkaAdminClient(**client_config(settings, client_id="squall-admin"))
     except KafkaError as exc:
         raise _unreachable(settings, exc) from exc
     try:
@@ -68,11 +65,7 @@ def delete_topics(settings: KafkaSettings, topics: Iterable[str]) -> None:
 def plain_consumer(settings: KafkaSettings, group_id: str | None = None) -> Iterator[Any]:
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=settings.servers,
-            group_id=group_id,
-            enable_auto_commit=False,
-            client_id="squall-reader",
-            request_timeout_ms=int(settings.request_timeout_s * 1000),
+            **client_config(settings, group_id=group_id, enable_auto_commit=False, client_id="squall-reader")
         )
     except KafkaError as exc:
         raise _unreachable(settings, exc) from exc

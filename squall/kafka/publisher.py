@@ -9,6 +9,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from squall.errors import InfraError
+from squall.kafka.client import client_config
 from squall.kafka.settings import KafkaSettings
 
 
@@ -17,14 +18,13 @@ class KafkaPublisher:
 
     def __init__(self, settings: Any, **producer_overrides: Any) -> None:
         self.settings = KafkaSettings.from_pipeline(settings)
-        config: dict[str, Any] = {
-            "bootstrap_servers": self.settings.servers,
-            "acks": "all",
-            "linger_ms": self.settings.linger_ms,
-            "request_timeout_ms": int(self.settings.request_timeout_s * 1000),
-            "client_id": "squall-publisher",
-        }
-        config.update(producer_overrides)
+        config = client_config(
+            self.settings,
+            acks="all",
+            linger_ms=self.settings.linger_ms,
+            client_id="squall-publisher",
+            **producer_overrides,
+        )
         try:
             self._producer = KafkaProducer(**config)
         except KafkaError as exc:

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from squall.errors import ConfigError
 from squall.kafka.retry import BackoffPolicy
+from squall.secrets import SecretRef, absolute, secret_ref
 
 START_POSITIONS = ("committed", "earliest", "latest")
 FORMATS = ("json", "msgpack", "auto")
 SECTION = "pipeline.kafka"
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
+FILE_KEYS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,44 @@ class KafkaSettings:
     # produce request here whatever it carries (~50 us a record when batched): at 100 records/s a 5 ms linger
     # takes 18% of a core, 50 ms 6% (python -m bench.producer_linger; bench/results/producer_linger-*.json).
     linger_ms: int = 50
+    # Security (docs/kafka-cassandra.md#secured-clusters). The password is never a value here: `password_env`
+    # names an environment variable, `password_file` a file holding it (read when a client connects).
+    security_protocol: str = "PLAINTEXT"  # PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
+    sasl_mechanism: str = "SCRAM-SHA-512"  # SCRAM-SHA-512 | SCRAM-SHA-256 | PLAIN (with SASL_*)
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    ssl_cafile: str = ""  # PEM CA bundle that signed the brokers' certificates (empty: the system's CAs)
+    ssl_certfile: str = ""  # PEM client certificate, when the brokers ask for one (mutual TLS)
+    ssl_keyfile: str = ""  # PEM key of that certificate
+    ssl_check_hostname: bool = True
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def password(self) -> SecretRef | None:
+        """Where the SASL password lives (None without SASL); `.resolve()` reads it."""
+        if not self.sasl:
+            return None
+        return SecretRef(f"{SECTION}.password", env=self.password_env, file=self.password_file)
+
+    def check_credentials(self) -> None:
+        """ConfigError naming the key and the fix when the password or a TLS file cannot be read now."""
+        ref = self.password
+        if ref is not None:
+            ref.check()
+        for key in FILE_KEYS:
+            path = getattr(self, key)
+            if path and not Path(path).is_file():
+                raise ConfigError(
+                    f"{SECTION}.{key}", f"{path} is not a readable file", "give the path of the PEM file"
+                )
 
     @property
     def backoff(self) -> BackoffPolicy:
@@ -73,16 +116,19 @@ class KafkaSettings:
         if not isinstance(pipeline, Mapping):
             raise ConfigError(SECTION, f"must be an object, got {type(pipeline).__name__}")
         section = pipeline.get("kafka", pipeline)
-        return cls.from_section(section)
+        root = pipeline.get("project_root") if "kafka" in pipeline else None
+        return cls.from_section(section, Path(root) if isinstance(root, str) and root else None)
 
     @classmethod
-    def from_section(cls, section: Any) -> KafkaSettings:
+    def from_section(cls, section: Any, root: Path | None = None) -> KafkaSettings:
+        """`root` (the project folder) makes relative file paths (password_file, ssl_*file) absolute."""
         if section is None:
             section = {}
         if not isinstance(section, Mapping):
             raise ConfigError(
                 SECTION, f"must be an object, got {type(section).__name__}", 'write "kafka": {...}'
             )
+        secret_ref(section, "password", SECTION)  # a literal password: refused with how to do it instead
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, value in section.items():
@@ -92,6 +138,9 @@ class KafkaSettings:
                 )
             default = known[key].default
             values[key] = _check(key, value, type(default))
+        for key in ("password_file", *FILE_KEYS):
+            if key in values:
+                values[key] = absolute(values[key], root)
         settings = cls(**values)
         settings._validate()
         return settings
@@ -113,6 +162,7 @@ class KafkaSettings:
                 raise ConfigError(
                     f"{SECTION}.bootstrap_servers", f"{server!r} is not host:port", 'use "127.0.0.1:9092"'
                 )
+        self._validate_security()
         for key in ("events_topic", "dlq_topic", "alerts_topic", "group_id"):
             if not getattr(self, key):
                 raise ConfigError(f"{SECTION}.{key}", "is empty", "give it a name")
@@ -138,6 +188,55 @@ class KafkaSettings:
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{SECTION}.{key}", f"{getattr(self, key)!r} must be >= 0")
+
+    def _validate_security(self) -> None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"{SECTION}.security_protocol",
+                f"{self.security_protocol!r} is not a security protocol",
+                f"use one of {SECURITY_PROTOCOLS}",
+            )
+        if self.sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"{SECTION}.sasl_mechanism",
+                f"{self.sasl_mechanism!r} is not a SASL mechanism squall supports",
+                f"use one of {SASL_MECHANISMS}",
+            )
+        has_password = bool(self.password_env or self.password_file)
+        if self.sasl:
+            if not self.username:
+                raise ConfigError(
+                    f"{SECTION}.username", "is empty", f"{self.security_protocol} needs the SASL user name"
+                )
+            if not has_password:
+                raise ConfigError(
+                    f"{SECTION}.password_env",
+                    f"{self.security_protocol} needs a password and none is configured",
+                    'set "password_env": "SQUALL_KAFKA_PASSWORD" or "password_file": "/run/secrets/kafka"',
+                )
+            if self.password_env and self.password_file:
+                raise ConfigError(
+                    f"{SECTION}.password", "both password_env and password_file are set", "keep one of them"
+                )
+        elif self.username or has_password:
+            key = "username" if self.username else ("password_env" if self.password_env else "password_file")
+            raise ConfigError(
+                f"{SECTION}.{key}",
+                f"is set but security_protocol is {self.security_protocol!r}, which sends no credentials",
+                'set "security_protocol": "SASL_SSL" (or SASL_PLAINTEXT)',
+            )
+        if not self.tls:
+            for key in FILE_KEYS:
+                if getattr(self, key):
+                    raise ConfigError(
+                        f"{SECTION}.{key}",
+                        f"is set but security_protocol is {self.security_protocol!r}, which does not use TLS",
+                        'set "security_protocol": "SASL_SSL" or "SSL"',
+                    )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ConfigError(
+                f"{SECTION}.ssl_keyfile", "is set without ssl_certfile", "give both, or neither"
+            )
 
 
 def _check(key: str, value: Any, want: type) -> Any:

@@ -18,6 +18,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from squall.errors import InfraError, SquallError
+from squall.kafka.client import client_config
 from squall.kafka.settings import KafkaSettings
 
 
@@ -34,13 +35,14 @@ class ProduceReport:
 def open_producer(settings: KafkaSettings) -> Any:
     try:
         return KafkaProducer(
-            bootstrap_servers=settings.servers,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=max(settings.linger_ms, 5),
-            batch_size=256 * 1024,
-            request_timeout_ms=int(settings.request_timeout_s * 1000),
-            client_id="squall-simulate",
+            **client_config(
+                settings,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=max(settings.linger_ms, 5),
+                batch_size=256 * 1024,
+                client_id="squall-simulate",
+            )
         )
     except KafkaError as exc:
         raise InfraError(

@@ -37,6 +37,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from squall.clock import Clock, SystemClock
 from squall.errors import InfraError
 from squall.kafka.assignment import assign_round_robin
+from squall.kafka.client import client_config
 from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
 from squall.kafka.interleave import RoundRobinBuffer
 from squall.kafka.offsets import OffsetManager
@@ -271,18 +272,19 @@ class KafkaSource:
         s = self.settings
         try:
             return self._consumer_factory(
-                bootstrap_servers=s.servers,
-                group_id=s.group_id,
-                client_id=f"squall-spout-{s.group_id}-{self.task_index}",
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                max_poll_records=s.max_poll_records,
-                max_partition_fetch_bytes=s.fetch_partition_bytes,
-                request_timeout_ms=int(s.request_timeout_s * 1000),
-                metadata_max_age_ms=max(1000, int(s.partition_refresh_s * 1000))
-                if s.partition_refresh_s
-                else 300_000,
-                fetch_max_wait_ms=min(500, max(10, s.poll_timeout_ms)),
+                **client_config(
+                    s,
+                    group_id=s.group_id,
+                    client_id=f"squall-spout-{s.group_id}-{self.task_index}",
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                    max_poll_records=s.max_poll_records,
+                    max_partition_fetch_bytes=s.fetch_partition_bytes,
+                    metadata_max_age_ms=max(1000, int(s.partition_refresh_s * 1000))
+                    if s.partition_refresh_s
+                    else 300_000,
+                    fetch_max_wait_ms=min(500, max(10, s.poll_timeout_ms)),
+                )
             )
         except KafkaError as exc:
             raise InfraError(

@@ -44,3 +44,17 @@ def make_publisher(settings: PipelineSettings | Mapping[str, Any]) -> Publisher:
     typed = PipelineSettings.of(settings)
     publisher: Publisher = _load(PUBLISHERS[typed.publisher])(typed)
     return publisher
+
+
+def check_credentials(settings: Mapping[str, Any]) -> None:
+    """Before anything starts: the passwords and TLS files of the Kafka and Cassandra clients this pipeline will
+    make can be read (ConfigError naming the key and the fix otherwise). The tasks read them again when they
+    connect; the Storm conf carries only the variable names and file paths."""
+    if settings.get("source") == "kafka" or publisher_name(settings) == "kafka":
+        from squall.kafka.settings import KafkaSettings
+
+        KafkaSettings.from_pipeline(settings).check_credentials()
+    if settings.get("sink") == "cassandra":
+        from squall.cassandra.settings import CassandraSettings
+
+        CassandraSettings.from_pipeline(settings).check_credentials()

@@ -14,6 +14,7 @@ from kafka import KafkaProducer
 
 from squall.clock import ManualClock
 from squall.kafka import admin
+from squall.kafka.client import client_config
 from squall.kafka.dead_letters import decode_dead_letter
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.source import KafkaSource
@@ -47,7 +48,7 @@ def produce(
     s: KafkaSettings, per_partition: dict[int, int], prefix: str = "m"
 ) -> dict[tuple[int, int], bytes]:
     """Produce to explicit partitions; return (partition, offset) -> value."""
-    producer = KafkaProducer(bootstrap_servers=s.servers, acks="all")
+    producer = KafkaProducer(**client_config(s, acks="all"))
     futures = []
     for p, n in per_partition.items():
         for i in range(n):

@@ -47,6 +47,20 @@ def test_render_file_writes_only_on_change(tmp_path: Path) -> None:
                 "storage_port": 7000,
                 "ssl_storage_port": 7001,
                 "data_dir": "/d",
+                "authenticator": "AllowAllAuthenticator",
+            },
+        ),
+        (
+            "kafka/secure.properties",
+            {
+                "host": "127.0.0.1",
+                "port": 9192,
+                "controller_port": 9193,
+                "admin_user": "admin",
+                "admin_password": "pw",
+                "keystore": "/s/server.p12",
+                "keystore_password": "pw",
+                "ca_cert": "/s/ca.pem",
             },
         ),
         (
@@ -69,6 +83,17 @@ def test_project_templates_render_completely(template: str, values: dict[str, ob
     text = render_text((INFRA / template).read_text(), values, template)
     assert "${" not in text.replace("%HEAP-MEM%", "")
     assert "127.0.0.1" in text
+
+
+def test_cassandra_secure_overlay_turns_client_tls_on_with_the_keystore() -> None:
+    text = render_text(
+        (INFRA / "cassandra" / "secure.yaml").read_text(),
+        {"keystore": "/s/server.p12", "keystore_password": "pw"},
+        "secure.yaml",
+    )
+    assert (
+        "client_encryption_options:\n  enabled: true\n  optional: false\n  keystore: /s/server.p12\n" in text
+    )
 
 
 def test_zookeeper_admin_server_is_off_and_ruok_whitelisted() -> None:

@@ -33,12 +33,14 @@ infra-up: infra-deps
 	$(SQUALL) infra up
 
 infra-down: $(STAMP)
+	$(SQUALL) infra down -e secure
 	$(SQUALL) infra down
 
 test: infra-deps
 	@set -o pipefail; rc=0; \
 	$(SQUALL) infra up || rc=$$?; \
 	if [ $$rc -eq 0 ]; then $(BIN)/pytest tests -p no:cacheprovider || rc=$$?; fi; \
+	$(SQUALL) infra down -e secure || true; \
 	$(SQUALL) infra down || true; \
 	exit $$rc
 

@@ -329,7 +329,9 @@ def _cassandra_check(ctx: Context) -> Health:
         **default,
     }
     ok, fallback = health.cassandra(host, port, security=security)
-    return ok, (f"{fallback}; role {PIPELINE_USER!r} not set up yet" if ok else detail)
+    return ok, (
+        f"{fallback}; the default superuser answers, role {PIPELINE_USER!r} is set up next" if ok else detail
+    )
 
 
 def _cassandra_setup(ctx: Context) -> None:

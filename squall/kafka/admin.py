@@ -14,8 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import TopicPartition
 
-from squall.errors import InfraError
-from squall.kafka.client import client_config
+from squall.kafka.client import client_config, unreachable
 from squall.kafka.settings import KafkaSettings
 
 
@@ -24,7 +23,7 @@ def admin_client(settings: KafkaSettings) -> Iterator[Any]:
     try:
         client = KafkaAdminClient(**client_config(settings, client_id="squall-admin"))
     except KafkaError as exc:
-        raise _unreachable(settings, exc) from exc
+        raise unreachable(settings, exc) from exc
     try:
         yield client
     finally:
@@ -68,7 +67,7 @@ def plain_consumer(settings: KafkaSettings, group_id: str | None = None) -> Iter
             **client_config(settings, group_id=group_id, enable_auto_commit=False, client_id="squall-reader")
         )
     except KafkaError as exc:
-        raise _unreachable(settings, exc) from exc
+        raise unreachable(settings, exc) from exc
     try:
         yield consumer
     finally:
@@ -127,10 +126,3 @@ def read_topic(
                     consumer.pause(tp)
         out.sort(key=lambda r: (r.partition, r.offset))
         return out if limit is None else out[:limit]
-
-
-def _unreachable(settings: KafkaSettings, exc: Exception) -> InfraError:
-    return InfraError(
-        f"cannot reach Kafka at {settings.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc}"
-        " (fix: start it with `squall infra up`, or correct the setting)"
-    )

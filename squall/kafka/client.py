@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from squall.errors import InfraError
 from squall.kafka.settings import KafkaSettings
 
 
@@ -50,3 +51,18 @@ def client_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     }
     config.update(overrides)
     return config
+
+
+def unreachable(settings: KafkaSettings, exc: Exception) -> InfraError:
+    """The error for a client that could not talk to the brokers. With SASL or TLS a refused login or handshake
+    looks the same to kafka-python as a broker that is down ("Unable to bootstrap"), so the fix names both."""
+    fix = "start it with `squall infra up`, or correct the setting"
+    if settings.security_protocol != "PLAINTEXT":
+        fix += (
+            f"; {settings.security_protocol} to a running broker fails this way too when the credentials or TLS "
+            "settings are wrong: check pipeline.kafka.security_protocol, sasl_mechanism, username, "
+            "password_env/password_file and ssl_cafile"
+        )
+    return InfraError(
+        f"cannot reach Kafka at {settings.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc} (fix: {fix})"
+    )

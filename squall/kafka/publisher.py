@@ -8,8 +8,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from squall.errors import InfraError
-from squall.kafka.client import client_config
+from squall.kafka.client import client_config, unreachable
 from squall.kafka.settings import KafkaSettings
 
 
@@ -28,10 +27,7 @@ class KafkaPublisher:
         try:
             self._producer = KafkaProducer(**config)
         except KafkaError as exc:
-            raise InfraError(
-                f"cannot reach Kafka at {self.settings.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc}"
-                " (fix: start it with `squall infra up`, or correct the setting)"
-            ) from exc
+            raise unreachable(self.settings, exc) from exc
 
     def publish(self, topic: str, key: bytes | None, value: bytes) -> Future[None]:
         done: Future[None] = Future()

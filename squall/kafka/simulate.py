@@ -17,8 +17,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from squall.errors import InfraError, SquallError
-from squall.kafka.client import client_config
+from squall.errors import SquallError
+from squall.kafka.client import client_config, unreachable
 from squall.kafka.settings import KafkaSettings
 
 
@@ -45,10 +45,7 @@ def open_producer(settings: KafkaSettings) -> Any:
             )
         )
     except KafkaError as exc:
-        raise InfraError(
-            f"cannot reach Kafka at {settings.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc}"
-            " (fix: start it with `squall infra up`, or correct the setting)"
-        ) from exc
+        raise unreachable(settings, exc) from exc
 
 
 def produce(

@@ -37,7 +37,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from squall.clock import Clock, SystemClock
 from squall.errors import InfraError
 from squall.kafka.assignment import assign_round_robin
-from squall.kafka.client import client_config
+from squall.kafka.client import client_config, unreachable
 from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
 from squall.kafka.interleave import RoundRobinBuffer
 from squall.kafka.offsets import OffsetManager
@@ -287,10 +287,7 @@ class KafkaSource:
                 )
             )
         except KafkaError as exc:
-            raise InfraError(
-                f"cannot reach Kafka at {s.bootstrap_servers} (pipeline.kafka.bootstrap_servers): {exc}"
-                " (fix: start it with `squall infra up`, or correct the setting)"
-            ) from exc
+            raise unreachable(s, exc) from exc
 
     def _gap_confirmed(self, tp: TopicPartition, manager: OffsetManager, record: Any) -> bool:
         """A record past the next expected offset. Offsets can be missing for real (transaction markers,

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
+import struct
 import subprocess
 import sys
 import time
@@ -202,6 +205,28 @@ def test_a_kafka_client_with_a_wrong_password_is_refused(project: SecureProject,
     finally:
         consumer.close()
     assert time.monotonic() - t0 < 60
+
+
+def _api_versions_over_tls(port: int, ctx: ssl.SSLContext) -> bytes:
+    """Send a Kafka ApiVersions v0 request over TLS and return the response's 4 length bytes."""
+    body = struct.pack(">hhih", 18, 0, 1, 4) + b"test"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(struct.pack(">i", len(body)) + body)
+            return tls.recv(4)
+
+
+def test_the_kafka_controller_port_wants_a_client_certificate(secure_env: Context) -> None:
+    m = secure_env.material
+    port = secure_env.endpoints.port("kafka_controller")
+    anonymous = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    anonymous.load_verify_locations(m.ca_cert)
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _api_versions_over_tls(port, anonymous)
+    with_cert = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with_cert.load_verify_locations(m.ca_cert)
+    with_cert.load_cert_chain(m.server_cert, m.server_key)
+    assert len(_api_versions_over_tls(port, with_cert)) == 4  # the broker's own certificate gets an answer
 
 
 def _cluster(c: CassandraSettings, **security: Any) -> Cluster:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from squall.errors import ConfigError
-from squall.kafka.client import client_config, security_config
+from squall.kafka.client import client_config, security_config, unreachable
 from squall.kafka.settings import KafkaSettings
 
 SECURED = {
@@ -128,3 +128,10 @@ def test_bad_security_settings_name_the_key_and_the_fix(
     assert info.value.key == key
     assert words in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+def test_an_unreachable_secured_cluster_points_at_the_credentials_too() -> None:
+    plain = unreachable(KafkaSettings(), TimeoutError("Unable to bootstrap"))
+    assert "pipeline.kafka.bootstrap_servers" in str(plain) and "password_env" not in str(plain)
+    secured = unreachable(KafkaSettings.from_section(SECURED), TimeoutError("Unable to bootstrap"))
+    assert "squall infra up" in str(secured) and "password_env/password_file" in str(secured)

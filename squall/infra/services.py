@@ -246,7 +246,16 @@ def kafka_client_settings(ctx: Context, user: str = PIPELINE_USER) -> KafkaSetti
     )
 
 
+def _no_material(ctx: Context) -> Health | None:
+    """A secured env before its first `up` has no certificates to check with (and a check makes none)."""
+    if ctx.secure and not Material(ctx.layout.state).complete:
+        return False, f"no certificates in {ctx.layout.state} yet (`squall infra up -e {ctx.env}` makes them)"
+    return None
+
+
 def _kafka_check(ctx: Context) -> Health:
+    if (missing := _no_material(ctx)) is not None:
+        return missing
     security = security_config(kafka_client_settings(ctx)) if ctx.secure else None
     return health.kafka(ctx.endpoints.host, ctx.endpoints.port("kafka"), security=security)
 
@@ -318,6 +327,8 @@ def _cassandra_check(ctx: Context) -> Health:
     host, port = ctx.endpoints.host, ctx.endpoints.port("cassandra")
     if not ctx.secure:
         return health.cassandra(host, port)
+    if (missing := _no_material(ctx)) is not None:
+        return missing
     ok, detail = health.cassandra(host, port, security=cluster_security(cassandra_client_settings(ctx)))
     if ok or "AuthenticationFailed" not in detail and "Bad credentials" not in detail:
         return ok, detail

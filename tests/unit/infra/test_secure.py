@@ -101,3 +101,15 @@ def test_bad_env_services_name_the_key(tmp_path: Path, services: dict[str, objec
     with pytest.raises(ConfigError) as info:
         api.make_context("s", root)
     assert info.value.key == key
+
+
+def test_status_of_a_secured_env_never_started_makes_no_certificates(tmp_path: Path) -> None:
+    root = _project(
+        tmp_path,
+        {"run": ["kafka", "cassandra"], "secure": True, "state": ".state/s", "kafka": "127.0.0.1:1"},
+    )
+    ctx = api.make_context("s", root)
+    rows = api.status(ctx=ctx)
+    assert [(r.name, r.healthy) for r in rows] == [("kafka", False), ("cassandra", False)]
+    assert all("squall infra up -e s" in r.detail for r in rows)
+    assert not (root / ".state" / "s" / "tls").exists()

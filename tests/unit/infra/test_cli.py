@@ -23,3 +23,21 @@ def test_up_rejects_an_unknown_service_before_starting_anything() -> None:
     result = CliRunner().invoke(cli, ["infra", "up", "storm-ui"])
     assert result.exit_code == 2
     assert "use one of: zookeeper, kafka, cassandra, nimbus, supervisor, ui" in result.output
+
+
+@pytest.mark.parametrize("command", ["up", "down", "status", "logs"])
+def test_service_commands_take_an_environment(command: str) -> None:
+    result = CliRunner().invoke(cli, ["infra", command, "--help"])
+    assert "-e, --environment" in result.output and "[default: dev]" in result.output
+
+
+def test_a_secure_env_offers_only_its_own_services() -> None:
+    result = CliRunner().invoke(cli, ["infra", "logs", "nimbus", "-e", "secure"])
+    assert result.exit_code == 2
+    assert "'nimbus' is not a service (fix: use one of: kafka, cassandra)" in result.output
+
+
+def test_an_unknown_environment_is_a_clear_error() -> None:
+    result = CliRunner().invoke(cli, ["infra", "status", "-e", "staging"])
+    assert result.exit_code == 2
+    assert "envs.staging: no such environment" in result.output

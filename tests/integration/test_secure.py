@@ -36,7 +36,7 @@ from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.store import connect, read_window_rows
 from squall.errors import InfraError
 from squall.infra import api
-from squall.infra.secure import Material
+from squall.infra.secure import PASSWORDS, Material
 from squall.infra.services import Context
 from squall.kafka import admin
 from squall.kafka.client import client_config
@@ -176,6 +176,16 @@ def test_no_password_appears_in_any_output(project: SecureProject, outcome: dict
     for password in project.passwords:
         assert password not in text
     assert project.passwords[0] not in json.dumps(outcome["summary"])
+
+
+def test_no_password_appears_in_the_services_logs(secure_env: Context, outcome: dict[str, Any]) -> None:
+    m = secure_env.material
+    passwords = [m.password(n) for n in PASSWORDS]
+    logs = [p for name in ("kafka", "cassandra") for p in secure_env.layout.log_dir(name).rglob("*.log*")]
+    assert any(p.name == "server.log" for p in logs) and any(p.name == "system.log" for p in logs)
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert not [n for n, pw in zip(PASSWORDS, passwords, strict=True) if pw in text], path
 
 
 def test_a_kafka_client_without_credentials_is_refused(project: SecureProject) -> None:

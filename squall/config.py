@@ -249,7 +249,8 @@ def validate_config(raw: Mapping[str, Any]) -> None:
 def _service_keys() -> tuple[str, ...]:
     from squall.infra.endpoints import DEFAULT_PORTS  # the services `squall infra` knows own their names
 
-    return (*DEFAULT_PORTS, "supervisor_slots")
+    # besides the ports: the worker slots, and which services an env runs, its state folder, whether it is secured
+    return (*DEFAULT_PORTS, "supervisor_slots", "run", "state", "secure")
 
 
 def max_parallelism(project: Project, env_name: str | None) -> int:

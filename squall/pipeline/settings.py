@@ -29,6 +29,7 @@ from squall.kafka.settings import KafkaSettings
 from squall.pipeline.alerting import AlertRules, parse_alert_rules
 from squall.pipeline.routing import Rule, parse_rules
 from squall.pipeline.simulator import SimulatorSettings
+from squall.secrets import secret_ref
 from squall.windowing.definitions import WindowSettings, parse_window_settings
 
 DEFAULT_SQLITE_PATH = ".state/squall.db"
@@ -161,6 +162,8 @@ def _section(raw: Any, cls: type, where: str) -> Mapping[str, Any]:
 def _adapter_section(raw: Any, cls: type, where: str) -> Mapping[str, Any]:
     """A Kafka or Cassandra section checked before its own module validates it: keys (its dataclass fields, with
     a suggestion for a typo) and finite numbers (the JSON module accepts NaN and Infinity)."""
+    if isinstance(raw, Mapping) and "password" in raw:
+        secret_ref(raw, "password", where)  # a literal password: refused with how to give it instead
     section = _section(raw, cls, where)
     for key, value in section.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -242,6 +245,8 @@ class PipelineSettings:
         sqlite = _section(pipeline.get("sqlite"), SqliteSettings, f"{where}.sqlite")
         kafka = _adapter_section(pipeline.get("kafka"), KafkaSettings, f"{where}.kafka")
         cassandra = _adapter_section(pipeline.get("cassandra"), CassandraSettings, f"{where}.cassandra")
+        # relative file paths of the Kafka and Cassandra sections (password_file, ssl_*file) are the project's
+        root_path = Path(root) if isinstance(root, str) and root else None
         return cls(
             source=source,
             sink=checks.choice(pipeline.get("sink", "sqlite"), f"{where}.sink", SINKS),
@@ -281,8 +286,8 @@ class PipelineSettings:
                 }
             ),
             dlq=DlqSettings(_max_in_flight(dlq, f"{where}.dlq", 256)),
-            kafka=KafkaSettings.from_section(kafka),
-            cassandra=CassandraSettings.from_section(cassandra),
+            kafka=KafkaSettings.from_section(kafka, root_path),
+            cassandra=CassandraSettings.from_section(cassandra, root_path),
         )
 
     @property

@@ -76,5 +76,5 @@ def run(
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         click.echo(format_summary(summary))
-    if summary.reason == "fatal":
+    if summary.failed:  # a task kept dying: the run gave up on it
         sys.exit(1)

@@ -42,9 +42,19 @@ class Acker:
         self._pending: dict[int, _Entry] = {}
         self._buckets: list[set[int]] = [set() for _ in range(buckets)]
         self._next_rotation = now + timeout_secs
+        self._open = 0  # entries a spout task waits on (not acks for a tree that already finished)
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    def open_trees(self) -> int:
+        """Trees a spout task is waiting on. Entries left by acks for a tree that already failed or timed out
+        (Storm keeps those until they rotate out, too) are not counted."""
+        return self._open
+
+    def is_open(self, root: int) -> bool:
+        entry = self._pending.get(root)
+        return entry is not None and entry.spout_task is not None
 
     def __contains__(self, root: int) -> bool:
         return root in self._pending
@@ -62,9 +72,11 @@ class Acker:
             return None
         if entry.failed:
             del self._pending[root]
+            self._open -= 1
             return Outcome(entry.spout_task, root, False, entry.started)
         if entry.val == 0:
             del self._pending[root]
+            self._open -= 1
             return Outcome(entry.spout_task, root, True, entry.started)
         return None
 
@@ -73,8 +85,11 @@ class Acker:
         if val and root not in self._pending:  # the usual case: a new root, acks not seen before it
             self._pending[root] = _Entry(val, spout_task, now)
             self._buckets[0].add(root)
+            self._open += 1
             return None
         entry = self._entry(root, now)
+        if entry.spout_task is None:
+            self._open += 1
         entry.val ^= val
         entry.spout_task = spout_task
         entry.started = now
@@ -100,7 +115,9 @@ class Acker:
     def forget(self, roots: set[int]) -> None:
         """Drop trees without telling anyone (their spout task is gone)."""
         for root in roots:
-            self._pending.pop(root, None)
+            entry = self._pending.pop(root, None)
+            if entry is not None and entry.spout_task is not None:
+                self._open -= 1
 
     def due(self, now: float) -> bool:
         return now >= self._next_rotation
@@ -118,6 +135,7 @@ class Acker:
                     continue
                 if entry.spout_task is None:
                     continue  # acks for a tree never initialised: nobody to tell (Storm drops them too)
+                self._open -= 1
                 out.append(Outcome(entry.spout_task, root, False, entry.started, timed_out=True))
         return out
 

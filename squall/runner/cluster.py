@@ -51,9 +51,26 @@ class TaskError:
     task: int
     message: str
     kind: str = "error"  # "error" (reported by the component) | "died" (the runner restarted it)
+    count: int = 1  # the same report from the same task, this many times in a row
+
+    @property
+    def signature(self) -> str:
+        """What makes two reports the same: the last line (the exception, for a traceback)."""
+        return last_line(self.message)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"component": self.component, "task": self.task, "kind": self.kind, "message": self.message}
+        return {
+            "component": self.component,
+            "task": self.task,
+            "kind": self.kind,
+            "count": self.count,
+            "message": self.message,
+        }
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 @dataclass
@@ -82,6 +99,17 @@ class Summary:
     components: list[ComponentStats]
     errors: list[TaskError] = field(default_factory=list)
     pending_trees: int = 0
+    # component -> user tuples its tasks never acked or failed although their trees already finished (timed
+    # out or failed): Storm does not wait for them, and neither does --until-idle
+    held: dict[str, int] = field(default_factory=dict)
+    # component -> tuples that belong to no tree, never acked, held longer than topology.message.timeout.secs
+    held_untracked: dict[str, int] = field(default_factory=dict)
+    gave_up: list[str] = field(default_factory=list)  # tasks the runner stopped restarting, and why
+
+    @property
+    def failed(self) -> bool:
+        """The run stopped on a task that kept dying, or ended with dead tasks."""
+        return self.reason == "fatal" or bool(self.gave_up)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +118,9 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "stopped_because": self.reason,
             "pending_trees": self.pending_trees,
+            "held": dict(self.held),
+            "held_untracked": dict(self.held_untracked),
+            "gave_up": list(self.gave_up),
             "components": [c.as_dict() for c in self.components],
             "errors": [e.as_dict() for e in self.errors],
         }
@@ -154,6 +185,9 @@ class Cluster:
         self.logs: list[LogRecord] = []
         self.emitted: list[Emitted] = []
         self.fatal: str | None = None
+        self.gave_up: list[str] = []
+        self._latest_report: dict[tuple[int, str], TaskError] = {}  # (task, kind) -> its latest report
+        self._first_death: dict[int, float] = {}
         self._selector = selectors.DefaultSelector()
         self._fd_host: dict[int, ShellHost] = {}
         self._inline_hosts: list[tuple[int, InlineHost]] = []
@@ -230,7 +264,7 @@ class Cluster:
 
         if self.hosting(comp) == "inline":
             cls = comp.component_cls or load_class(comp.class_path)
-            host: Any = InlineHost(cls, ex.handle, on_death, label)
+            host: Any = InlineHost(cls, ex.handle, on_death, label, serializer=self.serializer)
             self._inline_hosts.append((task, host))
             self._inline_hosts.sort(key=lambda p: p[0])
         else:
@@ -289,11 +323,23 @@ class Cluster:
                 _LEVELS.get(level, logging.INFO), "[task %d] %s", task, text
             )
 
+    def _report(self, err: TaskError) -> bool:
+        """Record `err`; the same report as the task's previous one of its kind only counts again.
+        True when it is new (worth logging)."""
+        key = (err.task, err.kind)
+        latest = self._latest_report.get(key)
+        if latest is not None and latest.signature == err.signature:
+            latest.count += 1
+            return False
+        self.errors.append(err)
+        self._latest_report[key] = err
+        return True
+
     def component_error(self, task: int, text: str) -> None:
         err = TaskError(self.graph.task_component[task], task, text)
-        self.errors.append(err)
         self._last_error[task] = text
-        log.error("%s[task %d] reported an error: %s", err.component, task, text)
+        if self._report(err):
+            log.error("%s[task %d] reported an error: %s", err.component, task, text)
 
     def component_metric(self, task: int, name: str, value: Any) -> None:
         log.debug("metric %s[task %d] %s=%r", self.graph.task_component[task], task, name, value)
@@ -313,17 +359,28 @@ class Cluster:
             text += f"\n--- last error it reported ---\n{last}"
         if tail:
             text += f"\n--- stderr (last lines) ---\n{tail}"
-        self.errors.append(TaskError(ex.name, task, text, kind="died"))
-        log.error("%s", text)
+        err = TaskError(ex.name, task, text, kind="died")
+        if self._report(err):
+            log.error("%s", text)
+        else:
+            log.info("%s[task %d] died again, the same way: %s", ex.name, task, err.signature)
         self._retire(task)
         ex.died()
         ex.ready = False
         if self._stopped:
             return
-        ex.metrics.restarts += 1
-        if ex.metrics.restarts > self.max_restarts:
-            self.fatal = f"{ex.name}[task {task}] died {ex.metrics.restarts} times; giving up. Last: {reason}"
+        first = self._first_death.setdefault(task, self.now)
+        if ex.metrics.restarts >= self.max_restarts:
+            why = last_line(text) or reason
+            gave_up = (
+                f"{ex.name} task {task}: gave up after {ex.metrics.restarts} restarts in "
+                f"{self.now - first:.0f} s: {why}"
+            )
+            self.gave_up.append(gave_up)
+            self.fatal = gave_up
+            log.error("%s", gave_up)
             return
+        ex.metrics.restarts += 1
         self._to_restart.append(task)
 
     def _retire(self, task: int) -> None:
@@ -357,10 +414,16 @@ class Cluster:
         return False
 
     def in_flight(self) -> int:
-        """Trees pending plus tuples (not ticks) delivered to bolts and not yet acked/failed."""
-        n = len(self.acker) if self.acker is not None else 0
+        """What a run is still waiting for, as Storm sees it: trees a spout waits on, plus tuples of no tree
+        (unreliable emits, no ackers) a bolt holds for less than topology.message.timeout.secs. A tuple a bolt
+        never acks once its tree timed out is held, not in flight (`Summary.held`). 0 = nothing."""
+        n = self.acker.open_trees() if self.acker is not None else 0
+        if n:
+            return n
+        now, timeout = self.now, self.timeout_secs
         for b in self.bolts:
-            n += b.user_pending
+            if b.loose and b.live_loose(now, timeout):
+                n += 1
         return n
 
     def step(self, max_wait: float = 0.05) -> int:
@@ -533,7 +596,7 @@ class Cluster:
             self.step(max_wait=0.01)
             if (
                 not self.in_flight()
-                and not any(b.pending for b in self.bolts)
+                and all(len(b.pending) == b.user_pending for b in self.bolts)  # ticks not taken yet
                 and all(not s.commands and not s.awaiting_sync for s in self.spouts if s.ready)
             ):
                 return True
@@ -571,6 +634,15 @@ class Cluster:
                 if t in self.executors:
                     self.executors[t].metrics.exec_secs = live + self._exec_carry.get(t, 0.0)
             stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, window))
+        held: dict[str, int] = {}
+        untracked: dict[str, int] = {}
+        for b in self.bolts:
+            if b.user_pending:
+                orphaned, loose = b.held(self.now, self.timeout_secs)
+                if orphaned:
+                    held[b.name] = held.get(b.name, 0) + orphaned
+                if loose:
+                    untracked[b.name] = untracked.get(b.name, 0) + loose
         return Summary(
             topology=self.graph.name,
             hosting="inline" if self.inline else "process",
@@ -578,7 +650,10 @@ class Cluster:
             reason=reason,
             components=stats,
             errors=list(self.errors),
-            pending_trees=len(self.acker) if self.acker is not None else 0,
+            pending_trees=self.acker.open_trees() if self.acker is not None else 0,
+            held=held,
+            held_untracked=untracked,
+            gave_up=list(self.gave_up),
         )
 
 

@@ -11,12 +11,14 @@ import time
 from collections import deque
 from typing import Any, Protocol
 
+from squall.protocol.carry import UNSERIALIZABLE, describe_lost
 from squall.runner.acker import Acker, Outcome
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM, ComponentDef
 from squall.runner.metrics import TaskMetrics
 
 _perf = time.perf_counter
 PIPELINED_COMMANDS = 1000
+PYSTORM_SEND_FAILED = "Failed to send message: "  # what pystorm logs when its serializer raises
 SPOUT_WAIT_SECS = 0.001  # Storm's topology.sleep.spout.wait.strategy.time.ms default
 
 
@@ -31,6 +33,7 @@ class Host(Protocol):
 class Engine(Protocol):
     acker: Acker | None
     now: float
+    timeout_secs: float
 
     def route(
         self, task: int, component: str, stream: str, values: Any, direct_task: int | None
@@ -96,15 +99,37 @@ class TaskExecutor:
         self.last_heard = self.engine.now
         handler(self, msg)
 
-    def _log(self, msg: dict[str, Any]) -> None:
-        level = msg.get("level", 2)
-        self.engine.component_log(
-            self.task, int(level) if isinstance(level, int) else 2, str(msg.get("msg", ""))
-        )
-
     def _error(self, msg: dict[str, Any]) -> None:
         self.metrics.errors += 1
+        info = msg.get(UNSERIALIZABLE)
+        if isinstance(info, dict):
+            # The component's serializer could not encode a message (squall.protocol.carry): say so, and
+            # fail the tuple it would have emitted, so that nothing is lost silently.
+            consequence = self._lost(info) if info.get("command") == "emit" else "it was dropped"
+            self.engine.component_error(self.task, describe_lost(info, consequence))
+            return
         self.engine.component_error(self.task, str(msg.get("msg", "")))
+
+    def _log(self, msg: dict[str, Any]) -> None:
+        level = msg.get("level", 2)
+        text = str(msg.get("msg", ""))
+        self.engine.component_log(self.task, int(level) if isinstance(level, int) else 2, text)
+        if PYSTORM_SEND_FAILED in text[:400]:
+            # pystorm not started through squall's bootstrap (another environment's streamparse_run): its
+            # serializer dropped a message. The runner cannot tell which tuple; it reports the loss.
+            self.metrics.errors += 1
+            self.engine.component_error(
+                self.task,
+                "a message was dropped: the component's serializer could not encode it and pystorm only "
+                f"logged it ({text.splitlines()[0][:300]}); its tuple is neither acked nor failed here "
+                "(fix: emit only values the topology's serializer can encode)",
+            )
+
+    def _lost(self, info: dict[str, Any]) -> str:
+        """An emit the component's serializer could not encode: fail what it belonged to; say what happened."""
+        if info.get("need_task_ids") and not info.get("direct"):
+            self.host.send_task_ids([])  # type: ignore[union-attr]  # the component waits for them
+        return "it was dropped"
 
     def _metrics(self, msg: dict[str, Any]) -> None:
         self.engine.component_metric(self.task, str(msg.get("name")), msg.get("params"))
@@ -140,6 +165,10 @@ class BoltExecutor(TaskExecutor):
         super().__init__(task, component, engine, capture)
         self.pending: dict[str, InTuple] = {}
         self.user_pending = 0  # pending tuples that are not system (tick) tuples
+        # (delivered at, id) of pending user tuples that belong to no tree (unreliable emits, no ackers),
+        # oldest first; ids already acked are dropped lazily
+        self.loose: deque[tuple[float, str]] = deque()
+        self.aged: list[str] = []  # ids of such tuples held longer than the message timeout
         self._next_id = 0
 
     def _new_id(self) -> str:
@@ -156,6 +185,12 @@ class BoltExecutor(TaskExecutor):
         self.pending[tid] = InTuple(msgid, _perf(), user)
         if user:
             self.user_pending += 1
+            if not msgid:
+                loose = self.loose
+                loose.append((self.engine.now, tid))
+                if len(loose) > 1024 + 2 * self.user_pending:
+                    pending = self.pending
+                    self.loose = deque(e for e in loose if e[1] in pending)
         self.host.send({"id": tid, "comp": comp, "stream": stream, "task": src_task, "tuple": values})  # type: ignore[union-attr]
 
     def tick(self, freq: float) -> None:
@@ -236,6 +271,60 @@ class BoltExecutor(TaskExecutor):
     def _ack(self, msg: dict[str, Any]) -> None:
         self._finish(msg, True)
 
+    def _lost(self, info: dict[str, Any]) -> str:
+        super()._lost(info)
+        acker = self.engine.acker
+        anchors = [self.pending.get(a) for a in info.get("anchors") or []]
+        roots: set[int] = set()
+        for tup in anchors:
+            if tup is not None and tup.msgid:
+                roots.update(tup.msgid)
+        if roots and acker is not None:
+            live = [root for root in roots if acker.is_open(root)]
+            for root in live:
+                self.engine.finished(acker.fail(root))
+            if live:
+                return (
+                    f"the {len(live)} tuple tree(s) it was anchored to failed at once "
+                    "(their spouts get fail and may replay them)"
+                )
+            return "the tuple trees it was anchored to had already finished"
+        if anchors:
+            return "its anchors belong to no tuple tree (unreliable emits or no ackers): nothing to replay"
+        return "it was dropped (an unanchored emit: nothing to replay)"
+
+    def live_loose(self, now: float, timeout: float) -> bool:
+        """A pending user tuple that belongs to no tree was delivered less than `timeout` ago (after that it
+        counts as held, as a tree would have timed out)."""
+        loose = self.loose
+        pending = self.pending
+        while loose:
+            at, tid = loose[0]
+            if tid in pending:
+                if now - at < timeout:
+                    return True
+                self.aged.append(tid)
+                if len(self.aged) > 1024 + 2 * self.user_pending:
+                    self.aged = [t for t in self.aged if t in pending]
+            loose.popleft()
+        return False
+
+    def held(self, now: float, timeout: float) -> tuple[int, int]:
+        """(tuples whose trees already finished, tuples without a tree older than `timeout`) among the user
+        tuples this task holds without having acked or failed them."""
+        acker = self.engine.acker
+        orphaned = untracked = 0
+        for tup in self.pending.values():
+            if not tup.user:
+                continue
+            if tup.msgid:
+                if acker is None or not any(acker.is_open(root) for root in tup.msgid):
+                    orphaned += 1
+        pending = self.pending
+        untracked = len({tid for tid in self.aged if tid in pending})
+        untracked += sum(1 for at, tid in self.loose if tid in pending and now - at >= timeout)
+        return orphaned, untracked
+
     def _fail(self, msg: dict[str, Any]) -> None:
         self._finish(msg, False)
 
@@ -245,6 +334,8 @@ class BoltExecutor(TaskExecutor):
         held = list(self.pending.values())
         self.pending.clear()
         self.user_pending = 0
+        self.loose.clear()
+        self.aged.clear()
         if acker is None:
             return
         for tup in held:
@@ -384,6 +475,16 @@ class SpoutExecutor(TaskExecutor):
             engine.captured(self.name, stream, values, None, self.task)
         if msg.get("need_task_ids", True) and msg.get("task") is None:
             self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+
+    def _lost(self, info: dict[str, Any]) -> str:
+        super()._lost(info)
+        if not info.get("has_id"):
+            return "it was dropped (an unreliable emit: nothing to replay)"
+        if not info.get("id_carried"):
+            return "it was dropped, and its message id cannot be sent back either: the spout gets no fail"
+        self.metrics.failed += 1
+        self.tell({"command": "fail", "id": info.get("id")})
+        return "the tuple failed (the spout gets fail for its message id and may replay it)"
 
     def _spout_sync(self, msg: dict[str, Any]) -> None:
         if self.outstanding:

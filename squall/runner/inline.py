@@ -21,14 +21,18 @@ from collections.abc import Callable
 from typing import Any
 
 from squall.errors import ProtocolError
+from squall.protocol.carry import Screen
 
 _perf = time.perf_counter
 
 
 class InlineSerializer:
-    """Stands in for pystorm's Serializer: no bytes, just messages."""
+    """Stands in for pystorm's Serializer: no bytes, just messages. With `screen`, a message the topology's
+    serializer could not encode is replaced by the same error report a component process sends
+    (`squall.protocol.carry`), so inline and process mode lose and report the same messages."""
 
-    def __init__(self, on_message: Callable[[Any], None]) -> None:
+    def __init__(self, on_message: Callable[[Any], None], screen: Screen | None = None) -> None:
+        self.screen = screen
         self.inbound: deque[Any] = deque()
         self.foreign: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.input_stream = None
@@ -44,6 +48,8 @@ class InlineSerializer:
         )
 
     def send_message(self, msg: Any) -> None:
+        if self.screen is not None and type(msg) is dict:
+            msg = self.screen(msg)
         if threading.get_ident() != self._owner:
             self.foreign.put(msg)  # e.g. TicklessBatchingBolt's batcher thread; the loop drains it
             return
@@ -85,13 +91,18 @@ class InlineHost:
         on_death: Callable[[str], None],
         label: str,
         raise_errors: bool = False,
+        serializer: str | None = None,
     ) -> None:
+        """`serializer`: the topology's multilang serializer; each message is screened for what it could not
+        encode (None: no screening)."""
         self.cls = cls
         self.raise_errors = raise_errors
         self.label = label
         self._on_message = on_message
         self._on_death = on_death
-        self.serializer = InlineSerializer(self._receive)
+        self.serializer = InlineSerializer(
+            self._receive, Screen(serializer) if serializer is not None else None
+        )
         self.component: Any = None
         self.pid: int | None = None
         self.alive = False

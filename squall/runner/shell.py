@@ -37,11 +37,21 @@ def python_command(command: str) -> str:
     return found or command
 
 
+BOOTSTRAP_MODULE = "squall.runner.bootstrap"
+
+
 def command_line(command: str, script: str, serializer: str | None) -> list[str]:
-    """Storm runs [execution_command, script]; streamparse's `-s <serializer>` goes in front of the script."""
+    """Storm runs [execution_command, script]; streamparse's `-s <serializer>` goes in front of the script.
+
+    When `streamparse_run` is the one beside this interpreter (the usual case), the component runs through
+    `squall.runner.bootstrap` (streamparse_run's main, with pystorm reporting a message it cannot serialize
+    instead of dropping it); another environment's `streamparse_run` runs as it is."""
     if serializer is not None:
         script = f"-s {serializer} {script}" if script else f"-s {serializer}"
-        return [python_command(command), script]
+        resolved = python_command(command)
+        if Path(resolved).parent == Path(sys.executable).parent and Path(resolved).name == Path(command).name:
+            return [sys.executable, "-P", "-m", BOOTSTRAP_MODULE, script]
+        return [resolved, script]
     argv = [command]
     if script:
         argv.append(script)

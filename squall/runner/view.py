@@ -68,10 +68,23 @@ def format_summary(summary: Summary) -> str:
     console.print(summary_table(summary))
     lines = [console.export_text().rstrip()]
     lines.append(f"stopped because: {summary.reason}; trees still pending: {summary.pending_trees}")
+    if summary.held:
+        lines.append(f"held: {_per_component(summary.held)} (never acked; their trees timed out or failed)")
+    if summary.held_untracked:
+        lines.append(
+            f"held without a tree: {_per_component(summary.held_untracked)} "
+            "(never acked for longer than topology.message.timeout.secs)"
+        )
     for err in summary.errors:
-        first = err.message.strip().splitlines()[-1] if err.message.strip() else ""
-        lines.append(f"{err.kind}: {err.component}[task {err.task}]: {first}")
+        times = f" ({err.count} times)" if err.count > 1 else ""
+        lines.append(f"{err.kind}{times}: {err.component}[task {err.task}]: {err.signature}")
+    for line in summary.gave_up:
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _per_component(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name}={n}" for name, n in sorted(counts.items()))
 
 
 class LiveView:

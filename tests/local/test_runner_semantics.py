@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from squall.clock import ManualClock
 from squall.config import load_project
 from squall.runner.grouping import stable_hash
 from squall.runner.loader import load_topology
+from squall.runner.view import format_summary
 from squall.testing import RunResult, run_topology
 
 pytestmark = pytest.mark.timeout(120)
@@ -341,3 +343,135 @@ def test_full_receive_queue_pauses_spouts_without_losing_tuples(semantics_projec
     assert seen["pauses"] > 0
     assert r.stats("numbers").acked == 10_000 and r.stats("numbers").failed == 0
     assert sorted(v[0] for v in r.emitted("sink")) == list(range(10_000))
+
+
+# -- nothing is lost silently ----------------------------------------------------------------------------
+
+
+def reports(result: RunResult, component: str, kind: str = "error") -> list:
+    return [e for e in result.errors if e.component == component and e.kind == kind]
+
+
+def test_an_emit_the_serializer_cannot_encode_fails_and_the_spout_replays_it(
+    semantics_project: Path, mode: str
+) -> None:
+    # n = 4's first emit carries a set, which JSON cannot carry; its replay is a plain [n, key]
+    r = run(semantics_project, "reliability", mode, {"numbers.bad_at": 4, "numbers.bad_value": "set"})
+    assert r.reason == "idle"
+    spout = r.stats("numbers")
+    assert spout.failed == 1 and spout.acked == 20 and spout.errors == 1
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(20))  # the replay went through
+    [err] = r.errors
+    assert err.component == "numbers" and err.task == 1
+    assert "emit on stream 'default' cannot be serialized with json" in err.message
+    assert "tuple[1] is of type set" in err.message and "the tuple failed" in err.message
+    assert "fix: " in err.message
+
+
+def test_a_bolt_emit_the_serializer_cannot_encode_fails_its_tree_at_once(
+    semantics_project: Path, mode: str
+) -> None:
+    # A message timeout far beyond the run: only failing the tree at once gets n = 6 replayed in time.
+    r = run(
+        semantics_project,
+        "reliability",
+        mode,
+        {"worker.bad_on": 6, "worker.bad_value": "object", "topology.message.timeout.secs": 1000},
+    )
+    assert r.reason == "idle"
+    assert r.stats("numbers").failed == 1 and r.stats("numbers").acked == 20
+    assert r.stats("worker").errors == 1
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(20))
+    [err] = reports(r, "worker")
+    assert err.task in (3, 4)
+    assert (
+        "emit on stream 'default' cannot be serialized with json: tuple[1] is of type object" in err.message
+    )
+    assert "failed at once" in err.message
+
+
+@pytest.mark.parametrize(
+    "serializer, bad_value, lost",
+    [("msgpack", "bigint", True), ("msgpack", "surrogate", True), ("json", "bigint", False)],
+)
+def test_both_hostings_check_values_against_the_topology_serializer(
+    semantics_project: Path, mode: str, serializer: str, bad_value: str, lost: bool
+) -> None:
+    """An int beyond 64 bits is fine under JSON and lost under msgpack, in both hostings alike."""
+    r = run(
+        semantics_project,
+        "reliability",
+        mode,
+        {"numbers.bad_at": 2, "numbers.bad_value": bad_value},
+        serializer=serializer,
+    )
+    spout = r.stats("numbers")
+    assert spout.acked == 20
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(20))
+    if lost:
+        assert spout.failed == 1 and spout.errors == 1
+        [err] = r.errors
+        assert f"cannot be serialized with {serializer}: tuple[1] is of type " in err.message
+    else:
+        assert spout.failed == 0 and not r.errors
+
+
+def test_until_idle_ends_when_only_tuples_whose_trees_timed_out_are_held(
+    semantics_project: Path, mode: str
+) -> None:
+    """worker never acks the first sight of n = 0, 4, ...: their trees time out, the replays are acked, and the
+    run is idle (Storm waits for nothing more) although worker still holds 5 tuples."""
+    r = run_manual(
+        semantics_project,
+        "reliability",
+        mode,
+        {"worker.hold_mod": 4, "topology.message.timeout.secs": 5},
+        step=0.1,
+        until_idle=1.0,
+        duration=300,
+    )
+    assert r.reason == "idle" and r.summary.seconds < 60
+    assert r.stats("numbers").failed == 5 and r.stats("numbers").acked == 20
+    assert sorted(v[0] for v in r.emitted("sink")) == list(range(20))
+    assert r.summary.held == {"worker": 5} and r.summary.pending_trees == 0
+    assert "held: worker=5 (never acked; their trees timed out or failed)" in format_summary(r.summary)
+
+
+def test_until_idle_ends_when_tuples_without_a_tree_are_held_past_the_timeout(
+    semantics_project: Path, mode: str
+) -> None:
+    r = run_manual(
+        semantics_project,
+        "reliability",
+        mode,
+        {"numbers.unreliable": True, "worker.hold_all": True, "topology.message.timeout.secs": 5},
+        step=0.1,
+        until_idle=1.0,
+        duration=300,
+    )
+    assert r.reason == "idle" and r.summary.seconds < 60
+    assert r.stats("numbers").emitted == 20
+    assert r.summary.held_untracked == {"worker": 20} and not r.summary.held
+
+
+def test_a_deterministic_start_up_failure_is_reported_once_and_fails_the_run(
+    semantics_project: Path, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="squall.runner")
+    r = run(semantics_project, "reliability", mode, {"worker.init_fail": True})
+    assert r.reason == "fatal" and r.summary.failed
+    cause = "ValueError: worker.init_fail is set: refusing to start"
+    assert r.summary.gave_up  # worker's two tasks die alike: the run gives up on the first (or both at once)
+    for gave_up in r.summary.gave_up:
+        assert gave_up.startswith("worker task ") and ": gave up after 10 restarts in " in gave_up
+        assert gave_up.endswith(cause)
+    deaths = died(r)
+    assert {e.task for e in deaths} <= {3, 4} and len(deaths) == len({e.task for e in deaths})
+    assert all(e.signature == cause for e in deaths)
+    assert max(e.count for e in deaths) == 11  # the task given up on: started, then restarted 10 times
+    tracebacks = [
+        rec for rec in caplog.records if rec.levelno >= logging.ERROR and "died:" in rec.getMessage()
+    ]
+    assert len(tracebacks) == len(deaths)  # each task's traceback is logged once, not once per restart
+    text = format_summary(r.summary)
+    assert "died (11 times): worker[task" in text and r.summary.gave_up[0] in text

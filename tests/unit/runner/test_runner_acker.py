@@ -82,3 +82,26 @@ def test_ack_before_init_is_kept() -> None:
     assert acker.ack(4, 9) is None
     out = acker.init(4, 9, spout_task=1, now=0)
     assert out is not None and out.ok
+
+
+def test_open_trees_leave_out_acks_that_arrive_after_the_tree_finished() -> None:
+    """A tree failed by one branch: a later ack from another branch leaves an entry (as in Storm, until it
+    rotates out), but no spout waits on it, so it is not an open tree."""
+    acker = Acker(timeout_secs=10, now=0.0)
+    acker.init(1, 0b1100, spout_task=7, now=0.0)
+    acker.init(2, 0b0011, spout_task=7, now=0.0)
+    assert acker.open_trees() == 2 and acker.is_open(1)
+    outcome = acker.fail(1)
+    assert outcome is not None and not outcome.ok
+    assert acker.ack(1, 0b0100) is None  # the other branch, too late
+    assert len(acker) == 2 and acker.open_trees() == 1 and not acker.is_open(1)
+    timed_out = acker.tick(20.0)  # both rotate out: the open tree times out, the late ack is dropped
+    assert [o.root for o in timed_out] == [2] and timed_out[0].timed_out
+    assert len(acker) == 0 and acker.open_trees() == 0
+
+
+def test_forgotten_trees_are_no_longer_open() -> None:
+    acker = Acker(timeout_secs=10)
+    acker.init(5, 3, spout_task=1, now=0.0)
+    acker.forget({5, 6})
+    assert acker.open_trees() == 0 and len(acker) == 0

@@ -1,0 +1,124 @@
+"""What a component's serializer can carry: the inline screen agrees with pystorm's own serializers, the
+report names the offending value, and the process-mode guard writes that report instead of dropping."""
+
+from __future__ import annotations
+
+import io
+import math
+import threading
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pystorm.serializers.json_serializer import JSONSerializer
+from pystorm.serializers.msgpack_serializer import MsgpackSerializer
+
+from squall.protocol import framing_for
+from squall.protocol.carry import (
+    UNSERIALIZABLE,
+    Screen,
+    component_encoder,
+    describe_lost,
+    find_offender,
+    lost_message_report,
+)
+from squall.runner.bootstrap import guard
+
+odd = st.sampled_from([{1, 2}, object(), b"\xff", b"ok", float("nan"), 2**70, -(2**64), "\ud800", (1, 2)])
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8), odd
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def encodes(encode: Any, message: dict[str, Any]) -> bool:
+    try:
+        encode(message)
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(tup=st.lists(values, max_size=4), msg_id=st.one_of(st.none(), st.text(max_size=4), odd))
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+def test_the_screen_passes_exactly_what_pystorm_can_encode(serializer: str, tup: list, msg_id: Any) -> None:
+    screen = Screen(serializer)
+    message: dict[str, Any] = {"command": "emit", "tuple": tup, "need_task_ids": False}
+    if msg_id is not None:
+        message["id"] = msg_id
+    out = screen(message)
+    if encodes(screen.encode, message):
+        assert out is message
+    else:
+        assert out["command"] == "error" and out[UNSERIALIZABLE]["serializer"] == serializer
+        screen.encode(out)  # the report itself always travels
+
+
+@pytest.mark.parametrize(
+    "serializer, value, where, kind",
+    [
+        ("json", [1, {2, 3}], "tuple[1]", "set"),
+        ("json", [{"a": [0, float("nan")]}], "tuple[0]['a'][1]", "float"),
+        ("json", [{(1, 2): 3}], "tuple[0] key (1, 2)", "tuple"),
+        ("json", [b"\xff"], "tuple[0]", "bytes"),
+        ("msgpack", ["ok", "\ud800"], "tuple[1]", "str"),
+        ("msgpack", [[2**64]], "tuple[0][0]", "int"),
+    ],
+)
+def test_the_offender_is_named_by_path_and_type(serializer: str, value: list, where: str, kind: str) -> None:
+    assert find_offender(value, component_encoder(serializer)) == (where, kind)
+    report = Screen(serializer)({"command": "emit", "tuple": value, "stream": "s", "id": "7"})
+    info = report[UNSERIALIZABLE]
+    assert (info["where"], info["type"], info["stream"], info["id"]) == (where, kind, "s", "7")
+    text = describe_lost(info, "the tuple failed")
+    assert text.startswith(
+        f"emit on stream 's' cannot be serialized with {serializer}: {where} is of type {kind} ("
+    )
+    assert "the tuple failed (fix: " in text
+
+
+def test_an_id_the_serializer_cannot_carry_is_reported_as_such() -> None:
+    encode = component_encoder("json")
+    report = lost_message_report(
+        {"command": "emit", "tuple": [1], "id": {1}}, TypeError("set"), "json", encode
+    )
+    info = report[UNSERIALIZABLE]
+    assert info["where"] == "id" and info["has_id"] and not info["id_carried"] and info["id"] is None
+
+
+def test_plain_tuples_are_not_encoded_at_all() -> None:
+    calls: list[Any] = []
+    screen = Screen("json", encode=lambda m: calls.append(m))
+    screen({"command": "emit", "tuple": ["a", 1, 2.5, None, True], "anchors": ["3"], "id": "x"})
+    screen({"command": "ack", "id": "1"})
+    assert calls == []
+    screen({"command": "emit", "tuple": [math.inf]})
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    "cls, serializer, bad",
+    [(JSONSerializer, "json", {1, 2}), (MsgpackSerializer, "msgpack", 2**70)],
+)
+def test_the_guarded_pystorm_serializer_writes_the_report_instead_of_dropping(
+    cls: type, serializer: str, bad: Any
+) -> None:
+    class Guarded(cls):  # type: ignore[misc,valid-type]
+        pass
+
+    guard(Guarded, serializer)
+    out = io.BytesIO()
+    lock = threading.RLock()
+    ser = Guarded(io.BytesIO(), out, lock, lock)
+    ser.send_message({"command": "emit", "tuple": [1, bad], "id": "9", "need_task_ids": False})
+    ser.output_stream.flush()
+    [msg] = framing_for(serializer).decoder().feed(out.getvalue())
+    assert msg["command"] == "error" and "cannot be serialized with" in msg["msg"]
+    assert msg[UNSERIALIZABLE]["id"] == "9" and msg[UNSERIALIZABLE]["where"] == "tuple[1]"
+    assert not msg[UNSERIALIZABLE]["need_task_ids"]

@@ -146,9 +146,11 @@ class Screen:
         self._plain = _plain_msgpack if serializer == "msgpack" else _plain_json
 
     def __call__(self, message: dict[str, Any]) -> dict[str, Any]:
-        if message.get("command") not in SCREENED:
-            return message
-        if message.get("command") == "emit" and self._is_plain(message):
+        command = message.get("command")
+        if command == "emit":
+            if self._is_plain(message):
+                return message
+        elif command not in SCREENED:
             return message
         try:
             self.encode(message)

@@ -20,6 +20,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from pystorm.serializers.json_serializer import JSONSerializer
+from pystorm.serializers.msgpack_serializer import MsgpackSerializer
+
 from squall.errors import ProtocolError
 from squall.protocol.carry import Screen
 
@@ -66,6 +69,28 @@ class InlineSerializer:
             n += 1
 
 
+class InlineJSONSerializer(InlineSerializer, JSONSerializer):
+    """Inline stand-in for pystorm's JSON serializer (an instance of its class, as a component sees it)."""
+
+
+class InlineMsgpackSerializer(InlineSerializer, MsgpackSerializer):
+    """Inline stand-in for pystorm's msgpack serializer."""
+
+
+_INLINE = {"json": InlineJSONSerializer, "msgpack": InlineMsgpackSerializer}
+
+
+def inline_serializer(on_message: Callable[[Any], None], serializer: str | None) -> InlineSerializer:
+    """An InlineSerializer; with `serializer` (the topology's), one that screens messages as that serializer
+    would, and that is an instance of pystorm's class for it, so a component that looks at its serializer
+    (e.g. to emit bytes only where they can travel) sees what it would see in a process."""
+    if serializer is None:
+        return InlineSerializer(on_message)
+    if serializer not in _INLINE:
+        raise ProtocolError(f"unknown multilang serializer {serializer!r}: use json or msgpack")
+    return _INLINE[serializer](on_message, Screen(serializer))
+
+
 def load_class(class_path: str) -> type:
     module_name, _, cls_name = class_path.rpartition(".")
     module = importlib.import_module(module_name)
@@ -100,9 +125,7 @@ class InlineHost:
         self.label = label
         self._on_message = on_message
         self._on_death = on_death
-        self.serializer = InlineSerializer(
-            self._receive, Screen(serializer) if serializer is not None else None
-        )
+        self.serializer = inline_serializer(self._receive, serializer)
         self.component: Any = None
         self.pid: int | None = None
         self.alive = False

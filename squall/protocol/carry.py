@@ -119,20 +119,34 @@ def fix_for(serializer: str) -> str:
     return _FIX.get(serializer, "emit only values the topology's serializer can encode")
 
 
-def _plain_json(value: Any) -> bool:
-    t = type(value)
-    if t is str or t is int or t is bool or value is None:
-        return True
-    return t is float and math.isfinite(value)
+def _flat_json(values: Any) -> bool:
+    """Every value is one pystorm's JSON serializer takes as it is: str, int, bool, None, finite float."""
+    for v in values:
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            continue
+        if t is float and math.isfinite(v):
+            continue
+        return False
+    return True
 
 
-def _plain_msgpack(value: Any) -> bool:
-    t = type(value)
-    if t is str:
-        return value.isascii()  # type: ignore[no-any-return]
-    if t is int:
-        return -(1 << 63) <= value < (1 << 64)  # type: ignore[no-any-return]
-    return t is bool or t is float or t is bytes or value is None
+def _flat_msgpack(values: Any) -> bool:
+    """Every value is one msgpack takes as it is: ASCII str, int within 64 bits, bool, None, float, bytes."""
+    for v in values:
+        t = type(v)
+        if t is str:
+            if v.isascii():
+                continue
+            return False
+        if t is int:
+            if -(1 << 63) <= v < (1 << 64):
+                continue
+            return False
+        if t is bool or t is float or t is bytes or v is None:
+            continue
+        return False
+    return True
 
 
 class Screen:
@@ -143,7 +157,7 @@ class Screen:
     def __init__(self, serializer: str, encode: Encode | None = None) -> None:
         self.serializer = serializer
         self.encode = encode or component_encoder(serializer)
-        self._plain = _plain_msgpack if serializer == "msgpack" else _plain_json
+        self._flat = _flat_msgpack if serializer == "msgpack" else _flat_json
 
     def __call__(self, message: dict[str, Any]) -> dict[str, Any]:
         command = message.get("command")
@@ -159,22 +173,16 @@ class Screen:
         return message
 
     def _is_plain(self, message: dict[str, Any]) -> bool:
-        plain = self._plain
+        flat = self._flat
         values = message.get("tuple")
-        if type(values) is not list and type(values) is not tuple:
+        if not isinstance(values, (list, tuple)):  # streamparse's namedtuples too: both encode them as arrays
             return False
-        for v in values:
-            if not plain(v):
-                return False
-        for key in ("id", "stream"):
-            if not plain(message.get(key)):
-                return False
         anchors = message.get("anchors")
-        if anchors:
-            for a in anchors:
-                if not plain(a):
-                    return False
-        return True
+        return (
+            flat(values)
+            and flat((message.get("id"), message.get("stream")))
+            and (not anchors or flat(anchors))
+        )
 
 
 def describe_lost(info: dict[str, Any], consequence: str) -> str:

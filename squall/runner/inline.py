@@ -24,7 +24,7 @@ from pystorm.serializers.json_serializer import JSONSerializer
 from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 
 from squall.errors import ProtocolError
-from squall.protocol.carry import Screen
+from squall.protocol.carry import SCREENED, Screen
 
 _perf = time.perf_counter
 
@@ -51,7 +51,7 @@ class InlineSerializer:
         )
 
     def send_message(self, msg: Any) -> None:
-        if self.screen is not None and type(msg) is dict:
+        if self.screen is not None and type(msg) is dict and msg.get("command") in SCREENED:
             msg = self.screen(msg)
         if threading.get_ident() != self._owner:
             self.foreign.put(msg)  # e.g. TicklessBatchingBolt's batcher thread; the loop drains it

@@ -30,12 +30,17 @@ def in_semantics():
         sys.path[:] = path
 
 
+@pytest.fixture(params=["inline", "process"])
+def hosting(request: pytest.FixtureRequest) -> list[str]:
+    return ["--inline"] if request.param == "inline" else []
+
+
 def invoke(*args: str):
     return CliRunner().invoke(cli, ["run", "reliability", *args])
 
 
-def test_an_emit_that_cannot_be_sent_is_an_error_in_the_summary(in_semantics) -> None:
-    r = invoke("--until-idle", "0.5", "--duration", "120", "--json", "-o", "numbers.bad_at=4")
+def test_an_emit_that_cannot_be_sent_is_an_error_in_the_summary(in_semantics, hosting: list[str]) -> None:
+    r = invoke(*hosting, "--until-idle", "0.5", "--duration", "120", "--json", "-o", "numbers.bad_at=4")
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["stopped_because"] == "idle"
@@ -48,10 +53,10 @@ def test_an_emit_that_cannot_be_sent_is_an_error_in_the_summary(in_semantics) ->
     )
 
 
-def test_a_run_ends_idle_and_names_the_tuples_a_bolt_never_acked(in_semantics) -> None:
+def test_a_run_ends_idle_and_names_the_tuples_a_bolt_never_acked(in_semantics, hosting: list[str]) -> None:
     # Real time here: trees time out after 1-2 s, are replayed, and the run ends half a second later.
     r = invoke(
-        "--inline",
+        *hosting,
         "--until-idle",
         "0.5",
         "--duration",
@@ -66,8 +71,8 @@ def test_a_run_ends_idle_and_names_the_tuples_a_bolt_never_acked(in_semantics) -
     assert "held: worker=5 (never acked; their trees timed out or failed)" in r.stdout
 
 
-def test_a_task_given_up_on_fails_the_run_and_says_why(in_semantics) -> None:
-    r = invoke("--inline", "--until-idle", "0.5", "--duration", "120", "-o", "worker.init_fail=true")
+def test_a_task_given_up_on_fails_the_run_and_says_why(in_semantics, hosting: list[str]) -> None:
+    r = invoke(*hosting, "--until-idle", "0.5", "--duration", "120", "-o", "worker.init_fail=true")
     assert r.exit_code == 1, r.output
     cause = "ValueError: worker.init_fail is set: refusing to start"
     assert "stopped because: fatal" in r.stdout

@@ -11,6 +11,7 @@ at once and only one of them starts anything.
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -20,11 +21,13 @@ from pathlib import Path
 import squall
 from squall.config import find_root, load_project, services
 from squall.errors import ConfigError, InfraError
-from squall.infra import apt, health, maven, process
+from squall.infra import apt, health, maven, process, storm_plugins
 from squall.infra.endpoints import Endpoints
 from squall.infra.layout import Layout
 from squall.infra.registry import SERVICES, dependency_levels, resolve_names
 from squall.infra.services import Context, Service, find_java
+from squall.infra.storm_home import WORKER_POM
+from squall.private_state import ensure_state_dir, open_private
 
 DEFAULT_ENV = "dev"
 Report = Callable[[str], None]
@@ -108,8 +111,8 @@ def endpoints(env: str = DEFAULT_ENV, root: Path | None = None) -> dict[str, str
 
 @contextmanager
 def _locked(layout: Layout, timeout: float = 900.0) -> Iterator[None]:
-    layout.state.mkdir(parents=True, exist_ok=True)
-    with open(layout.state / "infra.lock", "w") as fh:
+    ensure_state_dir(layout.state)
+    with os.fdopen(open_private(layout.state / "infra.lock", append=True), "a") as fh:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -158,6 +161,11 @@ def install(
         target = artifacts.target(ctx.layout.jar_cache)
         report(f"{pom}: {'resolved' if resolved else 'cached'} in {took:.1f}s -> {target}")
         results.append(InstallResult(pom, target, resolved, took))
+    t0 = time.monotonic()
+    jar, built = storm_plugins.build(ctx.layout.infra, ctx.jar_dir(WORKER_POM), ctx.layout.jar_cache)
+    took = time.monotonic() - t0
+    report(f"storm plugins: {'compiled' if built else 'cached'} in {took:.1f}s -> {jar}")
+    results.append(InstallResult("storm/plugins", jar.parent, built, took))
     return results
 
 

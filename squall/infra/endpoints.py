@@ -2,10 +2,18 @@
 
 Ports that config.json does not list (Kafka's controller listener, Cassandra's storage port, the supervisor's
 worker slots) use their standard values unless the same section names them.
+
+The host is the one address every service listens on *and* the address clients (and Kafka's and Storm's
+advertised addresses) use. It must be a loopback address (127.0.0.0/8, ::1, localhost): none of the services
+authenticates its clients. Another address of this machine opens them to the network and needs
+`"allow_remote": true` in the same section (squall then warns, `RemoteAccessWarning`). A wildcard (0.0.0.0, ::)
+is always refused: it is no address a client or another host can be told to use.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +35,51 @@ DEFAULT_PORTS: dict[str, int] = {
 DEFAULT_SLOTS = (6700, 6701)
 
 
+class RemoteAccessWarning(UserWarning):
+    """The dev services listen on an address other hosts can reach (`allow_remote` is set)."""
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    ip = _ip(host)
+    return ip is not None and ip.is_loopback
+
+
+def check_host(host: str, allow_remote: bool, key: str) -> None:
+    """ConfigError for a wildcard host, or a non-loopback one without `allow_remote`; a warning when allowed."""
+    ip = _ip(host)
+    where = key.rpartition(".")[0] or key
+    if ip is not None and ip.is_unspecified:
+        raise ConfigError(
+            key,
+            f"{host!r} is a wildcard, not an address clients (or Kafka's and Storm's advertised addresses) can use",
+            f"use 127.0.0.1; to open the services to other hosts, use this machine's own address "
+            f'(e.g. 192.168.1.20) and set "allow_remote": true in {where}',
+        )
+    if is_loopback(host):
+        return
+    if not allow_remote:
+        raise ConfigError(
+            key,
+            f"{host!r} is not a loopback address: every service (unauthenticated) would be reachable from other hosts",
+            f'use "127.0.0.1", or set "allow_remote": true in {where} to open them deliberately',
+        )
+    warnings.warn(
+        f"{where}: the services listen on {host}, reachable from other hosts without authentication "
+        f'("allow_remote": true)',
+        RemoteAccessWarning,
+        stacklevel=3,
+    )
+
+
 def parse_host_port(text: str, key: str) -> tuple[str, int]:
     host, sep, port = str(text).rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -39,6 +92,7 @@ class Endpoints:
     host: str = DEFAULT_HOST
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     slots: tuple[int, ...] = DEFAULT_SLOTS
+    allow_remote: bool = False
 
     def port(self, name: str) -> int:
         return self.ports[name]
@@ -49,7 +103,12 @@ class Endpoints:
     @classmethod
     def from_services(cls, section: Mapping[str, Any], where: str = "envs.dev.services") -> Endpoints:
         ports = dict(DEFAULT_PORTS)
-        hosts = set()
+        hosts: dict[str, str] = {}
+        allow_remote = section.get("allow_remote", False)
+        if not isinstance(allow_remote, bool):
+            raise ConfigError(
+                f"{where}.allow_remote", f"{allow_remote!r} is not true or false", "write true or false"
+            )
         for name in DEFAULT_PORTS:
             if name not in section:
                 continue
@@ -58,7 +117,7 @@ class Endpoints:
                 ports[name] = value
                 continue
             host, port = parse_host_port(value, f"{where}.{name}")
-            hosts.add(host)
+            hosts.setdefault(host, f"{where}.{name}")
             ports[name] = port
         if len(hosts) > 1:
             raise ConfigError(
@@ -80,4 +139,6 @@ class Endpoints:
             raise ConfigError(
                 where, f"two services share a port ({sorted(used)})", "give each service its own port"
             )
-        return cls(host=hosts.pop() if hosts else DEFAULT_HOST, ports=ports, slots=tuple(slots))
+        host, key = next(iter(hosts.items())) if hosts else (DEFAULT_HOST, f"{where}.host")
+        check_host(host, allow_remote, key)
+        return cls(host=host, ports=ports, slots=tuple(slots), allow_remote=allow_remote)

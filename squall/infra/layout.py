@@ -6,7 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_DIR_NAME = ".state"
+from squall.private_state import STATE_DIR_NAME
+
+__all__ = ["STATE_DIR_NAME", "Layout", "default_jar_cache"]
 CACHE_ENV = "SQUALL_JAR_CACHE"
 
 

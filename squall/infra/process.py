@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from squall.errors import InfraError
+from squall.private_state import PRIVATE_UMASK, open_private, private_dir, write_private_text
 
 _PROC = Path("/proc")
 
@@ -72,8 +73,8 @@ def write_pid(path: Path, pid: int, proc_root: Path = _PROC) -> PidRecord:
     if info is None:
         raise InfraError(f"process {pid} exited before its pid file {path} was written")
     record = PidRecord(pid=pid, start_ticks=info.start_ticks)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(record.render())
+    private_dir(path.parent)
+    write_private_text(path, record.render())
     return record
 
 
@@ -110,9 +111,9 @@ def family(root_pid: int, processes: Iterable[ProcInfo]) -> set[int]:
 
 
 def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> int:
-    """Start `argv` detached (own session), stdout+stderr appended to `log`. Returns the pid."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+    """Start `argv` detached (own session, umask 077), stdout+stderr appended to `log` (0600). Returns the pid."""
+    private_dir(log.parent)
+    with os.fdopen(open_private(log, append=True), "ab") as out:
         out.write(f"\n--- squall starting: {' '.join(argv)}\n".encode())
         out.flush()
         try:
@@ -125,6 +126,7 @@ def spawn(argv: Sequence[str], cwd: Path, env: Mapping[str, str], log: Path) -> 
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                umask=PRIVATE_UMASK,
             )
         except FileNotFoundError as exc:
             raise InfraError(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from squall.errors import InfraError
+from squall.private_state import private_dir, private_file, write_private_text
 
 
 def render_text(template: str, values: Mapping[str, object], source: str = "template") -> str:
@@ -19,12 +20,12 @@ def render_text(template: str, values: Mapping[str, object], source: str = "temp
 
 
 def render_file(template: Path, target: Path, values: Mapping[str, object]) -> Path:
-    """Render `template` into `target` (written only when the text changed). Returns `target`."""
+    """Render `template` into `target` (0600; written only when the text changed). Returns `target`."""
     text = render_text(template.read_text(), values, str(template))
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     if not target.is_file() or target.read_text() != text:
-        target.write_text(text)
-    return target
+        write_private_text(target, text)
+    return private_file(target)
 
 
 def read_jvm_options(path: Path) -> list[str]:

@@ -35,6 +35,7 @@ from squall.infra.secure import (
 )
 from squall.kafka.client import security_config
 from squall.kafka.settings import KafkaSettings
+from squall.private_state import private_dir
 
 
 def find_java() -> str:
@@ -114,7 +115,7 @@ class Service:
 def _dirs(ctx: Context, name: str) -> tuple[Path, Path, Path]:
     data, logs, conf = ctx.layout.data_dir(name), ctx.layout.log_dir(name), ctx.layout.conf_dir(name)
     for d in (data, logs, conf):
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
     return data, logs, conf
 
 

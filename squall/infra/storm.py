@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from squall.infra import health, process
+from squall.infra import health, process, storm_plugins
 from squall.infra.health import Health
 from squall.infra.services import Context, Launch, Service, find_java
 from squall.infra.storm_home import LIB_POM, WORKER_POM, StormHome, build, slots_yaml
+from squall.private_state import private_dir
 
 STORM_POMS = (LIB_POM, WORKER_POM)
 LOGVIEWER_PORT = 8000
@@ -32,13 +33,17 @@ def storm_dirs(ctx: Context) -> tuple[Path, Path, Path]:
 def storm_home(ctx: Context) -> StormHome:
     home, logs, local = storm_dirs(ctx)
     ep = ctx.endpoints
-    return build(
+    worker_jars = ctx.jar_dir(WORKER_POM)
+    plugins, _ = storm_plugins.build(ctx.layout.infra, worker_jars, ctx.layout.jar_cache)
+    built = build(
         home=home,
         infra=ctx.layout.infra,
         lib_jars=ctx.jar_dir(LIB_POM),
-        worker_jars=ctx.jar_dir(WORKER_POM),
+        worker_jars=worker_jars,
         values={
             "host": ep.host,
+            "transport_plugin": storm_plugins.TRANSPORT_PLUGIN,
+            "messaging_context": storm_plugins.MESSAGING_CONTEXT,
             "zookeeper_port": ep.port("zookeeper"),
             "nimbus_port": ep.port("nimbus"),
             "supervisor_port": ep.port("supervisor_thrift"),
@@ -51,6 +56,8 @@ def storm_home(ctx: Context) -> StormHome:
         log_dir=logs,
         local_dir=local,
     )
+    storm_plugins.install_into(plugins, home / "extlib")
+    return built
 
 
 @contextlib.contextmanager
@@ -121,7 +128,7 @@ def _ui_check(ctx: Context) -> Health:
 
 def _daemon(ctx: Context, daemon: str, main_class: str) -> Launch:
     home = storm_home(ctx)
-    ctx.layout.log_dir(daemon).mkdir(parents=True, exist_ok=True)
+    private_dir(ctx.layout.log_dir(daemon))
     heap = {"nimbus": ["-Xmx512m", "-XX:+UseG1GC"], "supervisor": ["-Xmx256m", "-XX:+UseG1GC"]}[daemon]
     return Launch(home.daemon_argv(find_java(), daemon, main_class, heap))
 
@@ -135,7 +142,7 @@ def _supervisor_prepare(ctx: Context) -> Launch:
 
 
 def _ui_prepare(ctx: Context) -> Launch:
-    ctx.layout.log_dir("ui").mkdir(parents=True, exist_ok=True)
+    private_dir(ctx.layout.log_dir("ui"))
     ep = ctx.endpoints
     argv = [
         sys.executable,

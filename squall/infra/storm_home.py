@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from squall.infra.render import render_file
+from squall.private_state import private_dir
 
 LIB_POM = "storm/lib/pom.xml"
 WORKER_POM = "storm/lib-worker/pom.xml"
@@ -97,7 +98,7 @@ def build(
         log_dir,
         local_dir,
     ):
-        d.mkdir(parents=True, exist_ok=True)
+        private_dir(d)
     _link(lib_jars, home / "lib")
     _link(worker_jars, home / "lib-worker")
     render_file(infra / "storm" / "storm.yaml", home / "conf" / "storm.yaml", values)
@@ -106,6 +107,7 @@ def build(
         dst = home / "log4j2" / name
         if not dst.is_file() or dst.read_bytes() != src.read_bytes():
             shutil.copyfile(src, dst)
+            os.chmod(dst, 0o600)
     return StormHome(home=home, log_dir=log_dir, local_dir=local_dir)
 
 

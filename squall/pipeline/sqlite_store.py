@@ -8,6 +8,7 @@ write the same file; SQLite's locking serialises them (busy timeout `pipeline.sq
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import Any
 from squall.errors import ConfigError, InfraError
 from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
 from squall.pipeline.settings import PipelineSettings
+from squall.private_state import STATE_DIR_NAME, ensure_state_dir, open_private, private_dir, private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -52,7 +54,7 @@ _TYPE_OF: dict[str, type] = {
 
 def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_store_file(path)
         db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         _enable_wal(db, busy_timeout_s)
         db.execute("PRAGMA synchronous=NORMAL")
@@ -60,6 +62,21 @@ def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     except (OSError, sqlite3.Error) as exc:
         raise InfraError(f"cannot open SQLite store {path} (pipeline.sqlite.path): {exc}") from exc
     return db
+
+
+def _private_store_file(path: Path) -> None:
+    """Create the store file 0600 before SQLite opens it, so its -wal and -shm (which SQLite creates with the
+    database file's mode) are 0600 too; folders it needs are created 0700, and squall's state folder is made
+    0700 when the store lives in it."""
+    parent = path.parent
+    if parent.name == STATE_DIR_NAME:
+        ensure_state_dir(parent)
+    elif not parent.exists():
+        private_dir(parent)
+    if not path.exists():
+        os.close(open_private(path, append=True))
+    for suffix in ("", "-wal", "-shm"):
+        private_file(path.with_name(path.name + suffix))
 
 
 def _enable_wal(db: sqlite3.Connection, busy_timeout_s: float) -> None:

@@ -94,6 +94,8 @@ class SparseProject:
     root: Path
     nimbus_address: str = "127.0.0.1:6627"
     env_vars: Mapping[str, str] = field(default_factory=dict)
+    # A config.json to use instead of the project's own (`--config`), e.g. one naming another Nimbus.
+    config: Path | None = None
 
     def sparse(
         self, *args: str, timeout: float = SPARSE_TIMEOUT_SECS, check: bool = True
@@ -128,7 +130,8 @@ class SparseProject:
         client = nimbus_api.client(self.nimbus_address)
         if nimbus_api.topology_id(client, name) is None:
             return
-        self.sparse("kill", "-e", env, "-n", name, "--wait", "0", check=False)
+        extra = ["--config", str(self.config)] if self.config is not None else []
+        self.sparse("kill", "-e", env, "-n", name, "--wait", "0", *extra, check=False)
         wait_until(
             lambda: nimbus_api.topology_id(client, name) is None, timeout, f"{name} is gone from Nimbus"
         )
@@ -144,7 +147,7 @@ class SparseProject:
     ) -> Iterator[Deployed]:
         """Submit, yield the deployed topology, and always kill it afterwards."""
         try:
-            self.sparse(*self.submit_args(topology, env, name, options or {}, config))
+            self.sparse(*self.submit_args(topology, env, name, options or {}, config or self.config))
             client = nimbus_api.client(self.nimbus_address)
             topo_id = nimbus_api.topology_id(client, name)
             if topo_id is None:

@@ -7,7 +7,14 @@ import pytest
 
 from squall.config import load_project, services
 from squall.errors import ConfigError
-from squall.infra.endpoints import DEFAULT_PORTS, Endpoints, parse_host_port
+from squall.infra.endpoints import (
+    DEFAULT_PORTS,
+    Endpoints,
+    RemoteAccessWarning,
+    check_host,
+    is_loopback,
+    parse_host_port,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -61,3 +68,34 @@ def test_parse_host_port() -> None:
 def test_config_json_is_valid_json_for_the_dev_env() -> None:
     raw = json.loads((ROOT / "config.json").read_text())
     assert "services" in raw["envs"]["dev"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "[::]"])
+def test_a_wildcard_host_is_refused_even_with_allow_remote(host: str) -> None:
+    for allow in (False, True):
+        with pytest.raises(
+            ConfigError, match=r"envs.dev.services.nimbus: .* is a wildcard.*fix: use 127.0.0.1"
+        ):
+            Endpoints.from_services({"nimbus": f"{host}:6627", "allow_remote": allow})
+
+
+def test_a_non_loopback_host_needs_allow_remote_and_then_warns() -> None:
+    with pytest.raises(
+        ConfigError, match=r"envs.dev.services.kafka: '192.168.1.20' is not a loopback.*allow_remote"
+    ):
+        Endpoints.from_services({"kafka": "192.168.1.20:9092"})
+    with pytest.warns(RemoteAccessWarning, match="listen on 192.168.1.20, reachable from other hosts"):
+        ep = Endpoints.from_services({"kafka": "192.168.1.20:9092", "allow_remote": True})
+    assert ep.host == "192.168.1.20" and ep.allow_remote
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "::1"])
+def test_loopback_hosts_pass_silently(host: str, recwarn: pytest.WarningsRecorder) -> None:
+    assert is_loopback(host)
+    check_host(host, False, "envs.dev.services.kafka")
+    assert not recwarn.list
+
+
+def test_allow_remote_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError, match=r"envs.dev.services.allow_remote: 'yes' is not true or false"):
+        Endpoints.from_services({"allow_remote": "yes"})

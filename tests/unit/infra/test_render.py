@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,9 @@ def test_render_file_writes_only_on_change(tmp_path: Path) -> None:
     assert out.stat().st_mtime_ns == mtime
     render_file(src, out, {"a": 2})
     assert out.read_text() == "a=2\n"
+    # Rendered configs live in the state folder and are private to their owner.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE(out.parent.stat().st_mode) == 0o700
 
 
 @pytest.mark.parametrize(
@@ -75,6 +79,8 @@ def test_render_file_writes_only_on_change(tmp_path: Path) -> None:
                 "slots": "  - 6700",
                 "local_dir": "/d",
                 "log_dir": "/l",
+                "transport_plugin": "p.T",
+                "messaging_context": "p.M",
             },
         ),
     ],

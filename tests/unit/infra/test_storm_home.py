@@ -19,6 +19,8 @@ def _values(tmp_path: Path) -> dict[str, object]:
         "slots": slots_yaml((6700, 6701)),
         "local_dir": tmp_path / "data",
         "log_dir": tmp_path / "logs",
+        "transport_plugin": "squall.storm.HostBoundTransportPlugin",
+        "messaging_context": "squall.storm.HostBoundMessagingContext",
     }
 
 
@@ -36,6 +38,11 @@ def test_layout_is_storms_distribution_tree(tmp_path: Path) -> None:
     yaml = (home.home / "conf" / "storm.yaml").read_text()
     assert "supervisor.slots.ports:\n  - 6700\n  - 6701\n" in yaml
     assert 'storm.local.hostname: "127.0.0.1"' in yaml
+    # Storm's listeners bind the configured host through squall's plugins, not the wildcard address.
+    assert 'squall.bind.host: "127.0.0.1"' in yaml
+    assert 'nimbus.thrift.transport: "squall.storm.HostBoundTransportPlugin"' in yaml
+    assert 'supervisor.thrift.transport: "squall.storm.HostBoundTransportPlugin"' in yaml
+    assert 'storm.messaging.transport: "squall.storm.HostBoundMessagingContext"' in yaml
     assert f'storm.log.dir: "{tmp_path / "logs"}"' in yaml
     # Rebuilding is idempotent and follows a moved jar folder.
     lib2 = tmp_path / "jars" / "storm-lib-2.8.4"

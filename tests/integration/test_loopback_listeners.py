@@ -1,0 +1,129 @@
+"""Nothing squall starts listens beyond loopback: every TCP socket of every service process, Storm workers included.
+
+The check needs services started with this checkout's configuration, so it brings up its own isolated set (a
+temporary project and state folder, free ports) through `squall.infra.api`, leaving the shared dev services
+alone, and stops it by pid at the end. A two-worker topology is submitted to it with `sparse`, so tuples cross
+worker JVMs through the workers' Netty servers and those servers' sockets are checked too.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from squall.infra import api, process, sockets
+from squall.infra.endpoints import DEFAULT_PORTS
+from squall.infra.registry import SERVICES
+from squall.infra.services import Context
+from squall.storm.harness import SparseProject, listed_topologies, worker_jvm_pids
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "tests" / "fixtures" / "storm_project"
+COUNT = 50
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct ports nobody listens on now (the kernel's choice for port 0)."""
+    held = []
+    try:
+        while len(held) < n:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            held.append(s)
+        return [s.getsockname()[1] for s in held]
+    finally:
+        for s in held:
+            s.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+    root = tmp_path_factory.mktemp("loopback-infra")
+    names = list(DEFAULT_PORTS)
+    ports = free_ports(len(names) + 2)
+    services: dict[str, object] = {
+        name: f"127.0.0.1:{port}" for name, port in zip(names, ports, strict=False)
+    }
+    services["supervisor_slots"] = ports[-2:]
+    (root / "config.json").write_text(json.dumps({"envs": {"dev": {"services": services}}}))
+    (root / "infra").symlink_to(REPO / "infra", target_is_directory=True)
+    ctx = api.make_context("dev", root)
+    try:
+        api.ensure_up(ctx=ctx, report=print)
+        yield ctx
+    finally:
+        api.down(ctx=ctx, grace=20, report=print)
+
+
+def service_pids(ctx: Context) -> dict[str, set[int]]:
+    """Every live process of every service squall started: its process group and descendants (Storm workers and
+    their Python subprocesses stay in the Supervisor's group) plus the workers the Supervisor recorded."""
+    procs = process.all_processes()
+    out = {}
+    for name, service in SERVICES.items():
+        record = process.read_pid(ctx.layout.pid_file(name))
+        assert record is not None and process.is_alive(record), f"{name} is not running"
+        out[name] = process.family(record.pid, procs) | service.orphans(ctx)
+    return out
+
+
+def non_loopback(ctx: Context) -> tuple[list[sockets.Listener], dict[str, list[sockets.Listener]]]:
+    found = {name: sockets.listeners(pids) for name, pids in service_pids(ctx).items()}
+    bad = [item for items in found.values() for item in items if not item.is_loopback]
+    return bad, found
+
+
+def test_every_service_listens_on_loopback_only(cluster: Context) -> None:
+    bad, found = non_loopback(cluster)
+    assert not bad, f"listening beyond loopback: {', '.join(map(str, bad))}"
+    ports = {name: {item.port for item in items} for name, items in found.items()}
+    ep = cluster.endpoints
+    # The check saw the sockets it is about (so it cannot pass on an empty list).
+    assert ep.port("zookeeper") in ports["zookeeper"]
+    assert {ep.port("kafka"), ep.port("kafka_controller")} <= ports["kafka"]
+    assert {ep.port("cassandra"), ep.port("cassandra_storage")} <= ports["cassandra"]
+    assert ep.port("nimbus") in ports["nimbus"]
+    assert ep.port("supervisor_thrift") in ports["supervisor"]
+    assert ep.port("storm_ui") in ports["ui"]
+    # Cassandra's JMX (7199) is not opened at all.
+    assert 7199 not in ports["cassandra"]
+
+
+def read_sink(out_dir: Path) -> set[int]:
+    seen = set()
+    for path in out_dir.glob("sink-*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                seen.add(json.loads(line)["n"])
+    return seen
+
+
+def test_worker_slots_listen_on_loopback_and_carry_tuples(cluster: Context, tmp_path: Path) -> None:
+    # msgpack multilang: tuples hold HashMaps and ArrayLists, which Kryo serializes between workers.
+    env = "dev-msgpack"
+    config = json.loads((FIXTURE / "config.json").read_text())
+    config["envs"][env]["nimbus"] = cluster.endpoints.address("nimbus")
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    project = SparseProject(FIXTURE, nimbus_address=cluster.endpoints.address("nimbus"), config=config_path)
+    name = "squall_it_loopback"
+    out_dir = tmp_path / "sink"
+    # Two workers on the Supervisor's two slots: tuples cross JVMs through the workers' Netty servers.
+    options = {"squall.test.out": str(out_dir), "squall.test.count": COUNT, "topology.workers": 2}
+    with project.submitted("passthrough", env=env, name=name, options=options) as topo:
+        listed = project.sparse("list", "-e", env, "--config", str(config_path)).stdout
+        assert name in listed_topologies(listed)
+        topo.wait_until(lambda: read_sink(out_dir) >= set(range(COUNT)), timeout=300, what=f"{COUNT} tuples")
+        workers = worker_jvm_pids(topo.topo_id)
+        assert len(workers) == 2, f"expected 2 worker JVMs, found {workers}"
+        bad, found = non_loopback(cluster)
+        assert not bad, f"listening beyond loopback: {', '.join(map(str, bad))}"
+        slot_ports = {item.port for item in sockets.listeners(workers)}
+        assert slot_ports == set(cluster.endpoints.slots)
+        assert slot_ports <= {item.port for item in found["supervisor"]}

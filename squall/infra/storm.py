@@ -118,6 +118,11 @@ def _supervisor_check(ctx: Context) -> Health:
     want = len(ctx.endpoints.slots)
     for sup in info.supervisors or []:
         if sup.num_workers == want:
+            # Nimbus lists the Supervisor (from its ZooKeeper heartbeat) before its Thrift server, which workers
+            # report to, is listening.
+            ep = ctx.endpoints
+            if not health.port_open(ep.host, ep.port("supervisor_thrift")):
+                return False, f"supervisor thrift port {ep.port('supervisor_thrift')} not listening yet"
             return True, f"{sup.host}: {sup.num_workers - sup.num_used_workers}/{sup.num_workers} slots free"
     return False, f"nimbus lists {len(info.supervisors or [])} supervisor(s), none with {want} slots yet"
 

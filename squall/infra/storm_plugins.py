@@ -12,6 +12,7 @@ storm-client folder, so an edited source is rebuilt and an unchanged one costs n
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -82,7 +83,8 @@ def build(infra: Path, worker_jars: Path, cache: Path, timeout: float = 300) -> 
                 f"javac could not compile squall's Storm plugins (exit {proc.returncode}):\n{tail}"
             )
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
+        # Unique per process: two `up` calls sharing the jar cache may build at once; the rename is atomic.
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
             jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: squall\n\n")
             for cls in sorted(classes.rglob("*.class")):

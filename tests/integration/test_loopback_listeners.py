@@ -122,6 +122,10 @@ def test_worker_slots_listen_on_loopback_and_carry_tuples(cluster: Context, tmp_
         topo.wait_until(lambda: read_sink(out_dir) >= set(range(COUNT)), timeout=300, what=f"{COUNT} tuples")
         workers = worker_jvm_pids(topo.topo_id)
         assert len(workers) == 2, f"expected 2 worker JVMs, found {workers}"
+        # The spout and the bolts were spread over both workers, so the tuples crossed the Netty servers checked.
+        executors = topo.nimbus.getTopologyInfo(topo.topo_id).executors or []
+        user_ports = {e.component_id: e.port for e in executors if not e.component_id.startswith("__")}
+        assert len(set(user_ports.values())) == 2, f"components all in one worker: {user_ports}"
         bad, found = non_loopback(cluster)
         assert not bad, f"listening beyond loopback: {', '.join(map(str, bad))}"
         slot_ports = {item.port for item in sockets.listeners(workers)}

@@ -24,6 +24,10 @@ class ConfigError(SquallError):
         super().__init__(text)
 
 
+class SquallWarning(UserWarning):
+    """Root of the warnings squall gives on purpose (the CLI prints them as one `warning:` line)."""
+
+
 class TopologyError(SquallError):
     """A topology cannot be loaded or wired (unknown component, bad grouping, missing stream)."""
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from importlib.util import find_spec
 from typing import Any
 
 import click
 
 from squall import __version__
-from squall.errors import SquallError
+from squall.errors import SquallError, SquallWarning
 
 # command name -> "module:attribute". Each module owns its command; this table is the only registry.
 COMMANDS: dict[str, str] = {
@@ -40,10 +41,23 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except SquallError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
+
+
+_python_showwarning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """squall's own warnings as one `warning:` line on stderr; others as Python shows them."""
+    if issubclass(category, SquallWarning):
+        click.secho(f"warning: {message}", fg="yellow", err=True)
+    else:
+        _python_showwarning(message, category, *args, **kwargs)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from squall.errors import ConfigError
+from squall.errors import ConfigError, SquallWarning
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS: dict[str, int] = {
@@ -35,7 +35,7 @@ DEFAULT_PORTS: dict[str, int] = {
 DEFAULT_SLOTS = (6700, 6701)
 
 
-class RemoteAccessWarning(UserWarning):
+class RemoteAccessWarning(SquallWarning):
     """The dev services listen on an address other hosts can reach (`allow_remote` is set)."""
 
 

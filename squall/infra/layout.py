@@ -9,6 +9,7 @@ from pathlib import Path
 from squall.private_state import STATE_DIR_NAME
 
 __all__ = ["STATE_DIR_NAME", "Layout", "default_jar_cache"]
+
 CACHE_ENV = "SQUALL_JAR_CACHE"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +132,15 @@ def test_worker_slots_listen_on_loopback_and_carry_tuples(cluster: Context, tmp_
         slot_ports = {item.port for item in sockets.listeners(workers)}
         assert slot_ports == set(cluster.endpoints.slots)
         assert slot_ports <= {item.port for item in found["supervisor"]}
+        # The UI REST adapter still reads the topology from Nimbus through the host-bound Thrift server.
+        url = f"http://{cluster.endpoints.address('storm_ui')}/api/v1/topology/{topo.topo_id}"
+        expected = {("127.0.0.1", p) for p in slot_ports}
+
+        def ui_workers() -> set[tuple[str, int]]:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                page = json.loads(response.read())
+            assert page["name"] == name
+            return {(w["host"], w["port"]) for w in page["workers"]}
+
+        # Nimbus reports a worker in the page once its first heartbeat with stats has arrived.
+        topo.wait_until(lambda: ui_workers() == expected, timeout=180, what="the UI API lists both workers")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -41,3 +44,21 @@ def test_an_unknown_environment_is_a_clear_error() -> None:
     result = CliRunner().invoke(cli, ["infra", "status", "-e", "staging"])
     assert result.exit_code == 2
     assert "envs.staging: no such environment" in result.output
+
+
+def test_a_remote_host_without_allow_remote_is_refused_and_with_it_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "infra").mkdir()
+    monkeypatch.chdir(tmp_path)
+    services: dict[str, object] = {"kafka": "192.0.2.10:9092"}
+    (tmp_path / "config.json").write_text(json.dumps({"envs": {"dev": {"services": services}}}))
+    result = CliRunner().invoke(cli, ["infra", "logs", "kafka"])
+    assert result.exit_code == 2
+    assert "envs.dev.services.kafka: '192.0.2.10' is not a loopback address" in result.output
+
+    services["allow_remote"] = True
+    (tmp_path / "config.json").write_text(json.dumps({"envs": {"dev": {"services": services}}}))
+    result = CliRunner().invoke(cli, ["infra", "logs", "kafka"])
+    assert result.exit_code == 0, result.output
+    assert "warning: envs.dev.services: the services listen on 192.0.2.10" in result.output

@@ -24,11 +24,16 @@ class Listener:
     port: int
 
     @property
-    def is_loopback(self) -> bool:
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The address, an IPv4-mapped IPv6 one (a Java socket bound to 127.0.0.1 shows as ::ffff:7f00:1) as IPv4."""
         ip = ipaddress.ip_address(self.address)
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return ip.is_loopback
+            return ip.ipv4_mapped
+        return ip
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.ip.is_loopback
 
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address

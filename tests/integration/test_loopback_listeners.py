@@ -43,18 +43,20 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
-    root = tmp_path_factory.mktemp("loopback-infra")
+def isolated_context(root: Path, host: str = "127.0.0.1") -> Context:
+    """A project in `root` whose services use `host` and free ports, with its own state folder."""
     names = list(DEFAULT_PORTS)
     ports = free_ports(len(names) + 2)
-    services: dict[str, object] = {
-        name: f"127.0.0.1:{port}" for name, port in zip(names, ports, strict=False)
-    }
+    services: dict[str, object] = {name: f"{host}:{port}" for name, port in zip(names, ports, strict=False)}
     services["supervisor_slots"] = ports[-2:]
     (root / "config.json").write_text(json.dumps({"envs": {"dev": {"services": services}}}))
     (root / "infra").symlink_to(REPO / "infra", target_is_directory=True)
-    ctx = api.make_context("dev", root)
+    return api.make_context("dev", root)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
+    ctx = isolated_context(tmp_path_factory.mktemp("loopback-infra"))
     try:
         api.ensure_up(ctx=ctx, report=print)
         yield ctx
@@ -62,12 +64,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
         api.down(ctx=ctx, grace=20, report=print)
 
 
-def service_pids(ctx: Context) -> dict[str, set[int]]:
+def service_pids(ctx: Context, names: list[str] | None = None) -> dict[str, set[int]]:
     """Every live process of every service squall started: its process group and descendants (Storm workers and
     their Python subprocesses stay in the Supervisor's group) plus the workers the Supervisor recorded."""
     procs = process.all_processes()
     out = {}
-    for name, service in SERVICES.items():
+    for name in names or list(SERVICES):
+        service = SERVICES[name]
         record = process.read_pid(ctx.layout.pid_file(name))
         assert record is not None and process.is_alive(record), f"{name} is not running"
         out[name] = process.family(record.pid, procs) | service.orphans(ctx)
@@ -144,3 +147,25 @@ def test_worker_slots_listen_on_loopback_and_carry_tuples(cluster: Context, tmp_
 
         # Nimbus reports a worker in the page once its first heartbeat with stats has arrived.
         topo.wait_until(lambda: ui_workers() == expected, timeout=180, what="the UI API lists both workers")
+    # `sparse kill` (on leaving the block) reached the host-bound Nimbus too.
+    assert name not in listed_topologies(
+        project.sparse("list", "-e", env, "--config", str(config_path)).stdout
+    )
+
+
+def test_storm_binds_the_configured_host_itself(tmp_path: Path) -> None:
+    """On another loopback address (127.0.0.2), Nimbus and the Supervisor listen on exactly that address: the
+    plugins bind `squall.bind.host`, not a fixed 127.0.0.1."""
+    ctx = isolated_context(tmp_path, host="127.0.0.2")
+    storm_services = ["zookeeper", "nimbus", "supervisor"]
+    try:
+        api.ensure_up(storm_services, ctx=ctx, report=print)
+        found = {name: sockets.listeners(pids) for name, pids in service_pids(ctx, storm_services).items()}
+    finally:
+        api.down(storm_services, ctx=ctx, grace=20, report=print)
+    assert {(str(item.ip), item.port) for item in found["nimbus"]} == {
+        ("127.0.0.2", ctx.endpoints.port("nimbus"))
+    }
+    assert {(str(item.ip), item.port) for item in found["supervisor"]} == {
+        ("127.0.0.2", ctx.endpoints.port("supervisor_thrift"))
+    }

@@ -33,6 +33,7 @@ def test_only_listening_sockets_are_kept() -> None:
 def test_loopback_includes_ipv4_mapped_and_ipv6() -> None:
     assert Listener(1, "127.0.0.1", 1).is_loopback
     assert Listener(1, "::ffff:7f00:1", 1).is_loopback
+    assert str(Listener(1, "::ffff:7f00:2", 1).ip) == "127.0.0.2"
     assert Listener(1, "::1", 1).is_loopback
     assert not Listener(1, "0.0.0.0", 1).is_loopback
     assert not Listener(1, "::", 1).is_loopback

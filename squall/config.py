@@ -247,10 +247,9 @@ def validate_config(raw: Mapping[str, Any]) -> None:
 
 
 def _service_keys() -> tuple[str, ...]:
-    from squall.infra.endpoints import DEFAULT_PORTS  # the services `squall infra` knows own their names
+    from squall.infra.endpoints import SERVICE_KEYS  # the services `squall infra` knows own their names
 
-    # besides the ports: the worker slots, and which services an env runs, its state folder, whether it is secured
-    return (*DEFAULT_PORTS, "supervisor_slots", "run", "state", "secure")
+    return SERVICE_KEYS
 
 
 def max_parallelism(project: Project, env_name: str | None) -> int:

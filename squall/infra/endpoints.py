@@ -33,6 +33,9 @@ DEFAULT_PORTS: dict[str, int] = {
     "storm_ui": 8080,
 }
 DEFAULT_SLOTS = (6700, 6701)
+# every key an env's `services` section may hold: the ports, the worker slots, whether a non-loopback host is
+# meant (allow_remote), and which services the env runs, its state folder and whether it is secured (api)
+SERVICE_KEYS = (*DEFAULT_PORTS, "supervisor_slots", "allow_remote", "run", "state", "secure")
 
 
 class RemoteAccessWarning(SquallWarning):

@@ -3,8 +3,9 @@
 A device (or its gateway) may send the same event twice: same (tenant, event_id), a different Kafka offset.
 Storm may also *replay* the same Kafka message after a downstream failure: same (tenant, event_id) AND the
 same source (topic, partition, offset). The first is a duplicate and is dropped; the second must go through,
-or a failed write would never be retried. Memory is bounded per tenant by an LRU of `horizon` event ids;
-duplicates older than that pass parse and are removed by aggregate's per-window de-duplication instead.
+or a failed write would never be retried. Memory is bounded globally: one LRU of `horizon` (tenant, event_id)
+pairs across all tenants, however many tenants there are; duplicates older than that pass parse and are
+removed by aggregate's per-window de-duplication instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import OrderedDict
 from enum import Enum
 
 Source = tuple[str, int, int]
+DEFAULT_HORIZON = 10_000
 
 
 class Seen(Enum):
@@ -22,22 +24,26 @@ class Seen(Enum):
 
 
 class Deduplicator:
-    def __init__(self, horizon: int = 10_000) -> None:
-        if horizon < 1:
-            raise ValueError("horizon must be >= 1")
+    """Remembers the source of the last `horizon` distinct (tenant, event_id) pairs, least recently seen
+    forgotten first."""
+
+    def __init__(self, horizon: int = DEFAULT_HORIZON) -> None:
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+            raise ValueError("horizon must be an int >= 1")
         self.horizon = horizon
-        self._seen: dict[str, OrderedDict[str, Source]] = {}
+        self._seen: OrderedDict[tuple[str, str], Source] = OrderedDict()
 
     def check(self, tenant: str, event_id: str, source: Source) -> Seen:
-        lru = self._seen.setdefault(tenant, OrderedDict())
-        first = lru.get(event_id)
+        seen = self._seen
+        key = (tenant, event_id)
+        first = seen.get(key)
         if first is not None:
-            lru.move_to_end(event_id)
+            seen.move_to_end(key)
             return Seen.REPLAY if first == source else Seen.DUPLICATE
-        lru[event_id] = source
-        if len(lru) > self.horizon:
-            lru.popitem(last=False)
+        seen[key] = source
+        if len(seen) > self.horizon:
+            seen.popitem(last=False)
         return Seen.NEW
 
     def size(self) -> int:
-        return sum(len(lru) for lru in self._seen.values())
+        return len(self._seen)

@@ -7,8 +7,12 @@ config.json `pipeline.windows`:
       "allowed_lateness_s": 5,
       "idle_timeout_s": 2,
       "sketch_relative_accuracy": 0.01,
-      "max_keys": 100000
+      "max_keys": 100000,
+      "max_closed_windows": 200000
     }
+
+`max_keys` bounds the (tenant, device) pairs whose state (watermark, open windows) is kept and
+`max_closed_windows` the emitted windows kept for re-deliveries; docs/pipeline.md says what happens past them.
 """
 
 from __future__ import annotations
@@ -21,9 +25,17 @@ from squall import checks
 from squall.errors import ConfigError
 
 SECTION = "pipeline.windows"
-KEYS = ("definitions", "allowed_lateness_s", "idle_timeout_s", "sketch_relative_accuracy", "max_keys")
+KEYS = (
+    "definitions",
+    "allowed_lateness_s",
+    "idle_timeout_s",
+    "sketch_relative_accuracy",
+    "max_keys",
+    "max_closed_windows",
+)
 DEFINITION_KEYS = ("type", "length_s", "slide_s")
 DEFAULT_MAX_KEYS = 100_000
+DEFAULT_MAX_CLOSED_WINDOWS = 200_000
 MAX_SECONDS = 366 * 86_400  # a year: longer windows, lateness or idle timeouts are certainly a unit mistake
 DEFAULT_DEFINITIONS: list[dict[str, Any]] = [
     {"type": "tumbling", "length_s": 10},
@@ -72,7 +84,8 @@ class WindowSettings:
     allowed_lateness_ms: int
     idle_timeout_s: float
     relative_accuracy: float = 0.01
-    max_keys: int = DEFAULT_MAX_KEYS  # open per-device window/alert state held at once
+    max_keys: int = DEFAULT_MAX_KEYS  # keys (tenant, device_id) with state; least recently active evicted past it
+    max_closed_windows: int = DEFAULT_MAX_CLOSED_WINDOWS  # emitted windows retained; oldest forgotten past it
 
     @property
     def max_length_s(self) -> int:
@@ -142,8 +155,16 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
         hi_open=True,
         unit="a fraction, e.g. 0.01,",
     )
-    max_keys = checks.integer(section.get("max_keys", DEFAULT_MAX_KEYS), f"{SECTION}.max_keys", 1)
-    return WindowSettings(tuple(defs), int(lateness * 1000), idle, accuracy, max_keys)
+    return WindowSettings(
+        tuple(defs),
+        int(lateness * 1000),
+        idle,
+        accuracy,
+        max_keys=checks.integer(section.get("max_keys", DEFAULT_MAX_KEYS), f"{SECTION}.max_keys", 1),
+        max_closed_windows=checks.integer(
+            section.get("max_closed_windows", DEFAULT_MAX_CLOSED_WINDOWS), f"{SECTION}.max_closed_windows", 1
+        ),
+    )
 
 
 def validate_message_timeout(settings: WindowSettings, message_timeout_s: int, tick_freq_s: float) -> None:

@@ -26,10 +26,24 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
   row is complete (written once, at close), so that metric is not counted again there. An event all of whose
   windows are stored is released at once (`Outcome.stored`). A replay of a committed-offset tail thus never
   overwrites a complete row with a partial one.
+- Bounded memory (`WindowSettings.max_keys`, `max_closed_windows`), whatever the number of keys:
+  - At most `max_keys` keys are live (watermark, open windows). A new key past it evicts the least recently
+    active one as if it went idle: its open windows close provisionally (emitted, their tuples released) and
+    it rests, keeping its watermark and closed windows, so an on-time event that comes back reopens and amends
+    a window, as after an idle close. At most `max_keys` keys rest; a resting key is forgotten when its closed
+    windows are (by retention or the cap below), or when more keys are evicted.
+  - At most `max_closed_windows` closed windows are retained, over all keys: past it the oldest is forgotten
+    as if its retention had passed (a provisional one moves its key's watermark to its end).
+  - A forgotten key leaves only a fence: the end of the last window it emitted (or its watermark, if later),
+    kept in a fixed table of FENCES slots by hash of key, the largest of the keys sharing a slot. A key the
+    engine does not remember starts with its slot's fence as watermark, so an event of a forgotten key for a
+    window it already emitted is late (dead-lettered), never a partial row written over the stored one. Keys
+    that share a slot with a forgotten key may see their first events called late too: the price of a bound.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +57,8 @@ Key = tuple[str, str]
 StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
 NO_WATERMARK = -(2**63)
 NO_END = 2**63  # a key with no open window: no watermark makes one due
+FENCES = 1 << 16  # slots of the table of forgotten keys' fences (allocated when a first key is forgotten)
+WindowKey = tuple[int, int]  # (definition id, window start)
 
 
 @dataclass(slots=True)
@@ -90,12 +106,13 @@ class _Closed:
 
 @dataclass(slots=True)
 class _KeyState:
+    key: Key
     max_ts: int = NO_WATERMARK
     watermark: int = NO_WATERMARK
     last_seen: float = 0.0
-    open: dict[tuple[WindowDefinition, int], _Window] = field(default_factory=dict)
+    open: dict[WindowKey, _Window] = field(default_factory=dict)
     # emitted windows, oldest close first, kept `retain_closed_s` for re-deliveries (and reopening)
-    closed: dict[tuple[WindowDefinition, int], _Closed] = field(default_factory=dict)
+    closed: dict[WindowKey, _Closed] = field(default_factory=dict)
     provisional: int = 0  # closed windows not final yet
     # the earliest end of an open window (NO_END: none): a watermark below it closes nothing
     next_end: int = NO_END
@@ -105,7 +122,19 @@ class WindowManager:
     def __init__(self, settings: WindowSettings, clock: Clock, retain_closed_s: float = 180.0) -> None:
         self.settings = settings
         self.clock = clock
-        self._keys: dict[Key, _KeyState] = {}
+        self._keys: OrderedDict[Key, _KeyState] = OrderedDict()  # live keys, least recently active first
+        self._resting: OrderedDict[Key, _KeyState] = (
+            OrderedDict()
+        )  # evicted keys with closed windows, oldest first
+        self._closed: OrderedDict[tuple[Key, WindowKey], _Closed] = (
+            OrderedDict()
+        )  # all keys' closed, oldest first
+        self._fences: list[int] | None = None  # forgotten keys' fences by hash slot (see the module doc)
+        self._max_keys = settings.max_keys
+        self._max_closed = settings.max_closed_windows
+        self.evicted_keys = 0  # live keys evicted past max_keys (their open windows closed provisionally)
+        self.forgotten_keys = 0  # resting keys forgotten (only their fence is left)
+        self.forgotten_windows = 0  # closed windows forgotten past max_closed_windows, before their retention
         self._pending: dict[Hashable, int] = {}  # token -> open windows holding it
         self._retain_s = retain_closed_s
         self._oracle: StoredOracle | None = None
@@ -134,13 +163,18 @@ class WindowManager:
 
     # --- input -------------------------------------------------------------------------------------------
     def add(self, key: Key, event_id: str, ts: int, values: Mapping[str, float], token: Hashable) -> Outcome:
-        state = self._keys.get(key)
+        keys = self._keys
+        state = keys.get(key)
+        early: Outcome | None = None
         if state is None:
-            state = self._keys[key] = _KeyState()
+            state, early = self._admit(key)
+        else:
+            keys.move_to_end(key)
         now = self.clock.now()
         state.last_seen = now
         if ts < state.watermark:
-            return self._behind_watermark(state, event_id, ts, token)
+            late = self._behind_watermark(state, event_id, ts, token)
+            return late if early is None else _after(early, late)
         if self._oracle is not None:
             self._ask_store(key, state, ts, values, now)
         added = held = skipped = 0
@@ -163,6 +197,7 @@ class WindowManager:
                     if done is not None and not done.final:
                         # on time for a window an idle timeout closed early: reopen it; its next emit amends
                         del state.closed[wkey]
+                        del self._closed[(key, wkey)]
                         state.provisional -= 1
                         window = done.window
                         window.tokens = []
@@ -215,7 +250,71 @@ class WindowManager:
                         self._finalize(state)
                     self._prune(state, now)
         outcome.watermark = state.watermark
-        return outcome
+        return outcome if early is None else _after(early, outcome)
+
+    # --- bounds ------------------------------------------------------------------------------------------
+    def _admit(self, key: Key) -> tuple[_KeyState, Outcome | None]:
+        """A key that is not live: evict the least recently active live key if the limit is reached, then revive
+        the key if it rests, or start it with its fence as watermark."""
+        early = None
+        keys = self._keys
+        if len(keys) >= self._max_keys:
+            early = Outcome()
+            self._evict(*keys.popitem(last=False), early)
+        state = self._resting.pop(key, None)
+        if state is None:
+            fences = self._fences
+            fence = NO_WATERMARK if fences is None else fences[hash(key) % FENCES]
+            state = _KeyState(key, watermark=fence)
+        keys[key] = state
+        return state, early
+
+    def _evict(self, key: Key, state: _KeyState, outcome: Outcome) -> None:
+        """A live key past max_keys: close its open windows as an idle timeout would (provisionally), then rest."""
+        self.evicted_keys += 1
+        resting = self._resting
+        resting[key] = state  # first: closing may forget old closed windows, this key's among them
+        if state.open:
+            self._close(key, state, None, outcome, self.clock.now())
+        if resting.get(key) is state and not state.closed:
+            del resting[key]
+            self._forget_key(state)
+        if len(resting) > self._max_keys:
+            self._forget_key(resting.popitem(last=False)[1])
+
+    def _forget_key(self, state: _KeyState) -> None:
+        """Forget a key that has no open window: only its fence is left (see the module doc)."""
+        self.forgotten_keys += 1
+        fence = state.watermark
+        closed = self._closed
+        for wkey, done in state.closed.items():
+            fence = max(fence, done.window.end)
+            del closed[(state.key, wkey)]
+        state.closed = {}
+        fences = self._fences
+        if fences is None:
+            fences = self._fences = [NO_WATERMARK] * FENCES
+        slot = hash(state.key) % FENCES
+        if fence > fences[slot]:
+            fences[slot] = fence
+
+    def _forget_oldest_closed(self) -> None:
+        """Past max_closed_windows: forget the oldest closed windows as if their retention had passed."""
+        closed = self._closed
+        while len(closed) > self._max_closed:
+            (key, wkey), done = closed.popitem(last=False)
+            self.forgotten_windows += 1
+            state = self._keys.get(key)
+            resting = state is None
+            if state is None:
+                state = self._resting[key]
+            del state.closed[wkey]
+            if not done.final:
+                state.provisional -= 1
+                state.watermark = max(state.watermark, done.window.end)
+            if resting and not state.closed:
+                del self._resting[key]
+                self._forget_key(state)
 
     def _ask_store(
         self, key: Key, state: _KeyState, ts: int, values: Mapping[str, float], now: float
@@ -295,6 +394,13 @@ class WindowManager:
             if state.open and now - state.last_seen >= self.settings.idle_timeout_s:
                 self._flush_key(key, state, outcome)
             self._prune(state, now)
+        resting = self._resting
+        if resting:
+            for state in list(resting.values()):
+                self._prune(state, now)
+                if not state.closed:
+                    del resting[state.key]
+                    self._forget_key(state)
         return outcome
 
     def flush(self) -> Outcome:
@@ -333,6 +439,7 @@ class WindowManager:
             accuracy = self.settings.relative_accuracy
             pending = self._pending
             released = outcome.released
+            retained = self._closed
             for window in due:
                 wkey = (window.rank, window.start)
                 del open_windows[wkey]
@@ -351,7 +458,7 @@ class WindowManager:
                     window.metrics = {}  # only the ids are needed to recognise re-deliveries
                 else:
                     state.provisional += 1
-                state.closed[wkey] = _Closed(now, window, closed, final)
+                state.closed[wkey] = retained[(key, wkey)] = _Closed(now, window, closed, final)
                 for token in window.tokens:
                     left = pending[token] - 1
                     if left:
@@ -359,6 +466,10 @@ class WindowManager:
                     else:
                         del pending[token]
                         released.append(token)
+            if len(retained) > self._max_closed:
+                self._prune(state, now)
+                self._forget_oldest_closed()
+                return
         self._prune(state, now)
 
     def _finalize(self, state: _KeyState) -> None:
@@ -376,8 +487,11 @@ class WindowManager:
         horizon = now - self._retain_s
         if next(iter(closed.values())).at >= horizon:
             return  # oldest first: nothing to forget yet
+        retained = self._closed
+        key = state.key
         for k in [k for k, c in closed.items() if c.at < horizon]:
             done = closed.pop(k)
+            del retained[(key, k)]
             if not done.final:
                 # forgotten while reopenable: later events of it are late from now on (see module doc)
                 state.provisional -= 1
@@ -392,11 +506,27 @@ class WindowManager:
 
     def watermark(self, key: Key) -> int:
         state = self._keys.get(key)
-        return state.watermark if state else NO_WATERMARK
+        if state is None:
+            state = self._resting.get(key)
+        if state is not None:
+            return state.watermark
+        return NO_WATERMARK if self._fences is None else self._fences[hash(key) % FENCES]
 
     def stats(self) -> dict[str, Any]:
         return {
             "keys": len(self._keys),
+            "resting_keys": len(self._resting),
             "open_windows": self.open_windows(),
+            "closed_windows": len(self._closed),
             "pending_tuples": self.pending_tokens(),
+            "evicted_keys": self.evicted_keys,
+            "forgotten_keys": self.forgotten_keys,
+            "forgotten_windows": self.forgotten_windows,
         }
+
+
+def _after(early: Outcome, outcome: Outcome) -> Outcome:
+    """`outcome` with what an eviction before it closed and released put first."""
+    outcome.closed[:0] = early.closed
+    outcome.released[:0] = early.released
+    return outcome

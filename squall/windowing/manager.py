@@ -258,15 +258,15 @@ class WindowManager:
         the key if it rests, or start it with its fence as watermark."""
         early = None
         keys = self._keys
-        if len(keys) >= self._max_keys:
-            early = Outcome()
-            self._evict(*keys.popitem(last=False), early)
         state = self._resting.pop(key, None)
         if state is None:
             fences = self._fences
             fence = NO_WATERMARK if fences is None else fences[hash(key) % FENCES]
             state = _KeyState(key, watermark=fence)
-        keys[key] = state
+        keys[key] = state  # live before the eviction, which may forget resting keys and closed windows
+        if len(keys) > self._max_keys:
+            early = Outcome()
+            self._evict(*keys.popitem(last=False), early)
         return state, early
 
     def _evict(self, key: Key, state: _KeyState, outcome: Outcome) -> None:

@@ -32,6 +32,10 @@ from squall.windowing.stats import Summary
 ROWS_PER_TUPLE = 500
 LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra table's bucket)
 STORED_DAYS_CACHED = 100_000  # recovery reads kept, (device, metric, length, day) each; cleared when full
+LATE_BUCKETS_CACHED = (
+    1_024  # recovery reads of late offsets kept, (partition, bucket) each; cleared when full
+)
+# Both caches are emptied when the recovery horizon ends: nothing reads them after it.
 
 
 class AggregateBolt(WindowedBolt):
@@ -82,6 +86,8 @@ class AggregateBolt(WindowedBolt):
         bucket = (str(topic), int(partition), int(offset) // LATE_BUCKET)
         late = self.late_buckets.get(bucket)
         if late is None:
+            if len(self.late_buckets) >= LATE_BUCKETS_CACHED:
+                self.late_buckets.clear()
             first = bucket[2] * LATE_BUCKET
             late = self.late_buckets[bucket] = store.late_offsets(
                 bucket[0], bucket[1], first, first + LATE_BUCKET
@@ -128,6 +134,8 @@ class AggregateBolt(WindowedBolt):
         entries = unpack_batch(tup.values[1])
         if self.windows.recovering():
             self.prefetch_stored(entries)
+        elif self.store is not None and (self.stored_days or self.late_buckets):
+            self.stored_days, self.late_buckets = {}, {}  # recovery is over: free what it read
         for entry in entries:
             try:
                 event = entry[0]

@@ -3,7 +3,8 @@
 Input: shard batches (BATCH_FIELDS); output: one `records` tuple of the alerts a batch raised (if any). Alerts
 are published asynchronously (an event whose evaluation raises is dead-lettered alone on `invalid`,
 processing_error:alerts:<type>): a batch is acked when the broker acknowledged all its alerts (at most
-`pipeline.alerts.max_in_flight` batches wait, default 256; tick tuples settle them), failed otherwise."""
+`pipeline.alerts.max_in_flight` batches wait, default 256; tick tuples settle them), failed otherwise. Per-device
+detector state is bounded by `pipeline.windows.max_keys` (squall.pipeline.alerting)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
-        self.engine = AlertEngine(settings.alerts.rules)
+        # pipeline.windows.max_keys bounds both engines' per-device state
+        self.engine = AlertEngine(settings.alerts.rules, max_keys=settings.windows.max_keys)
         self.publisher = AlertPublisher(settings)
         limit = settings.alerts.max_in_flight
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)

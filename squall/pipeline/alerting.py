@@ -19,6 +19,12 @@ config.json `pipeline.alerts`:
 Alert ids are deterministic from the cause (kind, rule, event id, metric), so a replay upserts the same rows.
 Detector state is order-dependent by nature; a re-delivered event (same event id, remembered per device in a
 bounded LRU) gets the alerts it produced the first time instead of updating the state twice.
+
+Memory is bounded whatever the number of devices: at most `max_keys` devices have state
+(`pipeline.windows.max_keys`, shared with the window engine); past it the least recently active device's state is
+evicted: its EWMA restarts (no anomaly alert until `min_samples` new readings), its consecutive runs restart from
+zero, and a re-delivery of one of its earlier events is evaluated as new. At most `max_replays` event ids are
+remembered over all devices: past it, the least recently active devices' oldest ids are forgotten first.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from squall import checks
 from squall.errors import ConfigError
 from squall.pipeline.model import Alert, Event
 from squall.pipeline.routing import OPS
+from squall.windowing.definitions import DEFAULT_MAX_KEYS
 
 
 @dataclass(frozen=True)
@@ -164,11 +171,26 @@ class _DeviceState:
     done: OrderedDict[str, list[Alert]] = field(default_factory=OrderedDict)
 
 
+DEFAULT_MAX_REPLAYS = 200_000
+
+
 class AlertEngine:
-    def __init__(self, rules: AlertRules, replay_memory: int = 1024) -> None:
+    def __init__(
+        self,
+        rules: AlertRules,
+        replay_memory: int = 1024,
+        max_keys: int = DEFAULT_MAX_KEYS,
+        max_replays: int = DEFAULT_MAX_REPLAYS,
+    ) -> None:
         self.rules = rules
-        self.replay_memory = replay_memory
-        self._devices: dict[tuple[str, str], _DeviceState] = {}
+        self.replay_memory = replay_memory  # event ids remembered per device
+        self.max_keys = max_keys
+        self.max_replays = max_replays  # event ids remembered over all devices
+        self._devices: OrderedDict[tuple[str, str], _DeviceState] = (
+            OrderedDict()
+        )  # least recently active first
+        self._replays = 0  # event ids remembered, all devices
+        self.evicted_keys = 0
         anomaly = rules.anomaly
         self._anomaly_metrics = None if anomaly.metrics is None else tuple(sorted(anomaly.metrics))
 
@@ -201,9 +223,15 @@ class AlertEngine:
         convert: bool,
     ) -> list[Alert]:
         key = (tenant, device_id)
-        state = self._devices.get(key)
+        devices = self._devices
+        state = devices.get(key)
         if state is None:
-            state = self._devices[key] = _DeviceState()
+            state = devices[key] = _DeviceState()
+            if len(devices) > self.max_keys:
+                self.evicted_keys += 1
+                self._replays -= len(devices.popitem(last=False)[1].done)
+        else:
+            devices.move_to_end(key)
         done = state.done
         earlier = done.get(event_id)
         if earlier is not None:
@@ -215,7 +243,26 @@ class AlertEngine:
         done[event_id] = alerts
         if len(done) > self.replay_memory:
             done.popitem(last=False)
+        else:
+            self._replays += 1
+            if self._replays > self.max_replays:
+                self._forget_replays()
         return alerts
+
+    def _forget_replays(self) -> None:
+        """Past max_replays: drop the oldest ids of the least recently active devices (their state stays), down to
+        nine tenths of the limit, so the devices are walked once per tenth of it, not once per event."""
+        target = self.max_replays - self.max_replays // 10
+        for state in self._devices.values():
+            done = state.done
+            while done and self._replays > target:
+                done.popitem(last=False)
+                self._replays -= 1
+            if self._replays <= target:
+                return
+
+    def stats(self) -> dict[str, int]:
+        return {"devices": len(self._devices), "replays": self._replays, "evicted_keys": self.evicted_keys}
 
     def _evaluate_fields(
         self,

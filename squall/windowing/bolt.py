@@ -8,7 +8,8 @@ to emit for closed windows (`emit_windows`); the base does the rest:
 - tick tuples (`topology.tick.tuple.freq.secs`, set in the component's config) drive the idle timeout: an idle
   key's windows close after `pipeline.windows.idle_timeout_s` on the injected clock. `squall run --until-idle`
   keeps delivering ticks while it waits for pending trees, so a bounded run flushes every window before it stops;
-- at start, `topology.message.timeout.secs` is checked against window length + lateness + idle + tick.
+- at start, `topology.message.timeout.secs` is checked against window length + lateness + idle + tick;
+- state is bounded by `pipeline.windows.max_keys` and `max_closed_windows`; evictions are in `counts`.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
             "reemitted": 0,
             "already_stored": 0,  # re-deliveries after a restart whose windows the store holds (recover_from)
             "late_before_restart": 0,  # replays a previous instance had dead-lettered as late
+            # past pipeline.windows.max_keys / max_closed_windows (the manager's counters, copied per tuple)
+            "evicted_keys": 0,  # least recently active devices whose open windows closed early (provisionally)
+            "forgotten_keys": 0,  # evicted devices forgotten: their events for windows already emitted are late
+            "forgotten_windows": 0,  # closed windows forgotten before their retention (re-deliveries are late)
         }
         self.setup(settings, storm_conf, context)
 
@@ -155,6 +160,10 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
     ) -> None:
         """Emit closed windows before acking the tuples they release (so the acks cannot complete a tree the
         window output still needs to join)."""
+        windows, counts = self.windows, self.counts
+        counts["evicted_keys"] = windows.evicted_keys
+        counts["forgotten_keys"] = windows.forgotten_keys
+        counts["forgotten_windows"] = windows.forgotten_windows
         if closed:
             self.emit_windows(closed, list(anchors))
         for token in released:

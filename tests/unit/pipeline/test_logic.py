@@ -25,13 +25,13 @@ def ev(
 
 
 def test_dedup_tells_producer_duplicates_from_storm_replays_with_bounded_memory() -> None:
-    d = Deduplicator(horizon=2)
+    d = Deduplicator(horizon=3)
     assert d.check("a", "e1", ("t", 0, 1)) is Seen.NEW
     assert d.check("a", "e1", ("t", 0, 1)) is Seen.REPLAY
     assert d.check("a", "e1", ("t", 0, 9)) is Seen.DUPLICATE
-    assert d.check("b", "e1", ("t", 0, 9)) is Seen.NEW  # per tenant
+    assert d.check("b", "e1", ("t", 0, 9)) is Seen.NEW  # an event id is per tenant
     d.check("a", "e2", ("t", 0, 2))
-    d.check("a", "e3", ("t", 0, 3))  # evicts e1 (least recently seen)
+    d.check("b", "e3", ("t", 0, 3))  # evicts a/e1 (least recently seen, whatever the tenant)
     assert d.size() == 3
     assert d.check("a", "e1", ("t", 0, 9)) is Seen.NEW
 

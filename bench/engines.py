@@ -12,7 +12,9 @@ garbage collector off while timing (as timeit does):
   (per event, the windows' rows spread over the events that fed them);
 - alerts: what AlertsBolt does per event dict of a batch: `AlertEngine.evaluate_dict(data)` where the engine has
   it, else `evaluate(event_from_dict(data))`, with config.json's rules;
-- alerts_event: `AlertEngine.evaluate(Event)` on already decoded events.
+- alerts_event: `AlertEngine.evaluate(Event)` on already decoded events;
+- dedup: parse's `Deduplicator.check` for every valid event (a fresh one per run, the default horizon);
+- dedup_tenants: the same with every event given one of 50,000 tenants (the memory was per tenant before).
 Run it on two trees (e.g. main's and a branch's, `PYTHONPATH=<tree>`) to compare; `code` in the result says
 which tree's squall package ran. Results go through bench.machine.write_result.
 """
@@ -34,6 +36,7 @@ from bench.machine import write_result
 from bench.pipeline import SIM  # the same simulated stream as the pipeline bench
 from squall.clock import SystemClock
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
+from squall.pipeline.dedup import Deduplicator
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.model import Event
 from squall.pipeline.parse import Parser
@@ -129,6 +132,14 @@ def alerts_event_run(rules: Any, decoded: list[Event]) -> float:
     return time.perf_counter() - t0
 
 
+def dedup_run(keys: list[tuple[str, str, tuple[str, int, int]]]) -> float:
+    check = Deduplicator().check
+    t0 = time.perf_counter()
+    for tenant, event_id, source in keys:
+        check(tenant, event_id, source)
+    return time.perf_counter() - t0
+
+
 def code_description() -> dict[str, Any]:
     tree = Path(squall.__file__).resolve().parent.parent
     try:
@@ -175,7 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     us["alerts_event"] = (
         best_of(args.repeat, lambda: alerts_event_run(alert_rules, decoded)) / len(decoded) * 1e6
     )
-    us = {k: round(v, 2) for k, v in us.items()}
+    keys = [(e.tenant, e.event_id, ("t", 0, i)) for i, e in enumerate(decoded)]
+    us["dedup"] = best_of(args.repeat, lambda: dedup_run(keys)) / len(keys) * 1e6
+    spread = [(f"tenant-{i % 50_000}", event_id, source) for i, (_, event_id, source) in enumerate(keys)]
+    us["dedup_tenants"] = best_of(args.repeat, lambda: dedup_run(spread)) / len(spread) * 1e6
+    us = {k: round(v, 3) for k, v in us.items()}
     print(f"µs per event ({n:,} telemetry events, {len(decoded):,} events, {len(closed):,} windows): {us}")
     path = write_result(
         "engines",

@@ -59,6 +59,7 @@ NO_WATERMARK = -(2**63)
 NO_END = 2**63  # a key with no open window: no watermark makes one due
 FENCES = 1 << 16  # slots of the table of forgotten keys' fences (allocated when a first key is forgotten)
 WindowKey = tuple[int, int]  # (definition id, window start)
+_NO_IDS: set[str] = set()  # the ids of every final closed window (never added to: final windows never reopen)
 
 
 @dataclass(slots=True)
@@ -191,7 +192,7 @@ class WindowManager:
                 window = open_windows.get(wkey)
                 if window is None:
                     done = state.closed.get(wkey) if state.closed else None
-                    if done is not None and event_id in done.window.event_ids:
+                    if done is not None and event_id in done.result.event_ids:
                         reemitted.append(done.result)  # a re-delivery after an (idle) close: re-emit
                         continue
                     if done is not None and not done.final:
@@ -352,7 +353,7 @@ class WindowManager:
         again = [
             c.result
             for c in state.closed.values()
-            if c.window.start <= ts < c.window.end and event_id in c.window.event_ids
+            if c.window.start <= ts < c.window.end and event_id in c.result.event_ids
         ]
         held = 0
         for window in state.open.values():
@@ -454,9 +455,7 @@ class WindowManager:
                 )
                 outcome.closed.append(closed)
                 final = window.end <= state.watermark
-                if final:
-                    window.metrics = {}  # only the ids are needed to recognise re-deliveries
-                else:
+                if not final:
                     state.provisional += 1
                 state.closed[wkey] = retained[(key, wkey)] = _Closed(now, window, closed, final)
                 for token in window.tokens:
@@ -466,6 +465,8 @@ class WindowManager:
                     else:
                         del pending[token]
                         released.append(token)
+                if final:
+                    _drop_values(window)
             if len(retained) > self._max_closed:
                 self._prune(state, now)
                 self._forget_oldest_closed()
@@ -477,7 +478,7 @@ class WindowManager:
         for done in state.closed.values():
             if not done.final and done.window.end <= state.watermark:
                 done.final = True
-                done.window.metrics = {}
+                _drop_values(done.window)
                 state.provisional -= 1
 
     def _prune(self, state: _KeyState, now: float) -> None:
@@ -523,6 +524,14 @@ class WindowManager:
             "forgotten_keys": self.forgotten_keys,
             "forgotten_windows": self.forgotten_windows,
         }
+
+
+def _drop_values(window: _Window) -> None:
+    """A final window is never reopened: a re-delivery is recognised by its result's ids, so only its bounds are
+    kept (the values, ids and tokens are dropped)."""
+    window.metrics = {}
+    window.event_ids = _NO_IDS
+    window.tokens = []
 
 
 def _after(early: Outcome, outcome: Outcome) -> Outcome:

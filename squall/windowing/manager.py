@@ -124,12 +124,10 @@ class WindowManager:
         self.settings = settings
         self.clock = clock
         self._keys: OrderedDict[Key, _KeyState] = OrderedDict()  # live keys, least recently active first
-        self._resting: OrderedDict[Key, _KeyState] = (
-            OrderedDict()
-        )  # evicted keys with closed windows, oldest first
-        self._closed: OrderedDict[tuple[Key, WindowKey], _Closed] = (
-            OrderedDict()
-        )  # all keys' closed, oldest first
+        # evicted keys that still hold closed windows, oldest eviction first
+        self._resting: OrderedDict[Key, _KeyState] = OrderedDict()
+        # every retained closed window of every key (live or resting), oldest close first
+        self._closed: OrderedDict[tuple[Key, WindowKey], _Closed] = OrderedDict()
         self._fences: list[int] | None = None  # forgotten keys' fences by hash slot (see the module doc)
         self._max_keys = settings.max_keys
         self._max_closed = settings.max_closed_windows
@@ -306,14 +304,14 @@ class WindowManager:
             (key, wkey), done = closed.popitem(last=False)
             self.forgotten_windows += 1
             state = self._keys.get(key)
-            resting = state is None
+            is_resting = state is None
             if state is None:
                 state = self._resting[key]
             del state.closed[wkey]
             if not done.final:
                 state.provisional -= 1
                 state.watermark = max(state.watermark, done.window.end)
-            if resting and not state.closed:
+            if is_resting and not state.closed:
                 del self._resting[key]
                 self._forget_key(state)
 

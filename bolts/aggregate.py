@@ -32,9 +32,8 @@ from squall.windowing.stats import Summary
 ROWS_PER_TUPLE = 500
 LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra table's bucket)
 STORED_DAYS_CACHED = 100_000  # recovery reads kept, (device, metric, length, day) each; cleared when full
-LATE_BUCKETS_CACHED = (
-    1_024  # recovery reads of late offsets kept, (partition, bucket) each; cleared when full
-)
+# recovery reads of late offsets kept, (source partition, offset bucket) each; cleared when full
+LATE_BUCKETS_CACHED = 1_024
 # Both caches are emptied when the recovery horizon ends: nothing reads them after it.
 
 

@@ -186,9 +186,8 @@ class AlertEngine:
         self.replay_memory = replay_memory  # event ids remembered per device
         self.max_keys = max_keys
         self.max_replays = max_replays  # event ids remembered over all devices
-        self._devices: OrderedDict[tuple[str, str], _DeviceState] = (
-            OrderedDict()
-        )  # least recently active first
+        # least recently active first
+        self._devices: OrderedDict[tuple[str, str], _DeviceState] = OrderedDict()
         self._replays = 0  # event ids remembered, all devices
         self.evicted_keys = 0
         anomaly = rules.anomaly

@@ -75,3 +75,35 @@ def test_evaluate_dict_and_evaluate_match_the_reference(
         want = view(reference.evaluate(event_from_dict(data)))
         assert view(by_dict.evaluate_dict(data)) == want
         assert view(by_event.evaluate(event_from_dict(data))) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(events, sections, st.sampled_from([2, 8, 1024]))
+def test_bounds_that_are_never_reached_change_nothing(
+    stream: list[dict[str, Any]], section: dict[str, Any], memory: int
+) -> None:
+    """The tightest bounds that never evict: the streams' 4 devices, and every id they can remember."""
+    reference = ref.AlertEngine(ref.parse_alert_rules(section), replay_memory=memory)
+    bounded = AlertEngine(
+        parse_alert_rules(section), replay_memory=memory, max_keys=4, max_replays=4 * memory
+    )
+    for data in stream:
+        assert view(bounded.evaluate_dict(data)) == view(reference.evaluate(event_from_dict(data)))
+    assert bounded.stats()["evicted_keys"] == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(events, sections)
+def test_with_one_device_of_state_each_device_is_evaluated_as_if_it_were_new_after_an_eviction(
+    stream: list[dict[str, Any]], section: dict[str, Any]
+) -> None:
+    """max_keys=1: whenever the device changes, the previous one is forgotten, so each run of events of one
+    device gives exactly what a fresh reference engine gives for that run."""
+    bounded = AlertEngine(parse_alert_rules(section), max_keys=1)
+    fresh: Any = None
+    last: Any = None
+    for data in stream:
+        device = (data["tenant"], data["device_id"])
+        if device != last:
+            fresh, last = ref.AlertEngine(ref.parse_alert_rules(section)), device
+        assert view(bounded.evaluate_dict(data)) == view(fresh.evaluate(event_from_dict(data)))

@@ -84,8 +84,10 @@ class WindowSettings:
     allowed_lateness_ms: int
     idle_timeout_s: float
     relative_accuracy: float = 0.01
-    max_keys: int = DEFAULT_MAX_KEYS  # keys (tenant, device_id) with state; least recently active evicted past it
-    max_closed_windows: int = DEFAULT_MAX_CLOSED_WINDOWS  # emitted windows retained; oldest forgotten past it
+    # keys (tenant, device_id) with state, the least recently active evicted past it; emitted windows retained,
+    # the oldest forgotten past it
+    max_keys: int = DEFAULT_MAX_KEYS
+    max_closed_windows: int = DEFAULT_MAX_CLOSED_WINDOWS
 
     @property
     def max_length_s(self) -> int:

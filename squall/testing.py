@@ -41,18 +41,26 @@ A throw-away copy of a pipeline project, for tests and benchmarks on shared serv
     made = isolated_pipeline_project(tmp_path / "project", run_id, prefix="e2e", source=ROOT)
     made.root, made.config_path     # topologies/spouts/bolts linked to the source; config.json rewritten
     made.kafka, made.cassandra      # this run's own topics, consumer group and keyspace (and SQLite file)
+
+A private set of real services (own ports, own state folder), to stop and restart without disturbing anyone::
+
+    ctx = private_services_context(tmp_path / "services")
+    api.ensure_up(["kafka", "cassandra"], ctx); ctx.endpoints.address("kafka")   # "127.0.0.1:<free port>"
+    api.down(["cassandra"], ctx); api.ensure_up(["cassandra"], ctx)            # an outage
+    api.down(None, ctx)                                                         # by pid, only these
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from squall.clock import Clock
 from squall.config import Project, deep_merge, load_project, pipeline_settings, validate_config
+from squall.infra.services import Context
 from squall.runner.cluster import Cluster, Emitted, LogRecord, Summary, TaskError
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
 from squall.runner.inline import InlineHost
@@ -63,7 +71,15 @@ if TYPE_CHECKING:
     from squall.cassandra.settings import CassandraSettings
     from squall.kafka.settings import KafkaSettings
 
-__all__ = ["BoltHarness", "SpoutHarness", "Emit", "run_topology", "RunResult"]
+__all__ = [
+    "BoltHarness",
+    "SpoutHarness",
+    "Emit",
+    "run_topology",
+    "RunResult",
+    "isolated_pipeline_project",
+    "private_services_context",
+]
 
 
 @dataclass
@@ -432,3 +448,36 @@ def isolated_pipeline_project(
         kafka=typed.kafka,
         cassandra=typed.cassandra,
     )
+
+
+# Ports a second set of services needs of its own (the rest, e.g. ZooKeeper's, keep their defaults).
+PRIVATE_PORTS = ("kafka", "kafka_controller", "cassandra", "cassandra_storage", "cassandra_ssl_storage")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def private_services_context(state: Path, root: Path | None = None) -> Context:
+    """An infra Context (squall.infra.api) for Kafka and Cassandra of one's own: free ports on 127.0.0.1, service
+    state (data, logs, pid files, the lock) under `state`, the project's infra configs and the shared jar cache.
+    Start, stop and restart them with `api.ensure_up`/`api.down` and this context; nothing else is touched."""
+    from squall.infra.api import project_root
+    from squall.infra.endpoints import DEFAULT_HOST, DEFAULT_PORTS, Endpoints
+    from squall.infra.layout import Layout
+
+    ports = dict(DEFAULT_PORTS)
+    chosen: set[int] = set()
+    for name in PRIVATE_PORTS:
+        port = free_port(DEFAULT_HOST)
+        while port in chosen:
+            port = free_port(DEFAULT_HOST)
+        chosen.add(port)
+        ports[name] = port
+    layout = replace(Layout.for_project(project_root(root)), state=state)
+    return Context(layout=layout, endpoints=Endpoints(host=DEFAULT_HOST, ports=ports))

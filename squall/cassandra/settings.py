@@ -46,6 +46,12 @@ class CassandraSettings:
     consistency: str = "LOCAL_QUORUM"
     request_timeout_s: float = 10.0
     connect_timeout_s: float = 10.0
+    # A write that fails because Cassandra is unreachable, overloaded or slow (no host, timeout, unavailable) is
+    # sent again, with a backoff of up to 2 s, for this long before its tuple fails (0: fail at once). Writes are
+    # idempotent upserts, so sending one twice is harmless. Keep it below topology.message.timeout.secs.
+    write_retry_s: float = 60.0
+    # Longest wait between the driver's attempts to reconnect to a node that went down (it doubles from 0.5 s).
+    reconnect_max_s: float = 5.0
     local_dc: str = ""  # empty: the datacenter of the first contact point
     protocol_version: int = 5  # Cassandra 4/5 speak v5; 0 lets the driver negotiate (it logs each downgrade)
     # Security (docs/kafka-cassandra.md#secured-clusters): PasswordAuthenticator credentials and client TLS.
@@ -126,9 +132,15 @@ class CassandraSettings:
             elif key in ("port", "max_in_flight", "batch_rows"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(where, f"{value!r} is not valid", "use an integer >= 1")
-            elif key in ("request_timeout_s", "connect_timeout_s"):
+            elif key in ("request_timeout_s", "connect_timeout_s", "reconnect_max_s"):
                 if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                     raise ConfigError(where, f"{value!r} is not valid", "use a number of seconds > 0")
+                value = float(value)
+            elif key == "write_retry_s":
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                    raise ConfigError(
+                        where, f"{value!r} is not valid", "use a number of seconds >= 0 (0: no retries)"
+                    )
                 value = float(value)
             elif key == "replication":
                 value = _replication(value, where)

@@ -1,7 +1,9 @@
 """CassandraStore: the pipeline's Store on a real Cassandra.
 
 Prepared statements only; writes go out with execute_async and at most `max_in_flight` requests are outstanding
-(a write waits for a free slot, bounded by the request timeout). `write_many` groups rows into UNLOGGED batches
+(a write waits for a free slot, bounded by the request timeout). A write that fails for a transient reason
+(Cassandra down, overloaded or slow) is sent again with a short backoff for up to `write_retry_s`, holding its
+slot, so an outage shows as backpressure rather than as failed tuples. `write_many` groups rows into UNLOGGED batches
 of up to `batch_rows` by partition or by replica set (`batch_grouping`, as the Spark Cassandra connector does). Every write is an idempotent upsert
 (squall.cassandra.statements), so a replay overwrites the same rows.
 """
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
-from cassandra import AuthenticationFailed, ConsistencyLevel
+from cassandra import AuthenticationFailed, ConsistencyLevel, OperationTimedOut, Unavailable, WriteTimeout
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.connection import ConnectionException
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from cassandra.query import BatchStatement, BatchType
 
 from squall.cassandra.binding import RowBinder
@@ -40,6 +44,28 @@ from squall.pipeline.model import DAY_MS, RECORD_KINDS
 
 log = logging.getLogger(__name__)
 
+# Errors that say nothing about the write itself: no node reachable, the request or the replicas timed out, too
+# few replicas alive. Sending the same (idempotent) write again later may succeed.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    NoHostAvailable,
+    OperationTimedOut,
+    Unavailable,
+    WriteTimeout,
+    ConnectionException,
+)
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 2.0
+RETRY_LOG_EVERY_S = 10.0  # at most one warning about resent writes per store this often
+
+
+def retry_delay(error: BaseException, attempt: int, now: float, deadline: float) -> float | None:
+    """Seconds to wait before sending a write again after failure number `attempt` (1, 2, ...): doubling from
+    RETRY_FIRST_S up to RETRY_MAX_S, never past `deadline`; None when the error is not transient or no time
+    is left."""
+    if not isinstance(error, TRANSIENT_ERRORS) or now >= deadline:
+        return None
+    return min(RETRY_FIRST_S * 2.0 ** (attempt - 1), RETRY_MAX_S, deadline - now)
+
 
 def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[Cluster, Session]:
     """A Cluster and Session for `settings` (no keyspace unless given); InfraError when unreachable."""
@@ -54,6 +80,9 @@ def connect(settings: CassandraSettings, keyspace: str | None = None) -> tuple[C
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         connect_timeout=settings.connect_timeout_s,
         control_connection_timeout=settings.connect_timeout_s,
+        reconnection_policy=ExponentialReconnectionPolicy(
+            base_delay=min(0.5, settings.reconnect_max_s), max_delay=settings.reconnect_max_s
+        ),
         **({"protocol_version": settings.protocol_version} if settings.protocol_version else {}),
         **cluster_security(settings),
     )
@@ -105,6 +134,9 @@ class CassandraStore:
         self._in_flight = 0
         self.written = 0
         self.failed = 0
+        self.retries = 0  # writes sent again after a transient failure
+        self._closed = False
+        self._retry_logged = -RETRY_LOG_EVERY_S
 
     @property
     def in_flight(self) -> int:
@@ -172,22 +204,51 @@ class CassandraStore:
             return done
         with self._lock:
             self._in_flight += 1
-        try:
-            response = self._session.execute_async(statement)
-        except Exception as exc:
-            self._release(ok=False, rows=rows)
-            done.set_exception(exc)
-            return done
+        deadline = time.monotonic() + self.settings.write_retry_s
+        attempts = 0
+
+        def send() -> None:
+            if self._closed:
+                on_err(InfraError("the Cassandra store was closed before the write was confirmed"))
+                return
+            try:
+                response = self._session.execute_async(statement)
+            except Exception as exc:  # noqa: BLE001 - e.g. NoHostAvailable raised at once; handled as a failure
+                on_err(exc)
+                return
+            response.add_callbacks(on_ok, on_err)
 
         def on_ok(_rows: Any) -> None:
             self._release(ok=True, rows=rows)
             done.set_result(None)
 
         def on_err(exc: BaseException) -> None:
+            nonlocal attempts
+            attempts += 1
+            delay = None if self._closed else retry_delay(exc, attempts, time.monotonic(), deadline)
+            if delay is not None:
+                with self._lock:
+                    self.retries += 1
+                    now = time.monotonic()
+                    say = now - self._retry_logged >= RETRY_LOG_EVERY_S
+                    if say:
+                        self._retry_logged = now
+                if say:
+                    log.warning(
+                        "write failed, sending it again for up to %.0fs (pipeline.cassandra.write_retry_s; "
+                        "%d resends so far): %s",
+                        self.settings.write_retry_s,
+                        self.retries,
+                        exc,
+                    )
+                timer = threading.Timer(delay, send)
+                timer.daemon = True
+                timer.start()
+                return
             self._release(ok=False, rows=rows)
             done.set_exception(exc)
 
-        response.add_callbacks(on_ok, on_err)
+        send()
         return done
 
     def has_window(self, tenant: str, device_id: str, metric: str, window_s: int, window_start: int) -> bool:
@@ -259,6 +320,7 @@ class CassandraStore:
         self._slots.release()
 
     def close(self) -> None:
+        self._closed = True
         self._cluster.shutdown()
 
 

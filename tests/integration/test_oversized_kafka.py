@@ -17,7 +17,7 @@ from kafka.admin import NewTopic
 from squall.cassandra.store import connect
 from squall.kafka import admin
 from squall.kafka.dead_letters import decode_dead_letter
-from tests.integration.test_pipeline_e2e import E2EProject, drop_project, make_project
+from tests.integration.pipeline_project import E2EProject, make_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 T0 = 1_767_225_600_000
@@ -28,7 +28,7 @@ BIG = 10 * 1024 * 1024
 def project(tmp_path: Path, kafka_bootstrap: str, cassandra_address: str) -> Iterator[E2EProject]:
     made = make_project(tmp_path / "project", uuid.uuid4().hex[:10], kafka_bootstrap, cassandra_address)
     yield made
-    drop_project(made)
+    made.drop()
 
 
 def test_a_10_mb_message_is_dead_lettered_by_prefix_size_and_digest_and_the_stream_goes_on(

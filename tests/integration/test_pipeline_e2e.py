@@ -9,66 +9,25 @@ reason, late events are dead-lettered as late, counts reconcile, and committed o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import datetime_to_ms
 from squall.cassandra.store import connect, read_window_rows
 from squall.config import load_project, pipeline_settings
 from squall.kafka import admin
 from squall.kafka.dead_letters import decode_dead_letter
-from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
 from squall.pipeline.simulator import POISON_REASONS
 from squall.pipeline.truth import compare_rows, telemetry_filter
-from squall.testing import isolated_pipeline_project
+from tests.integration.pipeline_project import E2EProject, make_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
-ROOT = Path(__file__).resolve().parents[2]
-SQUALL = [sys.executable, "-m", "squall"]
-
-
-@dataclass
-class E2EProject:
-    root: Path
-    kafka: KafkaSettings
-    cassandra: CassandraSettings
-
-    def squall(self, *args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-        done = subprocess.run(
-            [*SQUALL, *args], cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout_s
-        )
-        assert done.returncode == 0, (
-            f"squall {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        )
-        return done
-
-
-def make_project(dest: Path, run: str, kafka_bootstrap: str, cassandra_address: str) -> E2EProject:
-    """A project folder sharing the repo's topologies/spouts/bolts, with this run's names in envs.dev.pipeline."""
-    host, _, port = cassandra_address.rpartition(":")
-    made = isolated_pipeline_project(
-        dest,
-        run,
-        prefix="e2e",
-        source=ROOT,
-        pipeline={
-            "kafka": {"bootstrap_servers": kafka_bootstrap},
-            "cassandra": {"contact_points": [host], "port": int(port)},
-        },
-    )
-    return E2EProject(made.root, made.kafka, made.cassandra)
 
 
 @pytest.fixture(scope="module")
@@ -78,17 +37,7 @@ def project(
     run = uuid.uuid4().hex[:10]
     made = make_project(tmp_path_factory.mktemp("e2e") / "project", run, kafka_bootstrap, cassandra_address)
     yield made
-    drop_project(made)
-
-
-def drop_project(made: E2EProject) -> None:
-    """Delete the run's topics and keyspace."""
-    admin.delete_topics(made.kafka, [made.kafka.events_topic, made.kafka.dlq_topic, made.kafka.alerts_topic])
-    cluster, session = connect(made.cassandra)
-    try:
-        session.execute(f"DROP KEYSPACE IF EXISTS {made.cassandra.keyspace}", timeout=120)
-    finally:
-        cluster.shutdown()
+    made.drop()
 
 
 @pytest.fixture(scope="module")

@@ -28,9 +28,19 @@ def test_defaults_and_section_from_pipeline() -> None:
         ({"hosts": ["x"]}, "pipeline.cassandra.hosts"),
         ({"batch_rows": 0}, "pipeline.cassandra.batch_rows"),
         ({"batch_grouping": "token"}, "pipeline.cassandra.batch_grouping"),
+        ({"write_retry_s": -1}, "pipeline.cassandra.write_retry_s"),
+        ({"write_retry_s": "60"}, "pipeline.cassandra.write_retry_s"),
+        ({"reconnect_max_s": 0}, "pipeline.cassandra.reconnect_max_s"),
     ],
 )
 def test_bad_values_name_the_key(section: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         CassandraSettings.from_section(section)
     assert info.value.key == key
+
+
+def test_write_retry_and_reconnect_settings() -> None:
+    s = CassandraSettings.from_section({})
+    assert (s.write_retry_s, s.reconnect_max_s) == (60.0, 5.0)
+    s = CassandraSettings.from_section({"write_retry_s": 0, "reconnect_max_s": 2})
+    assert (s.write_retry_s, s.reconnect_max_s) == (0.0, 2.0)

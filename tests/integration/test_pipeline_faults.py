@@ -80,7 +80,7 @@ class Scenario:
     relative_accuracy: float
     produced: int = 0
     runs: list[subprocess.Popen[str]] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
     t0: float = field(default_factory=time.monotonic)
 
     @property
@@ -247,6 +247,9 @@ def run_with_fault(s: Scenario, fault: Callable[[subprocess.Popen[str]], subproc
     summary = s.stop_run(proc)
     s.timings["recovery_s"] = round(s.timings["all committed"] - s.timings["fault over"], 1)
     assert summary["components"], summary
+    # What the last run went through (printed with the timings): tuples failed per component, task deaths.
+    s.timings["failed_tuples"] = {c["name"]: c["failed"] for c in summary["components"] if c["failed"]}
+    s.timings["task_errors"] = len(summary.get("errors") or [])
     assert_nothing_lost(s)
 
 

@@ -61,3 +61,16 @@ def test_top_level_project_and_config_only(tmp_path: Path) -> None:
     assert sorted(p.name for p in bare.root.iterdir()) == ["config.json"]
     with pytest.raises(ValueError, match="env"):
         isolated_pipeline_project(tmp_path / "z", "r4", prefix="b", source=ROOT, env=None, options={"a": 1})
+
+
+def test_private_services_context_has_its_own_ports_and_state(tmp_path: Path) -> None:
+    from squall.infra.endpoints import DEFAULT_PORTS
+    from squall.testing import PRIVATE_PORTS, private_services_context
+
+    ctx = private_services_context(tmp_path / "services", ROOT)
+    assert ctx.layout.state == tmp_path / "services" and ctx.layout.infra == ROOT / "infra"
+    assert ctx.layout.pid_file("kafka") == tmp_path / "services" / "kafka" / "kafka.pid"
+    own = [ctx.endpoints.port(name) for name in PRIVATE_PORTS]
+    assert len(set(own)) == len(own)
+    assert not set(own) & set(DEFAULT_PORTS.values())
+    assert ctx.endpoints.address("kafka") == f"127.0.0.1:{ctx.endpoints.port('kafka')}"

@@ -34,7 +34,7 @@ from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
 from squall.pipeline.truth import compare_rows
-from squall.testing import isolated_pipeline_project
+from squall.testing import isolated_pipeline_project, restore_default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_EVENTS_PER_S = 50_000
@@ -174,6 +174,7 @@ def run_bench(
                 stderr=run_log,
                 text=True,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
+                preexec_fn=restore_default_sigint,  # it is stopped with SIGINT, even from a background job
             )
             meter = CpuMeter(lambda: proc.pid)
             meter.start()

@@ -79,6 +79,7 @@ __all__ = [
     "RunResult",
     "isolated_pipeline_project",
     "private_services_context",
+    "restore_default_sigint",
 ]
 
 
@@ -481,3 +482,13 @@ def private_services_context(state: Path, root: Path | None = None) -> Context:
         ports[name] = port
     layout = replace(Layout.for_project(project_root(root)), state=state)
     return Context(layout=layout, endpoints=Endpoints(host=DEFAULT_HOST, ports=ports))
+
+
+def restore_default_sigint() -> None:
+    """`preexec_fn` for a `squall run` started to be stopped with SIGINT (it then drains and prints its summary):
+    SIGINT back to its default in the child. A command started in the background by a non-interactive shell
+    runs with SIGINT ignored; an ignored signal stays ignored across exec, and Python then installs no
+    KeyboardInterrupt handler, so the run would never stop."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

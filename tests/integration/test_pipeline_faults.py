@@ -40,7 +40,7 @@ from squall.kafka.dead_letters import decode_dead_letter
 from squall.kafka.simulate import open_producer, produce
 from squall.pipeline.simulator import Produced, SimulatorSettings, generate
 from squall.pipeline.truth import Truth, explain_rows, truth_for_settings
-from squall.testing import private_services_context
+from squall.testing import private_services_context, restore_default_sigint
 from tests.integration.pipeline_project import SQUALL, E2EProject, make_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -116,6 +116,7 @@ class Scenario:
             stderr=err,
             text=True,
             start_new_session=True,
+            preexec_fn=restore_default_sigint,
         )
         out.close()
         err.close()

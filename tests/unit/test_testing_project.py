@@ -74,3 +74,22 @@ def test_private_services_context_has_its_own_ports_and_state(tmp_path: Path) ->
     assert len(set(own)) == len(own)
     assert not set(own) & set(DEFAULT_PORTS.values())
     assert ctx.endpoints.address("kafka") == f"127.0.0.1:{ctx.endpoints.port('kafka')}"
+
+
+def test_restore_default_sigint_lets_a_child_started_with_sigint_ignored_stop_on_it() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from squall.testing import restore_default_sigint
+
+    probe = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job of a script
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()
+        restored = subprocess.run(
+            probe, capture_output=True, text=True, check=True, preexec_fn=restore_default_sigint
+        ).stdout.strip()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert (inherited, restored) == ("True", "False")

@@ -63,6 +63,14 @@ def insert_cql(keyspace: str, kind: str) -> str:
     return f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) VALUES ({marks})"
 
 
+def timestamped_insert_cql(keyspace: str, kind: str) -> str:
+    """`insert_cql` with the write time bound as its last value (`USING TIMESTAMP ?`, microseconds since the
+    epoch). The store fixes a row's write time when it first takes the row, so a write sent again after a
+    failure never overwrites a newer write of the same row (e.g. a window's amended emit): Cassandra keeps the
+    cell with the highest timestamp, whatever order the requests arrive in."""
+    return f"{insert_cql(keyspace, kind)} USING TIMESTAMP ?"
+
+
 def window_exists_cql(keyspace: str) -> str:
     """Whether one metric_windows row is stored (a point read of the row's full primary key)."""
     return (

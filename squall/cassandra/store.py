@@ -32,7 +32,7 @@ from squall.cassandra.statements import (
     check_kind,
     datetime_to_ms,
     dead_letter_reasons_cql,
-    insert_cql,
+    timestamped_insert_cql,
     utc_day,
     window_exists_cql,
     window_key_values,
@@ -121,7 +121,8 @@ class CassandraStore:
         self.max_in_flight = self.settings.max_in_flight
         self._cluster, self._session = connect(self.settings, self.settings.keyspace)
         self._prepared = {
-            kind: self._session.prepare(insert_cql(self.settings.keyspace, kind)) for kind in RECORD_KINDS
+            kind: self._session.prepare(timestamped_insert_cql(self.settings.keyspace, kind))
+            for kind in RECORD_KINDS
         }
         self._binders = {kind: RowBinder(prepared) for kind, prepared in self._prepared.items()}
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
@@ -136,6 +137,7 @@ class CassandraStore:
         self.failed = 0
         self.retries = 0  # writes sent again after a transient failure
         self._closed = False
+        self._last_write_time = 0
         self._retry_logged = -RETRY_LOG_EVERY_S
 
     @property
@@ -144,7 +146,7 @@ class CassandraStore:
 
     def write(self, kind: str, record: Any) -> Future[None]:
         check_kind(kind)
-        return self._execute(self._binders[kind].bind(bind_values(kind, record)))
+        return self._execute(self._binders[kind].bind((*bind_values(kind, record), self._write_time())))
 
     def write_many(self, kind: str, records: list[Any]) -> list[Future[None]]:
         """Upsert `records` as UNLOGGED batches of up to `batch_rows` rows that share a partition
@@ -156,9 +158,12 @@ class CassandraStore:
         by_replicas = self.settings.batch_grouping == "replica_set"
         groups: dict[Any, list[int]] = {}
         bound: list[Any] = []
+        write_time = (
+            self._write_time()
+        )  # one per call: its rows of one key are equal (persisting keeps a window's last emit)
         for i, record in enumerate(records):
             values = bind_values(kind, record)
-            statement = binder.bind(values)
+            statement = binder.bind((*values, write_time))
             bound.append(statement)
             key: Any = values[:size]
             if by_replicas:
@@ -178,6 +183,12 @@ class CassandraStore:
                 for i in chunk:
                     futures[i] = future
         return [f for f in futures if f is not None]
+
+    def _write_time(self) -> int:
+        """Microseconds since the epoch, strictly increasing per store: a later write of a row always wins."""
+        with self._lock:
+            self._last_write_time = max(time.time_ns() // 1000, self._last_write_time + 1)
+            return self._last_write_time
 
     def _replica_key(self, partition: tuple[Any, ...], statement: Any) -> Any:
         """The replica set of a partition (cached per partition key; the token map changes rarely, and a stale

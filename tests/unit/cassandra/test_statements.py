@@ -56,3 +56,11 @@ def test_datetime_to_ms_round_trips_naive_utc() -> None:
 
     assert datetime_to_ms(dt.datetime(2026, 1, 1)) == 1_767_225_600_000
     assert datetime_to_ms(dt.datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=dt.UTC)) == 1
+
+
+def test_timestamped_insert_binds_the_write_time_last() -> None:
+    from squall.cassandra.statements import timestamped_insert_cql
+
+    cql = timestamped_insert_cql("ks", "window")
+    assert cql.startswith(insert_cql("ks", "window")) and cql.endswith(" USING TIMESTAMP ?")
+    assert cql.count("?") == insert_cql("ks", "window").count("?") + 1

@@ -8,6 +8,8 @@ committed offsets at the end of every partition.
 3. `squall run` itself SIGKILLed, then started again;
 4. 20 random SIGKILLs of component task processes in one `squall run`.
 
+3 and 4 run with a 30 s idle timeout (LONGER_THAN_STALLS says why).
+
 The faults stop and start services, so these tests run their own Kafka and Cassandra (free ports, a state folder
 of their own: squall.testing.private_services_context), started once for the module through squall.infra.api and
 stopped by pid at its end; the shared services are never touched. Each scenario has its own topics, consumer

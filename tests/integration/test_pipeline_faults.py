@@ -313,7 +313,7 @@ def test_squall_run_sigkilled_and_started_again_loses_nothing(scenario: Scenario
 
 @pytest.mark.xfail(
     strict=False,
-    reason="open bug: in 2 of 6 runs the last 10 s window of the devices of one aggregate task was stored short "
+    reason="open bug: in 3 of 12 runs the last 10 s window of the devices of one aggregate task was stored short "
     "of ~20 events (18 rows; cause not found yet, see docs/pipeline.md Faults)",
 )
 def test_twenty_random_task_kills_lose_nothing(scenario: Scenario) -> None:

@@ -116,3 +116,18 @@ def absolute(path: str, root: Path | None) -> str:
     if not path or root is None or Path(path).is_absolute():
         return path
     return str(root / path)
+
+
+def check_credentials(
+    settings: Any, password: SecretRef | None, file_keys: tuple[str, ...], section: str
+) -> None:
+    """ConfigError naming the key and the fix when `password` or a TLS file of `settings` (its attributes named in
+    `file_keys`) cannot be read now: the check `squall run` makes before anything starts."""
+    if password is not None:
+        password.check()
+    for key in file_keys:
+        path = getattr(settings, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(
+                f"{section}.{key}", f"{path} is not a readable file", "give the path of the PEM file"
+            )

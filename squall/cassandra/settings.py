@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from squall.errors import ConfigError
-from squall.secrets import SecretRef, absolute, secret_ref
+from squall.secrets import SecretRef, absolute, check_credentials, secret_ref
 
 SECTION = "pipeline.cassandra"
 CONSISTENCY_LEVELS = (
@@ -74,15 +74,7 @@ class CassandraSettings:
 
     def check_credentials(self) -> None:
         """ConfigError naming the key and the fix when the password or a TLS file cannot be read now."""
-        ref = self.password
-        if ref is not None:
-            ref.check()
-        for key in _FILE_KEYS:
-            path = getattr(self, key)
-            if path and not Path(path).is_file():
-                raise ConfigError(
-                    f"{SECTION}.{key}", f"{path} is not a readable file", "give the path of the PEM file"
-                )
+        check_credentials(self, self.password, _FILE_KEYS, SECTION)
 
     @classmethod
     def from_section(cls, section: Any, root: Path | None = None) -> CassandraSettings:

@@ -13,7 +13,7 @@ from typing import Any
 
 from squall.errors import ConfigError
 from squall.kafka.retry import BackoffPolicy
-from squall.secrets import SecretRef, absolute, secret_ref
+from squall.secrets import SecretRef, absolute, check_credentials, secret_ref
 
 START_POSITIONS = ("committed", "earliest", "latest")
 FORMATS = ("json", "msgpack", "auto")
@@ -79,15 +79,7 @@ class KafkaSettings:
 
     def check_credentials(self) -> None:
         """ConfigError naming the key and the fix when the password or a TLS file cannot be read now."""
-        ref = self.password
-        if ref is not None:
-            ref.check()
-        for key in FILE_KEYS:
-            path = getattr(self, key)
-            if path and not Path(path).is_file():
-                raise ConfigError(
-                    f"{SECTION}.{key}", f"{path} is not a readable file", "give the path of the PEM file"
-                )
+        check_credentials(self, self.password, FILE_KEYS, SECTION)
 
     @property
     def backoff(self) -> BackoffPolicy:

@@ -49,9 +49,9 @@ def isolated_config(tmp_path: Path, suffix: str) -> IsolatedProject:
         prefix="it.storm",
         source=ROOT,
         # 1 s on purpose: after a worker JVM kill the replay stalls for well over a second (fresh subprocesses,
-        # Cassandra point reads in recovery), so devices look idle and their windows close early. Session 1 moved
-        # the watermark at such a close and dead-lettered the device's next on-time events as late (helper A's
-        # diagnosis: a row of count 1 instead of 2, "late" events the truth has in time). Idle closes are now
+        # Cassandra point reads in recovery), so devices look idle and their windows close early. Earlier code
+        # moved the watermark at such a close and dead-lettered the device's next on-time events as late (a row of
+        # count 1 instead of 2, "late" events the truth has in time). Idle closes are now
         # provisional (squall/windowing/manager.py): the next on-time event reopens the window and its second
         # emit overwrites the early row. This test keeps the stalls and checks the rows are still exact.
         pipeline={"windows": {"idle_timeout_s": 1}},

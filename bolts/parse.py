@@ -13,7 +13,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
-from squall.pipeline.dead_letters import invalid_values, processing_error
+from squall.pipeline.dead_letters import coordinates, invalid_values, processing_error
 from squall.pipeline.model import DeadLetter
 from squall.pipeline.parse import Parser
 from squall.pipeline.settings import from_conf
@@ -102,11 +102,11 @@ class ParseBolt(Bolt):  # type: ignore[misc]
 def _parts(message: Any, topic: str, partition: int) -> tuple[bytes, tuple[str, int, int]]:
     """(payload bytes, source) of a message as far as it can be read, for its dead letter."""
     try:
-        offset = int(message[0])
-    except Exception:  # noqa: BLE001
-        offset = -1
-    try:
         payload = text_to_bytes(message[1])
     except Exception:  # noqa: BLE001
         payload = repr(message).encode("utf-8", "backslashreplace")
-    return payload, (topic, partition, offset)
+    try:
+        offset = message[0]
+    except Exception:  # noqa: BLE001
+        offset = None
+    return payload, coordinates((topic, partition, offset), (topic, partition, -1))

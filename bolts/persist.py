@@ -10,13 +10,14 @@ fault: the same record would fail on every replay) is written as a dead letter i
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from streamparse import Bolt
 
+from squall.clock import SystemClock
 from squall.pipeline.confirming import AckOnConfirm
-from squall.pipeline.dead_letters import event_payload, processing_error
+from squall.pipeline.dead_letters import coordinates, event_payload, processing_error
+from squall.pipeline.model import DeadLetter
 from squall.pipeline.persisting import WriteWindow, write_tuples
 from squall.pipeline.settings import from_conf
 from squall.pipeline.stores import make_store
@@ -35,6 +36,7 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.sends = WriteWindow(
             self.store.max_in_flight, self.ack, self._failed, settings.persist.write_timeout_s
         )
+        self.clock = SystemClock()
         self.buffer: list[tuple[str, list[Record], Any]] = []
         self.buffered = 0  # records in the buffer
 
@@ -64,16 +66,8 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
             self.flush()
 
     def _letter(self, exc: Exception, data: Any, source: Any) -> Record:
-        try:
-            topic, partition, offset = source
-            where = (str(topic), int(partition), int(offset))
-        except Exception:  # noqa: BLE001
-            where = ("persist", -1, -1)
-        return processing_error("persist", exc, event_payload(data), where, self.clock_ms())
-
-    @staticmethod
-    def clock_ms() -> int:
-        return time.time_ns() // 1_000_000
+        where = coordinates(source, ("persist", -1, -1))
+        return processing_error("persist", exc, event_payload(data), where, self.clock.wall_ms())
 
     def process_tick(self, tup: Any) -> None:
         self.flush()
@@ -102,14 +96,12 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
                 try:
                     written = write_tuples(self.store, [(kind, [record], token)])
                 except Exception as exc:  # noqa: BLE001
-                    source = getattr(record, "source_topic", None)
                     where = (
                         (record.source_topic, record.source_partition, record.source_offset)
-                        if source is not None
+                        if isinstance(record, DeadLetter)
                         else (f"persist:{kind}", -1, -1)
                     )
-                    data = record.to_dict() if hasattr(record, "to_dict") else record
-                    letter = self._letter(exc, data, where)
+                    letter = self._letter(exc, record.to_dict(), where)
                     written = write_tuples(self.store, [("dead_letter", [letter], token)])
                 futures_of[token].extend(written[token])
         return futures_of

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from squall.pipeline.model import DeadLetter
 
 Source = tuple[str, int, int]
 DETAIL_CHARS = 500
+UNKNOWN_SOURCE: Source = ("unknown", -1, -1)
 
 
 def safe_text(text: str) -> str:
@@ -87,15 +87,19 @@ def invalid_values(component: str, exc: BaseException, entry: Any) -> list[Any]:
     ]
 
 
+def coordinates(source: Any, fallback: Source = UNKNOWN_SOURCE) -> Source:
+    """`source` as (topic, partition, offset), or `fallback` when it cannot be read as one."""
+    try:
+        topic, partition, offset = source
+        return str(topic), int(partition), int(offset)
+    except Exception:  # noqa: BLE001 - a broken value still gets its letter
+        return fallback
+
+
 def _entry_parts(entry: Any) -> tuple[Any, Source]:
     """(event, source) of an entry, with a placeholder source when the entry itself is broken."""
     try:
         event, source = entry
-        topic, partition, offset = source
-        return event, (str(topic), int(partition), int(offset))
     except Exception:  # noqa: BLE001
-        return entry, ("unknown", -1, -1)
-
-
-def safe_source(values: Mapping[str, Any] | Any) -> Source:
-    return _entry_parts([None, values])[1]
+        return entry, UNKNOWN_SOURCE
+    return event, coordinates(source)

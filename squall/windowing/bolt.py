@@ -55,6 +55,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
             "reemitted": 0,
             "already_stored": 0,  # re-deliveries after a restart whose windows the store holds (recover_from)
             "late_before_restart": 0,  # replays a previous instance had dead-lettered as late
+            "errors": 0,  # events whose handling raised (event_failed)
             # past pipeline.windows.max_keys / max_closed_windows (the manager's counters, copied per tuple)
             "evicted_keys": 0,  # least recently active devices whose open windows closed early (provisionally)
             "forgotten_keys": 0,  # evicted devices forgotten: their events for windows already emitted are late
@@ -111,7 +112,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
                     continue
                 outcome = windows.add(key, event_id, ts, values, token)
             except Exception as exc:  # noqa: BLE001 - the subclass decides: fail the tuple or dead-letter
-                counts["errors"] = counts.get("errors", 0) + 1
+                counts["errors"] += 1
                 self.event_failed(tup, item, exc)
                 continue
             counts["events"] += 1

@@ -18,6 +18,8 @@ from squall.cassandra.store import connect
 from squall.config import deep_merge
 from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
+from squall.kafka.simulate import truth_rows
+from squall.pipeline.truth import compare_rows
 from squall.testing import isolated_pipeline_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +84,24 @@ def make_project(
         options=options,
     )
     return E2EProject(made.root, made.kafka, made.cassandra, made.pipeline)
+
+
+def assert_windows_equal_the_truth(outcome: Mapping[str, Any]) -> None:
+    """Every stored metric_windows row of a run's `outcome` equals the independent truth (`truth`, `rows`)."""
+    truth = outcome["truth"]
+    expected = truth_rows(truth)
+    assert expected, "the truth has no windows: the simulation produced nothing to aggregate"
+    problems = compare_rows(outcome["rows"], expected, truth["relative_accuracy"], limit=30)
+    assert problems == [], "\n".join(problems)
+
+
+def malformed_letters(outcome: Mapping[str, Any]) -> tuple[dict[Any, str], dict[Any, str]]:
+    """(expected, got): the reason of every malformed message by its source coordinates, per the truth and per
+    the dead-letter topic (`dead_letters`), late letters left out."""
+    expected = {(b["topic"], b["partition"], b["offset"]): b["reason"] for b in outcome["truth"]["bad"]}
+    got = {
+        (d.source_topic, d.source_partition, d.source_offset): d.reason
+        for d in outcome["dead_letters"]
+        if d.reason != "late"
+    }
+    return expected, got

@@ -22,10 +22,15 @@ from squall.cassandra.store import connect, read_window_rows
 from squall.config import load_project, pipeline_settings
 from squall.kafka import admin
 from squall.kafka.dead_letters import decode_dead_letter
-from squall.kafka.simulate import read_truth, truth_rows
+from squall.kafka.simulate import read_truth
 from squall.pipeline.simulator import POISON_REASONS
-from squall.pipeline.truth import compare_rows, telemetry_filter
-from tests.integration.pipeline_project import E2EProject, make_project
+from squall.pipeline.truth import telemetry_filter
+from tests.integration.pipeline_project import (
+    E2EProject,
+    assert_windows_equal_the_truth,
+    make_project,
+    malformed_letters,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -103,21 +108,12 @@ def outcome(project: E2EProject) -> dict[str, Any]:
 
 
 def test_metric_windows_equal_the_independent_truth(outcome: dict[str, Any]) -> None:
-    truth = outcome["truth"]
-    expected = truth_rows(truth)
-    assert expected, "the truth has no windows: the simulation produced nothing to aggregate"
-    problems = compare_rows(outcome["rows"], expected, truth["relative_accuracy"], limit=30)
-    assert problems == [], "\n".join(problems)
+    assert_windows_equal_the_truth(outcome)
 
 
 def test_every_malformed_event_is_dead_lettered_with_its_reason(outcome: dict[str, Any]) -> None:
     truth = outcome["truth"]
-    expected = {(b["topic"], b["partition"], b["offset"]): b["reason"] for b in truth["bad"]}
-    got = {
-        (d.source_topic, d.source_partition, d.source_offset): d.reason
-        for d in outcome["dead_letters"]
-        if d.reason != "late"
-    }
+    expected, got = malformed_letters(outcome)
     assert len(expected) == truth["dead_lettered"] > 0
     assert POISON_REASONS <= set(expected.values())  # poison, interleaved with normal traffic
     assert got == expected

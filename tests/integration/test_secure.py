@@ -42,9 +42,9 @@ from squall.kafka import admin
 from squall.kafka.client import client_config
 from squall.kafka.dead_letters import decode_dead_letter
 from squall.kafka.settings import KafkaSettings
-from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.truth import compare_rows
+from squall.kafka.simulate import read_truth
 from squall.testing import isolated_pipeline_project
+from tests.integration.pipeline_project import assert_windows_equal_the_truth, malformed_letters
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,21 +142,12 @@ def outcome(project: SecureProject) -> dict[str, Any]:
 
 
 def test_metric_windows_equal_the_independent_truth(outcome: dict[str, Any]) -> None:
-    truth = outcome["truth"]
-    expected = truth_rows(truth)
-    assert expected, "the truth has no windows: the simulation produced nothing to aggregate"
-    problems = compare_rows(outcome["rows"], expected, truth["relative_accuracy"], limit=30)
-    assert problems == [], "\n".join(problems)
+    assert_windows_equal_the_truth(outcome)
 
 
 def test_malformed_events_are_dead_lettered_over_the_secured_publisher(outcome: dict[str, Any]) -> None:
     truth = outcome["truth"]
-    expected = {(b["topic"], b["partition"], b["offset"]): b["reason"] for b in truth["bad"]}
-    got = {
-        (d.source_topic, d.source_partition, d.source_offset): d.reason
-        for d in outcome["dead_letters"]
-        if d.reason != "late"
-    }
+    expected, got = malformed_letters(outcome)
     assert len(expected) == truth["dead_lettered"] > 0
     assert got == expected
 

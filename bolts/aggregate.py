@@ -21,6 +21,7 @@ from squall.pipeline.tuples import (
     WINDOW_RECORD_FIELDS,
     late_values,
     shard_of,
+    shards_for,
     unpack_batch,
 )
 from squall.windowing.assigner import window_ranges
@@ -52,7 +53,7 @@ class AggregateBolt(WindowedBolt):
         # resumes at its committed offset): for twice that, windows the store already holds are not rebuilt.
         timeout = float(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         self.pipeline_settings = settings
-        self.shards = settings.shards
+        self.shards = shards_for(settings, context)
         self.windows.recover_from(self.stored, 2.0 * timeout)
 
     def _open_store(self) -> Store:

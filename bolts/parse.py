@@ -25,6 +25,7 @@ from squall.pipeline.tuples import (
     pack_batch,
     packs_binary,
     shard_of,
+    shards_for,
     text_to_bytes,
     unpack_batch,
 )
@@ -36,7 +37,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
         self.parser = Parser(settings)
-        self.shards = settings.shards
+        self.shards = shards_for(settings, ctx)
         self.binary = packs_binary(self)
 
     def process(self, tup: Any) -> None:

@@ -198,6 +198,9 @@ TOP_LEVEL_KEYS = (
 )
 
 
+MAX_SHARDS = 4096
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """config.json `pipeline`, validated: one frozen object per section (see the module docstring)."""
@@ -207,7 +210,7 @@ class PipelineSettings:
     publisher: str = "embedded"  # default: "kafka" when the source is kafka
     publish_timeout_s: float = 30.0
     peak_events_per_s: float | None = None
-    shards: int = 16
+    shards: int | None = None  # None: as many as the topology needs (tuples.shards_for)
     project_root: str | None = None
     parse: ParseSettings = ParseSettings()
     windows: WindowSettings = field(default_factory=lambda: parse_window_settings(None))
@@ -259,7 +262,9 @@ class PipelineSettings:
             peak_events_per_s=None
             if peak is None
             else checks.number(peak, f"{where}.peak_events_per_s", 0, lo_open=True, unit="events/s"),
-            shards=checks.integer(pipeline.get("shards", 16), f"{where}.shards", 1, 4096),
+            shards=None
+            if pipeline.get("shards", "auto") == "auto"
+            else checks.integer(pipeline["shards"], f"{where}.shards", 1, MAX_SHARDS),
             project_root=None if root is None else checks.text(root, f"{where}.project_root"),
             parse=ParseSettings.from_section(pipeline.get("parse")),
             windows=windows,

@@ -22,6 +22,7 @@ component (or a test) may emit unpacked batches.
 from __future__ import annotations
 
 import base64
+import math
 import zlib
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +31,7 @@ import msgpack
 
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
-from squall.pipeline.settings import PipelineSettings
+from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 
 SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = packed [[offset, payload bytes], ...]
 BATCH_FIELDS = ["shard", "events"]  # events = packed [[event dict, [topic, partition, offset]], ...]
@@ -45,11 +46,32 @@ Record = Event | WindowResult | Alert | DeadLetter
 DEFAULT_SHARDS = 16
 
 
-def shard_count(settings: PipelineSettings | Mapping[str, Any]) -> int:
-    """`pipeline.shards`: how many device shards the batched streams are keyed by (default 16). Each shard goes
-    to one task of a component, so use at least (ideally a multiple of) the largest parallelism downstream of
-    parse; more shards mean smaller batches."""
-    return PipelineSettings.of(settings).shards
+def shards_for(settings: PipelineSettings | Mapping[str, Any], context: Mapping[str, Any] | None) -> int:
+    """How many device shards the batched streams are keyed by: `pipeline.shards`, or, when it is "auto" (the
+    default), the least common multiple of the task counts of the topology's components (from the task context
+    Storm and `squall run` give every component; DEFAULT_SHARDS without one), at most MAX_SHARDS.
+
+    Why the least common multiple: a fields grouping on `shard` sends shard s to task index (31 + s) mod n
+    (Storm hashes the one-field list like java.util.List.hashCode; `squall run` does the same), so with L shards
+    every task of an n-task component gets exactly L/n of them, and a batch is split into at most L tuples, one
+    per task where parallelisms are equal. More shards than that only make the batches smaller: each multilang
+    hop costs the same whatever a tuple holds."""
+    chosen = PipelineSettings.of(settings).shards
+    if chosen is not None:
+        return chosen
+    tasks = (context or {}).get("task->component")
+    if not tasks:
+        return DEFAULT_SHARDS
+    counts: dict[str, int] = {}
+    for component in tasks.values():
+        if not str(component).startswith("__"):  # Storm's own (__acker, __system, ...)
+            counts[component] = counts.get(component, 0) + 1
+    shards = 1
+    for n in counts.values():
+        shards = math.lcm(shards, n)
+        if shards > MAX_SHARDS:
+            return MAX_SHARDS
+    return shards
 
 
 def shard_of(tenant: str, device_id: str, shards: int) -> int:

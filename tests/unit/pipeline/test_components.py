@@ -24,6 +24,7 @@ from spouts.events import EventSpout
 from squall.clock import ManualClock
 from squall.errors import ConfigError
 from squall.kafka.dead_letters import decode_dead_letter
+from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 from squall.pipeline.tuples import (
     BATCH_FIELDS,
     DEFAULT_SHARDS,
@@ -35,8 +36,10 @@ from squall.pipeline.tuples import (
     pack_batch,
     packs_binary,
     shard_of,
+    shards_for,
     unpack_batch,
 )
+from squall.runner.grouping import stable_hash
 from squall.testing import BoltHarness, SpoutHarness
 
 T0 = 1_767_225_600_000
@@ -81,7 +84,7 @@ def messages(*payloads: tuple[int, bytes]) -> bytes | str:
 
 
 def test_parse_emits_valid_events_by_shard_and_invalid_ones_with_original_bytes(tmp_path: Path) -> None:
-    h = BoltHarness(ParseBolt, conf(tmp_path), inputs={"events": SPOUT_FIELDS})
+    h = BoltHarness(ParseBolt, conf(tmp_path, shards=DEFAULT_SHARDS), inputs={"events": SPOUT_FIELDS})
     raw = b'{"tenant": "acme", \xff'
     other = {**EVENT, "device_id": "d2", "event_id": "x1"}
     first = h.process(
@@ -119,6 +122,24 @@ def test_parse_keeps_a_devices_arrival_order_inside_its_shard(tmp_path: Path) ->
     assert [e[0]["event_id"] for e in unpack_batch(out.values[1])] == ["e0", "e1", "e2", "e3", "e4"]
 
 
+def test_automatic_shards_are_the_least_common_multiple_of_the_topologys_task_counts() -> None:
+    def context(**par: int) -> dict[str, Any]:
+        names = [name for name, n in par.items() for _ in range(n)] + ["__acker", "__acker", "__acker"]
+        return {"task->component": {str(task): name for task, name in enumerate(names, 1)}}
+
+    auto = PipelineSettings.from_dict({})
+    assert shards_for(auto, context(events=1, parse=2, route=1, aggregate=2, persist=2)) == 2
+    assert shards_for(auto, context(parse=4, route=2, aggregate=4, alerts=3)) == 12
+    assert shards_for(auto, context(a=4096, b=4095)) == MAX_SHARDS
+    assert shards_for(auto, None) == DEFAULT_SHARDS  # no topology to look at
+    assert shards_for(PipelineSettings.from_dict({"shards": 7}), context(a=2)) == 7
+    # with L shards every task of an n-task component gets L/n of them: a fields grouping on `shard` sends
+    # shard s to task index (31 + s) mod n (java.util.List.hashCode of [s], as Storm and the runner hash it)
+    for n in (1, 2, 3, 4):
+        tasks = [stable_hash([s]) % n for s in range(12)]
+        assert sorted(tasks) == sorted(list(range(n)) * (12 // n))
+
+
 def test_parse_rejects_a_bad_shard_count(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pipeline.shards"):
         BoltHarness(ParseBolt, conf(tmp_path, shards=0))
@@ -150,7 +171,7 @@ class ManualAggregate(AggregateBolt):
 
 def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_them(tmp_path: Path) -> None:
     ManualAggregate.clock = ManualClock()
-    h = BoltHarness(ManualAggregate, conf(tmp_path), inputs={("route", "telemetry"): BATCH_FIELDS})
+    h = BoltHarness(ManualAggregate, conf(tmp_path, shards=DEFAULT_SHARDS), inputs={("route", "telemetry"): BATCH_FIELDS})
     telemetry = {"component": "route", "stream": "telemetry"}
     t1 = h.process(batch(entry()), **telemetry)
     t2 = h.process(batch(entry(event_id="e2", ts=T0 + 2000, metrics={"temperature": 23.0})), **telemetry)

@@ -171,7 +171,9 @@ class ManualAggregate(AggregateBolt):
 
 def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_them(tmp_path: Path) -> None:
     ManualAggregate.clock = ManualClock()
-    h = BoltHarness(ManualAggregate, conf(tmp_path, shards=DEFAULT_SHARDS), inputs={("route", "telemetry"): BATCH_FIELDS})
+    h = BoltHarness(
+        ManualAggregate, conf(tmp_path, shards=DEFAULT_SHARDS), inputs={("route", "telemetry"): BATCH_FIELDS}
+    )
     telemetry = {"component": "route", "stream": "telemetry"}
     t1 = h.process(batch(entry()), **telemetry)
     t2 = h.process(batch(entry(event_id="e2", ts=T0 + 2000, metrics={"temperature": 23.0})), **telemetry)

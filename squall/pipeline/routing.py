@@ -39,8 +39,11 @@ _KEYS = {"stream", "type", "tenant", "metric", "op", "value"}
 DEFAULT_RULES: list[dict[str, Any]] = [
     {"stream": "telemetry", "type": ["telemetry", "status"]},
     {"stream": "alarms", "type": "alarm"},
-    {"stream": "archive"},
 ]
+# The raw-event archive (one `events` row per valid event) is opt-in: Kafka already keeps the raw events for its
+# retention and a dead letter keeps its own bytes, while the archive costs Cassandra more than everything else
+# the pipeline writes (docs/pipeline.md, "Cost per event"). These rules are the defaults plus the archive.
+ARCHIVE_RULES: list[dict[str, Any]] = [*DEFAULT_RULES, {"stream": "archive"}]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from squall.config import deep_merge
 from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import truth_rows
+from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.truth import compare_rows
 from squall.testing import isolated_pipeline_project
 
@@ -74,6 +75,7 @@ def make_project(
     services = {
         "kafka": {"bootstrap_servers": kafka_bootstrap},
         "cassandra": {"contact_points": [host], "port": int(port)},
+        "routing": {"rules": ARCHIVE_RULES},  # the raw-event table is part of what the e2e checks reconcile
     }
     made = isolated_pipeline_project(
         dest,

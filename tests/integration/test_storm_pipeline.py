@@ -27,6 +27,7 @@ from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import read_truth, truth_rows
 from squall.pipeline.events import decode_raw
 from squall.pipeline.model import WINDOW_COLUMNS
+from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.simulator import POISON_REASONS
 from squall.pipeline.truth import compare_rows, explain_rows
 from squall.storm.harness import SparseProject, shell_component_pids, worker_jvm_pids, worker_log_tail
@@ -54,7 +55,7 @@ def isolated_config(tmp_path: Path, suffix: str) -> IsolatedProject:
         # count 1 instead of 2, "late" events the truth has in time). Idle closes are now
         # provisional (squall/windowing/manager.py): the next on-time event reopens the window and its second
         # emit overwrites the early row. This test keeps the stalls and checks the rows are still exact.
-        pipeline={"windows": {"idle_timeout_s": 1}},
+        pipeline={"windows": {"idle_timeout_s": 1}, "routing": {"rules": ARCHIVE_RULES}},
         parallelism={"parse": 1},
         link_code=False,
     )

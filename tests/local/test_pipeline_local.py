@@ -13,6 +13,7 @@ import pytest
 
 from squall.config import load_project, pipeline_settings
 from squall.pipeline.report import summarize, window_rows
+from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.simulator import SimulatorSettings, generate
 from squall.pipeline.truth import compare_rows, truth_for_settings
 from squall.testing import isolated_pipeline_project, run_topology
@@ -31,6 +32,7 @@ def make_project(tmp_path: Path, **simulator: Any) -> Path:
         pipeline={
             "simulator": {"devices": 6, "rate": 100, "duration_s": 30, **simulator},
             "windows": {"idle_timeout_s": 3},  # > any processing stall of a loaded CI machine
+            "routing": {"rules": ARCHIVE_RULES},  # the raw-event table is reconciled too
         },
     )
     return made.root

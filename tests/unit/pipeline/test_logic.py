@@ -51,7 +51,7 @@ def test_routing_rules_by_type_tenant_metric_and_predicate() -> None:
     assert route(ev(temperature=95.0), rules) == ["telemetry", "alarms", "archive"]
     assert route(ev(type="alarm", tenant="other"), rules) == ["alarms"]
     assert route(ev(type="weird", tenant="other"), rules) == []
-    assert route(ev(), parse_rules(None)) == ["telemetry", "archive"]  # defaults
+    assert route(ev(), parse_rules(None)) == ["telemetry"]  # defaults: no raw-event archive
 
 
 @pytest.mark.parametrize(

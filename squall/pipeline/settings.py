@@ -130,7 +130,7 @@ class PersistSettings:
 class SpoutSettings:
     """`pipeline.spout`: most messages the event spout takes per next_tuple."""
 
-    batch_size: int = 200
+    batch_size: int = 1000
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ class PipelineSettings:
                 ),
             ),
             spout=SpoutSettings(
-                checks.integer(spout.get("batch_size", 200), f"{where}.spout.batch_size", 1, 10_000)
+                checks.integer(spout.get("batch_size", 1000), f"{where}.spout.batch_size", 1, 10_000)
             ),
             sqlite=SqliteSettings(
                 path=checks.text(sqlite.get("path", DEFAULT_SQLITE_PATH), f"{where}.sqlite.path"),

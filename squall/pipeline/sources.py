@@ -54,7 +54,7 @@ DEFAULT_SPOUT_BATCH = 200
 
 
 def spout_batch_size(settings: PipelineSettings | Mapping[str, Any]) -> int:
-    """`pipeline.spout.batch_size`: most messages the event spout emits per next_tuple call (default 200)."""
+    """`pipeline.spout.batch_size`: most messages the event spout emits per next_tuple call (default 1000)."""
     return PipelineSettings.of(settings).spout.batch_size
 
 

@@ -24,6 +24,7 @@ from spouts.events import EventSpout
 from squall.clock import ManualClock
 from squall.errors import ConfigError
 from squall.kafka.dead_letters import decode_dead_letter
+from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 from squall.pipeline.tuples import (
     BATCH_FIELDS,
@@ -146,7 +147,9 @@ def test_parse_rejects_a_bad_shard_count(tmp_path: Path) -> None:
 
 
 def test_route_sends_each_event_to_its_streams_one_batch_per_stream(tmp_path: Path) -> None:
-    h = BoltHarness(RouteBolt, conf(tmp_path), inputs={"parse": BATCH_FIELDS})
+    h = BoltHarness(
+        RouteBolt, conf(tmp_path, routing={"rules": ARCHIVE_RULES}), inputs={"parse": BATCH_FIELDS}
+    )
     t, a = entry(), entry(event_id="e2", type="alarm", metrics={"code": 7})
     b = h.process(batch(t, a), component="parse")
     assert sorted((e.stream, e.values[0], len(unpack_batch(e.values[1]))) for e in h.emits) == [

@@ -24,6 +24,7 @@ from bolts.route import RouteBolt
 from spouts.events import EventSpout
 from squall.clock import ManualClock
 from squall.pipeline import parse as parse_module
+from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.tuples import (
     BATCH_FIELDS,
     INVALID_FIELDS,
@@ -142,7 +143,9 @@ def test_route_dead_letters_an_event_whose_routing_raises(
         return real(etype, tenant, metrics, rules)
 
     monkeypatch.setattr(bolts.route, "route_fields", route_fields)
-    h = BoltHarness(RouteBolt, conf(tmp_path), inputs={"parse": BATCH_FIELDS})
+    h = BoltHarness(
+        RouteBolt, conf(tmp_path, routing={"rules": ARCHIVE_RULES}), inputs={"parse": BATCH_FIELDS}
+    )
     ok, bad = entry(), entry(event_id="e2", metrics={"boom": 1.0})
     tup = h.process(batch(ok, bad), component="parse")
     assert h.acked == [tup] and h.failed == []

@@ -51,7 +51,7 @@ def test_an_empty_section_gives_every_documented_default() -> None:
     assert typed.parse.max_depth == 32 and typed.parse.max_future_skew_s == 300.0
     assert typed.parse.dead_letter_prefix_bytes == 4096 and typed.parse.dedup_horizon == 10_000
     assert typed.windows.max_keys == 100_000 and typed.windows.idle_timeout_s == 2.0
-    assert typed.shards is None and typed.spout.batch_size == 200 and typed.persist.batch_size == 500
+    assert typed.shards is None and typed.spout.batch_size == 1000 and typed.persist.batch_size == 500
     assert typed.alerts.max_in_flight == 256 and typed.dlq.max_in_flight == 256
     assert typed.sqlite.max_in_flight == 64 and typed.publish_timeout_s == 30.0
     assert typed.kafka == KafkaSettings() and typed.cassandra == CassandraSettings()

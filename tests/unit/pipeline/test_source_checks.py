@@ -53,4 +53,4 @@ def test_bad_peak_rate_and_batch_size_name_the_key() -> None:
         check_source_settings(kafka_settings(peak_events_per_s=-1), {}, 1)
     with pytest.raises(ConfigError, match="pipeline.spout.batch_size"):
         spout_batch_size({"spout": {"batch_size": "many"}})
-    assert spout_batch_size({}) == 200
+    assert spout_batch_size({}) == 1000

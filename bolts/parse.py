@@ -21,7 +21,6 @@ from squall.pipeline.tuples import (
     BATCH_FIELDS,
     INVALID_FIELDS,
     bytes_to_text,
-    event_entry,
     pack_batch,
     packs_binary,
     shard_of,
@@ -61,22 +60,25 @@ class ParseBolt(Bolt):  # type: ignore[misc]
     def parse_one(
         self, message: list[Any], topic: str, partition: int, by_shard: dict[int, list[Any]]
     ) -> None:
-        source = (topic, partition, int(message[0]))
+        offset = int(message[0])
+        source = (topic, partition, offset)
         if len(message) == 4:  # [offset, prefix, size, sha256]: the spout cut an oversized payload
-            parsed = self.parser.oversized(
+            letter = self.parser.oversized(
                 text_to_bytes(message[1]), int(message[2]), str(message[3]), source
-            )
-        else:
-            parsed = self.parser.parse(text_to_bytes(message[1]), source)
-        event = parsed.event
-        if event is not None:
-            shard = shard_of(event.tenant, event.device_id, self.shards)
+            ).dead_letter
+            if letter is not None:
+                self.emit_dead_letter(letter)
+            return
+        payload = message[1]
+        outcome = self.parser.entry(payload if type(payload) is bytes else text_to_bytes(payload), source)
+        if type(outcome) is dict:
+            shard = shard_of(outcome["tenant"], outcome["device_id"], self.shards)
             entries = by_shard.get(shard)
             if entries is None:
                 entries = by_shard[shard] = []
-            entries.append(event_entry(event, source))
-        elif parsed.dead_letter is not None:
-            self.emit_dead_letter(parsed.dead_letter)
+            entries.append([outcome, [topic, partition, offset]])  # as tuples.event_entry lays it out
+        elif outcome is not None:
+            self.emit_dead_letter(outcome)
 
     def emit_dead_letter(self, dl: DeadLetter) -> None:
         source = [dl.source_topic, dl.source_partition, dl.source_offset]

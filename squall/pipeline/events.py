@@ -6,6 +6,12 @@ Encoding is auto-detected from the first byte: a msgpack payload starts with a b
 0xde or 0xdf); anything else, and a UTF-8 byte order mark, is JSON. Whatever the format, everything a later stage
 could not carry is rejected here: nesting deeper than `max_depth`, duplicate keys, strings that are not valid
 Unicode, integers outside 64 bits, control characters in identifiers and non-object top levels.
+
+Two paths give one answer. `EventDecoder.decode` first tries a fast path: one C pass (orjson for JSON, msgpack
+without a Python object hook), then validation with cheap checks that prove what the strict path would find (no
+key repeats: a JSON payload's `:` bytes all separate keys, or a msgpack payload re-encodes to the same bytes; no
+float that could have been an integer beyond 64 bits; attrs small enough by a bound). Anything the fast path cannot
+prove, valid or not, goes to the strict path (`decode_raw` + `validate`), which alone names reasons and details.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+import orjson
 
 from squall.pipeline.model import Event
 
@@ -128,12 +135,249 @@ _JSON = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_obj
 
 def decode_event(payload: bytes, limits: Limits | None = None) -> Event:
     """Decode and validate one message; the normalised Event or InvalidEvent naming the field."""
-    limits = limits or Limits()
+    return event_from_dict(EventDecoder(limits or Limits()).decode(payload))
+
+
+def decode_strict(payload: bytes, limits: Limits) -> dict[str, Any]:
+    """The strict path: the event's dict form (`Event.to_dict()`), or InvalidEvent with its reason."""
     if len(payload) > limits.max_payload_bytes:
         raise InvalidEvent(
             "too_large", f"{len(payload)} bytes > max_payload_bytes {limits.max_payload_bytes}"
         )
-    return validate(decode_raw(payload), limits)
+    event = validate(decode_raw(payload), limits)
+    return {
+        "tenant": event.tenant,
+        "device_id": event.device_id,
+        "event_id": event.event_id,
+        "ts": event.ts,
+        "type": event.type,
+        "metrics": event.metrics,
+        "attrs": event.attrs,
+    }
+
+
+BIG_FLOAT = 2.0**63  # a float this large may be an integer literal beyond 64 bits that orjson read as a float
+FAST_MAX_DEPTH = 256  # deeper limits: the strict path, where the decoders' own depth limits are the same
+NAMES_REMEMBERED = 4_096  # tenants, types and metric names known to match their pattern
+
+
+class EventDecoder:
+    """Decodes and validates messages into the event's dict form (`Event.to_dict()`), with `limits`.
+
+    `decode` gives exactly what `decode_strict` gives (the same dict, or InvalidEvent with the same reason and
+    detail); most valid events take the fast path. The names (tenant, type, metric) that matched their patterns
+    are remembered, a few thousand at most, so the regular expressions run once per name."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._fast = limits.max_depth <= FAST_MAX_DEPTH
+        self._tenants: set[str] = set()
+        self._types: set[str] = set()
+        self._metric_names: set[str] = set()
+
+    def decode(self, payload: bytes) -> dict[str, Any]:
+        if self._fast and len(payload) <= self.limits.max_payload_bytes:
+            data = self.fast(payload)
+            if data is not None:
+                return data
+        return decode_strict(payload, self.limits)
+
+    def fast(self, payload: bytes) -> dict[str, Any] | None:
+        """The event's dict when the fast path can prove it valid; None when the strict path must decide."""
+        first = payload[:1]
+        try:
+            if first >= b"\x80" and not payload.startswith(UTF8_BOM):
+                obj = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+                binary = True
+            elif first:
+                obj = orjson.loads(payload)
+                binary = False
+            else:
+                return None
+        except Exception:  # noqa: BLE001 - any decoder error: the strict path names it
+            return None
+        if type(obj) is not dict:
+            return None
+        data, keys = self._fields(obj)
+        if data is None:
+            return None
+        if binary:
+            # unpacked without the duplicate check: the same bytes again prove no map repeated a key
+            try:
+                same = msgpack.packb(obj, use_bin_type=True) == payload
+            except Exception:  # noqa: BLE001
+                return None
+            return data if same else None
+        # Valid JSON: every ':' outside strings separates a key from its value, so with no ':' inside strings
+        # the count is the keys written; fewer decoded keys means a key repeated.
+        colons = payload.count(b":")
+        if colons != keys and (b"\\" in payload or colons - _colons_in_strings(obj) != keys):
+            return None
+        return data
+
+    def _fields(self, obj: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
+        """Validated fields of a decoded object as `validate` would give them (or None), and the number of keys
+        of every object in it."""
+        limits = self.limits
+        try:
+            tenant = obj["tenant"]
+            device_id = obj["device_id"]
+            event_id = obj["event_id"]
+            ts = obj["ts"]
+            etype = obj["type"]
+            metrics = obj["metrics"]
+        except KeyError:
+            return None, 0
+        if type(tenant) is not str or tenant not in self._tenants and not self._name(tenant, TENANT_RE, 0):
+            return None, 0
+        if type(etype) is not str or etype not in self._types and not self._name(etype, TYPE_RE, 1):
+            return None, 0
+        if (
+            type(device_id) is not str
+            or not 0 < len(device_id) <= MAX_ID_CHARS
+            or not device_id.isprintable()
+            or type(event_id) is not str
+            or not 0 < len(event_id) <= MAX_ID_CHARS
+            or not event_id.isprintable()
+            or type(ts) is not int
+            or not MIN_TS_MS <= ts < MAX_TS_MS
+            or type(metrics) is not dict
+            or not 0 < len(metrics) <= limits.max_metrics
+        ):
+            return None, 0
+        names = self._metric_names
+        out = metrics
+        for name, number in metrics.items():
+            if type(name) is not str or name not in names and not self._name(name, METRIC_RE, 2):
+                return None, 0
+            kind = type(number)
+            if kind is float:
+                if not -BIG_FLOAT < number < BIG_FLOAT:  # NaN and infinities fail this too
+                    return None, 0
+            elif kind is int and -BIG_FLOAT < number < BIG_FLOAT:
+                if out is metrics:
+                    out = dict(metrics)
+                out[name] = float(number)
+            else:
+                return None, 0
+        keys = len(obj) + len(metrics)
+        attrs = obj.get("attrs")
+        known = 6
+        if "attrs" in obj:
+            known = 7
+            if attrs is None:
+                attrs = {}
+            elif type(attrs) is not dict:
+                return None, 0
+            elif attrs:
+                counted = _attrs_keys(attrs, 2, limits.max_depth)
+                if counted < 0 or not _attrs_small(attrs, limits.max_attrs_bytes):
+                    return None, 0
+                keys += counted
+        else:
+            attrs = {}
+        if len(obj) > known:  # fields the contract does not know: dropped, but counted and depth-limited
+            for name, value in obj.items():
+                if type(value) is dict or type(value) is list:
+                    if name == "metrics" or name == "attrs":
+                        continue
+                    counted = _nested_keys(value, 2, limits.max_depth)
+                    if counted < 0:
+                        return None, 0
+                    keys += counted
+        data = {
+            "tenant": tenant,
+            "device_id": device_id,
+            "event_id": event_id,
+            "ts": ts,
+            "type": etype,
+            "metrics": out,
+            "attrs": attrs,
+        }
+        return data, keys
+
+    def _name(self, name: str, pattern: re.Pattern[str], which: int) -> bool:
+        if not pattern.fullmatch(name):
+            return False
+        known = (self._tenants, self._types, self._metric_names)[which]
+        if len(known) >= NAMES_REMEMBERED:
+            known.clear()
+        known.add(name)
+        return True
+
+
+def _attrs_keys(value: Any, depth: int, max_depth: int) -> int:
+    """The keys of the objects in attrs, or -1 when `_check_attrs` would refuse them or a float in them could
+    stand for an integer beyond 64 bits (the strict path decides those)."""
+    if depth > max_depth:
+        return -1
+    if type(value) is dict:
+        keys = len(value)
+        items: Any = value.items()
+    else:
+        keys = 0
+        items = enumerate(value)
+    for key, item in items:
+        if type(key) is str and not key.isascii() and not _valid_unicode(key):
+            return -1
+        kind = type(item)
+        if kind is str:
+            if not item.isascii() and not _valid_unicode(item):
+                return -1
+        elif kind is int:
+            if not MIN_INT <= item <= MAX_INT:
+                return -1
+        elif kind is float:
+            if not -BIG_FLOAT < item < BIG_FLOAT:
+                return -1
+        elif kind is dict or kind is list:
+            counted = _attrs_keys(item, depth + 1, max_depth)
+            if counted < 0:
+                return -1
+            keys += counted
+    return keys
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _attrs_small(attrs: dict[str, Any], max_bytes: int) -> bool:
+    """Whether attrs' size as `validate` measures it (ASCII-escaped JSON) is surely within `max_bytes`: orjson
+    writes the same JSON with UTF-8 text, and escaping a character takes at most 3 times its UTF-8 bytes."""
+    try:
+        return 3 * len(orjson.dumps(attrs)) <= max_bytes
+    except Exception:  # noqa: BLE001 - not JSON-representable (bytes, big ints): the strict path says why
+        return False
+
+
+def _nested_keys(value: Any, depth: int, max_depth: int) -> int:
+    """The keys of the objects in `value`, or -1 when they nest deeper than `max_depth`."""
+    if depth > max_depth:
+        return -1
+    keys = len(value) if type(value) is dict else 0
+    for item in value.values() if type(value) is dict else value:
+        if type(item) is dict or type(item) is list:
+            counted = _nested_keys(item, depth + 1, max_depth)
+            if counted < 0:
+                return -1
+            keys += counted
+    return keys
+
+
+def _colons_in_strings(value: Any) -> int:
+    """The ':' characters in every string (keys and values) of a decoded JSON value."""
+    if type(value) is str:
+        return value.count(":")
+    if type(value) is dict:
+        return sum(key.count(":") + _colons_in_strings(item) for key, item in value.items())
+    if type(value) is list:
+        return sum(_colons_in_strings(item) for item in value)
+    return 0
 
 
 def validate(obj: Any, limits: Limits | None = None) -> Event:

@@ -15,7 +15,7 @@ from typing import Any
 from squall.clock import Clock, SystemClock
 from squall.pipeline.dead_letters import oversized_detail, processing_error, safe_text, truncate
 from squall.pipeline.dedup import Deduplicator, Seen, Source
-from squall.pipeline.events import InvalidEvent, Limits, decode_event
+from squall.pipeline.events import EventDecoder, InvalidEvent, Limits, event_from_dict
 from squall.pipeline.model import DeadLetter, Event
 from squall.pipeline.settings import PipelineSettings
 
@@ -34,6 +34,7 @@ class Parser:
     def __init__(self, settings: PipelineSettings | Mapping[str, Any], clock: Clock | None = None) -> None:
         conf = PipelineSettings.of(settings).parse
         self.limits = Limits.from_settings(conf)
+        self.decoder = EventDecoder(self.limits)
         self.dedup = Deduplicator(conf.dedup_horizon)
         self.future_skew_ms = int(conf.max_future_skew_s * 1000)
         self.prefix_bytes = conf.dead_letter_prefix_bytes
@@ -48,28 +49,43 @@ class Parser:
             return Parsed(dead_letter=processing_error("parse", exc, payload, source, self.clock.wall_ms()))
 
     def _parse(self, payload: bytes, source: Source) -> Parsed:
+        outcome = self.entry(payload, source)
+        if outcome is None:
+            return Parsed(duplicate=True)
+        if isinstance(outcome, DeadLetter):
+            return Parsed(dead_letter=outcome)
+        return Parsed(event=event_from_dict(outcome))
+
+    def entry(self, payload: bytes, source: Source) -> dict[str, Any] | DeadLetter | None:
+        """One message: the valid event's dict form (`Event.to_dict()`, as batches carry it), its DeadLetter, or
+        None for a dropped producer duplicate. An unexpected exception propagates (`parse` dead-letters it as a
+        processing error); nothing else is built per event."""
         if len(payload) > self.limits.max_payload_bytes:
             prefix, detail = truncate(payload, self.limits.max_payload_bytes, self.prefix_bytes)
-            return self._invalid("too_large", detail, prefix, source)
+            return self._dead_letter("too_large", detail, prefix, source)
         try:
-            event = decode_event(payload, self.limits)
+            data = self.decoder.decode(payload)
         except InvalidEvent as exc:
-            return self._invalid(exc.reason, exc.detail, payload, source)
+            return self._dead_letter(exc.reason, exc.detail, payload, source)
+        ts = data["ts"]
         now = self.clock.wall_ms()
-        if event.ts > now + self.future_skew_ms:
-            return self._invalid(
+        if ts > now + self.future_skew_ms:
+            return self._dead_letter(
                 "future_ts",
-                f"event time {event.ts} is {(event.ts - now) / 1000:.0f} s ahead of the wall clock "
+                f"event time {ts} is {(ts - now) / 1000:.0f} s ahead of the wall clock "
                 f"(max_future_skew_s {self.future_skew_ms / 1000:g})",
                 payload,
                 source,
             )
-        seen = self.dedup.check(event.tenant, event.event_id, source)
-        if seen is Seen.DUPLICATE:
+        seen = self.dedup.check(data["tenant"], data["event_id"], source)
+        if seen is Seen.NEW:
+            self.counts["valid"] += 1
+        elif seen is Seen.REPLAY:
+            self.counts["replays"] += 1
+        else:
             self.counts["duplicates"] += 1
-            return Parsed(duplicate=True)
-        self.counts["replays" if seen is Seen.REPLAY else "valid"] += 1
-        return Parsed(event=event)
+            return None
+        return data
 
     def oversized(self, prefix: bytes, size: int, sha256: str, source: Source) -> Parsed:
         """A message the spout already cut to its prefix (see EventSpout): dead-lettered as `too_large`."""
@@ -78,15 +94,16 @@ class Parser:
         return self._invalid("too_large", detail, kept, source)
 
     def _invalid(self, reason: str, detail: str, payload: bytes, source: Source) -> Parsed:
+        return Parsed(dead_letter=self._dead_letter(reason, detail, payload, source))
+
+    def _dead_letter(self, reason: str, detail: str, payload: bytes, source: Source) -> DeadLetter:
         self.counts["invalid"] += 1
-        return Parsed(
-            dead_letter=DeadLetter(
-                reason=reason,
-                detail=safe_text(detail),
-                payload=payload,
-                source_topic=source[0],
-                source_partition=source[1],
-                source_offset=source[2],
-                ts=self.clock.wall_ms(),
-            )
+        return DeadLetter(
+            reason=reason,
+            detail=safe_text(detail),
+            payload=payload,
+            source_topic=source[0],
+            source_partition=source[1],
+            source_offset=source[2],
+            ts=self.clock.wall_ms(),
         )

@@ -90,14 +90,14 @@ def test_an_event_ahead_of_the_wall_clock_by_more_than_the_skew_is_future_ts(tmp
 def test_an_unexpected_exception_in_parse_dead_letters_that_message_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = parse_module.decode_event
+    real = parse_module.EventDecoder.decode
 
-    def decode(payload: bytes, limits: Any = None) -> Any:
+    def decode(self: Any, payload: bytes) -> Any:
         if b"boom" in payload:
             raise RuntimeError("a bug in a decoder")
-        return real(payload, limits)
+        return real(self, payload)
 
-    monkeypatch.setattr(parse_module, "decode_event", decode)
+    monkeypatch.setattr(parse_module.EventDecoder, "decode", decode)
     h = BoltHarness(ParseBolt, conf(tmp_path), inputs={"events": SPOUT_FIELDS})
     boom = json.dumps({**EVENT, "event_id": "boom"}).encode()
     tup = h.process(["iot.events", 0, messages((1, good(1)), (2, boom), (3, good(3)))], component="events")

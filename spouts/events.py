@@ -6,6 +6,10 @@ acks every message in it at the source (whose offsets then commit); failing it f
 source retries one by one with its backoff (and dead-letters after its max retries), so nothing is lost and
 replays regroup into new batches. See squall.pipeline.tuples for why tuples carry micro-batches.
 
+A source with `poll_batch` (KafkaSource) hands out runs of consecutive offsets of one partition: the spout packs
+a run at once (no per-message msg id, and no object per message beyond its [offset, payload] pair) and acks or
+fails it by its handle. Other sources are polled message by message.
+
 A message longer than `pipeline.parse.max_payload_bytes` travels as [offset, prefix, size, sha256] instead of
 [offset, payload] (parse dead-letters it as `too_large` with exactly that), so a 10 MB message costs the topology
 no more than a normal one.
@@ -38,13 +42,17 @@ class EventSpout(Spout):  # type: ignore[misc]
         self.max_payload = settings.parse.max_payload_bytes
         self.prefix_bytes = settings.parse.dead_letter_prefix_bytes
         self.source = make_source(settings, index, max(1, len(task_ids)))
-        self.in_flight: dict[str, list[Any]] = {}  # batch msg id -> the source msg ids it carries
+        self.in_flight: dict[str, list[Any]] = {}  # batch msg id -> the source msg ids (or run handles) in it
         # Unique per incarnation: an ack for a tree of a previous (crashed) instance must not ack a new batch.
         self._prefix = f"{task_id}-{secrets.token_hex(4)}-"
         self._next_id = 0
         self.binary = packs_binary(self)
+        self.by_runs = hasattr(self.source, "poll_batch")
 
     def next_tuple(self) -> None:
+        if self.by_runs:
+            self._next_runs()
+            return
         poll = self.source.poll
         batches: dict[tuple[str, int], tuple[list[Any], list[list[Any]]]] = {}
         for _ in range(self.batch_size):
@@ -56,24 +64,46 @@ class EventSpout(Spout):  # type: ignore[misc]
             if batch is None:
                 batch = batches[(topic, partition)] = ([], [])
             batch[0].append(msg_id)
-            if len(payload) > self.max_payload:
-                # parse will dead-letter it as too_large: carry its prefix, size and digest, not megabytes
-                batch[1].append([offset, payload[: self.prefix_bytes], len(payload), digest(payload)])
-            else:
-                batch[1].append([offset, payload])
+            batch[1].append(self._message(offset, payload))
         for (topic, partition), (msg_ids, messages) in batches.items():
             self._next_id += 1
             tup_id = f"{self._prefix}{self._next_id}"
             self.in_flight[tup_id] = msg_ids
             self.emit([topic, partition, pack_batch(messages, self.binary)], tup_id=tup_id)
 
+    def _next_runs(self) -> None:
+        batches: dict[Any, tuple[list[Any], list[list[Any]]]] = {}
+        for handle, payloads in self.source.poll_batch(self.batch_size):
+            tp, first, count = handle
+            batch = batches.get(tp)
+            if batch is None:
+                batch = batches[tp] = ([], [])
+            batch[0].append(handle)
+            if max(map(len, payloads)) <= self.max_payload:
+                batch[1].extend(map(list, zip(range(first, first + count), payloads, strict=True)))
+            else:
+                batch[1].extend(self._message(offset, p) for offset, p in enumerate(payloads, first))
+        for tp, (handles, messages) in batches.items():
+            self._next_id += 1
+            tup_id = f"{self._prefix}{self._next_id}"
+            self.in_flight[tup_id] = handles
+            self.emit([tp.topic, tp.partition, pack_batch(messages, self.binary)], tup_id=tup_id)
+
+    def _message(self, offset: int, payload: bytes) -> list[Any]:
+        if len(payload) > self.max_payload:
+            # parse will dead-letter it as too_large: carry its prefix, size and digest, not megabytes
+            return [offset, payload[: self.prefix_bytes], len(payload), digest(payload)]
+        return [offset, payload]
+
     def ack(self, tup_id: Any) -> None:
-        for msg_id in self.in_flight.pop(str(tup_id), ()):
-            self.source.ack(msg_id)
+        ack = self.source.ack_run if self.by_runs else self.source.ack
+        for handle in self.in_flight.pop(str(tup_id), ()):
+            ack(handle)
 
     def fail(self, tup_id: Any) -> None:
-        for msg_id in self.in_flight.pop(str(tup_id), ()):
-            self.source.fail(msg_id)
+        fail = self.source.fail_run if self.by_runs else self.source.fail
+        for handle in self.in_flight.pop(str(tup_id), ()):
+            fail(handle)
 
     def activate(self) -> None:
         self.source.activate()

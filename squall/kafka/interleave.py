@@ -44,6 +44,26 @@ class RoundRobinBuffer(Generic[K, R]):
                 return key, queue.popleft()
         return None
 
+    def pop_run(self, limit: int) -> tuple[K, list[R]] | None:
+        """Up to `limit` records of the next partition in turn that has any, in order; None when empty."""
+        for _ in range(len(self._order)):
+            key = self._order[0]
+            self._order.rotate(-1)
+            queue = self._queues[key]
+            if queue:
+                if len(queue) <= limit:
+                    run = list(queue)
+                    queue.clear()
+                else:
+                    popleft = queue.popleft
+                    run = [popleft() for _ in range(limit)]
+                self._size -= len(run)
+                return key, run
+        return None
+
+    def keys_with_records(self) -> int:
+        return sum(1 for queue in self._queues.values() if queue)
+
     def drop(self, key: K) -> int:
         """Forget a partition's buffered records (paused or revoked); returns how many were dropped."""
         queue = self._queues.pop(key, None)

@@ -37,6 +37,20 @@ class OffsetManager:
         if offset > self._max_emitted:
             self._max_emitted = offset
 
+    def emitted_run(self, first: int, count: int) -> None:
+        """The source handed out `count` offsets from `first` for the first time, all above `max_emitted`."""
+        if first <= self._max_emitted or count < 1:
+            raise ValueError(f"a run must start above {self._max_emitted}, got {first} (+{count})")
+        self._pending.update(range(first, first + count))
+        self._max_emitted = first + count - 1
+
+    def done_run(self, first: int, count: int) -> int:
+        """`done` for each offset of a run; returns how many were pending."""
+        hit = self._pending.intersection(range(first, first + count))
+        self._pending -= hit
+        self._done |= hit
+        return len(hit)
+
     def is_pending(self, offset: int) -> bool:
         return offset in self._pending
 

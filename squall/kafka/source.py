@@ -18,6 +18,11 @@
   retention) is taken.
 - Fetched records are emitted round-robin across partitions (a KafkaConsumer poll returns them in
   per-partition runs), at most 2 x max_poll_records buffered per partition (the rest is dropped and re-read).
+- Runs: `poll_batch` hands out a partition's buffered records as runs of consecutive offsets (offset of the
+  first, payloads), acked or failed as a whole by their handle (`ack_run`, `fail_run`). A clean run costs a few
+  C-level set and list operations, not an object per record; a run that is not clean (emitted before, a gap, a
+  paused partition) goes record by record through the same checks as `poll`, as runs of one. A failed run's
+  messages are retried one by one (backoff, max retries, dead letters per message), as runs of one.
 - Start position on a task's first assignment: committed (else earliest) | earliest | latest. Partitions
   that appear later start at their committed offset, else the earliest, so nothing produced to them is lost.
 """
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 FETCH_EVERY = 16  # emits between non-blocking fetches while a partition has nothing buffered
 Polled = tuple[str, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
 MsgKey = tuple[TopicPartition, int]
+RunHandle = tuple[TopicPartition, int, int]  # (partition, first offset, count)
+Run = tuple[RunHandle, list[bytes]]  # its handle and its payloads, offsets first .. first + count - 1
 
 
 def format_msg_id(topic: str, partition: int, offset: int) -> str:
@@ -91,6 +98,7 @@ class KafkaSource:
         self._consumer: Any = None
         self._offsets: dict[TopicPartition, OffsetManager] = {}
         self._inflight: dict[MsgKey, _InFlight] = {}
+        self._runs: dict[MsgKey, list[bytes]] = {}  # (partition, first offset) -> payloads of a run in flight
         self._retries: RetrySchedule[MsgKey] = RetrySchedule(self.settings.backoff, self._clock)
         self._buffer: RoundRobinBuffer[TopicPartition, Any] = RoundRobinBuffer()
         self._dead_lettering: dict[MsgKey, Future[None]] = {}
@@ -156,25 +164,10 @@ class KafkaSource:
         try:
             while (item := self._buffer.pop()) is not None:
                 tp, record = item
-                manager = self._offsets.get(tp)
-                if manager is None or record.offset <= manager.max_emitted:
-                    continue  # revoked partition, or emitted before
-                if tp in self._paused:
-                    # Read it again after the pause, and everything buffered behind it: a partly dropped buffer
-                    # would emit its rest first after a resume, and the re-read records below it would then
-                    # count as emitted before, i.e. be lost while the commit moved past them.
-                    self._buffer.drop(tp)
-                    rewind[tp] = manager.max_emitted + 1
+                if not self._accept(tp, record, rewind):
                     continue
-                if record.offset > manager.max_emitted + 1 and not self._gap_confirmed(tp, manager, record):
-                    rewind[tp] = manager.max_emitted + 1
-                    continue
-                manager.emitted(record.offset)
                 payload = record.value if record.value is not None else b""
                 self._inflight[(tp, record.offset)] = _InFlight(payload)
-                self.stats["emitted"] += 1
-                self._emits_since_fetch += 1
-                self._pause_if_full(tp, manager)
                 return (
                     format_msg_id(tp.topic, tp.partition, record.offset),
                     payload,
@@ -187,8 +180,69 @@ class KafkaSource:
                 self._consumer.seek(tp, offset)
         return None
 
+    def poll_batch(self, limit: int) -> list[Run]:
+        """Up to `limit` messages as runs of consecutive offsets, at most one fresh run per partition, shared
+        round-robin between the partitions that have records buffered; retries due first, as runs of one."""
+        if self._consumer is None:
+            self.activate()
+        now = self._clock.now()
+        self._settle_dead_letters()
+        if self._commit_wanted or now - self._last_commit >= self.settings.commit_interval_s:
+            self.commit()
+        if (
+            self.settings.partition_refresh_s
+            and now - self._last_refresh >= self.settings.partition_refresh_s
+        ):
+            self._refresh_assignment()
+        runs: list[Run] = []
+        taken = 0
+        if self._retries:
+            for key in self._retries.ready(limit=limit):
+                entry = self._inflight.get(key)
+                if entry is not None:
+                    self.stats["re_emitted"] += 1
+                    runs.append(((key[0], key[1], 1), [entry.payload]))
+                    taken += 1
+        if taken < limit and self._active and self._wants_fetch():
+            self._fetch(block=not self._buffer and not runs)
+        rewind: dict[TopicPartition, int] = {}
+        try:
+            share = -(-(limit - taken) // max(1, self._buffer.keys_with_records()))
+            while taken < limit:
+                item = self._buffer.pop_run(min(share, limit - taken))
+                if item is None:
+                    break
+                tp, records = item
+                taken += self._take_run(tp, records, rewind, runs)
+        finally:
+            for tp, offset in rewind.items():
+                self._consumer.seek(tp, offset)
+        return runs
+
+    def ack_run(self, handle: RunHandle) -> None:
+        tp, first, count = handle
+        payloads = self._runs.pop((tp, first), None)
+        if payloads is None:  # a run of one re-emitted after a failure, or a stale handle
+            for offset in range(first, first + count):
+                self.ack((tp, offset))
+            return
+        manager = self._offsets.get(tp)
+        if manager is not None:
+            self.stats["acked"] += manager.done_run(first, len(payloads))
+            if tp in self._paused:
+                self._commit_wanted = True
+
+    def fail_run(self, handle: RunHandle) -> None:
+        tp, first, count = handle
+        payloads = self._runs.pop((tp, first), None)
+        if payloads is not None:  # from now on each message is retried on its own
+            for offset, payload in enumerate(payloads, first):
+                self._inflight[(tp, offset)] = _InFlight(payload)
+        for offset in range(first, first + count):
+            self.fail((tp, offset))
+
     def ack(self, msg_id: Any) -> None:
-        key = parse_msg_id(msg_id)
+        key = msg_id if isinstance(msg_id, tuple) else parse_msg_id(msg_id)
         if self._inflight.pop(key, None) is None:
             return
         self._retries.remove(key)
@@ -199,7 +253,7 @@ class KafkaSource:
                 self._commit_wanted = True  # commit at the next poll, so the paused partition can resume
 
     def fail(self, msg_id: Any) -> None:
-        key = parse_msg_id(msg_id)
+        key = msg_id if isinstance(msg_id, tuple) else parse_msg_id(msg_id)
         entry = self._inflight.get(key)
         if entry is None or key in self._dead_lettering:
             return
@@ -235,7 +289,7 @@ class KafkaSource:
 
     @property
     def pending(self) -> int:
-        return len(self._inflight)
+        return len(self._inflight) + sum(len(payloads) for payloads in self._runs.values())
 
     # --- commits -----------------------------------------------------------------------------------
     def commit(self) -> dict[TopicPartition, int]:
@@ -288,6 +342,75 @@ class KafkaSource:
             )
         except KafkaError as exc:
             raise unreachable(s, exc) from exc
+
+    def _accept(self, tp: TopicPartition, record: Any, rewind: dict[TopicPartition, int]) -> bool:
+        """Whether to emit `record` now (then it counts as emitted): not revoked, not emitted before, its partition
+        not paused, and no unconfirmed gap before it. Offsets to re-read from go into `rewind`."""
+        manager = self._offsets.get(tp)
+        if manager is None or record.offset <= manager.max_emitted:
+            return False  # revoked partition, or emitted before
+        if tp in self._paused:
+            # Read it again after the pause, and everything buffered behind it: a partly dropped buffer
+            # would emit its rest first after a resume, and the re-read records below it would then
+            # count as emitted before, i.e. be lost while the commit moved past them.
+            self._buffer.drop(tp)
+            rewind[tp] = manager.max_emitted + 1
+            return False
+        if record.offset > manager.max_emitted + 1 and not self._gap_confirmed(tp, manager, record):
+            rewind[tp] = manager.max_emitted + 1
+            return False
+        manager.emitted(record.offset)
+        self.stats["emitted"] += 1
+        self._emits_since_fetch += 1
+        self._pause_if_full(tp, manager)
+        return True
+
+    def _take_run(
+        self, tp: TopicPartition, records: list[Any], rewind: dict[TopicPartition, int], runs: list[Run]
+    ) -> int:
+        """Emit `records` of `tp` (appended to `runs`); returns how many were emitted. A clean run (the next
+        offsets in order, partition not paused) is taken at once, up to the room below max_uncommitted; anything
+        else record by record, as `poll` does, each a run of one."""
+        manager = self._offsets.get(tp)
+        first = records[0].offset
+        count = len(records)
+        if (
+            manager is not None
+            and first == manager.max_emitted + 1
+            and records[-1].offset == first + count - 1
+            and tp not in self._paused
+        ):
+            room = self.settings.max_uncommitted - manager.num_uncommitted
+            if count > room:
+                count = max(room, 0)
+                records = records[:count]
+            if count:
+                manager.emitted_run(first, count)
+                payloads = [r.value if r.value is not None else b"" for r in records]
+                self._runs[(tp, first)] = payloads
+                runs.append(((tp, first, count), payloads))
+                self.stats["emitted"] += count
+                self._emits_since_fetch += count
+            self._pause_if_full(tp, manager)
+            return count
+        taken = 0
+        for record in records:
+            if tp in self._paused or self._offsets.get(tp) is None:
+                break  # the rest was dropped with the buffer (or revoked): read again after the pause
+            if not self._accept(tp, record, rewind):
+                if tp in rewind:
+                    break  # re-read from there: the rest of this run comes again
+                continue
+            payload = record.value if record.value is not None else b""
+            self._runs[(tp, record.offset)] = [payload]
+            runs.append(((tp, record.offset, 1), [payload]))
+            taken += 1
+        else:
+            return taken
+        self._buffer.drop(tp)
+        if tp not in rewind and (manager := self._offsets.get(tp)) is not None:
+            rewind[tp] = manager.max_emitted + 1
+        return taken
 
     def _gap_confirmed(self, tp: TopicPartition, manager: OffsetManager, record: Any) -> bool:
         """A record past the next expected offset. Offsets can be missing for real (transaction markers,
@@ -357,6 +480,7 @@ class KafkaSource:
                 self._offsets.pop(tp, None)
                 self._paused.discard(tp)
             self._inflight = {k: v for k, v in self._inflight.items() if k[0] not in revoked}
+            self._runs = {k: v for k, v in self._runs.items() if k[0] not in revoked}
             for tp in revoked:
                 self._buffer.drop(tp)
         added = [tp for tp in wanted if tp not in self._offsets]

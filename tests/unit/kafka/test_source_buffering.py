@@ -156,3 +156,87 @@ def test_a_real_gap_is_read_twice_then_taken() -> None:
     source = make_source(consumer, ManualClock(), max_uncommitted=100)
     offsets = [p[4] for p in (source.poll() for _ in range(10)) if p is not None]
     assert offsets == [0, 1, 5, 6] and source.stats["gaps_reread"] == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=3),
+    gaps=st.sets(st.integers(min_value=0, max_value=39), max_size=5),
+    cap=st.integers(min_value=1, max_value=6),
+    batch=st.integers(min_value=1, max_value=9),
+    limit=st.integers(min_value=1, max_value=12),
+    steps=st.lists(
+        st.sampled_from(["poll", "poll", "poll", "ack_oldest", "ack_all", "fail_oldest", "tick"]),
+        max_size=400,
+    ),
+)
+def test_runs_emit_every_offset_once_in_order_and_commit_with_failures_retried(
+    sizes: list[int], gaps: set[int], cap: int, batch: int, limit: int, steps: list[str]
+) -> None:
+    """The same as above through `poll_batch` / `ack_run` / `fail_run`: runs hold consecutive offsets of one
+    partition, a failed run's messages come again one by one, and every offset is committed at the end."""
+    logs = {p: [o for o in range(n) if o not in gaps or p > 0] for p, n in enumerate(sizes)}
+    consumer = StandInConsumer(logs, batch)
+    clock = ManualClock()
+    source = make_source(consumer, clock, cap)
+    first_time: dict[int, list[int]] = {p: [] for p in logs}
+    again: dict[int, list[int]] = {p: [] for p in logs}
+    in_flight: list[Any] = []
+
+    def poll() -> None:
+        runs = source.poll_batch(limit)
+        assert sum(len(payloads) for _, payloads in runs) <= limit
+        for handle, payloads in runs:
+            tp, first, count = handle
+            assert count == len(payloads) >= 1
+            offsets = list(range(first, first + count))
+            assert payloads == [f"{tp.partition}:{o}".encode() for o in offsets]
+            for o in offsets:
+                (again if o in first_time[tp.partition] else first_time)[tp.partition].append(o)
+            in_flight.append(handle)
+
+    def drained() -> bool:
+        return not in_flight and all(len(first_time[p]) >= len(offsets) for p, offsets in logs.items())
+
+    drain = ["poll", "poll", "poll", "ack_all", "tick"]
+    for i, step in enumerate([*steps, *drain * 400]):
+        if i >= len(steps) and drained() and not source.pending:
+            break
+        if step == "poll":
+            poll()
+        elif step == "ack_oldest" and in_flight:
+            source.ack_run(in_flight.pop(0))
+            clock.advance(0.25)
+        elif step == "fail_oldest" and in_flight:
+            handle = in_flight.pop(0)
+            source.fail_run(handle)
+        elif step == "ack_all":
+            while in_flight:
+                source.ack_run(in_flight.pop())
+            poll()
+        elif step == "tick":
+            clock.advance(1.0)
+    source.deactivate()
+    assert not in_flight and source.pending == 0
+    for p, offsets in logs.items():
+        assert first_time[p] == offsets, f"partition {p}: emitted {first_time[p]}, log {offsets}"
+        assert set(again[p]) <= set(offsets)  # re-emits are retries of failed messages only
+        tp = TopicPartition(TOPIC, p)
+        assert consumer.committed.get(tp, 0) == (offsets[-1] + 1 if offsets else 0)
+    assert source.stats["dead_lettered"] == 0
+
+
+def test_a_clean_run_is_taken_at_once_up_to_the_room_below_max_uncommitted() -> None:
+    consumer = StandInConsumer({0: list(range(20))}, batch=10)
+    source = make_source(consumer, ManualClock(), max_uncommitted=6)  # fetches of max_poll_records 4
+    tp = TopicPartition(TOPIC, 0)
+    [(first, payloads)] = source.poll_batch(100)
+    assert first == (tp, 0, 4) and payloads == [f"0:{o}".encode() for o in range(4)]
+    [(second, payloads)] = source.poll_batch(100)
+    assert second == (tp, 4, 2) and source.paused == {tp}  # 2 of the 4 fetched: the rest is read again
+    assert source.poll_batch(100) == []
+    source.ack_run(first)
+    source.ack_run(second)
+    assert source.stats["acked"] == 6
+    [(third, payloads)] = source.poll_batch(100)  # the commit resumes it, from offset 6
+    assert third[1] == 6 and payloads[0] == b"0:6"

@@ -33,7 +33,7 @@ def role_of(cmd: str, root: bool) -> str:
     """A short name for a process of a run: the runner, a component (by its class), or a service JVM."""
     if root:
         return "runner"
-    if "streamparse_run" in cmd or "pystorm" in cmd:
+    if "streamparse_run" in cmd or "pystorm" in cmd or "squall.runner.bootstrap" in cmd:
         cls = cmd.split()[-1]  # e.g. bolts.parse.ParseBolt
         return cls.rsplit(".", 1)[-1].removesuffix("Bolt").removesuffix("Spout").lower() or cls
     if "CassandraDaemon" in cmd:

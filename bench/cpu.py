@@ -86,6 +86,8 @@ class CpuMeter:
             if got is None:
                 continue
             cpu, cmd = got
+            if not cmd.strip() and pid in self._last:
+                cmd = self._last[pid][1]  # an exiting process has no command line left: keep the one it had
             self._first.setdefault(pid, (cpu, cmd) if pid in self._services else (0.0, cmd))
             self._last[pid] = (cpu, cmd, pid == root)
 

@@ -30,6 +30,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ from squall.pipeline.model import DeadLetter
 log = logging.getLogger(__name__)
 
 FETCH_EVERY = 16  # emits between non-blocking fetches while a partition has nothing buffered
+# How long a poll with nothing to emit waits while every partition is paused. Only acks (and the commit they
+# allow) can resume one, and they come between polls; the runner asks again 1 ms after an empty poll, so without
+# a wait a paused spout spins at ~1,000 empty polls a second (most of its CPU in a backlog replay).
+PAUSED_WAIT_S = 0.01
 Polled = tuple[str, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
 MsgKey = tuple[TopicPartition, int]
 RunHandle = tuple[TopicPartition, int, int]  # (partition, first offset, count)
@@ -86,6 +91,7 @@ class KafkaSource:
         clock: Clock | None = None,
         publisher: Any = None,
         consumer_factory: Callable[..., Any] = KafkaConsumer,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = KafkaSettings.from_pipeline(settings)
         assign_round_robin([], task_index, num_tasks)  # validates the indexes
@@ -95,6 +101,7 @@ class KafkaSource:
         self._publisher = publisher
         self._owns_publisher = publisher is None
         self._consumer_factory = consumer_factory
+        self._sleep = sleep
         self._consumer: Any = None
         self._offsets: dict[TopicPartition, OffsetManager] = {}
         self._inflight: dict[MsgKey, _InFlight] = {}
@@ -445,7 +452,9 @@ class KafkaSource:
     def _fetch(self, block: bool) -> None:
         self._emits_since_fetch = 0
         if self._offsets and len(self._paused) >= len(self._offsets):
-            return  # every partition is at max_uncommitted: wait for acks and a commit
+            if block:  # every partition is at max_uncommitted: wait for acks and a commit
+                self._sleep(min(PAUSED_WAIT_S, self.settings.poll_timeout_ms / 1000))
+            return
         batches = self._consumer.poll(
             timeout_ms=self.settings.poll_timeout_ms if block else 0,
             max_records=self.settings.max_poll_records,

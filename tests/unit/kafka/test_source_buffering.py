@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import namedtuple
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kafka.structs import TopicPartition
@@ -77,7 +78,7 @@ def make_source(consumer: StandInConsumer, clock: ManualClock, max_uncommitted: 
             "backoff_period_s": 0,
         }
     }
-    return KafkaSource(pipeline, clock=clock, consumer_factory=lambda **_: consumer)
+    return KafkaSource(pipeline, clock=clock, consumer_factory=lambda **_: consumer, sleep=clock.advance)
 
 
 @settings(max_examples=150, deadline=None)
@@ -240,3 +241,18 @@ def test_a_clean_run_is_taken_at_once_up_to_the_room_below_max_uncommitted() -> 
     assert source.stats["acked"] == 6
     [(third, payloads)] = source.poll_batch(100)  # the commit resumes it, from offset 6
     assert third[1] == 6 and payloads[0] == b"0:6"
+
+
+def test_a_poll_while_every_partition_is_paused_waits_instead_of_spinning() -> None:
+    consumer = StandInConsumer({0: list(range(20)), 1: list(range(20))}, batch=2)
+    clock = ManualClock()
+    source = make_source(consumer, clock, max_uncommitted=2)
+    handles = [h for _ in range(10) for h, _ in source.poll_batch(100)]
+    assert len(source.paused) == 2
+    before = clock.now()
+    assert source.poll_batch(100) == [] and source.poll() is None
+    assert clock.now() - before == pytest.approx(0.02)  # 10 ms each: poll_timeout_ms allows more
+    for handle in handles:
+        source.ack_run(handle)
+    before = clock.now()
+    assert source.poll_batch(100) != [] and clock.now() == before  # resumed: no wait

@@ -141,17 +141,7 @@ class KafkaSource:
         self._active = False  # poll() emits what was fetched already, but fetches nothing new
 
     def poll(self) -> Polled | None:
-        if self._consumer is None:
-            self.activate()
-        now = self._clock.now()
-        self._settle_dead_letters()
-        if self._commit_wanted or now - self._last_commit >= self.settings.commit_interval_s:
-            self.commit()
-        if (
-            self.settings.partition_refresh_s
-            and now - self._last_refresh >= self.settings.partition_refresh_s
-        ):
-            self._refresh_assignment()
+        self._housekeeping()
         for key in self._retries.ready(limit=1):
             entry = self._inflight.get(key)
             if entry is None:
@@ -190,17 +180,7 @@ class KafkaSource:
     def poll_batch(self, limit: int) -> list[Run]:
         """Up to `limit` messages as runs of consecutive offsets, at most one fresh run per partition, shared
         round-robin between the partitions that have records buffered; retries due first, as runs of one."""
-        if self._consumer is None:
-            self.activate()
-        now = self._clock.now()
-        self._settle_dead_letters()
-        if self._commit_wanted or now - self._last_commit >= self.settings.commit_interval_s:
-            self.commit()
-        if (
-            self.settings.partition_refresh_s
-            and now - self._last_refresh >= self.settings.partition_refresh_s
-        ):
-            self._refresh_assignment()
+        self._housekeeping()
         runs: list[Run] = []
         taken = 0
         if self._retries:
@@ -349,6 +329,20 @@ class KafkaSource:
             )
         except KafkaError as exc:
             raise unreachable(s, exc) from exc
+
+    def _housekeeping(self) -> None:
+        """What every poll does first: connect, settle dead letters, commit when due, refresh the assignment."""
+        if self._consumer is None:
+            self.activate()
+        now = self._clock.now()
+        self._settle_dead_letters()
+        if self._commit_wanted or now - self._last_commit >= self.settings.commit_interval_s:
+            self.commit()
+        if (
+            self.settings.partition_refresh_s
+            and now - self._last_refresh >= self.settings.partition_refresh_s
+        ):
+            self._refresh_assignment()
 
     def _accept(self, tp: TopicPartition, record: Any, rewind: dict[TopicPartition, int]) -> bool:
         """Whether to emit `record` now (then it counts as emitted): not revoked, not emitted before, its partition

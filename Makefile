@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 SQUALL := $(BIN)/squall
 STAMP := $(VENV)/.installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: run test test-unit test-local test-integration install infra-deps infra-up infra-down bench lint clean
+.PHONY: run test test-unit test-local test-integration install infra-deps infra-up infra-down bench bench-deps bench-e2e lint clean
 
 # --- Python environment (no JVM needed) --------------------------------------------------------------
 $(STAMP): requirements.lock pyproject.toml
@@ -47,12 +49,24 @@ test: infra-deps
 test-unit: $(STAMP)
 	$(BIN)/pytest tests/unit tests/local
 
-bench: $(STAMP)
+# Quix Streams, for the end-to-end comparison only: its own virtualenv, pinned, never a project dependency.
+$(BENCH_STAMP): bench/requirements-quix.lock
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements-quix.lock
+	@touch $(BENCH_STAMP)
+
+bench-deps: $(BENCH_STAMP)
+
+bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench
+
+# Kafka -> squall run -> Cassandra beside Quix Streams, on the running services (`make infra-up`): ~2-3 min.
+bench-e2e: $(STAMP) bench-deps
+	$(BIN)/python -m bench.end_to_end
 
 lint: $(STAMP)
 	$(BIN)/ruff check squall spouts bolts topologies tests bench
 	$(BIN)/ruff format --check squall spouts bolts topologies tests bench
 
 clean:
-	rm -rf $(VENV) _build _resources .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) _build _resources .pytest_cache

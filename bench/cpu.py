@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,26 +30,43 @@ def _cpu_and_cmdline(pid: int) -> tuple[float, str] | None:
     return (int(rest[11]) + int(rest[12])) / _TICK, cmd
 
 
+COMPONENT_LAUNCHERS = ("squall.runner.bootstrap", "streamparse_run", "pystorm")
+SERVICES = ("kafka", "cassandra")
+
+
 def role_of(cmd: str, root: bool) -> str:
-    """A short name for a process of a run: the runner, a component (by its class), or a service JVM."""
-    if root:
+    """A short name for a process of a run: the runner, a component (by its class: `bolts.parse.ParseBolt` ->
+    "parse"), the Quix Streams job, or a service JVM."""
+    if root and "bench.quix_job" not in cmd:
         return "runner"
-    if "streamparse_run" in cmd or "pystorm" in cmd or "squall.runner.bootstrap" in cmd:
-        cls = cmd.split()[-1]  # e.g. bolts.parse.ParseBolt
-        return cls.rsplit(".", 1)[-1].removesuffix("Bolt").removesuffix("Spout").lower() or cls
+    words = cmd.split()
+    if any(launcher in cmd for launcher in COMPONENT_LAUNCHERS) and words:
+        cls = words[-1]  # python -P -m squall.runner.bootstrap -s json bolts.parse.ParseBolt
+        short = cls.rsplit(".", 1)[-1]
+        if short.endswith("Spout") and short != "Spout":
+            return f"{short.removesuffix('Spout').lower()}_spout"  # EventSpout -> event_spout
+        return short.removesuffix("Bolt").lower() or short.lower()
+    if "bench.quix_job" in cmd:
+        return "quix"
     if "CassandraDaemon" in cmd:
         return "cassandra"
     if "kafka.Kafka" in cmd:
         return "kafka"
-    return cmd.split()[0].rsplit("/", 1)[-1] if cmd else "?"
+    return words[0].rsplit("/", 1)[-1] if words else "?"
 
 
 class CpuMeter:
+    """CPU seconds by role of a process tree (rooted at `root_pid()`) and of the Kafka and Cassandra JVMs.
+
+    Processes alive at `start()` count from their CPU then; processes that start later count from 0."""
+
     def __init__(self, root_pid: Callable[[], int | None], interval_s: float = 0.5) -> None:
         self._root_pid = root_pid
         self._interval = interval_s
         self._first: dict[int, tuple[float, str]] = {}
         self._last: dict[int, tuple[float, str, bool]] = {}
+        self._started = False
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
         self._services = [p.pid for p in all_processes() if self._is_service(p.pid)]
@@ -60,13 +78,31 @@ class CpuMeter:
 
     def start(self) -> None:
         self._sample()
+        self._started = True
         self._thread.start()
 
+    def snapshot(self) -> dict[str, float]:
+        """CPU seconds per role since start, now (the meter goes on)."""
+        self._sample()
+        with self._lock:
+            return self._by_role()
+
+    def processes(self) -> dict[str, int]:
+        """How many processes of each role were seen."""
+        with self._lock:
+            counts = Counter(role_of(cmd, root) for _, cmd, root in self._last.values())
+        return dict(sorted(counts.items()))
+
     def stop(self) -> dict[str, float]:
-        """CPU seconds per role since start (processes that started later count from 0)."""
+        """CPU seconds per role since start."""
         self._sample()
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        with self._lock:
+            return self._by_role()
+
+    def _by_role(self) -> dict[str, float]:
         by_role: dict[str, float] = {}
         for pid, (cpu, cmd, root) in self._last.items():
             before = self._first.get(pid, (0.0, cmd))[0]
@@ -81,15 +117,34 @@ class CpuMeter:
     def _sample(self) -> None:
         root = self._root_pid()
         tree = family(root, all_processes()) if root else set()
-        for pid in [*tree, *self._services]:
-            got = _cpu_and_cmdline(pid)
-            if got is None:
-                continue
-            cpu, cmd = got
-            if not cmd.strip() and pid in self._last:
-                cmd = self._last[pid][1]  # an exiting process has no command line left: keep the one it had
-            self._first.setdefault(pid, (cpu, cmd) if pid in self._services else (0.0, cmd))
-            self._last[pid] = (cpu, cmd, pid == root)
+        with self._lock:
+            for pid in [*tree, *self._services]:
+                got = _cpu_and_cmdline(pid)
+                if got is None:
+                    continue
+                cpu, cmd = got
+                if not cmd.strip() and pid in self._last:
+                    cmd = self._last[pid][1]  # an exiting process has no command line left: keep the one it had
+                counts_from_now = pid in self._services or not self._started
+                self._first.setdefault(pid, (cpu, cmd) if counts_from_now else (0.0, cmd))
+                self._last[pid] = (cpu, cmd, pid == root)
+
+
+def net_of_idle(
+    busy: dict[str, float], busy_s: float, idle: dict[str, float], idle_s: float
+) -> dict[str, float]:
+    """CPU seconds per role over `busy_s` less what each role burns doing nothing (`idle` over `idle_s`, e.g.
+    polling Kafka, ticks, heartbeats, Cassandra's compaction and gossip), never below 0."""
+    if idle_s <= 0:
+        return dict(busy)
+    return {
+        role: round(max(0.0, cpu - idle.get(role, 0.0) / idle_s * busy_s), 2) for role, cpu in busy.items()
+    }
+
+
+def squall_total(cpu_s: dict[str, float]) -> float:
+    """CPU seconds of squall's own processes (runner, spout, bolts): every role but the services."""
+    return round(sum(v for role, v in cpu_s.items() if role not in SERVICES), 2)
 
 
 def per_event_us(cpu_s: dict[str, float], events: int) -> dict[str, float]:

@@ -1,15 +1,25 @@
-"""Events/s end to end on the real services: Kafka -> `squall run iot_pipeline -e dev` -> Cassandra, exact.
+"""End to end on the real services: Kafka -> `squall run iot_pipeline -e dev` -> Cassandra, exact, beside Quix Streams.
 
-`python -m bench.end_to_end [--devices N --rate R --duration S] [--inline]` (needs `squall infra up`).
+`python -m bench.end_to_end [--rate-limit R --devices N --duration S] [--no-quix] [--inline]` (needs the
+services up: `squall infra up`; Quix Streams from `make bench-deps`).
 
 1. A throw-away copy of the project (same topologies/spouts/bolts, config.json with this run's topics, group and
-   keyspace); `squall db init`; `squall simulate` produces the events (bad/dup/late included) and the truth.
-2. `squall run iot_pipeline -e dev --json` is started; the clock starts. The committed offsets of the run's
-   consumer group are read every 0.5 s; when they reach every partition's end, all events are processed
-   end to end (the spout commits an offset only after its tuple tree was acked, i.e. after persist's
-   Cassandra write succeeded). The run is then interrupted (SIGINT: it drains and prints its summary).
-3. metric_windows is compared with the truth (every window, every column); the result records events/s and
-   whether the aggregates were exact, plus each component's capacity from the run summary (what limits it).
+   keyspace); `squall db init`; the topics are created.
+2. `squall run iot_pipeline -e dev --json` is started and left to warm up (start-up is not counted). Then the
+   simulated device messages (bad/dup/late included) are produced: paced in real time at `--rate-limit`
+   events/s with event times that follow the wall clock (a sustained rate, as from live devices), or, with
+   `--rate-limit 0`, as fast as the producer goes (a backlog; event times at `--rate`).
+3. The committed offsets of the run's consumer group are read every 0.5 s; when they reach every partition's end,
+   every event is processed end to end (the spout commits an offset only after its tuple tree was acked, i.e.
+   after persist's Cassandra write). CPU of every process (runner, spout, each bolt, Kafka, Cassandra) is read
+   from /proc over that span, then over `--idle` seconds with nothing to do (what each process burns idle:
+   polling, ticks, heartbeats), and the run is interrupted (SIGINT: it drains and prints its summary).
+4. metric_windows is compared with the truth (every window, every column); each aggregated event's latency,
+   from its Kafka record timestamp to the WRITETIME of its window rows, is summarized per window length.
+5. Quix Streams (bench/quix_job.py, its own virtualenv) runs the job a Python team would write instead on the
+   same topic with a consumer group of its own (10 s tumbling windows per device, count/sum/min/max of three
+   metrics, final windows to a topic), measured the same way; its output is counted against the windows the
+   messages hold. The result compares CPU per message and messages/s of the two.
 """
 
 from __future__ import annotations
@@ -21,32 +31,49 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.cpu import CpuMeter, cpu_seconds_now, per_event_us
+from bench.cpu import CpuMeter, cpu_seconds_now, net_of_idle, per_event_us, squall_total
+from bench.latency import Arrival, RowKey, latencies_ms, summarize
 from bench.machine import write_result
+from bench.paced import PaceReport, paced
 from squall.cassandra.settings import CassandraSettings
-from squall.cassandra.store import connect, read_window_rows
+from squall.cassandra.store import connect, datetime_to_ms, read_window_rows
 from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
-from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.truth import compare_rows
-from squall.testing import isolated_pipeline_project, restore_default_sigint
+from squall.kafka.simulate import (
+    ProduceReport,
+    open_producer,
+    produce,
+    truth_document,
+    truth_rows,
+    with_broker_offsets,
+)
+from squall.pipeline.settings import PipelineSettings
+from squall.pipeline.simulator import Produced, SimulatorSettings, generate
+from squall.pipeline.truth import compare_rows, truth_for_settings
+from squall.testing import IsolatedProject, isolated_pipeline_project, restore_default_sigint
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"  # `make bench-deps`
 TARGET_EVENTS_PER_S = 50_000
 HOLD_SPAN_S = 65  # longest default window (60 s) + allowed lateness (5 s)
+WARMUP_S = 6.0  # squall run starts its components and joins the group before the first message
 LIMITS = (
-    "CPU. The run's processes share 2 cores and saturate them: the runner, 10 Python component processes, the "
-    "Kafka broker and Cassandra (machine_busy_cores). cpu_us_per_event_by_process says where it goes, per event, "
-    "start-up included. Every component that sees an event does per-event Python work (parse: decode + "
-    "validate; aggregate: windows; alerts: detectors; persist: binding a raw-event row), and Cassandra writes one "
-    "raw-event row per event plus the window rows (--no-archive shows what the raw archive costs). 50k events/s "
-    "would leave 40 us of CPU per event on 2 cores for all of it. aggregate's latency is the time a batch is "
-    "held until its windows close (60 s of event time), not work; so is the final idle flush in the overall rate."
+    "CPU. The run's processes share 2 cores: the runner, 10 Python component processes, the Kafka broker and "
+    "Cassandra (machine_busy_cores). cpu_us_per_event_by_process says where it goes, per event, net of what "
+    "each process burns idle (..._gross: not). Every component that sees an event does per-event Python work "
+    "(parse: decode + validate; aggregate: windows; alerts: detectors; persist: binding a raw-event row), and "
+    "Cassandra writes one raw-event row per event plus the window rows (--no-archive shows what the raw archive "
+    "costs). 50k events/s would leave 40 us of CPU per event on 2 cores for all of it. A window row is written "
+    "when the device's watermark (its newest event time - allowed lateness) passes the window's end, so an "
+    "event's latency is at least the rest of its window + the allowed lateness (5 s): up to 65 s for the 60 s "
+    "windows; latency_after_close_s is the part the pipeline adds."
 )
 
 
@@ -58,7 +85,8 @@ def make_project(
     serializer: str | None = None,
     spout_batch_size: int | None = None,
     archive: bool = True,
-) -> tuple[KafkaSettings, CassandraSettings]:
+    windows: dict[str, Any] | None = None,
+) -> IsolatedProject:
     """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay.
 
     Windows hold their events until the device's watermark passes (longest window + lateness of event time:
@@ -74,6 +102,8 @@ def make_project(
     pipeline: dict[str, Any] = {"kafka": {"max_uncommitted": per_partition}}
     if idle_timeout_s is not None:  # must stay below topology.message.timeout.secs - window - lateness - tick
         pipeline["windows"] = {"idle_timeout_s": idle_timeout_s}
+    if windows:
+        pipeline["windows"] = {**pipeline.get("windows", {}), **windows}
     if spout_batch_size is not None:
         pipeline["spout"] = {"batch_size": spout_batch_size}
     if not archive:  # the config's routing minus its `archive` rule: no raw-event row per event
@@ -92,7 +122,7 @@ def make_project(
         written = json.loads(path.read_text())
         written["serializer"] = serializer
         path.write_text(json.dumps(written, indent=2))
-    return made.kafka, made.cassandra
+    return made
 
 
 def squall(cwd: Path, *args: str, timeout_s: float) -> str:
@@ -109,166 +139,471 @@ def squall(cwd: Path, *args: str, timeout_s: float) -> str:
     return done.stdout
 
 
-def run_bench(
-    devices: int,
-    rate: float,
-    duration: float,
-    inline: bool,
-    timeout_s: float,
-    idle_timeout_s: float | None = None,
-    serializer: str | None = None,
-    spout_batch_size: int | None = None,
-    archive: bool = True,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Options:
+    devices: int = 100
+    rate: float = 500.0  # events/s of event time, for a backlog (rate_limit 0)
+    duration: float = 60.0  # seconds of event time
+    rate_limit: float = 1000.0  # events/s produced in real time; 0: a backlog, as fast as the producer goes
+    inline: bool = False
+    timeout_s: float = 1800.0
+    idle_s: float = 10.0
+    quix: bool = True
+    idle_timeout_s: float | None = None
+    allowed_lateness_s: float | None = None
+    serializer: str | None = None
+    spout_batch_size: int | None = None
+    archive: bool = True
+
+    @property
+    def paced(self) -> bool:
+        return self.rate_limit > 0
+
+    @property
+    def event_rate(self) -> float:
+        return self.rate_limit if self.paced else self.rate
+
+
+@dataclass
+class Consumer:
+    """A job under measurement: its process, its consumer group on `topic`, the CPU of its process tree."""
+
+    name: str
+    proc: subprocess.Popen[str]
+    group: str
+    topic: str
+    meter: CpuMeter
+    log: Path
+    done_at: float | None = None
+    first_commit_at: float | None = None
+    progress: list[tuple[float, int]] = field(default_factory=list)
+    busy_cpu: dict[str, float] = field(default_factory=dict)
+    busy_s: float = 0.0
+    idle_cpu: dict[str, float] = field(default_factory=dict)
+    idle_s: float = 0.0
+
+
+def start_squall(project: Path, inline: bool) -> Consumer:
+    args = [sys.executable, "-m", "squall", "run", "iot_pipeline", "-e", "dev", "--json", "--drain", "10"]
+    if inline:
+        args.append("--inline")
+    log = project / "run.log"
+    proc = subprocess.Popen(
+        args,
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=log.open("w"),
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=restore_default_sigint,  # it is stopped with SIGINT, even from a background job
+    )
+    return Consumer("squall", proc, "", "", CpuMeter(lambda: proc.pid), log)
+
+
+def start_quix(kafka: KafkaSettings, topic: str, out_topic: str, group: str, state: Path) -> Consumer:
+    if not BENCH_PYTHON.exists():
+        raise SystemExit(f"{BENCH_PYTHON} is missing: run `make bench-deps` (or pass --no-quix)")
+    log = state.parent / "quix.log"
+    proc = subprocess.Popen(
+        [str(BENCH_PYTHON), "-m", "bench.quix_job", "--broker", kafka.bootstrap_servers, "--input", topic]
+        + ["--output", out_topic, "--group", group, "--state-dir", str(state)],
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=restore_default_sigint,
+    )
+    return Consumer("quix", proc, group, topic, CpuMeter(lambda: proc.pid), log)
+
+
+def simulated(
+    o: Options, pipeline: dict[str, Any], topic: str, partitions: int, start_ms: int | None
+) -> list[Produced]:
+    """The run's messages, JSON (what the Quix job reads); event times from `start_ms` when paced."""
+    lateness = o.allowed_lateness_s
+    extra: dict[str, Any] = {} if start_ms is None else {"start_ms": start_ms}
+    sim = SimulatorSettings.from_settings(
+        pipeline,
+        devices=o.devices,
+        rate=o.event_rate,
+        duration_s=o.duration,
+        format="json",
+        topic=topic,
+        seed=5,
+        partitions=partitions,
+        jitter_ms=min(200, int(lateness * 500)) if lateness is not None else None,
+        **extra,
+    )
+    return list(generate(sim))
+
+
+def measure(
+    o: Options,
+    kafka: KafkaSettings,
+    jobs: list[Consumer],
+    messages: list[Produced],
+    topic: str,
+    start_s: float,
+) -> tuple[ProduceReport, PaceReport, float]:
+    """Produce `messages` to `topic` (paced from `start_s`, or flat out) while `jobs` consume it; return when
+    every job's group has committed every offset, after `o.idle_s` more seconds of measuring them idle."""
+    pace = PaceReport()
+    reports: list[ProduceReport] = []
+    failures: list[BaseException] = []
+
+    def producing() -> None:
+        producer = open_producer(kafka)
+        try:
+            items = paced(messages, o.rate_limit, start_s, pace) if o.paced else messages
+            reports.append(produce(items, topic, producer, timeout_s=kafka.request_timeout_s * 2))
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller's thread below
+            failures.append(exc)
+        finally:
+            producer.close(timeout=kafka.request_timeout_s)
+
+    cpu0 = {job.name: job.meter.snapshot() for job in jobs}
+    started = time.perf_counter()
+    thread = threading.Thread(target=producing, name="producer", daemon=True)
+    thread.start()
+    produced_at: float | None = None
+    while time.perf_counter() - started < o.timeout_s:
+        now = time.perf_counter() - started
+        if produced_at is None and not thread.is_alive():
+            produced_at = now
+            if failures:
+                raise SystemExit(f"producing to {topic} failed: {failures[0]}")
+        for job in jobs:
+            if job.done_at is not None or job.proc.poll() is not None:
+                continue
+            committed = admin.committed_offsets(kafka, job.topic, group_id=job.group or None)
+            consumed = sum(v or 0 for v in committed.values())
+            job.progress.append((round(now, 2), consumed))
+            if consumed and job.first_commit_at is None:
+                job.first_commit_at = now
+            if reports and all((committed.get(p) or 0) >= end for p, end in reports[0].end_offsets.items()):
+                job.done_at = now
+                job.busy_cpu = diff(job.meter.snapshot(), cpu0[job.name])
+                job.busy_s = now
+        if all(job.done_at is not None or job.proc.poll() is not None for job in jobs):
+            break
+        time.sleep(0.5)  # polling external processes' progress (not making test time pass)
+    thread.join(timeout=60)
+    if not reports:
+        raise SystemExit(f"producing to {topic} did not finish: {failures[:1]}")
+    idle0 = {job.name: job.meter.snapshot() for job in jobs}
+    t_idle = time.perf_counter()
+    time.sleep(o.idle_s)  # measuring what the jobs burn with nothing to do
+    for job in jobs:
+        job.idle_cpu = diff(job.meter.stop(), idle0[job.name])
+        job.idle_s = time.perf_counter() - t_idle
+    return reports[0], pace, produced_at if produced_at is not None else time.perf_counter() - started
+
+
+def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: round(v - before.get(k, 0.0), 2) for k, v in after.items()}
+
+
+def stop(job: Consumer) -> str:
+    """SIGINT (both drain and stop on it); its stdout."""
+    if job.proc.poll() is None:
+        job.proc.send_signal(signal.SIGINT)
+    try:
+        stdout, _ = job.proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        job.proc.kill()
+        stdout, _ = job.proc.communicate()
+    return stdout or ""
+
+
+def cpu_report(job: Consumer, events: int) -> dict[str, Any]:
+    """CPU per message of each role of the job (net of idle, and gross), its total, and its rates."""
+    net = net_of_idle(job.busy_cpu, job.busy_s, job.idle_cpu, job.idle_s)
+    own = squall_total if job.name == "squall" else (lambda cpu: round(cpu.get("quix", 0.0), 2))
+    total_net, total_gross = own(net), own(job.busy_cpu)
+    return {
+        "completed": job.done_at is not None,
+        "seconds_to_all_committed": round(job.done_at, 2) if job.done_at is not None else None,
+        "messages_per_s": round(events / job.done_at, 1) if job.done_at else None,
+        "messages_per_s_after_first_commit": (
+            round(events / (job.done_at - job.first_commit_at), 1)
+            if job.done_at is not None
+            and job.first_commit_at is not None
+            and job.done_at > job.first_commit_at
+            else None
+        ),
+        "messages_per_s_steady": steady_rate(job.progress, events),
+        "processes": job.meter.processes(),
+        "cpu_seconds_by_process": job.busy_cpu,
+        "idle_cpu_seconds_by_process": job.idle_cpu,
+        "idle_seconds": round(job.idle_s, 2),
+        "busy_seconds": round(job.busy_s, 2),
+        "cpu_us_per_event_by_process": per_event_us(net, events),
+        "cpu_us_per_event_by_process_gross": per_event_us(job.busy_cpu, events),
+        f"cpu_us_per_event_{job.name}_total": round(total_net / events * 1e6, 1) if events else None,
+        f"cpu_us_per_event_{job.name}_total_gross": round(total_gross / events * 1e6, 1) if events else None,
+        "progress_samples": job.progress[:: max(1, len(job.progress) // 40)],
+    }
+
+
+def run_bench(o: Options) -> dict[str, Any]:
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
-        hold_events = int(rate * HOLD_SPAN_S * 1.5)
-        kafka, cassandra = make_project(
-            project, run, hold_events, idle_timeout_s, serializer, spout_batch_size, archive
+        pipeline_extra = (
+            {} if o.allowed_lateness_s is None else {"windows": {"allowed_lateness_s": o.allowed_lateness_s}}
         )
+        made = make_project(
+            project,
+            run,
+            int(o.event_rate * HOLD_SPAN_S * 1.5),
+            o.idle_timeout_s,
+            o.serializer,
+            o.spout_batch_size,
+            o.archive,
+            pipeline_extra,
+        )
+        kafka, cassandra = made.kafka, made.cassandra
+        quix_group, quix_in, quix_out = f"bench.quix.{run}", f"bench.quix-in.{run}", f"bench.quix-out.{run}"
+        jobs: list[Consumer] = []
         try:
             squall(project, "db", "init", "-e", "dev", timeout_s=180)
-            t0 = time.perf_counter()
-            out = squall(
-                project,
-                "simulate",
-                "-e",
-                "dev",
-                "--devices",
-                str(devices),
-                "--rate",
-                str(rate),
-                "--duration",
-                str(duration),
-                "--seed",
-                "5",
-                "--truth",
-                str(project / "truth.json"),
-                timeout_s=1800,
-            )
-            produce_s = time.perf_counter() - t0
-            truth = read_truth(project / "truth.json")
-            ends = admin.end_offsets(kafka, kafka.events_topic)
-            events = sum(ends.values())
-            args = [
-                sys.executable,
-                "-m",
-                "squall",
-                "run",
-                "iot_pipeline",
-                "-e",
-                "dev",
-                "--json",
-                "--drain",
-                "10",
-            ]
-            if inline:
-                args.append("--inline")
-            started = time.perf_counter()
-            run_log = (project / "run.log").open("w")
-            proc = subprocess.Popen(
-                args,
-                cwd=project,
-                stdout=subprocess.PIPE,
-                stderr=run_log,
-                text=True,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-                preexec_fn=restore_default_sigint,  # it is stopped with SIGINT, even from a background job
-            )
-            meter = CpuMeter(lambda: proc.pid)
-            meter.start()
-            busy_at_start = cpu_seconds_now()
-            first_progress = None
-            done_at = None
-            progress: list[tuple[float, int]] = []
-            while time.perf_counter() - started < timeout_s and proc.poll() is None:
-                committed = admin.committed_offsets(kafka, kafka.events_topic)
-                consumed = sum(v or 0 for v in committed.values())
-                now = time.perf_counter() - started
-                progress.append((round(now, 2), consumed))
-                if consumed and first_progress is None:
-                    first_progress = now
-                if all((committed.get(p) or 0) >= end for p, end in ends.items()):
-                    done_at = now
-                    break
-                time.sleep(0.5)  # polling an external process's progress (not making test time pass)
-            cpu_s = meter.stop()
-            busy_s = cpu_seconds_now() - busy_at_start
-            measured_s = time.perf_counter() - started
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-            try:
-                stdout, _ = proc.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                stdout, _ = proc.communicate()
-            summary = json.loads(stdout[stdout.index("{") :]) if "{" in stdout else {}
-            rows = read_window_rows(cassandra)
-            problems = compare_rows(rows, truth_rows(truth), truth["relative_accuracy"], limit=50)
-            dead_letters = dlq_reasons(kafka)
-            expected_dl = {"late": truth["late"], "invalid (any reason)": truth["dead_lettered"]}
-            run_log.close()
-            log_text = (project / "run.log").read_text()
-            if done_at is None or problems:  # say why: the run's own log (its stderr)
-                sys.stderr.write(log_text[-20000:])
+            admin.ensure_topics(kafka, [kafka.events_topic], int(made.pipeline["kafka"].get("partitions", 4)))
+            admin.ensure_topics(kafka, [kafka.dlq_topic, kafka.alerts_topic])
+            partitions = len(admin.end_offsets(kafka, kafka.events_topic))
+            result = run_jobs(o, made, project, partitions, jobs, quix_group, quix_in, quix_out)
         finally:
-            admin.delete_topics(kafka, [kafka.events_topic, kafka.dlq_topic, kafka.alerts_topic])
+            for job in jobs:
+                if job.proc.poll() is None:
+                    job.proc.kill()
+                    job.proc.wait()
+            quix_topics = [t for t in admin_topics(kafka) if quix_group in t or (run in t and "quix" in t)]
+            admin.delete_topics(
+                kafka, [kafka.events_topic, kafka.dlq_topic, kafka.alerts_topic, *quix_topics]
+            )
             cluster, session = connect(cassandra)
             session.execute(f"DROP KEYSPACE IF EXISTS {cassandra.keyspace}", timeout=120)
             cluster.shutdown()
-    components = {
-        c["name"]: {
-            "tasks": c["tasks"],
-            "executed": c["executed"],
-            "capacity": c["capacity"],
-            "latency_ms": c["latency_ms"],
-        }
-        for c in summary.get("components", [])
-    }
-    wall = done_at if done_at is not None else None
-    return {
-        "hosting": "inline" if inline else "process",
-        "hold_events": hold_events,
-        "serializer": serializer or "json (config.json)",
-        "spout_batch_size": spout_batch_size or "config.json",
-        "raw_event_archive": archive,
-        "idle_timeout_s": idle_timeout_s,
+    return result
+
+
+def admin_topics(kafka: KafkaSettings) -> list[str]:
+    with admin.admin_client(kafka) as client:
+        return list(client.list_topics())
+
+
+def run_jobs(
+    o: Options,
+    made: IsolatedProject,
+    project: Path,
+    partitions: int,
+    jobs: list[Consumer],
+    quix_group: str,
+    quix_in: str,
+    quix_out: str,
+) -> dict[str, Any]:
+    kafka, cassandra = made.kafka, made.cassandra
+    topic = kafka.events_topic
+    sq = start_squall(project, o.inline)
+    sq.group, sq.topic = kafka.group_id, topic
+    jobs.append(sq)
+    qx: Consumer | None = None
+    if o.quix and o.paced:  # beside squall, on the same topic at the same time
+        qx = start_quix(kafka, topic, quix_out, quix_group, project.parent / "quix-state")
+        jobs.append(qx)
+    for job in jobs:
+        job.meter.start()
+    time.sleep(WARMUP_S)  # both start, join their groups and wait for messages (start-up is not measured)
+    start_s = time.time() + 2.0 + o.event_rate * o.duration / 50_000  # after the messages are generated
+    messages = simulated(o, made.pipeline, topic, partitions, int(start_s * 1000) if o.paced else None)
+    busy_at_start = cpu_seconds_now()
+    t0 = time.perf_counter()
+    report, pace, produce_s = measure(o, kafka, list(jobs), messages, topic, start_s)
+    machine_busy = (cpu_seconds_now() - busy_at_start) / (time.perf_counter() - t0)
+    summary_out = stop(sq)
+    summary = json.loads(summary_out[summary_out.index("{") :]) if "{" in summary_out else {}
+    if (
+        qx is None and o.quix
+    ):  # a backlog: Quix alone afterwards, on a copy of the topic, measured the same way
+        admin.ensure_topics(kafka, [quix_in], partitions)
+        qx = start_quix(kafka, quix_in, quix_out, quix_group, project.parent / "quix-state")
+        jobs.append(qx)
+        qx.meter.start()
+        time.sleep(WARMUP_S)
+        copy = [replace(m, topic=quix_in) for m in messages]
+        measure(o, kafka, [qx], copy, quix_in, time.time())
+    quix_out_text = stop(qx) if qx is not None else ""
+    events = sum(report.end_offsets.values())
+
+    placed = with_broker_offsets(messages, report)
+    truth = truth_for_settings(placed, made.pipeline)
+    doc = truth_document(truth, report, {})
+    accuracy = PipelineSettings.of(made.pipeline).windows  # windows settings
+    rows = read_window_rows(cassandra)
+    problems = compare_rows(rows, truth_rows(doc), accuracy.relative_accuracy, limit=50)
+    if sq.done_at is None or problems:  # say why: the run's own log (its stderr)
+        sys.stderr.write(sq.log.read_text()[-20000:])
+    arrivals = windowed_arrivals(placed, kafka, topic, windowed_types(made.pipeline))
+    lengths = [d.length_s for d in accuracy.definitions]
+    lat, missing = latencies_ms(arrivals, written_ms(cassandra), lengths)
+    latency = summarize(lat, missing)
+    longest = max(lengths)
+    p99s = [v.get("p99_s") for v in latency.values()]
+    drain_s = sq.done_at - produce_s if sq.done_at is not None else None
+    idle_timeout = accuracy.idle_timeout_s
+    result: dict[str, Any] = {
+        "mode": f"paced at {o.rate_limit:g} events/s" if o.paced else "backlog (flat-out producer)",
+        "hosting": "inline" if o.inline else "process",
+        "serializer": o.serializer or "json (config.json)",
+        "spout_batch_size": o.spout_batch_size or "config.json",
+        "raw_event_archive": o.archive,
+        "allowed_lateness_s": accuracy.allowed_lateness_ms / 1000,
+        "idle_timeout_s": idle_timeout,
         "events": events,
-        "simulate": {
-            "devices": devices,
-            "rate": rate,
-            "duration_s": duration,
+        "simulate": {"devices": o.devices, "event_rate": o.event_rate, "duration_s": o.duration},
+        "produce": {
             "seconds": round(produce_s, 2),
-            "events_per_s": round(events / produce_s, 1),
-            "output": out.strip().splitlines()[-2:],
+            "events_per_s": round(events / produce_s, 1) if produce_s else None,
+            "paced_achieved_per_s": round(pace.achieved_per_s, 1) if pace.achieved_per_s else None,
+            "paced_max_behind_s": round(pace.max_behind_s, 3) if o.paced else None,
+            "labels": dict(report.labels),
         },
-        "completed": done_at is not None,
-        "seconds_to_all_committed": round(wall, 2) if wall is not None else None,
-        "seconds_first_commit_to_all_committed": (
-            round(done_at - first_progress, 2) if done_at is not None and first_progress is not None else None
-        ),
-        "events_per_s": round(events / wall, 1) if wall else None,
-        "events_per_s_steady": steady_rate(progress, events),
-        "events_per_s_after_startup": (
-            round(events / (done_at - first_progress), 1)
-            if done_at is not None and first_progress is not None and done_at > first_progress
-            else None
-        ),
+        "squall": cpu_report(sq, events),
+        "seconds_last_produced_to_all_committed": round(drain_s, 2) if drain_s is not None else None,
         "target_events_per_s": TARGET_EVENTS_PER_S,
         "exact": not problems,
         "problems": problems[:10],
         "windows": len(rows),
-        "components": components,
-        "cpu_seconds_by_process": cpu_s,
-        "cpu_us_per_event_by_process": per_event_us(cpu_s, events),
-        "cpu_us_per_event_total": round(sum(cpu_s.values()) / events * 1e6, 1) if events else None,
-        "machine_busy_cores": round(busy_s / measured_s, 2) if measured_s else None,
-        "dead_letters_by_reason": dead_letters,
-        "dead_letters_expected": expected_dl,
+        "latency_kafka_to_store": latency,
+        "latency_requirement": f"p99 <= longest window ({longest} s) + 2 s",
+        "latency_requirement_met": bool(p99s) and all(p is not None and p <= longest + 2 for p in p99s),
+        "components": {
+            c["name"]: {k: c[k] for k in ("tasks", "executed", "capacity", "latency_ms")}
+            for c in summary.get("components", [])
+        },
+        "machine_busy_cores": round(machine_busy, 2),
+        "dead_letters_by_reason": dlq_reasons(kafka),
+        "dead_letters_expected": {"late": truth.late, "invalid (any reason)": truth.dead_lettered},
         "task_errors": [e.get("message", e) for e in summary.get("errors", [])][:20],
         "limits": LIMITS,
-        "progress_samples": progress[:: max(1, len(progress) // 40)],
+    }
+    if o.paced:
+        # kept up: the producer held the rate, and once it stopped the pipeline needed no more than closing its
+        # last windows (the idle timeout, plus ticks and the write) to commit everything
+        held = pace.achieved_per_s is not None and pace.achieved_per_s >= 0.95 * o.rate_limit
+        result["kept_up"] = held and drain_s is not None and drain_s <= idle_timeout + 10
+        result["kept_up_rule"] = (
+            "producer achieved >= 95% of --rate-limit, and every offset committed within idle_timeout_s + 10 s "
+            "of the last message"
+        )
+    if qx is not None:
+        result["quix"] = quix_report(o, qx, kafka, quix_out, placed, events, quix_out_text)
+        result["squall_vs_quix"] = ratios(result["squall"], result["quix"])
+    return result
+
+
+def windowed_types(pipeline: dict[str, Any]) -> set[str]:
+    """Event types routed to the `telemetry` stream (the one aggregate windows)."""
+    types: set[str] = set()
+    for rule in pipeline["routing"]["rules"]:
+        if rule.get("stream") == "telemetry":
+            t = rule.get("type", [])
+            types |= {t} if isinstance(t, str) else set(t)
+    return types
+
+
+def windowed_arrivals(
+    placed: list[Produced], kafka: KafkaSettings, topic: str, types: set[str]
+) -> list[Arrival]:
+    """The aggregated events ("ok": valid, in time, first copy; of a windowed type) with their record times."""
+    record_ms = {(r.partition, r.offset): r.timestamp for r in admin.read_topic(kafka, topic)}
+    out = []
+    for m in placed:
+        if m.label != "ok":
+            continue
+        event = json.loads(m.value)
+        if event["type"] not in types:
+            continue
+        out.append(
+            Arrival(
+                event["tenant"],
+                event["device_id"],
+                event["ts"],
+                tuple(event["metrics"]),
+                record_ms[(m.partition, m.offset)],
+            )
+        )
+    return out
+
+
+def written_ms(cassandra: CassandraSettings) -> dict[RowKey, int]:
+    """WRITETIME (ms) of every metric_windows row's `count`."""
+    cluster, session = connect(cassandra, cassandra.keyspace)
+    try:
+        query = (
+            "SELECT tenant, device_id, metric, window_s, window_start, WRITETIME(count) FROM metric_windows"
+        )
+        return {
+            (r[0], r[1], r[2], r[3], datetime_to_ms(r[4])): int(r[5]) // 1000
+            for r in session.execute(query, timeout=120)
+        }
+    finally:
+        cluster.shutdown()
+
+
+def quix_report(
+    o: Options,
+    qx: Consumer,
+    kafka: KafkaSettings,
+    out_topic: str,
+    placed: list[Produced],
+    events: int,
+    log_tail: str,
+) -> dict[str, Any]:
+    from bench.quix_job import WINDOW_MS, telemetry
+
+    expected = {(m.key, w["ts"] // WINDOW_MS) for m in placed if (w := telemetry(m.value)) is not None}
+    emitted = admin.read_topic(kafka, out_topic)
+    counted = sum(json.loads(r.value).get("temperature_count", 0) for r in emitted)
+    telemetry_messages = sum(1 for m in placed if telemetry(m.value) is not None)
+    devices = len({m.key for m in placed})
+    report = cpu_report(qx, events)
+    # Quix closes a key's window when a later event of that key passes its end + grace; the last window or two
+    # of each device stay open when the stream stops (no idle close). Late events past the grace are dropped.
+    plausible = len(expected) - 3 * devices <= len(emitted) <= len(expected)
+    report |= {
+        "job": "bench/quix_job.py: JSON telemetry, 10 s tumbling windows per device (5 s grace), "
+        "count/sum/min/max of temperature, humidity, battery, final windows to a topic",
+        "windows_emitted": len(emitted),
+        "windows_in_the_messages": len(expected),
+        "telemetry_messages": telemetry_messages,
+        "events_counted_in_emitted_windows": counted,
+        "output_plausible": plausible,
+        "log_tail": log_tail[-1500:] if not plausible or qx.done_at is None else "",
+    }
+    if o.paced:
+        report["note"] = "ran beside squall on the same topic at the same time (its own consumer group)"
+    else:
+        report["note"] = "ran after squall, alone, on a copy of the topic produced the same way"
+    return report
+
+
+def ratios(sq: dict[str, Any], qx: dict[str, Any]) -> dict[str, Any]:
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 2) if a and b else None
+
+    return {
+        "cpu_per_message_squall_over_quix": ratio(
+            sq["cpu_us_per_event_squall_total"], qx["cpu_us_per_event_quix_total"]
+        ),
+        "cpu_per_message_squall_over_quix_gross": ratio(
+            sq["cpu_us_per_event_squall_total_gross"], qx["cpu_us_per_event_quix_total_gross"]
+        ),
+        "messages_per_s_squall_over_quix": ratio(sq["messages_per_s"], qx["messages_per_s"]),
+        "note": "squall: runner + spout + every bolt; Quix: its one process. Kafka and Cassandra apart. The jobs "
+        "differ: squall validates, de-duplicates, dead-letters, alerts, keeps 10 s and 60 s windows with "
+        "percentiles and writes windows (and each raw event) to Cassandra; the Quix job keeps 10 s windows of "
+        "three metrics and produces them to Kafka",
     }
 
 
@@ -381,16 +716,33 @@ def bench_parts(events: int = 50_000) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.end_to_end", description=__doc__.splitlines()[0])
-    parser.add_argument("--devices", type=int, default=100)
-    parser.add_argument("--rate", type=float, default=500.0, help="events per second of event time")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of event time")
+    d = Options()
+    parser.add_argument("--devices", type=int, default=d.devices)
+    parser.add_argument(
+        "--rate-limit",
+        type=float,
+        default=d.rate_limit,
+        help="events/s produced in real time, event times following the clock (0: a backlog, flat out)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=d.rate, help="events/s of event time of a backlog (--rate-limit 0)"
+    )
+    parser.add_argument("--duration", type=float, default=d.duration, help="seconds of event time")
+    parser.add_argument("--idle", type=float, default=d.idle_s, help="seconds measuring the jobs idle")
+    parser.add_argument("--no-quix", action="store_true", help="skip Quix Streams (needs make bench-deps)")
     parser.add_argument(
         "--inline", action="store_true", help="host components in-process (squall run --inline)"
     )
-    parser.add_argument("--timeout", type=float, default=1800.0, help="give up after this many seconds")
-    parser.add_argument("--no-parts", action="store_true", help="skip measuring Kafka and Cassandra alone")
+    parser.add_argument("--timeout", type=float, default=d.timeout_s, help="give up after this many seconds")
+    parser.add_argument("--parts", action="store_true", help="also measure Kafka and Cassandra alone")
     parser.add_argument(
         "--idle-timeout", type=float, default=None, help="pipeline.windows.idle_timeout_s for this run"
+    )
+    parser.add_argument(
+        "--allowed-lateness",
+        type=float,
+        default=None,
+        help="pipeline.windows.allowed_lateness_s for this run",
     )
     parser.add_argument(
         "--serializer",
@@ -405,22 +757,40 @@ def main(argv: list[str] | None = None) -> None:
         help="route nothing to `archive` (no raw-event row per event): what the raw archive costs",
     )
     ns = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    result = run_bench(
-        ns.devices,
-        ns.rate,
-        ns.duration,
-        ns.inline,
-        ns.timeout,
-        ns.idle_timeout,
-        ns.serializer,
-        ns.spout_batch_size,
+    if ns.rate_limit < 0:
+        raise SystemExit(
+            f"--rate-limit {ns.rate_limit:g} is negative: give events/s (> 0), or 0 for a backlog"
+        )
+    options = Options(
+        devices=ns.devices,
+        rate=ns.rate,
+        duration=ns.duration,
+        rate_limit=ns.rate_limit,
+        inline=ns.inline,
+        timeout_s=ns.timeout,
+        idle_s=ns.idle,
+        quix=not ns.no_quix,
+        idle_timeout_s=ns.idle_timeout,
+        allowed_lateness_s=ns.allowed_lateness,
+        serializer=ns.serializer,
+        spout_batch_size=ns.spout_batch_size,
         archive=not ns.no_archive,
     )
-    if not ns.no_parts:
+    result = run_bench(options)
+    if ns.parts:
         result["parts_alone"] = bench_parts()
     path = write_result("end_to_end", result)
-    print(json.dumps({k: v for k, v in result.items() if k != "progress_samples"}, indent=2))
+    print(json.dumps(brief(result), indent=2))
     print(f"-> {path}")
+
+
+def brief(result: dict[str, Any]) -> dict[str, Any]:
+    """The result without its progress samples (printed; the file keeps them)."""
+    out = {k: v for k, v in result.items() if k not in ("squall", "quix")}
+    for job in ("squall", "quix"):
+        if job in result:
+            out[job] = {k: v for k, v in result[job].items() if k != "progress_samples"}
+    return out
 
 
 if __name__ == "__main__":

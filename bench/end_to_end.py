@@ -432,7 +432,8 @@ def run_jobs(
         time.sleep(WARMUP_S)
         copy = [replace(m, topic=quix_in) for m in messages]
         measure(o, kafka, [qx], copy, quix_in, time.time())
-    quix_out_text = stop(qx) if qx is not None else ""
+    if qx is not None:
+        stop(qx)
     events = sum(report.end_offsets.values())
 
     placed = with_broker_offsets(messages, report)
@@ -497,7 +498,7 @@ def run_jobs(
             "of the last message"
         )
     if qx is not None:
-        result["quix"] = quix_report(o, qx, kafka, quix_out, placed, events, quix_out_text)
+        result["quix"] = quix_report(o, qx, kafka, quix_out, placed, events, qx.log.read_text())
         result["squall_vs_quix"] = ratios(result["squall"], result["quix"])
     return result
 

@@ -46,6 +46,7 @@ from bench.machine import write_result
 from bench.paced import PaceReport, paced
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.store import connect, datetime_to_ms, read_window_rows
+from squall.infra.process import all_processes, family
 from squall.kafka import admin
 from squall.kafka.settings import KafkaSettings
 from squall.kafka.simulate import (
@@ -240,6 +241,14 @@ def simulated(
     return list(generate(sim))
 
 
+@dataclass
+class Production:
+    report: ProduceReport
+    pace: PaceReport
+    seconds: float  # producing took
+    done_at: float  # when the last message was acknowledged, on the jobs' measuring clock (0: before it)
+
+
 def measure(
     o: Options,
     kafka: KafkaSettings,
@@ -247,9 +256,14 @@ def measure(
     messages: list[Produced],
     topic: str,
     start_s: float,
-) -> tuple[ProduceReport, PaceReport, float]:
-    """Produce `messages` to `topic` (paced from `start_s`, or flat out) while `jobs` consume it; return when
-    every job's group has committed every offset, after `o.idle_s` more seconds of measuring them idle."""
+) -> Production:
+    """Produce `messages` to `topic` and measure `jobs` consuming them, until every job's group has committed
+    every offset; then `o.idle_s` more seconds of them idle.
+
+    Paced: produced from `start_s` on in a thread while the jobs run. A backlog: the jobs' processes are
+    stopped (SIGSTOP) while the whole backlog is produced, and measured from when they continue (SIGCONT), so
+    the producer neither shares the cores with them nor bounds their rate. (squall's spout assigns its
+    partitions itself and Quix's consumer session outlives a pause of seconds.)"""
     pace = PaceReport()
     reports: list[ProduceReport] = []
     failures: list[BaseException] = []
@@ -264,15 +278,28 @@ def measure(
         finally:
             producer.close(timeout=kafka.request_timeout_s)
 
+    thread = threading.Thread(target=producing, name="producer", daemon=True)
+    produce_t0 = time.perf_counter()
+    if not o.paced:
+        frozen = [pid for job in jobs for pid in sorted(family(job.proc.pid, all_processes()))]
+        signal_each(frozen, signal.SIGSTOP)
+        try:
+            producing()
+        finally:
+            signal_each(frozen, signal.SIGCONT)
+        if failures:
+            raise SystemExit(f"producing to {topic} failed: {failures[0]}")
+    produce_s = time.perf_counter() - produce_t0
     cpu0 = {job.name: job.meter.snapshot() for job in jobs}
     started = time.perf_counter()
-    thread = threading.Thread(target=producing, name="producer", daemon=True)
-    thread.start()
-    produced_at: float | None = None
+    produced_at: float | None = 0.0 if reports else None
+    if o.paced:
+        thread.start()
     while time.perf_counter() - started < o.timeout_s:
         now = time.perf_counter() - started
         if produced_at is None and not thread.is_alive():
             produced_at = now
+            produce_s = time.perf_counter() - produce_t0
             if failures:
                 raise SystemExit(f"producing to {topic} failed: {failures[0]}")
         for job in jobs:
@@ -290,7 +317,8 @@ def measure(
         if all(job.done_at is not None or job.proc.poll() is not None for job in jobs):
             break
         time.sleep(0.5)  # polling external processes' progress (not making test time pass)
-    thread.join(timeout=60)
+    if o.paced:
+        thread.join(timeout=60)
     if not reports:
         raise SystemExit(f"producing to {topic} did not finish: {failures[:1]}")
     idle0 = {job.name: job.meter.snapshot() for job in jobs}
@@ -299,7 +327,17 @@ def measure(
     for job in jobs:
         job.idle_cpu = diff(job.meter.stop(), idle0[job.name])
         job.idle_s = time.perf_counter() - t_idle
-    return reports[0], pace, produced_at if produced_at is not None else time.perf_counter() - started
+    done_at = produced_at if produced_at is not None else time.perf_counter() - started
+    return Production(reports[0], pace, produce_s, done_at)
+
+
+def signal_each(pids: list[int], sig: signal.Signals) -> None:
+    """Send `sig` to each of these processes (this run's own jobs), skipping those gone already."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
@@ -352,9 +390,7 @@ def run_bench(o: Options) -> dict[str, Any]:
     run = uuid.uuid4().hex[:10]
     with tempfile.TemporaryDirectory(prefix="squall-bench-") as tmp:
         project = Path(tmp) / "project"
-        pipeline_extra = (
-            {} if o.allowed_lateness_s is None else {"windows": {"allowed_lateness_s": o.allowed_lateness_s}}
-        )
+        windows = {} if o.allowed_lateness_s is None else {"allowed_lateness_s": o.allowed_lateness_s}
         made = make_project(
             project,
             run,
@@ -363,7 +399,7 @@ def run_bench(o: Options) -> dict[str, Any]:
             o.serializer,
             o.spout_batch_size,
             o.archive,
-            pipeline_extra,
+            windows,
         )
         kafka, cassandra = made.kafka, made.cassandra
         quix_group, quix_in, quix_out = f"bench.quix.{run}", f"bench.quix-in.{run}", f"bench.quix-out.{run}"
@@ -410,6 +446,7 @@ def run_jobs(
     sq.group, sq.topic = kafka.group_id, topic
     jobs.append(sq)
     qx: Consumer | None = None
+    quix_produce_s: float | None = None
     if o.quix and o.paced:  # beside squall, on the same topic at the same time
         qx = start_quix(kafka, topic, quix_out, quix_group, project.parent / "quix-state")
         jobs.append(qx)
@@ -420,7 +457,8 @@ def run_jobs(
     messages = simulated(o, made.pipeline, topic, partitions, int(start_s * 1000) if o.paced else None)
     busy_at_start = cpu_seconds_now()
     t0 = time.perf_counter()
-    report, pace, produce_s = measure(o, kafka, list(jobs), messages, topic, start_s)
+    production = measure(o, kafka, list(jobs), messages, topic, start_s)
+    report, pace, produce_s = production.report, production.pace, production.seconds
     machine_busy = (cpu_seconds_now() - busy_at_start) / (time.perf_counter() - t0)
     summary_out = stop(sq)
     summary = json.loads(summary_out[summary_out.index("{") :]) if "{" in summary_out else {}
@@ -433,7 +471,7 @@ def run_jobs(
         qx.meter.start()
         time.sleep(WARMUP_S)
         copy = [replace(m, topic=quix_in) for m in messages]
-        measure(o, kafka, [qx], copy, quix_in, time.time())
+        quix_produce_s = measure(o, kafka, [qx], copy, quix_in, time.time()).seconds
     if qx is not None:
         stop(qx)
     events = sum(report.end_offsets.values())
@@ -452,7 +490,7 @@ def run_jobs(
     latency = summarize(lat, missing)
     longest = max(lengths)
     p99s = [v.get("p99_s") for v in latency.values()]
-    drain_s = sq.done_at - produce_s if sq.done_at is not None else None
+    drain_s = sq.done_at - production.done_at if sq.done_at is not None else None
     idle_timeout = accuracy.idle_timeout_s
     result: dict[str, Any] = {
         "mode": f"paced at {o.rate_limit:g} events/s" if o.paced else "backlog (flat-out producer)",
@@ -479,7 +517,10 @@ def run_jobs(
         "windows": len(rows),
         "latency_kafka_to_store": latency,
         "latency_requirement": f"p99 <= longest window ({longest} s) + 2 s",
-        "latency_requirement_met": bool(p99s) and all(p is not None and p <= longest + 2 for p in p99s),
+        # a backlog's latency is mostly its wait in Kafka: the requirement is about a sustained rate
+        "latency_requirement_met": (bool(p99s) and all(p is not None and p <= longest + 2 for p in p99s))
+        if o.paced
+        else None,
         "components": {
             c["name"]: {k: c[k] for k in ("tasks", "executed", "capacity", "latency_ms")}
             for c in summary.get("components", [])
@@ -501,6 +542,8 @@ def run_jobs(
         )
     if qx is not None:
         result["quix"] = quix_report(o, qx, kafka, quix_out, placed, events, qx.log.read_text())
+        if quix_produce_s is not None:
+            result["quix"]["copy_produced_in_s"] = round(quix_produce_s, 2)
         result["squall_vs_quix"] = ratios(result["squall"], result["quix"])
     return result
 

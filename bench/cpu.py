@@ -55,12 +55,52 @@ def role_of(cmd: str, root: bool) -> str:
     return words[0].rsplit("/", 1)[-1] if words else "?"
 
 
+def listening_inodes(table: str, port: int) -> set[str]:
+    """Socket inodes listening (state 0A) on `port` in a /proc/net/tcp or tcp6 table."""
+    found = set()
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            found.add(fields[9])
+    return found
+
+
+def pid_listening_on(port: int, candidates: list[int]) -> int | None:
+    """Which of `candidates` listens on TCP `port` on this host (None: none of them)."""
+    inodes: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            inodes |= listening_inodes(Path(f"/proc/net/{table}").read_text(), port)
+        except OSError:
+            continue
+    for pid in candidates:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return pid
+    return None
+
+
 class CpuMeter:
     """CPU seconds by role of a process tree (rooted at `root_pid()`) and of the Kafka and Cassandra JVMs.
 
+    `service_ports` (e.g. {"kafka": 9092, "cassandra": 9042}) picks the service JVMs the run uses among others on
+    the host (another Kafka on another port is not counted); without it, every Kafka and Cassandra JVM counts.
     Processes alive at `start()` count from their CPU then; processes that start later count from 0."""
 
-    def __init__(self, root_pid: Callable[[], int | None], interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        root_pid: Callable[[], int | None],
+        interval_s: float = 0.5,
+        service_ports: dict[str, int] | None = None,
+    ) -> None:
         self._root_pid = root_pid
         self._interval = interval_s
         self._first: dict[int, tuple[float, str]] = {}
@@ -69,7 +109,12 @@ class CpuMeter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
-        self._services = [p.pid for p in all_processes() if self._is_service(p.pid)]
+        jvms = [p.pid for p in all_processes() if self._is_service(p.pid)]
+        if service_ports is None:
+            self._services = jvms
+        else:
+            picked = (pid_listening_on(port, jvms) for port in service_ports.values())
+            self._services = [pid for pid in picked if pid is not None]
 
     @staticmethod
     def _is_service(pid: int) -> bool:

@@ -186,7 +186,12 @@ class Consumer:
     idle_s: float = 0.0
 
 
-def start_squall(project: Path, inline: bool) -> Consumer:
+def service_ports(kafka: KafkaSettings, cassandra: CassandraSettings) -> dict[str, int]:
+    """The ports of the Kafka broker and Cassandra node the run uses (the first of each)."""
+    return {"kafka": int(kafka.servers[0].rsplit(":", 1)[1]), "cassandra": cassandra.port}
+
+
+def start_squall(project: Path, inline: bool, services: dict[str, int]) -> Consumer:
     args = [sys.executable, "-m", "squall", "run", "iot_pipeline", "-e", "dev", "--json", "--drain", "10"]
     if inline:
         args.append("--inline")
@@ -200,10 +205,12 @@ def start_squall(project: Path, inline: bool) -> Consumer:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         preexec_fn=restore_default_sigint,  # it is stopped with SIGINT, even from a background job
     )
-    return Consumer("squall", proc, "", "", CpuMeter(lambda: proc.pid), log)
+    return Consumer("squall", proc, "", "", CpuMeter(lambda: proc.pid, service_ports=services), log)
 
 
-def start_quix(kafka: KafkaSettings, topic: str, out_topic: str, group: str, state: Path) -> Consumer:
+def start_quix(
+    kafka: KafkaSettings, topic: str, out_topic: str, group: str, state: Path, services: dict[str, int]
+) -> Consumer:
     if not BENCH_PYTHON.exists():
         raise SystemExit(f"{BENCH_PYTHON} is missing: run `make bench-deps` (or pass --no-quix)")
     log = state.parent / "quix.log"
@@ -217,7 +224,7 @@ def start_quix(kafka: KafkaSettings, topic: str, out_topic: str, group: str, sta
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         preexec_fn=restore_default_sigint,
     )
-    return Consumer("quix", proc, group, topic, CpuMeter(lambda: proc.pid), log)
+    return Consumer("quix", proc, group, topic, CpuMeter(lambda: proc.pid, service_ports=services), log)
 
 
 def simulated(
@@ -442,13 +449,14 @@ def run_jobs(
 ) -> dict[str, Any]:
     kafka, cassandra = made.kafka, made.cassandra
     topic = kafka.events_topic
-    sq = start_squall(project, o.inline)
+    services = service_ports(kafka, cassandra)
+    sq = start_squall(project, o.inline, services)
     sq.group, sq.topic = kafka.group_id, topic
     jobs.append(sq)
     qx: Consumer | None = None
     quix_produce_s: float | None = None
     if o.quix and o.paced:  # beside squall, on the same topic at the same time
-        qx = start_quix(kafka, topic, quix_out, quix_group, project.parent / "quix-state")
+        qx = start_quix(kafka, topic, quix_out, quix_group, project.parent / "quix-state", services)
         jobs.append(qx)
     for job in jobs:
         job.meter.start()
@@ -466,7 +474,7 @@ def run_jobs(
         qx is None and o.quix
     ):  # a backlog: Quix alone afterwards, on a copy of the topic, measured the same way
         admin.ensure_topics(kafka, [quix_in], partitions)
-        qx = start_quix(kafka, quix_in, quix_out, quix_group, project.parent / "quix-state")
+        qx = start_quix(kafka, quix_in, quix_out, quix_group, project.parent / "quix-state", services)
         jobs.append(qx)
         qx.meter.start()
         time.sleep(WARMUP_S)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.cpu import net_of_idle, role_of, squall_total
+from bench.cpu import listening_inodes, net_of_idle, role_of, squall_total
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,16 @@ def test_squall_total_counts_runner_spout_and_bolts_but_not_the_services() -> No
     assert (
         squall_total({"runner": 1.0, "event_spout": 2.0, "parse": 3.5, "kafka": 9.0, "cassandra": 9.0}) == 6.5
     )
+
+
+TCP_TABLE = """  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2384 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4711 1 0
+   1: 0100007F:2352 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4712 1 0
+   2: 0100007F:2384 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 4713 1 0
+"""
+
+
+def test_listening_inodes_are_the_listen_state_sockets_of_the_port() -> None:
+    assert listening_inodes(TCP_TABLE, 9092) == {"4711"}  # 0x2384; the established one (01) is not listening
+    assert listening_inodes(TCP_TABLE, 9042) == {"4712"}  # 0x2352
+    assert listening_inodes(TCP_TABLE, 7000) == set()

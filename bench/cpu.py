@@ -110,11 +110,15 @@ class CpuMeter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-meter", daemon=True)
         jvms = [p.pid for p in all_processes() if self._is_service(p.pid)]
+        self._service_role: dict[int, str] = {}  # pid -> role, when picked by port
         if service_ports is None:
             self._services = jvms
         else:
-            picked = (pid_listening_on(port, jvms) for port in service_ports.values())
-            self._services = [pid for pid in picked if pid is not None]
+            for role, port in service_ports.items():
+                pid = pid_listening_on(port, jvms)
+                if pid is not None:
+                    self._service_role[pid] = role
+            self._services = list(self._service_role)
 
     @staticmethod
     def _is_service(pid: int) -> bool:
@@ -135,7 +139,10 @@ class CpuMeter:
     def processes(self) -> dict[str, int]:
         """How many processes of each role were seen."""
         with self._lock:
-            counts = Counter(role_of(cmd, root) for _, cmd, root in self._last.values())
+            counts = Counter(
+                self._service_role.get(pid) or role_of(cmd, root)
+                for pid, (_, cmd, root) in self._last.items()
+            )
         return dict(sorted(counts.items()))
 
     def stop(self) -> dict[str, float]:
@@ -151,7 +158,7 @@ class CpuMeter:
         by_role: dict[str, float] = {}
         for pid, (cpu, cmd, root) in self._last.items():
             before = self._first.get(pid, (0.0, cmd))[0]
-            role = role_of(cmd, root)
+            role = self._service_role.get(pid) or role_of(cmd, root)
             by_role[role] = by_role.get(role, 0.0) + cpu - before
         return {k: round(v, 2) for k, v in sorted(by_role.items(), key=lambda kv: -kv[1])}
 

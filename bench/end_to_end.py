@@ -570,7 +570,7 @@ def windowed_arrivals(
     placed: list[Produced], kafka: KafkaSettings, topic: str, types: set[str]
 ) -> list[Arrival]:
     """The aggregated events ("ok": valid, in time, first copy; of a windowed type) with their record times."""
-    record_ms = {(r.partition, r.offset): r.timestamp for r in admin.read_topic(kafka, topic)}
+    record_ms = {(r.partition, r.offset): r.timestamp for r in admin.read_topic(kafka, topic, idle_ms=10_000)}
     out = []
     for m in placed:
         if m.label != "ok":
@@ -617,10 +617,13 @@ def quix_report(
     from bench.quix_job import GRACE_MS, WINDOW_MS, telemetry
 
     emitted = {}
-    for r in admin.read_topic(kafka, out_topic):
+    for r in admin.read_topic(kafka, out_topic, idle_ms=10_000):
         value = json.loads(r.value)
         emitted[(r.key, value["start"])] = value
     check = check_quix_windows(placed, emitted, telemetry, WINDOW_MS, GRACE_MS)
+    check["output_topic_records"] = sum(
+        admin.end_offsets(kafka, out_topic).values()
+    )  # read back: windows_emitted
     report = cpu_report(qx, events, o.paced)
     report |= {
         "job": "bench/quix_job.py: JSON telemetry, 10 s tumbling windows per device (5 s grace), "

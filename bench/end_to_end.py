@@ -581,7 +581,10 @@ def run_jobs(
         # kept up: the producer held the rate, and once it stopped the pipeline needed no more than closing its
         # last windows (the idle timeout, plus ticks and the write) to commit everything
         held = pace.achieved_per_s is not None and pace.achieved_per_s >= 0.95 * o.rate_limit
-        result["kept_up"] = held and drain_s is not None and drain_s <= idle_timeout + 10
+        drained = drain_s is not None and drain_s <= idle_timeout + 10
+        result["kept_up"] = held and drained
+        result["kept_up_producer"] = held  # False: the producer could not send at the rate (cores saturated)
+        result["kept_up_pipeline"] = drained  # False: squall had a backlog left when the producer stopped
         result["kept_up_rule"] = (
             "producer achieved >= 95% of --rate-limit, and every offset committed within idle_timeout_s + 10 s "
             "of the last message"

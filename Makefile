@@ -60,7 +60,7 @@ bench-deps: $(BENCH_STAMP)
 bench: $(STAMP) bench-deps
 	$(BIN)/python -m bench
 
-# Kafka -> squall run -> Cassandra beside Quix Streams, on the running services (`make infra-up`): ~2-3 min.
+# Kafka -> squall run -> Cassandra beside Quix Streams, on the running services (`make infra-up`): ~2 min.
 bench-e2e: $(STAMP) bench-deps
 	$(BIN)/python -m bench.end_to_end
 

@@ -176,7 +176,9 @@ class CpuMeter:
                     continue
                 cpu, cmd = got
                 if not cmd.strip() and pid in self._last:
-                    cmd = self._last[pid][1]  # an exiting process has no command line left: keep the one it had
+                    cmd = self._last[pid][
+                        1
+                    ]  # an exiting process has no command line left: keep the one it had
                 counts_from_now = pid in self._services or not self._started
                 self._first.setdefault(pid, (cpu, cmd) if counts_from_now else (0.0, cmd))
                 self._last[pid] = (cpu, cmd, pid == root)

@@ -539,7 +539,8 @@ def run_jobs(
     result: dict[str, Any] = {
         "mode": f"paced at {o.rate_limit:g} events/s" if o.paced else "backlog (flat-out producer)",
         "hosting": "inline" if o.inline else "process",
-        "serializer": o.serializer or "json (config.json)",
+        "serializer": o.serializer
+        or f"{json.loads((ROOT / 'config.json').read_text()).get('serializer', 'json')} (config.json)",
         "spout_batch_size": o.spout_batch_size or "config.json",
         "raw_event_archive": o.archive,
         "allowed_lateness_s": accuracy.allowed_lateness_ms / 1000,

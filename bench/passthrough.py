@@ -7,7 +7,10 @@ With --baseline, each case also runs on the runner of GIT_REV (its squall/ and b
 invocation, so before/after are measured on the same (shared, noisy) machine at the same time.
 
 For each hosting (process, inline) and serializer (json, msgpack): tuples/s end to end (spout emit to the
-tree's ack reaching the spout), and resident memory per task. Results via bench.machine.write_result.
+tree's ack reaching the spout), and resident memory per task. For comparison, in the same run: a bare pystorm
+hop (`bare_hop`), the passthrough's middle bolt as its own `streamparse_run` process fed ready-made tuples
+over a pipe by a driver that only counts its acks: what one pystorm bolt process can take, with no runner.
+Results via bench.machine.write_result.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import selectors
 import subprocess
 import sys
 import tempfile
@@ -24,9 +28,11 @@ from typing import Any
 
 from bench.machine import write_result
 from squall.config import load_project
+from squall.protocol import framing_for
 from squall.runner.cluster import Cluster
 from squall.runner.loader import load_topology
 from squall.runner.session import execute, plan_for
+from squall.runner.shell import python_command
 
 PROJECT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "projects" / "passthrough"
 
@@ -108,6 +114,88 @@ def one(count: int, inline: bool, serializer: str, batch: int, max_pending: int)
     }
 
 
+def bare_hop(count: int, serializer: str) -> dict[str, Any]:
+    """One pystorm bolt (the passthrough's `middle`, run by `streamparse_run` as Storm would) fed `count`
+    tuples over its stdin by this process, which writes them pre-encoded and only counts the acks coming
+    back: tuples/s from the first tuple written to the last ack read, and the bolt process's CPU per tuple."""
+    project = load_project(PROJECT)
+    _, topology = load_topology(project, "passthrough")
+    plan = plan_for(topology, project, "local")
+    graph = plan.graph
+    task = graph.components["middle"].tasks[0]
+    source_task = graph.components["source"].tasks[0]
+    framing = framing_for(serializer)
+    argv = [python_command("streamparse_run"), f"-s {serializer} pt.components.PassBolt"]
+    env = dict(os.environ, PYTHONPATH=str(PROJECT / "src"))
+    payload = "x" * 32
+    with tempfile.TemporaryDirectory(prefix="squall-bare-hop-") as piddir:
+        proc = subprocess.Popen(
+            argv,
+            cwd=PROJECT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            handshake = {"conf": dict(plan.conf), "context": graph.context(task), "pidDir": piddir}
+            proc.stdin.write(framing.encode(handshake))
+            proc.stdin.flush()
+            decoder = framing.decoder()
+            while not decoder.feed(os.read(proc.stdout.fileno(), 65536)):
+                pass  # the pid reply
+            wire = b"".join(
+                framing.encode(
+                    {
+                        "id": str(i),
+                        "comp": "source",
+                        "stream": "default",
+                        "task": source_task,
+                        "tuple": [i, payload],
+                    }
+                )
+                for i in range(count)
+            )
+            out_fd, in_fd = proc.stdin.fileno(), proc.stdout.fileno()
+            os.set_blocking(out_fd, False)
+            selector = selectors.DefaultSelector()
+            selector.register(in_fd, selectors.EVENT_READ)
+            acked = written = 0
+            cpu0 = cpu_secs(proc.pid)
+            t0 = time.perf_counter()
+            view = memoryview(wire)
+            while acked < count:
+                if written < len(wire):
+                    try:
+                        written += os.write(out_fd, view[written : written + (1 << 16)])
+                    except BlockingIOError:
+                        pass
+                for _ in selector.select(0 if written < len(wire) else 1.0):
+                    data = os.read(in_fd, 1 << 20)
+                    if not data:
+                        raise RuntimeError("the bare pystorm bolt exited")
+                    for msg in decoder.feed(data):
+                        if isinstance(msg, dict) and msg.get("command") == "ack":
+                            acked += 1
+            seconds = time.perf_counter() - t0
+            cpu = cpu_secs(proc.pid) - cpu0
+            selector.close()
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
+    return {
+        "hosting": "bare_hop",
+        "serializer": serializer,
+        "tuples": count,
+        "acked": acked,
+        "seconds": round(seconds, 3),
+        "tuples_per_s": round(acked / seconds) if seconds > 0 else None,
+        "runner_cpu_us_per_tuple": None,
+        "components_cpu_us_per_tuple": round(cpu * 1e6 / max(acked, 1), 1),
+    }
+
+
 def extract(rev: str, into: Path) -> None:
     """squall/, bench/ and the passthrough fixture of git revision `rev`, into `into`."""
     root = Path(__file__).resolve().parents[1]
@@ -170,6 +258,15 @@ def show(label: str, result: dict[str, Any]) -> None:
     )
 
 
+def _ratio(runs: list[dict[str, Any]], bare: list[dict[str, Any]]) -> float | None:
+    """Process + msgpack pass-through tuples/s over a bare pystorm hop's, both from this run."""
+    mine = next((r for r in runs if r["hosting"] == "process" and r["serializer"] == "msgpack"), None)
+    hop = next((r for r in bare if r["serializer"] == "msgpack"), None)
+    if not mine or not hop or not mine["tuples_per_s"] or not hop["tuples_per_s"]:
+        return None
+    return round(mine["tuples_per_s"] / hop["tuples_per_s"], 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200_000)
@@ -181,6 +278,7 @@ def main() -> None:
     count = 20_000 if args.quick else args.count
     runs = []
     baseline_runs = []
+    bare: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="squall-baseline-") as tmp:
         if args.baseline:
             extract(args.baseline, Path(tmp))
@@ -194,12 +292,18 @@ def main() -> None:
                 result = one(n, inline, serializer, args.batch, args.max_pending)
                 show("current", result)
                 runs.append(result)
+                if not inline:
+                    hop = bare_hop(n, serializer)
+                    show("pystorm", hop)
+                    bare.append(hop)
     path = write_result(
         "passthrough",
         {
             "description": "spout -> bolt -> bolt, anchored + acked, end to end (spout emit to spout ack)",
             "targets": {"process_msgpack_tuples_per_s": 100_000, "inline_tuples_per_s": 500_000},
             "runs": runs,
+            "bare_pystorm_hop": bare,
+            "process_msgpack_vs_bare_hop": _ratio(runs, bare),
             "baseline": {"rev": args.baseline, "runs": baseline_runs} if args.baseline else None,
         },
     )

@@ -12,19 +12,14 @@ Pure logic: methods return what the spout must be told; the caller delivers it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+# A ledger entry is a plain list (no object built per tree): [XOR value, spout task or None (acks seen before
+# the spout's init), started, failed].
+_VAL, _SPOUT, _STARTED, _FAILED = 0, 1, 2, 3
 
 
-@dataclass(slots=True)
-class _Entry:
-    val: int
-    spout_task: int | None
-    started: float
-    failed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """A finished tree: tell `spout_task` that `root` was acked (ok) or failed (ok=False; timeout if timed_out)."""
 
     spout_task: int
@@ -39,7 +34,7 @@ class Acker:
         if buckets < 2:
             raise ValueError("an acker needs at least 2 buckets")
         self.timeout_secs = timeout_secs
-        self._pending: dict[int, _Entry] = {}
+        self._pending: dict[int, list[Any]] = {}
         self._buckets: list[set[int]] = [set() for _ in range(buckets)]
         self._next_rotation = now + timeout_secs
         self._open = 0  # entries a spout task waits on (not acks for a tree that already finished)
@@ -54,45 +49,47 @@ class Acker:
 
     def is_open(self, root: int) -> bool:
         entry = self._pending.get(root)
-        return entry is not None and entry.spout_task is not None
+        return entry is not None and entry[_SPOUT] is not None
 
     def __contains__(self, root: int) -> bool:
         return root in self._pending
 
-    def _entry(self, root: int, now: float) -> _Entry:
+    def _entry(self, root: int, now: float) -> list[Any]:
         entry = self._pending.get(root)
         if entry is None:
-            entry = _Entry(0, None, now)
+            entry = [0, None, now, False]
             self._pending[root] = entry
             self._buckets[0].add(root)
         return entry
 
-    def _settle(self, root: int, entry: _Entry) -> Outcome | None:
-        if entry.spout_task is None:
+    def _settle(self, root: int, entry: list[Any]) -> Outcome | None:
+        spout_task = entry[_SPOUT]
+        if spout_task is None:
             return None
-        if entry.failed:
+        if entry[_FAILED]:
             del self._pending[root]
             self._open -= 1
-            return Outcome(entry.spout_task, root, False, entry.started)
-        if entry.val == 0:
+            return Outcome(spout_task, root, False, entry[_STARTED])
+        if entry[_VAL] == 0:
             del self._pending[root]
             self._open -= 1
-            return Outcome(entry.spout_task, root, True, entry.started)
+            return Outcome(spout_task, root, True, entry[_STARTED])
         return None
 
     def init(self, root: int, val: int, spout_task: int, now: float) -> Outcome | None:
         """A spout emitted tree `root`; `val` is the XOR of the edge ids it sent."""
-        if val and root not in self._pending:  # the usual case: a new root, acks not seen before it
-            self._pending[root] = _Entry(val, spout_task, now)
+        pending = self._pending
+        if val and root not in pending:  # the usual case: a new root, acks not seen before it
+            pending[root] = [val, spout_task, now, False]
             self._buckets[0].add(root)
             self._open += 1
             return None
         entry = self._entry(root, now)
-        if entry.spout_task is None:
+        if entry[_SPOUT] is None:
             self._open += 1
-        entry.val ^= val
-        entry.spout_task = spout_task
-        entry.started = now
+        entry[_VAL] ^= val
+        entry[_SPOUT] = spout_task
+        entry[_STARTED] = now
         return self._settle(root, entry)
 
     def ack(self, root: int, val: int, now: float = 0.0) -> Outcome | None:
@@ -100,8 +97,9 @@ class Acker:
         if entry is None:
             # Ack for a tree already failed/timed out (or one whose init is still on its way).
             entry = self._entry(root, now)
-        entry.val ^= val
-        if entry.val and not entry.failed:
+        left = entry[0] ^ val
+        entry[0] = left
+        if left and not entry[3]:
             return None  # the tree is not complete yet
         return self._settle(root, entry)
 
@@ -109,14 +107,14 @@ class Acker:
         entry = self._pending.get(root)
         if entry is None:
             return None  # already finished: a second fail or a fail after timeout changes nothing
-        entry.failed = True
+        entry[_FAILED] = True
         return self._settle(root, entry)
 
     def forget(self, roots: set[int]) -> None:
         """Drop trees without telling anyone (their spout task is gone)."""
         for root in roots:
             entry = self._pending.pop(root, None)
-            if entry is not None and entry.spout_task is not None:
+            if entry is not None and entry[_SPOUT] is not None:
                 self._open -= 1
 
     def due(self, now: float) -> bool:
@@ -133,10 +131,10 @@ class Acker:
                 entry = self._pending.pop(root, None)
                 if entry is None:
                     continue
-                if entry.spout_task is None:
+                if entry[_SPOUT] is None:
                     continue  # acks for a tree never initialised: nobody to tell (Storm drops them too)
                 self._open -= 1
-                out.append(Outcome(entry.spout_task, root, False, entry.started, timed_out=True))
+                out.append(Outcome(entry[_SPOUT], root, False, entry[_STARTED], timed_out=True))
         return out
 
     def next_deadline(self) -> float:

@@ -156,7 +156,10 @@ class Cluster:
         self.clock = clock or SystemClock()
         self.now = self.clock.now()
         self.rng = random.Random(seed)
+        self._bits = self.rng.getrandbits
         self.router = Router(graph, self.rng)
+        # the Engine's `route`: the router's own (no call in between; executors call it once per emit)
+        self.route: Callable[[int, str, str, Any, int | None], list[int]] = self.router.route
         self.capture = capture
         self.max_restarts = max_restarts
         self.on_log = on_log
@@ -272,7 +275,9 @@ class Cluster:
             argv = command_line(
                 comp.command, comp.script if not comp.is_python else comp.class_path, serializer
             )
-            host = ShellHost(argv, self.resources, self.framing, ex.handle, on_death, label)
+            host = ShellHost(
+                argv, self.resources, self.framing, ex.handle, on_death, label, on_messages=ex.handle_all
+            )
 
             def on_ready(ex: TaskExecutor = ex) -> None:
                 ex.last_heard = self.now  # heartbeat checks start once the handshake is answered
@@ -292,18 +297,13 @@ class Cluster:
                 self._fd_host[fd] = host
 
     # -- the Engine interface used by executors ------------------------------------------------------
-    def route(
-        self, task: int, component: str, stream: str, values: Any, direct_task: int | None
-    ) -> list[int]:
-        return self.router.route(task, component, stream, values, direct_task)
-
     def deliver(
         self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
     ) -> None:
         self._deliver[task](comp, stream, src_task, values, msgid)
 
     def edge_id(self) -> int:
-        return self.rng.getrandbits(64) or 1
+        return self._bits(64) or 1
 
     def finished(self, outcome: Outcome | None) -> None:
         if outcome is None:
@@ -483,9 +483,8 @@ class Cluster:
         for key, _ in events:
             host = key.data
             work += host.on_readable(key.fd) + 1
-        for _, host in self._shell_hosts:
-            if host.wants_write():
-                host.flush()
+        # What the messages just read produced is written at the top of the next call, together with what
+        # the spouts are sent in between: one write per pipe per loop step.
         return work
 
     def _timers(self) -> None:

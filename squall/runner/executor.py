@@ -60,16 +60,10 @@ class Engine(Protocol):
     ) -> None: ...
 
 
-class InTuple:
-    """A tuple delivered to a bolt task and not yet acked or failed."""
-
-    __slots__ = ("msgid", "ackval", "received", "user")
-
-    def __init__(self, msgid: dict[int, int] | None, received: float, user: bool = True) -> None:
-        self.msgid = msgid
-        self.ackval = 0
-        self.received = received
-        self.user = user  # False for tick tuples: they do not keep a run from being idle
+# A tuple delivered to a bolt task and not yet acked or failed is a plain list (nothing built per tuple but
+# the list): [msgid (root -> edge id, or None), ackval (XOR of the edge ids of tuples emitted anchored to it),
+# delivered at (perf_counter), user (False for tick tuples: they do not keep a run from being idle)].
+_MSGID, _ACKVAL, _RECEIVED, _USER = 0, 1, 2, 3
 
 
 class TaskExecutor:
@@ -92,12 +86,27 @@ class TaskExecutor:
             handler = self._handlers[msg["command"]]  # type: ignore[attr-defined]
         except (KeyError, TypeError, IndexError):
             handler = None
-        if handler is None or not isinstance(msg, dict):
+        if handler is None or type(msg) is not dict:
             if not isinstance(msg, dict):
                 raise_protocol(self, f"expected a command object, got {type(msg).__name__}: {msg!r:.120}")
-            raise_protocol(self, f"unknown command {msg.get('command')!r} in {msg!r:.200}")
+            if handler is None:
+                raise_protocol(self, f"unknown command {msg.get('command')!r} in {msg!r:.200}")
         self.last_heard = self.engine.now
         handler(self, msg)
+
+    def handle_all(self, messages: list[Any]) -> None:
+        """`handle` each of `messages` in order (what one read of a component's stdout carried)."""
+        handlers = self._handlers  # type: ignore[attr-defined]
+        self.last_heard = self.engine.now
+        for msg in messages:
+            try:
+                handler = handlers[msg["command"]]
+            except (KeyError, TypeError, IndexError):
+                handler = None
+            if handler is None or type(msg) is not dict:
+                self.handle(msg)
+            else:
+                handler(self, msg)
 
     def _error(self, msg: dict[str, Any]) -> None:
         self.metrics.errors += 1
@@ -137,17 +146,6 @@ class TaskExecutor:
     def _sync(self, msg: dict[str, Any]) -> None:
         pass
 
-    def _route(self, msg: dict[str, Any]) -> tuple[str, Any, list[int]]:
-        stream = msg.get("stream") or "default"
-        values = msg.get("tuple")
-        if not isinstance(values, (list, tuple)):
-            raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
-        tasks = self.engine.route(self.task, self.name, stream, values, msg.get("task"))
-        m = self.metrics
-        m.emitted += 1
-        m.transferred += len(tasks)
-        return stream, values, tasks
-
     def died(self) -> None:
         """The component is gone: release what it held."""
 
@@ -163,7 +161,7 @@ class BoltExecutor(TaskExecutor):
 
     def __init__(self, task: int, component: ComponentDef, engine: Engine, capture: bool = False) -> None:
         super().__init__(task, component, engine, capture)
-        self.pending: dict[str, InTuple] = {}
+        self.pending: dict[str, list[Any]] = {}  # tuple id -> [msgid, ackval, delivered at, user]
         self.user_pending = 0  # pending tuples that are not system (tick) tuples
         # (delivered at, id) of pending user tuples that belong to no tree (unreliable emits, no ackers),
         # oldest first; ids already acked are dropped lazily
@@ -181,9 +179,10 @@ class BoltExecutor(TaskExecutor):
     ) -> None:
         self._next_id += 1
         tid = str(self._next_id)
-        user = comp != SYSTEM_COMPONENT
-        self.pending[tid] = InTuple(msgid, _perf(), user)
-        if user:
+        if comp is SYSTEM_COMPONENT or comp == SYSTEM_COMPONENT:
+            self.pending[tid] = [msgid, 0, _perf(), False]
+        else:
+            self.pending[tid] = [msgid, 0, _perf(), True]
             self.user_pending += 1
             if not msgid:
                 loose = self.loose
@@ -210,66 +209,101 @@ class BoltExecutor(TaskExecutor):
 
     # -- from the component -------------------------------------------------------------------------
     def _emit(self, msg: dict[str, Any]) -> None:
-        stream, values, tasks = self._route(msg)
+        stream = msg.get("stream") or "default"
+        values = msg.get("tuple")
+        if type(values) is not list and not isinstance(values, (list, tuple)):
+            raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
+        direct = msg.get("task")
+        engine = self.engine
+        tasks = engine.route(self.task, self.name, stream, values, direct)
+        m = self.metrics
+        m.emitted += 1
+        m.transferred += len(tasks)
         anchor_ids = msg.get("anchors")
-        rooted: list[InTuple] = []
-        if anchor_ids and self.engine.acker is not None:
+        deliver = engine.deliver
+        if anchor_ids and engine.acker is not None:
             pending = self.pending
+            rooted = []
             for aid in anchor_ids:
-                anchor = pending.get(aid if isinstance(aid, str) else str(aid))
-                if anchor is not None and anchor.msgid:
+                anchor = pending.get(aid if type(aid) is str else str(aid))
+                if anchor is not None and anchor[0]:
                     rooted.append(anchor)
-        deliver = self.engine.deliver
-        if rooted:
-            edge_id = self.engine.edge_id
-            for target in tasks:
-                out: dict[int, int] = {}
-                for anchor in rooted:
-                    edge = edge_id()
-                    anchor.ackval ^= edge
-                    for root in anchor.msgid:  # type: ignore[union-attr]
-                        out[root] = out.get(root, 0) ^ edge
-                deliver(target, self.name, stream, self.task, values, out)
+            if rooted:
+                edge_id = engine.edge_id
+                if len(rooted) == 1:
+                    # The usual case: one anchor. Each target gets a fresh edge id under each of its roots.
+                    anchor = rooted[0]
+                    roots = anchor[0]
+                    for target in tasks:
+                        edge = edge_id()
+                        anchor[1] ^= edge
+                        deliver(target, self.name, stream, self.task, values, dict.fromkeys(roots, edge))
+                else:
+                    for target in tasks:
+                        out: dict[int, int] = {}
+                        for anchor in rooted:
+                            edge = edge_id()
+                            anchor[1] ^= edge
+                            for root in anchor[0]:
+                                out[root] = out.get(root, 0) ^ edge
+                        deliver(target, self.name, stream, self.task, values, out)
+            else:
+                for target in tasks:
+                    deliver(target, self.name, stream, self.task, values, None)
         else:
             for target in tasks:
                 deliver(target, self.name, stream, self.task, values, None)
         if self.capture:
-            self.engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
-        if msg.get("need_task_ids", True) and msg.get("task") is None:
+            engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
+        if direct is None and msg.get("need_task_ids", True):
             self.host.send_task_ids(tasks)  # type: ignore[union-attr]
 
-    def _finish(self, msg: dict[str, Any], ok: bool) -> None:
+    def _ack(self, msg: dict[str, Any]) -> None:
         tid = msg.get("id")
-        tup = self.pending.pop(tid if isinstance(tid, str) else str(tid), None)
+        tup = self.pending.pop(tid if type(tid) is str else str(tid), None)
         if tup is None:
-            self.engine.component_error(
-                self.task,
-                f"{'acked' if ok else 'failed'} a non-existent or already acked/failed tuple id {tid!r}",
-            )
+            self._unknown(tid, True)
             return
-        if tup.user:
+        msgid, ackval, received, user = tup
+        if user:
             self.user_pending -= 1
         m = self.metrics
         m.executed += 1
-        m.latency_sum += _perf() - tup.received
-        acker = self.engine.acker
-        if ok:
-            m.acked += 1
-            if tup.msgid and acker is not None:
-                now = self.engine.now
-                ackval = tup.ackval
-                for root, edge in tup.msgid.items():
+        m.acked += 1
+        m.latency_sum += _perf() - received
+        if msgid:
+            engine = self.engine
+            acker = engine.acker
+            if acker is not None:
+                now = engine.now
+                for root, edge in msgid.items():
                     outcome = acker.ack(root, edge ^ ackval, now)
                     if outcome is not None:
-                        self.engine.finished(outcome)
-        else:
-            m.failed += 1
-            if tup.msgid and acker is not None:
-                for root in tup.msgid:
-                    self.engine.finished(acker.fail(root))
+                        engine.finished(outcome)
 
-    def _ack(self, msg: dict[str, Any]) -> None:
-        self._finish(msg, True)
+    def _fail(self, msg: dict[str, Any]) -> None:
+        tid = msg.get("id")
+        tup = self.pending.pop(tid if type(tid) is str else str(tid), None)
+        if tup is None:
+            self._unknown(tid, False)
+            return
+        msgid, _, received, user = tup
+        if user:
+            self.user_pending -= 1
+        m = self.metrics
+        m.executed += 1
+        m.failed += 1
+        m.latency_sum += _perf() - received
+        acker = self.engine.acker
+        if msgid and acker is not None:
+            for root in msgid:
+                self.engine.finished(acker.fail(root))
+
+    def _unknown(self, tid: Any, ok: bool) -> None:
+        self.engine.component_error(
+            self.task,
+            f"{'acked' if ok else 'failed'} a non-existent or already acked/failed tuple id {tid!r}",
+        )
 
     def _lost(self, info: dict[str, Any]) -> str:
         super()._lost(info)
@@ -277,8 +311,8 @@ class BoltExecutor(TaskExecutor):
         anchors = [self.pending.get(a) for a in info.get("anchors") or []]
         roots: set[int] = set()
         for tup in anchors:
-            if tup is not None and tup.msgid:
-                roots.update(tup.msgid)
+            if tup is not None and tup[_MSGID]:
+                roots.update(tup[_MSGID])
         if roots and acker is not None:
             live = [root for root in roots if acker.is_open(root)]
             for root in live:
@@ -315,18 +349,15 @@ class BoltExecutor(TaskExecutor):
         acker = self.engine.acker
         orphaned = untracked = 0
         for tup in self.pending.values():
-            if not tup.user:
+            if not tup[_USER]:
                 continue
-            if tup.msgid:
-                if acker is None or not any(acker.is_open(root) for root in tup.msgid):
+            if tup[_MSGID]:
+                if acker is None or not any(acker.is_open(root) for root in tup[_MSGID]):
                     orphaned += 1
         pending = self.pending
         untracked = len({tid for tid in self.aged if tid in pending})
         untracked += sum(1 for at, tid in self.loose if tid in pending and now - at >= timeout)
         return orphaned, untracked
-
-    def _fail(self, msg: dict[str, Any]) -> None:
-        self._finish(msg, False)
 
     def died(self) -> None:
         """Every tuple the dead task held fails its trees, so spouts replay them."""
@@ -339,8 +370,8 @@ class BoltExecutor(TaskExecutor):
         if acker is None:
             return
         for tup in held:
-            if tup.msgid:
-                for root in tup.msgid:
+            if tup[_MSGID]:
+                for root in tup[_MSGID]:
                     self.engine.finished(acker.fail(root))
 
     _handlers = {
@@ -446,11 +477,20 @@ class SpoutExecutor(TaskExecutor):
 
     # -- from the component -------------------------------------------------------------------------
     def _emit(self, msg: dict[str, Any]) -> None:
-        stream, values, tasks = self._route(msg)
+        stream = msg.get("stream") or "default"
+        values = msg.get("tuple")
+        if type(values) is not list and not isinstance(values, (list, tuple)):
+            raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
+        direct = msg.get("task")
+        engine = self.engine
+        tasks = engine.route(self.task, self.name, stream, values, direct)
+        m = self.metrics
+        m.emitted += 1
+        m.transferred += len(tasks)
         self._emitted_this_call += 1
         msg_id = msg.get("id")
-        engine = self.engine
         acker = engine.acker
+        deliver = engine.deliver
         if msg_id is not None and acker is not None and tasks:
             edge_id = engine.edge_id
             root = edge_id()
@@ -458,7 +498,7 @@ class SpoutExecutor(TaskExecutor):
             for target in tasks:
                 edge = edge_id()
                 val ^= edge
-                engine.deliver(target, self.name, stream, self.task, values, {root: edge})
+                deliver(target, self.name, stream, self.task, values, {root: edge})
             self.roots[root] = msg_id
             self.started[root] = _perf()
             outcome = acker.init(root, val, self.task, engine.now)
@@ -466,14 +506,14 @@ class SpoutExecutor(TaskExecutor):
                 engine.finished(outcome)
         else:
             for target in tasks:
-                engine.deliver(target, self.name, stream, self.task, values, None)
+                deliver(target, self.name, stream, self.task, values, None)
             if msg_id is not None:
                 # No ackers, or nobody subscribed: Storm acks the spout message right away.
-                self.metrics.acked += 1
+                m.acked += 1
                 self.tell({"command": "ack", "id": msg_id})
         if self.capture:
             engine.captured(self.name, stream, values, None, self.task)
-        if msg.get("need_task_ids", True) and msg.get("task") is None:
+        if direct is None and msg.get("need_task_ids", True):
             self.host.send_task_ids(tasks)  # type: ignore[union-attr]
 
     def _lost(self, info: dict[str, Any]) -> str:

@@ -84,7 +84,20 @@ class _Fixed:
         self._out = list(tasks)
 
     def choose(self, values: Sequence[Any]) -> list[int]:
-        return self._out
+        return self._out[:]
+
+
+class _One:
+    """Shuffle or fields grouping into a component of one task: there is nothing to choose (a shuffle of one
+    task draws no random numbers, a fields hash mod 1 is 0)."""
+
+    __slots__ = ("_task",)
+
+    def __init__(self, task: int) -> None:
+        self._task = task
+
+    def choose(self, values: Sequence[Any]) -> list[int]:
+        return [self._task]
 
 
 class _Random:
@@ -123,10 +136,11 @@ class Router:
         tasks = self._graph.components[target].tasks
         kind = grouping.kind
         if kind in ("shuffle", "local_or_shuffle"):
-            return _Shuffle(tasks, self._rng)
+            return _One(tasks[0]) if len(tasks) == 1 else _Shuffle(tasks, self._rng)
         if kind == "fields":
             declared = self._graph.components[source].outputs[stream].fields
-            return _Fields(tasks, [declared.index(f) for f in grouping.fields])
+            index = [declared.index(f) for f in grouping.fields]
+            return _One(tasks[0]) if len(tasks) == 1 else _Fields(tasks, index)
         if kind == "all":
             return _Fixed(tasks)
         if kind == "global":
@@ -159,7 +173,7 @@ class Router:
             if plan is not None and len(values) == plan[0]:
                 choosers = plan[1]
                 if len(choosers) == 1:
-                    return list(choosers[0].choose(values))
+                    return choosers[0].choose(values)  # type: ignore[no-any-return]  # a new list
                 out: list[int] = []
                 for chooser in choosers:
                     out.extend(chooser.choose(values))
@@ -195,7 +209,7 @@ class Router:
         choosers = self._choosers_for(task, component, stream)
         self._plans[(task, stream)] = (len(declared.fields), choosers)
         if len(choosers) == 1:
-            return list(choosers[0].choose(values))
+            return choosers[0].choose(values)  # type: ignore[no-any-return]  # a new list
         out: list[int] = []
         for chooser in choosers:
             out.extend(chooser.choose(values))

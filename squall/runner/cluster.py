@@ -184,6 +184,7 @@ class Cluster:
         self.hosts: dict[int, Any] = {}
         self.spouts: list[SpoutExecutor] = []
         self.bolts: list[BoltExecutor] = []
+        self._spout_tasks: dict[int, SpoutExecutor] = {}
         self.errors: list[TaskError] = []
         self.logs: list[LogRecord] = []
         self.emitted: list[Emitted] = []
@@ -236,6 +237,7 @@ class Cluster:
                     self.bolts.append(ex)  # type: ignore[arg-type]
                 self.executors[task] = ex
         self.spouts.sort(key=lambda e: e.task)
+        self._spout_tasks = {s.task: s for s in self.spouts}
         self._deliver = {b.task: b.deliver for b in self.bolts}
         self.bolts.sort(key=lambda e: e.task)
         for comp in self.graph.components.values():
@@ -308,8 +310,8 @@ class Cluster:
     def finished(self, outcome: Outcome | None) -> None:
         if outcome is None:
             return
-        spout = self.executors.get(outcome.spout_task)
-        if isinstance(spout, SpoutExecutor):
+        spout = self._spout_tasks.get(outcome.spout_task)
+        if spout is not None:
             spout.outcome(outcome)
 
     def component_log(self, task: int, level: int, text: str) -> None:

@@ -446,8 +446,14 @@ class SpoutExecutor(TaskExecutor):
         if self.commands:
             if self._in_next:
                 return False  # let the current `next` finish first
-            for _ in range(min(len(self.commands), PIPELINED_COMMANDS)):
-                self.query(self.commands.popleft())
+            commands = self.commands
+            n = min(len(commands), PIPELINED_COMMANDS)
+            if not self.outstanding:
+                self.waiting_since = self.engine.now
+            self.outstanding += n
+            send = self.host.send  # type: ignore[union-attr]
+            for _ in range(n):
+                send(commands.popleft())  # as `query` does, for each
             return True
         if self.can_next():
             self._emitted_this_call = 0

@@ -173,16 +173,14 @@ class Screen:
         return message
 
     def _is_plain(self, message: dict[str, Any]) -> bool:
-        flat = self._flat
         values = message.get("tuple")
         if not isinstance(values, (list, tuple)):  # streamparse's namedtuples too: both encode them as arrays
             return False
-        anchors = message.get("anchors")
-        return (
-            flat(values)
-            and flat((message.get("id"), message.get("stream")))
-            and (not anchors or flat(anchors))
-        )
+        anchors = message.get("anchors") or ()
+        if not isinstance(anchors, (list, tuple)):
+            return False
+        # one pass over every value the serializer would meet
+        return self._flat((*values, message.get("id"), message.get("stream"), *anchors))
 
 
 def describe_lost(info: dict[str, Any], consequence: str) -> str:

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from pystorm.component import Component
 from pystorm.serializers.json_serializer import JSONSerializer
 from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 
@@ -42,6 +43,9 @@ class InlineSerializer:
         self.output_stream = None
         self._on_message = on_message
         self._owner = threading.get_ident()
+        # The component's own send_message, when this serializer's is bound in its place (`bind`): a
+        # message that is not a dict goes to it, which logs and drops it as pystorm does.
+        self._component_send: Callable[[Any], None] | None = None
 
     def read_message(self) -> Any:
         if self.inbound:
@@ -51,12 +55,24 @@ class InlineSerializer:
         )
 
     def send_message(self, msg: Any) -> None:
+        if type(msg) is not dict and self._component_send is not None and not isinstance(msg, dict):
+            self._component_send(msg)
+            return
         if self.screen is not None and type(msg) is dict and msg.get("command") in SCREENED:
             msg = self.screen(msg)
         if threading.get_ident() != self._owner:
             self.foreign.put(msg)  # e.g. TicklessBatchingBolt's batcher thread; the loop drains it
             return
         self._on_message(msg)
+
+    def bind(self, component: Any) -> None:
+        """Take the place of `component.send_message` where it is pystorm's own (which checks the message is
+        a dict and passes it here): one call less for every message the component sends. A component class
+        with its own send_message keeps it."""
+        if getattr(type(component), "send_message", None) is not Component.send_message:
+            return
+        self._component_send = component.send_message
+        component.send_message = self.send_message
 
     def drain_foreign(self) -> int:
         n = 0
@@ -159,6 +175,7 @@ class InlineHost:
                 own.addHandler(handler)
             self.component.logger = own
             self._logger = own
+            self.serializer.bind(self.component)
             self.component.initialize(conf, context)
         except Exception:
             self.alive = False

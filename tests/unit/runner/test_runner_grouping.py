@@ -92,3 +92,31 @@ def test_custom_groupings_are_unsupported_with_a_clear_error() -> None:
 
     with pytest.raises(TopologyError, match="custom_object grouping is a Java class.*unsupported"):
         build_graph(Custom)
+
+
+class Narrow(Topology):
+    src = Src.spec()
+    one_shuffle = Sink.spec(inputs={src: Grouping.SHUFFLE}, par=1)
+    one_fields = Sink.spec(inputs={src: Grouping.fields("k")}, par=1)
+    pair = Sink.spec(inputs={src["side"]: Grouping.ALL}, par=2)
+
+
+def test_a_one_task_target_gets_every_tuple_and_draws_no_random_numbers() -> None:
+    graph = build_graph(Narrow)
+    rng = random.Random(7)
+    r = Router(graph, rng)
+    src = graph.components["src"].tasks[0]
+    expected = sorted(graph.components["one_shuffle"].tasks + graph.components["one_fields"].tasks)
+    state = rng.getstate()
+    for i in range(50):
+        assert sorted(r.route(src, "src", "default", [f"key{i}", i])) == expected
+    assert rng.getstate() == state  # so a seeded run routes the same whatever the parallelism elsewhere
+
+
+def test_each_route_is_a_new_list_the_caller_may_keep() -> None:
+    graph = build_graph(Narrow)
+    r = Router(graph, random.Random(0))
+    src = graph.components["src"].tasks[0]
+    first = r.route(src, "src", "side", [1])
+    first.append(-1)
+    assert r.route(src, "src", "side", [2]) == graph.components["pair"].tasks

@@ -11,7 +11,7 @@ feed frames from memory. `read_messages`/`write_message` work over any injected 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any, Protocol
 
 import msgpack
@@ -32,12 +32,22 @@ class Decoder(Protocol):
         ...
 
 
+# (id, comp, stream, task, values) -> the bytes of the tuple message Storm sends a bolt:
+# {"id": id, "comp": comp, "stream": stream, "task": task, "tuple": values}
+TupleEncoder = Callable[[str, str, str, int, Any], bytes]
+
+
 class Framing(Protocol):
     name: str
 
     def encode(self, message: Any) -> bytes: ...
 
     def decoder(self) -> Decoder: ...
+
+    def tuple_encoder(self) -> TupleEncoder:
+        """An encoder of tuple messages, the same bytes' worth as `encode` of the message dict but cheaper:
+        the part that depends only on (comp, stream, task) is encoded once per source."""
+        ...
 
 
 def _snippet(data: bytes, limit: int = 120) -> str:
@@ -89,6 +99,22 @@ class JsonFraming:
     def decoder(self) -> JsonDecoder:
         return JsonDecoder()
 
+    def tuple_encoder(self) -> TupleEncoder:
+        dumps = self._dumps
+        heads: dict[tuple[str, str, int], str] = {}
+
+        def encode(tid: str, comp: str, stream: str, task: int, values: Any) -> bytes:
+            try:
+                head = heads.get((comp, stream, task))
+                if head is None:
+                    head = f'{{"comp":{dumps(comp)},"stream":{dumps(stream)},"task":{dumps(task)},"id":'
+                    heads[(comp, stream, task)] = head
+                return f'{head}{dumps(tid)},"tuple":{dumps(values)}}}'.encode() + _END
+            except (TypeError, ValueError) as exc:
+                raise ProtocolError(f"cannot encode message as JSON: {exc}") from exc
+
+        return encode
+
 
 class MsgpackDecoder:
     def __init__(self) -> None:
@@ -120,6 +146,24 @@ class MsgpackFraming:
 
     def decoder(self) -> MsgpackDecoder:
         return MsgpackDecoder()
+
+    def tuple_encoder(self) -> TupleEncoder:
+        pack = self._pack
+        tuple_key = pack("tuple")
+        heads: dict[tuple[str, str, int], bytes] = {}
+
+        def encode(tid: str, comp: str, stream: str, task: int, values: Any) -> bytes:
+            try:
+                head = heads.get((comp, stream, task))
+                if head is None:  # a map of 5 entries, the last two (id, tuple) vary
+                    parts = ("comp", comp, "stream", stream, "task", task, "id")
+                    head = b"\x85" + b"".join(pack(p) for p in parts)
+                    heads[(comp, stream, task)] = head
+                return b"".join((head, pack(tid), tuple_key, pack(values)))
+            except (TypeError, ValueError) as exc:
+                raise ProtocolError(f"cannot encode message as msgpack: {exc}") from exc
+
+        return encode
 
 
 def framing_for(serializer: str) -> Framing:

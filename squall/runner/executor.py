@@ -27,6 +27,10 @@ class Host(Protocol):
 
     def send(self, message: Any) -> None: ...
 
+    def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
+        """Send the tuple message {"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values}."""
+        ...
+
     def send_task_ids(self, task_ids: list[int]) -> None: ...
 
 
@@ -190,7 +194,7 @@ class BoltExecutor(TaskExecutor):
                 if len(loose) > 1024 + 2 * self.user_pending:
                     pending = self.pending
                     self.loose = deque(e for e in loose if e[1] in pending)
-        self.host.send({"id": tid, "comp": comp, "stream": stream, "task": src_task, "tuple": values})  # type: ignore[union-attr]
+        self.host.send_tuple(tid, comp, stream, src_task, values)  # type: ignore[union-attr]
 
     def tick(self, freq: float) -> None:
         self.deliver(SYSTEM_COMPONENT, TICK_STREAM, SYSTEM_TASK, [freq], None)

@@ -186,6 +186,11 @@ class InlineHost:
     def send(self, message: Any) -> None:
         self.serializer.inbound.append(message)
 
+    def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
+        self.serializer.inbound.append(
+            {"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values}
+        )
+
     def send_task_ids(self, task_ids: list[int]) -> None:
         # The emit that asked for them is running right now and reads them next.
         self.serializer.inbound.appendleft(task_ids)

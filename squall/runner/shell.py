@@ -93,6 +93,7 @@ class ShellHost:
         self.cwd = cwd
         self.framing = framing
         self.encode = framing.encode
+        self._encode_tuple = framing.tuple_encoder()
         self.decoder = framing.decoder()
         self._on_message = on_message
         self._on_messages = on_messages
@@ -187,6 +188,9 @@ class ShellHost:
     # -- messages to the component -------------------------------------------------------------------
     def send(self, message: Any) -> None:
         self._parts.append(self.encode(message))
+
+    def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
+        self._parts.append(self._encode_tuple(tid, comp, stream, task, values))
 
     def send_task_ids(self, task_ids: list[int]) -> None:
         self._parts.append(self.encode(task_ids))

@@ -65,3 +65,29 @@ def test_partial_message_at_eof_is_an_error() -> None:
 def test_unknown_serializer() -> None:
     with pytest.raises(ProtocolError, match="use json or msgpack"):
         framing_for("xml")
+
+
+@pytest.mark.parametrize("framing", [JsonFraming(), MsgpackFraming()], ids=["json", "msgpack"])
+@given(
+    tuples=st.lists(
+        st.tuples(
+            st.text(max_size=6),
+            st.sampled_from(["src", "__system", "é"]),
+            st.text(max_size=6),
+            st.integers(-1, 50),
+            st.lists(values, max_size=4),
+        ),
+        max_size=6,
+    )
+)
+def test_tuple_encoder_writes_what_encode_writes(framing, tuples) -> None:
+    encode_tuple = framing.tuple_encoder()
+    data = b"".join(encode_tuple(tid, comp, stream, task, vals) for tid, comp, stream, task, vals in tuples)
+    expected = [{"id": t, "comp": c, "stream": s, "task": k, "tuple": v} for t, c, s, k, v in tuples]
+    assert framing.decoder().feed(data) == expected
+
+
+@pytest.mark.parametrize("framing", [JsonFraming(), MsgpackFraming()], ids=["json", "msgpack"])
+def test_tuple_encoder_refuses_what_the_wire_cannot_carry(framing) -> None:
+    with pytest.raises(ProtocolError, match=f"(?i)cannot encode message as {framing.name}"):
+        framing.tuple_encoder()("1", "src", "default", 1, [object()])

@@ -58,6 +58,9 @@ class Host:
     def send(self, message: Any) -> None:
         self.sent.append(message)
 
+    def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
+        self.send({"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values})
+
     def send_task_ids(self, task_ids: list[int]) -> None:
         self.task_ids.append(task_ids)
 

@@ -7,7 +7,6 @@ writes as much as the pipe takes (writes are batched: one syscall carries many m
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shlex
 import shutil
@@ -24,7 +23,6 @@ from squall.errors import ProtocolError, SquallError
 from squall.protocol import Framing
 
 _READ = 1 << 18
-PIPE_BYTES = 1 << 20  # asked for each pipe to and from a component (Linux; fewer wake-ups per tuple)
 STDERR_TAIL_LINES = 30
 
 
@@ -40,19 +38,6 @@ def python_command(command: str) -> str:
 
 
 BOOTSTRAP_MODULE = "squall.runner.bootstrap"
-
-
-def widen_pipe(fd: int, size: int = PIPE_BYTES) -> None:
-    """Ask for a pipe buffer of `size` bytes (up to /proc/sys/fs/pipe-max-size); the default 64 KiB fills
-    after a few hundred tuples and makes writer and reader wake each other far more often. Where the system
-    does not allow it, the pipe keeps its size."""
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setpipe is None:
-        return
-    try:
-        fcntl.fcntl(fd, setpipe, size)
-    except OSError:
-        pass
 
 
 def command_line(command: str, script: str, serializer: str | None) -> list[str]:
@@ -129,8 +114,6 @@ class ShellHost:
             return
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
-        for stream in (self.proc.stdin, self.proc.stdout):
-            widen_pipe(stream.fileno())  # type: ignore[union-attr]
         self.alive = True
         self.pid = None
         self.started_wall = time.monotonic()

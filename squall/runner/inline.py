@@ -208,27 +208,29 @@ class InlineHost:
         done = ser.drain_foreign() if not ser.foreign.empty() else 0
         inbound = ser.inbound
         component = self.component
-        while inbound and done < budget and self.alive:
-            if isinstance(inbound[0], list):
-                inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
-                continue
-            t0 = _perf()
-            try:
-                component._run()
-                self.exec_secs += _perf() - t0
-            except Exception as exc:
-                text = traceback.format_exc()
+        t0 = _perf()  # the component's time, measured per call of `run` rather than per message
+        try:
+            while inbound and done < budget and self.alive:
+                if type(inbound[0]) is list:
+                    inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
+                    continue
                 try:
-                    component._handle_run_exception(exc)
-                except Exception:
-                    text += "\nwhile reporting it:\n" + traceback.format_exc()
-                if self.raise_errors:
-                    raise
-                if getattr(component, "exit_on_exception", True):
-                    self.alive = False
-                    self._on_death(f"raised:\n{text}")
-                    return done + 1
-            done += 1
+                    component._run()
+                except Exception as exc:
+                    text = traceback.format_exc()
+                    try:
+                        component._handle_run_exception(exc)
+                    except Exception:
+                        text += "\nwhile reporting it:\n" + traceback.format_exc()
+                    if self.raise_errors:
+                        raise
+                    if getattr(component, "exit_on_exception", True):
+                        self.alive = False
+                        self._on_death(f"raised:\n{text}")
+                        return done + 1
+                done += 1
+        finally:
+            self.exec_secs += _perf() - t0
         return done
 
     def stop(self) -> None:

@@ -162,7 +162,14 @@ class Screen:
     def __call__(self, message: dict[str, Any]) -> dict[str, Any]:
         command = message.get("command")
         if command == "emit":
-            if self._is_plain(message):
+            values = message.get("tuple")
+            anchors = message.get("anchors") or ()
+            if (
+                isinstance(values, (list, tuple))  # streamparse's namedtuples too: both encode them as arrays
+                and isinstance(anchors, (list, tuple))
+                # one pass over every value the serializer would meet
+                and self._flat((*values, message.get("id"), message.get("stream"), *anchors))
+            ):
                 return message
         elif command not in SCREENED:
             return message
@@ -171,16 +178,6 @@ class Screen:
         except Exception as exc:  # noqa: BLE001 - pystorm's send_message catches everything here too
             return lost_message_report(message, exc, self.serializer, self.encode)
         return message
-
-    def _is_plain(self, message: dict[str, Any]) -> bool:
-        values = message.get("tuple")
-        if not isinstance(values, (list, tuple)):  # streamparse's namedtuples too: both encode them as arrays
-            return False
-        anchors = message.get("anchors") or ()
-        if not isinstance(anchors, (list, tuple)):
-            return False
-        # one pass over every value the serializer would meet
-        return self._flat((*values, message.get("id"), message.get("stream"), *anchors))
 
 
 def describe_lost(info: dict[str, Any], consequence: str) -> str:

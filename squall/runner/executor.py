@@ -402,8 +402,7 @@ class SpoutExecutor(TaskExecutor):
     ) -> None:
         super().__init__(task, component, engine, capture)
         self.max_pending = max_pending
-        self.roots: dict[int, Any] = {}  # root id -> the spout's message id
-        self.started: dict[int, float] = {}
+        self.roots: dict[int, tuple[Any, float]] = {}  # root id -> (the spout's message id, emitted at)
         self.commands: deque[dict[str, Any]] = deque()
         self.outstanding = 0  # commands sent and not yet answered by `sync`
         self.waiting_since = 0.0
@@ -470,20 +469,19 @@ class SpoutExecutor(TaskExecutor):
         self.commands.append(command)
 
     def outcome(self, outcome: Outcome) -> None:
-        msg_id = self.roots.pop(outcome.root, None)
-        started = self.started.pop(outcome.root, None)
-        if msg_id is None:
+        entry = self.roots.pop(outcome.root, None)
+        if entry is None:
             return
+        msg_id, started = entry
         m = self.metrics
         if outcome.ok:
             m.acked += 1
-            if started is not None:
-                m.latency_sum += _perf() - started
-                m.executed += 1
-            self.tell({"command": "ack", "id": msg_id})
+            m.latency_sum += _perf() - started
+            m.executed += 1
+            self.commands.append({"command": "ack", "id": msg_id})
         else:
             m.failed += 1
-            self.tell({"command": "fail", "id": msg_id})
+            self.commands.append({"command": "fail", "id": msg_id})
 
     # -- from the component -------------------------------------------------------------------------
     def _emit(self, msg: dict[str, Any]) -> None:
@@ -509,8 +507,7 @@ class SpoutExecutor(TaskExecutor):
                 edge = edge_id()
                 val ^= edge
                 deliver(target, self.name, stream, self.task, values, {root: edge})
-            self.roots[root] = msg_id
-            self.started[root] = _perf()
+            self.roots[root] = (msg_id, _perf())
             outcome = acker.init(root, val, self.task, engine.now)
             if outcome is not None:
                 engine.finished(outcome)
@@ -551,7 +548,6 @@ class SpoutExecutor(TaskExecutor):
         if self.engine.acker is not None:
             self.engine.acker.forget(set(self.roots))
         self.roots.clear()
-        self.started.clear()
         self.commands.clear()
         self.outstanding = 0
         self._in_next = False

@@ -143,8 +143,12 @@ def bare_hop(count: int, serializer: str) -> dict[str, Any]:
             proc.stdin.write(framing.encode(handshake))
             proc.stdin.flush()
             decoder = framing.decoder()
-            while not decoder.feed(os.read(proc.stdout.fileno(), 65536)):
-                pass  # the pid reply
+            while True:  # the pid reply
+                data = os.read(proc.stdout.fileno(), 65536)
+                if not data:
+                    raise RuntimeError("the bare pystorm bolt exited before answering the handshake")
+                if decoder.feed(data):
+                    break
             wire = b"".join(
                 framing.encode(
                     {
@@ -161,17 +165,24 @@ def bare_hop(count: int, serializer: str) -> dict[str, Any]:
             os.set_blocking(out_fd, False)
             selector = selectors.DefaultSelector()
             selector.register(in_fd, selectors.EVENT_READ)
+            selector.register(out_fd, selectors.EVENT_WRITE)  # waits, never spins, while the pipe is full
             acked = written = 0
             cpu0 = cpu_secs(proc.pid)
             t0 = time.perf_counter()
+            deadline = t0 + 600
             view = memoryview(wire)
             while acked < count:
-                if written < len(wire):
-                    try:
-                        written += os.write(out_fd, view[written : written + (1 << 16)])
-                    except BlockingIOError:
-                        pass
-                for _ in selector.select(0 if written < len(wire) else 1.0):
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"the bare pystorm bolt acked only {acked} of {count} tuples in 600 s")
+                for key, _ in selector.select(1.0):
+                    if key.fd == out_fd:
+                        try:
+                            written += os.write(out_fd, view[written:])  # as much as the pipe takes
+                        except BlockingIOError:
+                            pass
+                        if written >= len(wire):
+                            selector.unregister(out_fd)
+                        continue
                     data = os.read(in_fd, 1 << 20)
                     if not data:
                         raise RuntimeError("the bare pystorm bolt exited")

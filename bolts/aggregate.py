@@ -19,6 +19,7 @@ from squall.pipeline.tuples import (
     INVALID_FIELDS,
     LATE_FIELDS,
     WINDOW_RECORD_FIELDS,
+    Letters,
     late_values,
     shard_of,
     shards_for,
@@ -54,6 +55,8 @@ class AggregateBolt(WindowedBolt):
         timeout = float(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         self.pipeline_settings = settings
         self.shards = shards_for(settings, context)
+        self.letters = Letters(self)
+        self.lates = Letters(self, "late")
         self.windows.recover_from(self.stored, 2.0 * timeout)
 
     def _open_store(self) -> Store:
@@ -151,10 +154,14 @@ class AggregateBolt(WindowedBolt):
             yield (*item, entry)
 
     def event_failed(self, tup: Any, item: Any, exc: Exception) -> None:
-        self.emit(invalid_values("aggregate", exc, item), stream="invalid", anchors=[tup.id])
+        self.letters.add(invalid_values("aggregate", exc, item))
 
     def emit_late(self, tup: Any, item: Any, watermark: int) -> None:
-        self.emit(late_values(item, watermark), stream="late", anchors=[tup.id])
+        self.lates.add(late_values(item, watermark))
+
+    def end_of_tuple(self, tup: Any) -> None:
+        self.letters.flush(tup.id)
+        self.lates.flush(tup.id)
 
     def emit_windows(self, windows: list[ClosedWindow], anchors: list[Hashable]) -> None:
         by_shard: dict[int, list[dict[str, Any]]] = {}

@@ -18,7 +18,7 @@ from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.persisting import WriteWindow
 from squall.pipeline.publishing import AlertPublisher
 from squall.pipeline.settings import from_conf
-from squall.pipeline.tuples import INVALID_FIELDS, RECORD_FIELDS, record_values, unpack_batch
+from squall.pipeline.tuples import INVALID_FIELDS, RECORD_FIELDS, Letters, record_values, unpack_batch
 
 
 class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
@@ -33,6 +33,7 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.publisher = AlertPublisher(settings)
         limit = settings.alerts.max_in_flight
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)
+        self.letters = Letters(self)
 
     def process(self, tup: Any) -> None:
         evaluate = self.engine.evaluate_dict
@@ -41,7 +42,8 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
             try:
                 alerts.extend(evaluate(entry[0]))
             except Exception as exc:  # noqa: BLE001 - one event never stops the stream
-                self.emit(invalid_values("alerts", exc, entry), stream="invalid", anchors=[tup.id])
+                self.letters.add(invalid_values("alerts", exc, entry))
+        self.letters.flush(tup.id)
         if not alerts:
             self.ack(tup)
             return

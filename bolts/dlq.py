@@ -1,7 +1,8 @@
 """DeadLetterBolt: invalid and late events -> the dead-letter topic (publisher) and persist.
 
-Inputs: every `invalid` stream (parse's rejects, and the processing errors of later bolts) and aggregate's `late`.
-A tuple that cannot be read as a dead letter is itself dead-lettered (processing_error:dlq:<type>, its values as
+Inputs: every `invalid` stream (parse's rejects, and the processing errors of later bolts) and aggregate's `late`,
+each tuple a packed list of the letters (or late events) one upstream tuple produced. An item that cannot be read
+as a dead letter is itself dead-lettered (processing_error:dlq:<type>, its values as
 the payload): nothing that reaches this bolt is dropped.
 
 Publishes are asynchronous: the record for persist is emitted (anchored) at once, and the input tuple is acked
@@ -20,7 +21,7 @@ from squall.pipeline.dead_letters import processing_error
 from squall.pipeline.persisting import WriteWindow
 from squall.pipeline.publishing import DeadLetterPublisher, dead_letter_from_invalid, dead_letter_from_late
 from squall.pipeline.settings import from_conf
-from squall.pipeline.tuples import RECORD_FIELDS, record_values
+from squall.pipeline.tuples import RECORD_FIELDS, record_values, unpack_batch
 
 
 class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
@@ -36,14 +37,28 @@ class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def process(self, tup: Any) -> None:
         now = self.publisher.clock.wall_ms()
+        late = tup.stream == "late"
         try:
-            if tup.stream == "late":
-                dl = dead_letter_from_late(tup.values, now)
-            else:
-                dl = dead_letter_from_invalid(tup.values, now)
-        except Exception as exc:  # noqa: BLE001 - keep the bad tuple as a letter of its own
-            payload = repr(tup.values).encode("utf-8", "backslashreplace")
-            dl = processing_error("dlq", exc, payload, (f"{tup.component}:{tup.stream}", -1, -1), now)
-        future = self.publisher.publish_async(dl)
-        self.emit(record_values("dead_letter", [dl]))
-        self.sends.add([future], tup.id)
+            items = unpack_batch(tup.values[0])
+        except Exception as exc:  # noqa: BLE001 - keep the unreadable tuple as a letter of its own
+            letters = [self._unreadable(tup, tup.values, exc, now)]
+        else:
+            letters = []
+            for item in items:
+                try:
+                    letters.append(
+                        dead_letter_from_late(item, now) if late else dead_letter_from_invalid(item, now)
+                    )
+                except Exception as exc:  # noqa: BLE001 - keep the bad item as a letter of its own
+                    letters.append(self._unreadable(tup, item, exc, now))
+        if not letters:
+            self.ack(tup)
+            return
+        futures = [self.publisher.publish_async(dl) for dl in letters]
+        self.emit(record_values("dead_letter", letters))
+        self.sends.add(futures, tup.id)
+
+    @staticmethod
+    def _unreadable(tup: Any, value: Any, exc: Exception, now: int) -> Any:
+        payload = repr(value).encode("utf-8", "backslashreplace")
+        return processing_error("dlq", exc, payload, (f"{tup.component}:{tup.stream}", -1, -1), now)

@@ -20,7 +20,7 @@ from squall.pipeline.settings import from_conf
 from squall.pipeline.tuples import (
     BATCH_FIELDS,
     INVALID_FIELDS,
-    bytes_to_text,
+    Letters,
     pack_batch,
     packs_binary,
     shard_of,
@@ -38,6 +38,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
         self.parser = Parser(settings)
         self.shards = shards_for(settings, ctx)
         self.binary = packs_binary(self)
+        self.letters = Letters(self)
 
     def process(self, tup: Any) -> None:
         topic, partition, messages = tup.values
@@ -56,6 +57,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
             packed = self.pack(entries)
             if packed is not None:
                 self.emit([shard, packed])
+        self.letters.flush()  # one tuple for all of this batch's dead letters (auto-anchored to it)
 
     def parse_one(
         self, message: list[Any], topic: str, partition: int, by_shard: dict[int, list[Any]]
@@ -82,7 +84,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
 
     def emit_dead_letter(self, dl: DeadLetter) -> None:
         source = [dl.source_topic, dl.source_partition, dl.source_offset]
-        self.emit([dl.reason, dl.detail, bytes_to_text(dl.payload), source], stream="invalid")
+        self.letters.add([dl.reason, dl.detail, dl.payload, source])
 
     def pack(self, entries: list[Any]) -> bytes | str | None:
         """The packed batch; an entry that cannot be packed (validation should have refused it) is dead-lettered
@@ -96,7 +98,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
                     pack_batch([entry], self.binary)
                 except Exception as exc:  # noqa: BLE001
                     self.parser.counts["errors"] += 1
-                    self.emit(invalid_values("parse", exc, entry), stream="invalid")
+                    self.letters.add(invalid_values("parse", exc, entry))
                 else:
                     kept.append(entry)
             return pack_batch(kept, self.binary) if kept else None

@@ -11,7 +11,14 @@ from streamparse import Bolt, Stream
 from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.routing import STREAMS, route_fields
 from squall.pipeline.settings import from_conf
-from squall.pipeline.tuples import BATCH_FIELDS, INVALID_FIELDS, pack_batch, packs_binary, unpack_batch
+from squall.pipeline.tuples import (
+    BATCH_FIELDS,
+    INVALID_FIELDS,
+    Letters,
+    pack_batch,
+    packs_binary,
+    unpack_batch,
+)
 
 
 class RouteBolt(Bolt):  # type: ignore[misc]
@@ -20,6 +27,7 @@ class RouteBolt(Bolt):  # type: ignore[misc]
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         self.rules = from_conf(conf).routing.rules
         self.binary = packs_binary(self)
+        self.letters = Letters(self)
 
     def process(self, tup: Any) -> None:
         shard, packed = tup.values
@@ -32,7 +40,7 @@ class RouteBolt(Bolt):  # type: ignore[misc]
                 event = entry[0]  # the validated event dict parse emitted: read in place, no copy
                 streams = route_fields(event["type"], event["tenant"], event["metrics"], rules)
             except Exception as exc:  # noqa: BLE001 - one event never stops the stream
-                self.emit(invalid_values("route", exc, entry), stream="invalid")
+                self.letters.add(invalid_values("route", exc, entry))
                 whole = -1  # the input's packed value holds an event no stream takes
                 continue
             for stream in streams:
@@ -44,3 +52,4 @@ class RouteBolt(Bolt):  # type: ignore[misc]
             # a stream that takes the whole batch (e.g. archive) gets the input's packed value as it is
             value = packed if len(routed) == whole else pack_batch(routed, self.binary)
             self.emit([shard, value], stream=stream)
+        self.letters.flush()

@@ -192,6 +192,13 @@ class _Harness:
         """Values emitted on `stream` (all streams with None), in order."""
         return [e.values for e in self.emits if stream is None or e.stream == stream]
 
+    def letters(self, stream: str = "invalid") -> list[list[Any]]:
+        """The items of every packed batch emitted on `stream` (the reference pipeline's `invalid` letters
+        [reason, detail, payload bytes, source] or `late` events), in order."""
+        from squall.pipeline.tuples import unpack_batch
+
+        return [item for values in self.emitted(stream) for item in unpack_batch(values[0])]
+
     def close(self) -> None:
         self._piddir.cleanup()
 

@@ -76,13 +76,13 @@ def processing_error(
 
 
 def invalid_values(component: str, exc: BaseException, entry: Any) -> list[Any]:
-    """An `invalid` stream tuple (INVALID_FIELDS) for a batch entry ([event dict, source]) that failed in
-    `component` past parse: the payload is the normalised event (latin-1 text, as every payload on that stream)."""
+    """An `invalid` stream letter (an item of INVALID_FIELDS' `letters`) for a batch entry ([event dict, source])
+    that failed in `component` past parse: the payload is the normalised event."""
     event, source = _entry_parts(entry)
     return [
         processing_error_reason(component, exc),
         processing_error_detail(exc),
-        event_payload(event).decode("latin-1"),
+        event_payload(event),
         list(source),
     ]
 

@@ -35,8 +35,11 @@ from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 
 SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = packed [[offset, payload bytes], ...]
 BATCH_FIELDS = ["shard", "events"]  # events = packed [[event dict, [topic, partition, offset]], ...]
-INVALID_FIELDS = ["reason", "detail", "payload", "source"]
-LATE_FIELDS = ["tenant", "device_id", "event", "source", "watermark"]
+# Dead letters travel as one packed list per input tuple (most tuples have none; a parse batch has a few):
+# letters = packed [[reason, detail, payload bytes, [topic, partition, offset]], ...]
+INVALID_FIELDS = ["letters"]
+# lates = packed [[tenant, device_id, event dict, [topic, partition, offset], watermark], ...]
+LATE_FIELDS = ["lates"]
 RECORD_FIELDS = ["kind", "records"]  # records = [record dict, ...], all of one kind
 # aggregate's window rows also carry their devices' shard: persist takes them grouped by it, so the emits of one
 # window (an idle close, then its amendment) are written by one task in emit order (last write wins)
@@ -133,9 +136,47 @@ def event_entry(event: Event, source: tuple[str, int, int]) -> list[Any]:
 
 
 def late_values(entry: list[Any], watermark: int) -> list[Any]:
-    """A late event's tuple (LATE_FIELDS) from its batch entry."""
+    """A late event's item of a LATE_FIELDS batch, from its batch entry."""
     data, source = entry
     return [data["tenant"], data["device_id"], data, source, watermark]
+
+
+class Letters:
+    """The dead letters (or late events) one input tuple produced, emitted as one packed tuple on `stream`,
+    anchored to that input, before it is acked: `add` them while handling it, then `flush`."""
+
+    __slots__ = ("component", "stream", "items")
+
+    def __init__(self, component: Any, stream: str = "invalid") -> None:
+        self.component = component
+        self.stream = stream
+        self.items: list[Any] = []
+
+    def add(self, item: list[Any]) -> None:
+        self.items.append(item)
+
+    def flush(self, anchor: Any = None) -> None:
+        if not self.items:
+            return
+        items, self.items = self.items, []
+        binary = packs_binary(self.component)
+        try:
+            values = [pack_batch(items, binary)]
+        except Exception:  # noqa: BLE001 - a letter that cannot be packed is replaced by one that says so
+            values = [pack_batch([_packable(item, binary) for item in items], binary)]
+        if anchor is None:  # auto-anchoring to the tuple being processed
+            self.component.emit(values, stream=self.stream)
+        else:
+            self.component.emit(values, stream=self.stream, anchors=[anchor])
+
+
+def _packable(item: Any, binary: bool) -> Any:
+    try:
+        pack_batch([item], binary)
+        return item
+    except Exception as exc:  # noqa: BLE001
+        text = repr(item).encode("utf-8", "backslashreplace")
+        return [f"processing_error:pack:{type(exc).__name__}", str(exc)[:500], text, ["", -1, -1]]
 
 
 def record_dict(record: Record) -> dict[str, Any]:

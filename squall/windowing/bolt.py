@@ -87,6 +87,10 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
         """Default: the item plus the watermark on the `late` stream, anchored to its tuple."""
         self.emit([item, watermark], stream="late", anchors=[tup.id])
 
+    def end_of_tuple(self, tup: Any) -> None:
+        """Every event of `tup` was handled, nothing is acked yet: emit what was gathered for it (e.g. its late
+        events as one tuple). Default: nothing."""
+
     def event_failed(self, tup: Any, item: Any, exc: Exception) -> None:
         """Adding one event of `tup` to the windows raised `exc`. Default: raise it (the tuple fails and is
         replayed, as in Storm). A subclass that dead-letters the event instead lets its batch-mates go on."""
@@ -133,6 +137,7 @@ class WindowedBolt(Bolt):  # type: ignore[misc]
                 self._collect(outcome, closed, anchors, released)
         if windows.unhold(token):
             released.append(token)
+        self.end_of_tuple(tup)
         self._emit(closed, anchors, released)
 
     def process_tick(self, tup: Any) -> None:

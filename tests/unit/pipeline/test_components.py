@@ -107,8 +107,8 @@ def test_parse_emits_valid_events_by_shard_and_invalid_ones_with_original_bytes(
     assert (d1[0]["event_id"], d1[1]) == ("e1", ["iot.events", 3, 42])
     assert (d2[0]["device_id"], d2[1]) == ("d2", ["iot.events", 3, 44])
     assert [e[1] for e in unpack_batch(valid[-1].values[1])] == [["iot.events", 3, 42]]  # only the replay
-    invalid = h.emitted("invalid")
-    assert len(invalid) == 1 and invalid[0][0] == "invalid_json" and invalid[0][2].encode("latin-1") == raw
+    invalid = h.letters()
+    assert len(invalid) == 1 and invalid[0][0] == "invalid_json" and invalid[0][2] == raw
     assert invalid[0][3] == ["iot.events", 3, 43]
 
 
@@ -196,7 +196,7 @@ def test_aggregate_acks_inputs_when_their_window_is_emitted_anchored_to_all_of_t
     assert h.acked == [t1, t2, again]
     late = h.process(batch(entry(event_id="old", ts=T0 + 5000)), **telemetry)
     assert h.emits[-1].stream == "late" and h.emits[-1].anchors == [late] and h.acked[-1] == late
-    assert h.emits[-1].values[-1] == T0 + 10_500  # the watermark it missed
+    assert h.letters("late")[-1][-1] == T0 + 10_500  # the watermark it missed
     h.tick()
     assert len(h.emits) == 2  # not idle yet
     ManualAggregate.clock.advance(5)
@@ -228,7 +228,7 @@ def test_aggregate_holds_a_batch_until_every_window_of_its_events_closed(tmp_pat
         batch(entry(event_id="late", ts=T0 + 1), entry(event_id="e3", ts=T0 + 25_000)), **telemetry
     )
     late = [e for e in h.emits if e.stream == "late"]
-    assert [e.values[2]["event_id"] for e in late] == ["late"] and late[0].anchors == [b3]
+    assert [item[2]["event_id"] for item in h.letters("late")] == ["late"] and late[0].anchors == [b3]
     assert b1 in h.acked and b2 not in h.acked and b3 not in h.acked
     rows = {
         (r["device_id"], r["window_start"]): r["count"]
@@ -319,11 +319,13 @@ def test_dlq_publishes_invalid_and_late_events(tmp_path: Path) -> None:
     )
     raw = b"\x00\xffgarbage"
     h.process(
-        ["invalid_msgpack", "bad", raw.decode("latin-1"), ["iot.events", 2, 9]],
+        [pack_batch([["invalid_msgpack", "bad", raw, ["iot.events", 2, 9]]], binary=True)],
         component="parse",
         stream="invalid",
     )
-    h.process(late_values(entry(), T0 + 99_000), component="aggregate", stream="late")
+    h.process(
+        [pack_batch([late_values(entry(), T0 + 99_000)], binary=True)], component="aggregate", stream="late"
+    )
     assert len(h.acked) == 2
     records = [r for e in h.emits for r in e.values[1]]
     assert [r["reason"] for r in records] == ["invalid_msgpack", "late"]
@@ -437,8 +439,8 @@ def test_dlq_acks_a_tuple_only_when_its_publish_was_acknowledged_and_fails_it_ot
 ) -> None:
     h = BoltHarness(HeldDlq, conf(tmp_path), inputs={("parse", "invalid"): INVALID_FIELDS})
     invalid = {"component": "parse", "stream": "invalid"}
-    a = h.process(["invalid_json", "x", "{", ["iot.events", 0, 1]], **invalid)
-    b = h.process(["invalid_json", "x", "{", ["iot.events", 0, 2]], **invalid)
+    a = h.process([pack_batch([["invalid_json", "x", b"{", ["iot.events", 0, 1]]], binary=True)], **invalid)
+    b = h.process([pack_batch([["invalid_json", "x", b"{", ["iot.events", 0, 2]]], binary=True)], **invalid)
     assert [e.anchors for e in h.emits] == [[a], [b]]  # the records for persist go out at once, anchored
     assert h.acked == [] and h.failed == []
     held = h.instance.held.sent

@@ -64,11 +64,12 @@ def test_parse_dead_letters_every_poison_class_and_its_batch_mates_go_on(tmp_pat
     valid = [e for e in h.emits if e.stream == "default"]
     events = [item[0]["event_id"] for e in valid for item in unpack_batch(e.values[1])]
     assert events == [f"ok-{i}" for i in range(len(POISON))]
-    letters = h.emitted("invalid")
+    assert len(h.emitted("invalid")) == 1  # one tuple carries all of a batch's letters
+    letters = h.letters()
     assert [(dl[0], dl[3]) for dl in letters] == [
         (reason, ["iot.events", 1, 2 * i + 1]) for i, (_, reason) in enumerate(POISON)
     ]
-    assert [dl[2].encode("latin-1") for dl in letters] == [p for p, _ in POISON]  # the original bytes
+    assert [dl[2] for dl in letters] == [p for p, _ in POISON]  # the original bytes
 
 
 def test_an_event_ahead_of_the_wall_clock_by_more_than_the_skew_is_future_ts(tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_an_event_ahead_of_the_wall_clock_by_more_than_the_skew_is_future_ts(tmp
     near = json.dumps({**EVENT, "event_id": "near", "ts": now + 30_000}).encode()
     far = json.dumps({**EVENT, "event_id": "far", "ts": now + 3_600_000}).encode()
     h.process(["iot.events", 0, messages((1, near), (2, far))], component="events")
-    [letter] = h.emitted("invalid")
+    [letter] = h.letters()
     assert (
         letter[0] == "future_ts" and "max_future_skew_s 60" in letter[1] and letter[3] == ["iot.events", 0, 2]
     )
@@ -102,9 +103,9 @@ def test_an_unexpected_exception_in_parse_dead_letters_that_message_only(
     boom = json.dumps({**EVENT, "event_id": "boom"}).encode()
     tup = h.process(["iot.events", 0, messages((1, good(1)), (2, boom), (3, good(3)))], component="events")
     assert h.acked == [tup] and h.failed == []
-    [letter] = h.emitted("invalid")
+    [letter] = h.letters()
     assert letter[0] == "processing_error:parse:RuntimeError" and "a bug in a decoder" in letter[1]
-    assert letter[2].encode("latin-1") == boom and letter[3] == ["iot.events", 0, 2]
+    assert letter[2] == boom and letter[3] == ["iot.events", 0, 2]
     [out] = h.emitted("default")
     assert [e[0]["event_id"] for e in unpack_batch(out[1])] == ["ok-1", "ok-3"]
 
@@ -125,10 +126,10 @@ def test_an_oversized_message_travels_and_is_dead_lettered_as_prefix_size_and_di
     h.process(["iot.events", 0, pack_batch([cut], binary=True)], component="events")
     # and a message no spout cut (a hand-written upstream) gets the same letter
     h.process(["iot.events", 0, messages((7, big))], component="events")
-    first, second = h.emitted("invalid")
+    first, second = h.letters()
     assert first == second
     reason, detail, payload, source = first
-    assert reason == "too_large" and payload.encode("latin-1") == big[:100] and source == ["iot.events", 0, 7]
+    assert reason == "too_large" and payload == big[:100] and source == ["iot.events", 0, 7]
     assert f"{len(big)} bytes" in detail and f"sha256={digest}" in detail
 
 
@@ -149,7 +150,7 @@ def test_route_dead_letters_an_event_whose_routing_raises(
     ok, bad = entry(), entry(event_id="e2", metrics={"boom": 1.0})
     tup = h.process(batch(ok, bad), component="parse")
     assert h.acked == [tup] and h.failed == []
-    [letter] = h.emitted("invalid")
+    [letter] = h.letters()
     assert letter[0] == "processing_error:route:KeyError" and letter[3] == bad[1]
     assert json.loads(letter[2])["event_id"] == "e2"
     assert [unpack_batch(v[1]) for v in h.emitted("archive")] == [[ok]]  # repacked without the bad event
@@ -164,7 +165,7 @@ def test_aggregate_dead_letters_an_event_it_cannot_read_and_windows_the_rest(tmp
     telemetry = {"component": "route", "stream": "telemetry"}
     broken = [{**entry()[0], "event_id": "e2", "ts": "not a time"}, ["iot.events", 0, 2]]
     h.process(batch(entry(), broken, entry(event_id="e3", ts=T0 + 12_500)), **telemetry)
-    [letter] = h.emitted("invalid")
+    [letter] = h.letters()
     assert letter[0] == "processing_error:aggregate:ValueError" and letter[3] == broken[1]
     [window] = h.emitted("default")
     assert [r["count"] for r in window[1]] == [1]  # e1's window closed by e3; the broken event is not in it
@@ -176,7 +177,7 @@ def test_alerts_dead_letter_an_event_whose_evaluation_raises(tmp_path: Path) -> 
         batch(entry(), [{"tenant": "acme"}, ["iot.events", 0, 5]]), component="route", stream="telemetry"
     )
     assert h.acked == [tup] and h.failed == []
-    [letter] = h.emitted("invalid")
+    [letter] = h.letters()
     assert letter[0] == "processing_error:alerts:KeyError" and letter[3] == ["iot.events", 0, 5]
 
 
@@ -196,9 +197,12 @@ def test_persist_writes_a_record_it_cannot_read_as_a_dead_letter_and_the_rest_as
 
 def test_dlq_keeps_a_tuple_it_cannot_read_as_a_letter_of_its_own(tmp_path: Path) -> None:
     h = BoltHarness(DeadLetterBolt, conf(tmp_path), inputs={("parse", "invalid"): INVALID_FIELDS})
-    tup = h.process(
-        ["invalid_json", "x", "{", ["iot.events", "not a partition", 1]], component="parse", stream="invalid"
-    )
-    assert h.acked == [tup] and h.failed == []
-    [record] = [r for e in h.emits for r in e.values[1]]
-    assert record["reason"] == "processing_error:dlq:ValueError" and "not a partition" in record["payload"]
+    good = ["invalid_json", "x", b"{", ["iot.events", 3, 1]]
+    bad = ["invalid_json", "x", b"{", ["iot.events", "not a partition", 1]]
+    tup = h.process([pack_batch([good, bad], binary=True)], component="parse", stream="invalid")
+    broken = h.process([b"\xc1 not msgpack"], component="parse", stream="invalid")
+    assert h.acked == [tup, broken] and h.failed == []
+    records = [r for e in h.emits for r in e.values[1]]
+    assert [r["reason"] for r in records[:2]] == ["invalid_json", "processing_error:dlq:ValueError"]
+    assert records[2]["reason"].startswith("processing_error:dlq:")  # the blob itself is unreadable
+    assert "not a partition" in records[1]["payload"] and "not msgpack" in records[2]["payload"]

@@ -40,7 +40,8 @@ from squall.cassandra.statements import (
     window_starts_in_cql,
 )
 from squall.errors import InfraError
-from squall.pipeline.model import DAY_MS, RECORD_KINDS
+from squall.pipeline.model import DAY_MS, RECORD_KINDS, stored_window
+from squall.windowing.manager import Provisional
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class CassandraStore:
         self._cluster, self._session = connect(self.settings, self.settings.keyspace)
         self._prepared = {
             kind: self._session.prepare(timestamped_insert_cql(self.settings.keyspace, kind))
-            for kind in RECORD_KINDS
+            for kind in (*RECORD_KINDS, "window_state")
         }
         self._binders = {kind: RowBinder(prepared) for kind, prepared in self._prepared.items()}
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
@@ -146,7 +147,14 @@ class CassandraStore:
 
     def write(self, kind: str, record: Any) -> Future[None]:
         check_kind(kind)
-        return self._execute(self._binders[kind].bind((*bind_values(kind, record), self._write_time())))
+        binder = self._binder(kind, record)
+        return self._execute(binder.bind((*bind_values(kind, record), self._write_time())))
+
+    def _binder(self, kind: str, record: Any) -> RowBinder:
+        """A provisional window row also writes its state column; every other row goes through its kind's."""
+        if kind == "window" and getattr(record, "provisional", False):
+            return self._binders["window_state"]
+        return self._binders[kind]
 
     def write_many(self, kind: str, records: list[Any]) -> list[Future[None]]:
         """Upsert `records` as UNLOGGED batches of up to `batch_rows` rows that share a partition
@@ -155,6 +163,7 @@ class CassandraStore:
         one request and no extra hop). Returns one Future per record, shared by the records of a batch."""
         check_kind(kind)
         binder, size, limit = self._binders[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
+        with_state = self._binders["window_state"] if kind == "window" else None
         by_replicas = self.settings.batch_grouping == "replica_set"
         groups: dict[Any, list[int]] = {}
         bound: list[Any] = []
@@ -163,7 +172,10 @@ class CassandraStore:
         )  # one per call: its rows of one key are equal (persisting keeps a window's last emit)
         for i, record in enumerate(records):
             values = bind_values(kind, record)
-            statement = binder.bind((*values, write_time))
+            if with_state is not None and record.provisional:
+                statement = with_state.bind((*values, write_time))
+            else:
+                statement = binder.bind((*values, write_time))
             bound.append(statement)
             key: Any = values[:size]
             if by_replicas:
@@ -269,14 +281,18 @@ class CassandraStore:
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> set[int]:
-        """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
+    ) -> dict[int, Provisional | None]:
+        """One partition read (the writer's day bucket): the stored window starts of that UTC day, each mapped
+        to None (a final row) or its provisional state."""
         values = (tenant, device_id, metric, window_s, utc_day(day * DAY_MS))
-        return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
+        return {
+            datetime_to_ms(r.window_start): stored_window(r.provisional, r.state)
+            for r in self._read(self._window_starts, values)
+        }
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], set[int]]]:
+    ) -> list[dict[tuple[str, int], dict[int, Provisional | None]]]:
         """One multi-partition read (metrics x lengths) per request, all in flight at once."""
         pending = [
             self._session.execute_async(
@@ -287,9 +303,11 @@ class CassandraStore:
             )
             for tenant, device_id, day, metrics, lengths in requests
         ]
-        out: list[dict[tuple[str, int], set[int]]] = []
+        out: list[dict[tuple[str, int], dict[int, Provisional | None]]] = []
         for (tenant, device_id, day, metrics, lengths), future in zip(requests, pending, strict=True):
-            found: dict[tuple[str, int], set[int]] = {(m, w): set() for m in metrics for w in lengths}
+            found: dict[tuple[str, int], dict[int, Provisional | None]] = {
+                (m, w): {} for m in metrics for w in lengths
+            }
             try:
                 rows = future.result()
             except Exception as exc:
@@ -298,7 +316,9 @@ class CassandraStore:
                     f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
                 ) from exc
             for r in rows:
-                found.setdefault((r.metric, r.window_s), set()).add(datetime_to_ms(r.window_start))
+                found.setdefault((r.metric, r.window_s), {})[datetime_to_ms(r.window_start)] = stored_window(
+                    r.provisional, r.state
+                )
             out.append(found)
         return out
 

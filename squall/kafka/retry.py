@@ -1,8 +1,9 @@
 """When a failed tuple is emitted again: storm-kafka-client's KafkaSpoutRetryExponentialBackoff, clock-injected.
 
-delay(1) = initial; delay(n) = period * 2**(n-1) for n > 1; capped at max_delay. A message that failed
-more than `max_retries` times is not scheduled again (the source dead-letters it with reason `max_retries`),
-so a message is emitted at most 1 + max_retries times.
+delay(1) = initial; delay(n) = period * 2**(n-1) for n > 1; capped at max_delay. With `max_retries` None (the
+default, as storm-kafka-client's DEFAULT_MAX_RETRIES) a failed message is always scheduled again. With a number, a
+message that failed more than `max_retries` times is not scheduled again (the source dead-letters it with reason
+`max_retries`), so it is emitted at most 1 + max_retries times.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ class BackoffPolicy:
     initial_s: float = 0.0
     period_s: float = 0.5
     max_delay_s: float = 10.0
-    max_retries: int = 3
+    max_retries: int | None = None  # None: retry forever
 
     def __post_init__(self) -> None:
         if min(self.initial_s, self.period_s, self.max_delay_s) < 0:
             raise ValueError("backoff delays must be >= 0")
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        if self.max_retries is not None and self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0 (or None: retry forever)")
 
     def delay(self, num_fails: int) -> float:
         if num_fails < 1:
@@ -37,7 +38,7 @@ class BackoffPolicy:
         return min(raw, self.max_delay_s)
 
     def retriable(self, num_fails: int) -> bool:
-        return num_fails <= self.max_retries
+        return self.max_retries is None or num_fails <= self.max_retries
 
 
 class RetrySchedule(Generic[K]):

@@ -31,7 +31,7 @@ class KafkaSettings:
     alerts_topic: str = "iot.alerts"
     group_id: str = "squall-iot"
     start: str = "committed"  # committed (else earliest) | earliest | latest, on a task's first assignment
-    max_retries: int = 3
+    max_retries: int | None = None  # None (null): retry forever, as storm-kafka-client by default
     backoff_initial_s: float = 0.0
     backoff_period_s: float = 0.5
     backoff_max_s: float = 10.0
@@ -129,7 +129,10 @@ class KafkaSettings:
                     f"{SECTION}.{key}", "unknown key", f"use one of: {', '.join(sorted(known))}"
                 )
             default = known[key].default
-            values[key] = _check(key, value, type(default))
+            if key == "max_retries" and value is None:
+                values[key] = None  # retry forever
+                continue
+            values[key] = _check(key, value, int if key == "max_retries" else type(default))
         for key in ("password_file", *FILE_KEYS):
             if key in values:
                 values[key] = absolute(values[key], root)
@@ -169,8 +172,13 @@ class KafkaSettings:
         for key in positive:
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{SECTION}.{key}", f"{getattr(self, key)!r} must be > 0")
+        if self.max_retries is not None and self.max_retries < 0:
+            raise ConfigError(
+                f"{SECTION}.max_retries",
+                f"{self.max_retries!r} must be >= 0",
+                "write null to retry forever (the default), or the re-emits before a dead letter",
+            )
         for key in (
-            "max_retries",
             "backoff_initial_s",
             "backoff_period_s",
             "backoff_max_s",

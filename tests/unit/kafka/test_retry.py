@@ -24,6 +24,17 @@ def test_not_scheduled_after_max_retries() -> None:
     assert not s.is_scheduled("m")
 
 
+def test_by_default_a_failed_message_is_always_scheduled_again_with_capped_delays() -> None:
+    """storm-kafka-client's default (DEFAULT_MAX_RETRIES = Integer.MAX_VALUE): a failure that reaches the spout
+    is not the payload's (every bolt dead-letters its per-event errors), so it is retried, never dropped."""
+    clock = ManualClock()
+    policy = BackoffPolicy()
+    assert policy.max_retries is None
+    s: RetrySchedule[str] = RetrySchedule(policy, clock)
+    assert all(s.schedule("m", n) for n in (1, 2, 3, 4, 50, 10_000))
+    assert s.is_scheduled("m") and policy.delay(10_000) == policy.max_delay_s
+
+
 def test_ready_only_when_due_and_in_due_order() -> None:
     clock = ManualClock()
     s: RetrySchedule[str] = RetrySchedule(BackoffPolicy(initial_s=1.0, period_s=1.0, max_delay_s=60), clock)

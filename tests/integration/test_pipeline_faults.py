@@ -340,7 +340,7 @@ def test_squall_run_sigkilled_and_started_again_loses_nothing(scenario: Scenario
 @pytest.mark.xfail(
     strict=False,
     reason="open bug: after an aggregate restart, replays that newer events of the same device overtook are judged "
-    "late by the watermark those set (about 1 run in 5: the last window of some devices ~10 events short, the lost "
+    "late by the watermark those set (3 runs in 19: the last window of some devices ~10 events short, the lost "
     "events dead-lettered as late; docs/pipeline.md Faults)",
 )
 def test_twenty_random_task_kills_lose_nothing(scenario: Scenario) -> None:

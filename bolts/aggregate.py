@@ -28,7 +28,7 @@ from squall.pipeline.tuples import (
 from squall.windowing.assigner import window_ranges
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
-from squall.windowing.manager import ClosedWindow, Key, Provisional
+from squall.windowing.manager import ClosedWindow, Key
 from squall.windowing.stats import Summary
 
 ROWS_PER_TUPLE = 500
@@ -62,16 +62,13 @@ class AggregateBolt(WindowedBolt):
     def _open_store(self) -> Store:
         """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""
         self.store = make_store(self.pipeline_settings)
-        self.stored_days: dict[tuple[str, str, str, int, int], dict[int, Provisional | None]] = {}
+        self.stored_days: dict[tuple[str, str, str, int, int], set[int]] = {}
         self.late_buckets: dict[tuple[str, int, int], set[int]] = {}
         return self.store
 
-    def stored(
-        self, key: Key, definition: WindowDefinition, window_start: int, metric: str
-    ) -> bool | Provisional:
-        """Recovery oracle: False (no row), True (a final row) or a provisional row's state. One store read per
-        (device, metric, window length, UTC day), cached. Rows stored after the read were stored by this
-        instance, which knows its own windows (it never asks about them)."""
+    def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool:
+        """Recovery oracle: one store read per (device, metric, window length, UTC day), cached. Rows stored
+        after the read were stored by this instance, which knows its own windows (it never asks about them)."""
         store = self.store or self._open_store()
         day = window_start // DAY_MS
         cache_key = (key[0], key[1], metric, definition.length_s, day)
@@ -82,10 +79,7 @@ class AggregateBolt(WindowedBolt):
             starts = self.stored_days[cache_key] = store.window_starts_on_day(
                 key[0], key[1], metric, definition.length_s, day
             )
-        if window_start not in starts:
-            return False
-        found = starts[window_start]
-        return True if found is None else found
+        return window_start in starts
 
     def previously_late(self, item: Any) -> bool:
         """Recovery: the event's source offset is among the `late` dead letters a previous instance stored
@@ -180,12 +174,6 @@ class AggregateBolt(WindowedBolt):
             window_s, start, end = window.definition.length_s, window.start, window.end
             for metric, s in window.results.items():
                 rows.append(window_row(tenant, device_id, metric, window_s, start, end, s))
-            if window.values is not None:  # closed early: the rows carry what a restart needs to go on
-                ids = list(window.event_ids)
-                for row in rows[-len(window.results) :] if window.results else ():
-                    row["provisional"] = True
-                    row["event_ids"] = ids
-                    row["values"] = list(window.values[row["metric"]])
         for shard, rows in by_shard.items():
             for i in range(0, len(rows), ROWS_PER_TUPLE):
                 self.emit(["window", rows[i : i + ROWS_PER_TUPLE], shard], anchors=anchors)

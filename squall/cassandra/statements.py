@@ -19,16 +19,7 @@ _EPOCH_DT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # metric_windows' day bucket (a partition key column) stands right before window_start.
 _DAY_AT = WINDOW_COLUMNS.index("window_start")
 _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
-    # every window row writes `provisional`; only provisional rows write `state` ("window_state"), so a final
-    # row costs no tombstone (a final row's stale state is never read: `provisional` is false)
-    "window": (
-        "metric_windows",
-        (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:], "provisional"),
-    ),
-    "window_state": (
-        "metric_windows",
-        (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:], "provisional", "state"),
-    ),
+    "window": ("metric_windows", (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:])),
     "event": ("events", ("tenant", "device_id", "day", "ts", "event_id", "type", "metrics", "attrs")),
     "alert": (
         "alerts",
@@ -66,9 +57,7 @@ def check_kind(kind: str) -> None:
 
 
 def insert_cql(keyspace: str, kind: str) -> str:
-    """The upsert of a record kind (or "window_state": a provisional window row, with its state)."""
-    if kind != "window_state":
-        check_kind(kind)
+    check_kind(kind)
     table, columns = _COLUMNS[kind]
     marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) VALUES ({marks})"
@@ -93,16 +82,16 @@ def window_exists_cql(keyspace: str) -> str:
 def window_starts_cql(keyspace: str) -> str:
     """The window_start of every metric_windows row of one partition (a device, metric, length and UTC day)."""
     return (
-        f"SELECT window_start, provisional, state FROM {keyspace}.metric_windows"
+        f"SELECT window_start FROM {keyspace}.metric_windows"
         " WHERE tenant = ? AND device_id = ? AND metric = ? AND window_s = ? AND day = ?"
     )
 
 
 def window_starts_in_cql(keyspace: str) -> str:
-    """The (metric, window_s, window_start, provisional, state) of every metric_windows row of one device and
-    UTC day, for the metrics and lengths bound as lists: one request over metrics x lengths partitions."""
+    """The (metric, window_s, window_start) of every metric_windows row of one device and UTC day, for the
+    metrics and lengths bound as lists: one request over metrics x lengths partitions."""
     return (
-        f"SELECT metric, window_s, window_start, provisional, state FROM {keyspace}.metric_windows"
+        f"SELECT metric, window_s, window_start FROM {keyspace}.metric_windows"
         " WHERE tenant = ? AND device_id = ? AND metric IN ? AND window_s IN ? AND day = ?"
     )
 
@@ -123,13 +112,8 @@ def window_key_values(
 
 
 def _window(r: WindowResult) -> tuple[Any, ...]:
-    """A final row's values ("window"), or a provisional row's with its state ("window_state": the store picks
-    the statement by the length)."""
     values = [getattr(r, column) for column in WINDOW_COLUMNS]
     values.insert(_DAY_AT, utc_day(r.window_start))
-    values.append(r.provisional)
-    if r.provisional:
-        values.append(r.state())
     return tuple(values)
 
 

@@ -40,14 +40,7 @@ from squall.cassandra.statements import (
     window_starts_in_cql,
 )
 from squall.errors import InfraError
-from squall.pipeline.model import (
-    DAY_MS,
-    RECORD_KINDS,
-    WINDOW_COLUMNS,
-    WINDOW_STATE_COLUMNS,
-    stored_window,
-)
-from squall.windowing.manager import Provisional
+from squall.pipeline.model import DAY_MS, RECORD_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +122,7 @@ class CassandraStore:
         self._cluster, self._session = connect(self.settings, self.settings.keyspace)
         self._prepared = {
             kind: self._session.prepare(timestamped_insert_cql(self.settings.keyspace, kind))
-            for kind in (*RECORD_KINDS, "window_state")
+            for kind in RECORD_KINDS
         }
         self._binders = {kind: RowBinder(prepared) for kind, prepared in self._prepared.items()}
         self._window_exists = self._session.prepare(window_exists_cql(self.settings.keyspace))
@@ -153,14 +146,7 @@ class CassandraStore:
 
     def write(self, kind: str, record: Any) -> Future[None]:
         check_kind(kind)
-        binder = self._binder(kind, record)
-        return self._execute(binder.bind((*bind_values(kind, record), self._write_time())))
-
-    def _binder(self, kind: str, record: Any) -> RowBinder:
-        """A provisional window row also writes its state column; every other row goes through its kind's."""
-        if kind == "window" and getattr(record, "provisional", False):
-            return self._binders["window_state"]
-        return self._binders[kind]
+        return self._execute(self._binders[kind].bind((*bind_values(kind, record), self._write_time())))
 
     def write_many(self, kind: str, records: list[Any]) -> list[Future[None]]:
         """Upsert `records` as UNLOGGED batches of up to `batch_rows` rows that share a partition
@@ -169,7 +155,6 @@ class CassandraStore:
         one request and no extra hop). Returns one Future per record, shared by the records of a batch."""
         check_kind(kind)
         binder, size, limit = self._binders[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
-        with_state = self._binders["window_state"] if kind == "window" else None
         by_replicas = self.settings.batch_grouping == "replica_set"
         groups: dict[Any, list[int]] = {}
         bound: list[Any] = []
@@ -178,10 +163,7 @@ class CassandraStore:
         )  # one per call: its rows of one key are equal (persisting keeps a window's last emit)
         for i, record in enumerate(records):
             values = bind_values(kind, record)
-            if with_state is not None and record.provisional:
-                statement = with_state.bind((*values, write_time))
-            else:
-                statement = binder.bind((*values, write_time))
+            statement = binder.bind((*values, write_time))
             bound.append(statement)
             key: Any = values[:size]
             if by_replicas:
@@ -287,18 +269,14 @@ class CassandraStore:
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> dict[int, Provisional | None]:
-        """One partition read (the writer's day bucket): the stored window starts of that UTC day, each mapped
-        to None (a final row) or its provisional state."""
+    ) -> set[int]:
+        """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
         values = (tenant, device_id, metric, window_s, utc_day(day * DAY_MS))
-        return {
-            datetime_to_ms(r.window_start): stored_window(r.provisional, r.state)
-            for r in self._read(self._window_starts, values)
-        }
+        return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], dict[int, Provisional | None]]]:
+    ) -> list[dict[tuple[str, int], set[int]]]:
         """One multi-partition read (metrics x lengths) per request, all in flight at once."""
         pending = [
             self._session.execute_async(
@@ -309,11 +287,9 @@ class CassandraStore:
             )
             for tenant, device_id, day, metrics, lengths in requests
         ]
-        out: list[dict[tuple[str, int], dict[int, Provisional | None]]] = []
+        out: list[dict[tuple[str, int], set[int]]] = []
         for (tenant, device_id, day, metrics, lengths), future in zip(requests, pending, strict=True):
-            found: dict[tuple[str, int], dict[int, Provisional | None]] = {
-                (m, w): {} for m in metrics for w in lengths
-            }
+            found: dict[tuple[str, int], set[int]] = {(m, w): set() for m in metrics for w in lengths}
             try:
                 rows = future.result()
             except Exception as exc:
@@ -322,9 +298,7 @@ class CassandraStore:
                     f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
                 ) from exc
             for r in rows:
-                found.setdefault((r.metric, r.window_s), {})[datetime_to_ms(r.window_start)] = stored_window(
-                    r.provisional, r.state
-                )
+                found.setdefault((r.metric, r.window_s), set()).add(datetime_to_ms(r.window_start))
             out.append(found)
         return out
 
@@ -364,18 +338,14 @@ class CassandraStore:
 WindowKey = tuple[str, str, str, int, int]
 
 
-def read_window_rows(
-    settings: CassandraSettings, with_state: bool = False
-) -> dict[WindowKey, dict[str, Any]]:
+def read_window_rows(settings: CassandraSettings) -> dict[WindowKey, dict[str, Any]]:
     """Every `metric_windows` row of the keyspace, keyed (tenant, device_id, metric, window_s, window_start),
-    times as ms since the epoch: the shape `squall.pipeline.truth` rows are compared in. The result columns only,
-    unless `with_state` (then also `provisional` and `state`, which `squall.pipeline.truth` checks against the
-    row). For checks and tools, not the hot path (a full scan)."""
-    columns = [*WINDOW_COLUMNS, *(WINDOW_STATE_COLUMNS if with_state else ())]
+    times as ms since the epoch: the shape `squall.pipeline.truth` rows are compared in. For checks and tools,
+    not the hot path (a full scan)."""
     cluster, session = connect(settings, settings.keyspace)
     try:
         rows: dict[WindowKey, dict[str, Any]] = {}
-        for r in session.execute(f"SELECT {', '.join(columns)} FROM metric_windows"):
+        for r in session.execute("SELECT * FROM metric_windows"):
             row = r._asdict()
             row["window_start"], row["window_end"] = (
                 datetime_to_ms(r.window_start),

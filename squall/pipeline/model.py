@@ -6,14 +6,9 @@ Every store write is an idempotent upsert keyed as documented on each record, so
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
-
-import msgpack
-
-from squall.windowing.manager import Provisional
 
 DAY_MS = 86_400_000  # one UTC day: the day buckets of window reads (Store.window_starts_on_day)
 
@@ -51,57 +46,14 @@ class WindowResult:
     mean: float
     p50: float
     p95: float
-    # A row an idle timeout (or an eviction) closed early: on-time events may still amend it. It carries what a
-    # restarted aggregate needs to go on counting the window exactly: the metric's values and the ids of the
-    # events the window counted (stored as the `state` column, `encode_state`). Final rows carry neither.
-    provisional: bool = False
-    event_ids: list[str] | None = None
-    values: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """As aggregate emits it: a final row without the recovery fields."""
-        data = asdict(self)
-        if not self.provisional:
-            for name in _RECOVERY_FIELDS:
-                del data[name]
-        return data
-
-    def state(self) -> bytes | None:
-        """The `state` column of a provisional row (None for a final row)."""
-        if not self.provisional:
-            return None
-        return encode_state(self.event_ids or [], self.values or [])
+        return asdict(self)
 
 
-# metric_windows' result columns, in WindowResult's order: every store and reader selects these (a store may add
-# its own bucket columns, as Cassandra's `day`, and the recovery columns WINDOW_STATE_COLUMNS).
-_RECOVERY_FIELDS = ("provisional", "event_ids", "values")
-WINDOW_COLUMNS: tuple[str, ...] = tuple(
-    f.name for f in fields(WindowResult) if f.name not in _RECOVERY_FIELDS
-)
-# provisional (bool) and state (a provisional row's event ids and values, `encode_state`): read only by a
-# recovering aggregate (Store.window_starts_of_days)
-WINDOW_STATE_COLUMNS = ("provisional", "state")
-
-
-def encode_state(event_ids: Sequence[str], values: Sequence[float]) -> bytes:
-    """A provisional row's `state` column: msgpack [event ids, values]."""
-    packed: bytes = msgpack.packb([list(event_ids), list(values)], use_bin_type=True)
-    return packed
-
-
-def decode_state(blob: bytes | None) -> Provisional:
-    """The `state` column back as the window engine's Provisional (empty for a row that has none)."""
-    if not blob:
-        return Provisional((), ())
-    ids, values = msgpack.unpackb(blob, raw=False)
-    return Provisional(tuple(ids), tuple(float(v) for v in values))
-
-
-def stored_window(provisional: bool | None, state: bytes | None) -> Provisional | None:
-    """What `window_starts_on_day` maps a stored row's start to: None for a final row (older rows, without the
-    column, are final), its Provisional state otherwise."""
-    return decode_state(state) if provisional else None
+# metric_windows' columns, in WindowResult's order: every store and reader selects these (a store may add its own
+# bucket columns, as Cassandra's `day`).
+WINDOW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WindowResult))
 
 
 @dataclass(frozen=True)
@@ -159,16 +111,15 @@ class Store(Protocol):
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> dict[int, Provisional | None]:
+    ) -> set[int]:
         """The window_start of every stored WindowResult row of (tenant, device_id, metric, window_s) starting
-        on UTC day `day` (= window_start // DAY_MS), mapped to None for a final row and to its stored state for
-        a provisional one: one partition read in Cassandra. Aggregate asks after a restart, once per day
-        bucket, instead of once per window."""
+        on UTC day `day` (= window_start // DAY_MS): one partition read in Cassandra. Aggregate asks after a
+        restart, once per day bucket, instead of once per window."""
         ...
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], dict[int, Provisional | None]]]:
+    ) -> list[dict[tuple[str, int], set[int]]]:
         """`window_starts_on_day` for many (tenant, device_id, day, metrics, window lengths) at once: per request,
         (metric, window_s) -> stored window starts of that day, for every metric x length asked. Cassandra sends
         one multi-partition read per request, all requests concurrently (a restarted aggregate prefetches a

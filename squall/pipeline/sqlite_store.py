@@ -18,19 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from squall.errors import ConfigError, InfraError
-from squall.pipeline.model import (
-    DAY_MS,
-    RECORD_KINDS,
-    WINDOW_COLUMNS,
-    Alert,
-    DeadLetter,
-    Event,
-    WindowResult,
-    stored_window,
-)
+from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
 from squall.pipeline.settings import PipelineSettings
 from squall.private_state import STATE_DIR_NAME, ensure_state_dir, open_private, private_dir, private_file
-from squall.windowing.manager import Provisional
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -40,7 +30,6 @@ CREATE TABLE IF NOT EXISTS metric_windows (
   tenant TEXT NOT NULL, device_id TEXT NOT NULL, metric TEXT NOT NULL, window_s INTEGER NOT NULL,
   window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL,
   min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL, p50 REAL NOT NULL, p95 REAL NOT NULL,
-  provisional INTEGER NOT NULL DEFAULT 0, state BLOB,
   PRIMARY KEY (tenant, device_id, metric, window_s, window_start));
 CREATE TABLE IF NOT EXISTS alerts (
   tenant TEXT NOT NULL, device_id TEXT NOT NULL, alert_id TEXT NOT NULL, ts INTEGER NOT NULL, metric TEXT NOT NULL,
@@ -70,22 +59,9 @@ def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
         _enable_wal(db, busy_timeout_s)
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
-        _add_window_state_columns(db)
     except (OSError, sqlite3.Error) as exc:
         raise InfraError(f"cannot open SQLite store {path} (pipeline.sqlite.path): {exc}") from exc
     return db
-
-
-def _add_window_state_columns(db: sqlite3.Connection) -> None:
-    """A store file made before metric_windows had its recovery columns gets them (its rows are final)."""
-    have = {r[1] for r in db.execute("PRAGMA table_info(metric_windows)")}
-    for column, decl in (("provisional", "INTEGER NOT NULL DEFAULT 0"), ("state", "BLOB")):
-        if column not in have:
-            try:
-                db.execute(f"ALTER TABLE metric_windows ADD COLUMN {column} {decl}")
-            except sqlite3.OperationalError as exc:  # another task process added it first
-                if "duplicate column" not in str(exc):
-                    raise
 
 
 def _private_store_file(path: Path) -> None:
@@ -122,11 +98,6 @@ def _row(kind: str, record: Any) -> dict[str, Any]:
     want = _TYPE_OF[kind]
     if not isinstance(record, want):
         raise ConfigError("record", f"kind {kind!r} takes a {want.__name__}, got {type(record).__name__}")
-    if kind == "window":
-        row = {c: getattr(record, c) for c in WINDOW_COLUMNS}
-        row["provisional"] = int(record.provisional)
-        row["state"] = record.state()  # a final row clears what a provisional one stored (whole-row replace)
-        return row
     row = record.to_dict()
     if kind == "event":
         row["metrics"] = json.dumps(row["metrics"], sort_keys=True)
@@ -210,17 +181,17 @@ class SqliteStore:
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> dict[int, Provisional | None]:
+    ) -> set[int]:
         rows = self._db.execute(
-            "SELECT window_start, provisional, state FROM metric_windows WHERE tenant = ? AND device_id = ?"
-            " AND metric = ? AND window_s = ? AND window_start >= ? AND window_start < ?",
+            "SELECT window_start FROM metric_windows WHERE tenant = ? AND device_id = ? AND metric = ?"
+            " AND window_s = ? AND window_start >= ? AND window_start < ?",
             (tenant, device_id, metric, window_s, day * DAY_MS, (day + 1) * DAY_MS),
         )
-        return {int(start): stored_window(bool(provisional), state) for start, provisional, state in rows}
+        return {int(r[0]) for r in rows}
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], dict[int, Provisional | None]]]:
+    ) -> list[dict[tuple[str, int], set[int]]]:
         return [
             {
                 (metric, window_s): self.window_starts_on_day(tenant, device_id, metric, window_s, day)

@@ -22,14 +22,10 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
   instead of being dead-lettered as late. Closed windows are kept for `retain_closed_s` of processing time on
   the clock (the windowed bolt uses twice the message timeout: a tree fails, and its tuples replay, within it).
 - Recovery (`recover_from`): a fresh instance does not know which windows a previous one closed and stored.
-  During a horizon after its start it asks the store about each (window, metric) before counting. A final row
-  (closed by the watermark) is complete, so that metric is not counted again there. A provisional row (closed
-  early by the idle timeout or an eviction; its events' tuples were released, so they do not replay) carries
-  what is needed to go on counting it exactly: its values and the ids of the events it counted
-  (`ClosedWindow.values`, `Provisional`). The fresh window starts from them, so an on-time event that comes
-  after the restart amends the row, and a re-delivered event is counted once. An event all of whose windows
-  are stored final is released at once (`Outcome.stored`). A replay of a committed-offset tail thus never
-  overwrites a row with a partial one.
+  During a horizon after its start it asks the store about each (window, metric) before counting; a stored
+  row is complete (written once, at close), so that metric is not counted again there. An event all of whose
+  windows are stored is released at once (`Outcome.stored`). A replay of a committed-offset tail thus never
+  overwrites a complete row with a partial one.
 - Bounded memory (`WindowSettings.max_keys`, `max_closed_windows`), whatever the number of keys:
   - At most `max_keys` keys are live (watermark, open windows). A new key past it evicts the least recently
     active one as if it went idle: its open windows close provisionally (emitted, their tuples released) and
@@ -48,9 +44,9 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from squall.clock import Clock
 from squall.windowing.assigner import window_starts
@@ -58,18 +54,7 @@ from squall.windowing.definitions import WindowDefinition, WindowSettings
 from squall.windowing.stats import Summary, summarize
 
 Key = tuple[str, str]
-
-
-class Provisional(NamedTuple):
-    """What the store holds of a provisional row: the metric's values and the ids of the events its window
-    counted (every metric row of a window carries the window's ids)."""
-
-    event_ids: Sequence[str]
-    values: Sequence[float]
-
-
-# (key, definition, window_start, metric) -> False: no row; True: a final row; Provisional: a provisional row
-StoredOracle = Callable[[Key, WindowDefinition, int, str], "bool | Provisional"]
+StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
 NO_WATERMARK = -(2**63)
 NO_END = 2**63  # a key with no open window: no watermark makes one due
 FENCES = 1 << 16  # slots of the table of forgotten keys' fences (allocated when a first key is forgotten)
@@ -99,10 +84,6 @@ class ClosedWindow:
     results: Mapping[str, Summary]  # metric -> summary
     tokens: tuple[Hashable, ...]  # the tuples this window's output is anchored to
     event_ids: frozenset[str]
-    final: bool = True  # closed by the watermark: no on-time event can join it any more
-    # provisional closes only: metric -> the values counted (with event_ids, what a fresh instance needs to go
-    # on counting the window exactly after a restart; stored with the provisional row)
-    values: Mapping[str, tuple[float, ...]] | None = None
 
 
 @dataclass(slots=True)
@@ -357,12 +338,7 @@ class WindowManager:
                     continue  # opened before recover_from: this instance saw it from its start
                 for metric in values:
                     if metric not in window.asked:
-                        found = oracle(key, definition, start, metric)
-                        if isinstance(found, Provisional):
-                            # closed early and stored: go on from its state (nothing is counted here yet)
-                            window.event_ids.update(found.event_ids)
-                            window.metrics[metric] = list(found.values)
-                        elif found:
+                        if oracle(key, definition, start, metric):
                             if window.stored is None:
                                 window.stored = set()
                             window.stored.add(metric)
@@ -466,20 +442,17 @@ class WindowManager:
             for window in due:
                 wkey = (window.rank, window.start)
                 del open_windows[wkey]
-                final = window.end <= state.watermark
-                metrics = sorted(window.metrics.items())
                 closed = ClosedWindow(
                     key,
                     window.definition,
                     window.start,
                     window.end,
-                    {m: summarize(v, accuracy) for m, v in metrics},
+                    {m: summarize(v, accuracy) for m, v in sorted(window.metrics.items())},
                     tuple(window.tokens),
                     frozenset(window.event_ids),
-                    final,
-                    None if final else {m: tuple(v) for m, v in metrics},
                 )
                 outcome.closed.append(closed)
+                final = window.end <= state.watermark
                 if not final:
                     state.provisional += 1
                 state.closed[wkey] = retained[(key, wkey)] = _Closed(now, window, closed, final)

@@ -21,11 +21,10 @@ from squall.cassandra.binding import RowBinder
 from squall.cassandra.schema import apply_schema
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import bind_values, datetime_to_ms, insert_cql
-from squall.cassandra.store import CassandraStore, connect, read_window_rows
+from squall.cassandra.store import CassandraStore, connect
 from squall.errors import InfraError
 from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
 from squall.pipeline.parse import Parser
-from squall.windowing.manager import Provisional
 from tests.strategies import payloads
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -178,9 +177,9 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         assert not store.has_window("acme", "dev-9", "temperature", 10, day_end)
         assert not store.has_window("acme", "dev-9", "humidity", 10, day_end - 10_000)
         day = day_end // 86_400_000
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end: None}
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == {}
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == {}
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end}
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == set()
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == set()
         # the batched form a restarted aggregate prefetches with: one request per device and day
         other = replace(late_window, metric="temperature", window_s=60, window_start=day_end - 50_000)
         store.write("window", other).result(timeout=60)
@@ -193,56 +192,14 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         )
         assert found == [
             {
-                ("humidity", 10): {day_end: None},
-                ("humidity", 60): {},
-                ("temperature", 10): {},
-                ("temperature", 60): {day_end - 50_000: None},
+                ("humidity", 10): {day_end},
+                ("humidity", 60): set(),
+                ("temperature", 10): set(),
+                ("temperature", 60): {day_end - 50_000},
             },
-            {("humidity", 10): {}},
-            {("humidity", 10): {}, ("humidity", 60): {}},
+            {("humidity", 10): set()},
+            {("humidity", 10): set(), ("humidity", 60): set()},
         ]
-    finally:
-        store.close()
-
-
-def test_a_provisional_row_keeps_its_state_until_a_final_row_amends_it(settings: CassandraSettings) -> None:
-    """A window closed early is stored with its values and event ids (what a restarted aggregate goes on from);
-    the final row that amends it reads as final, whatever state the cell still holds."""
-    store = CassandraStore(settings)
-    try:
-        early = WindowResult(
-            "acme",
-            "dev-p",
-            "t",
-            10,
-            T0,
-            T0 + 10_000,
-            2,
-            3.0,
-            1.0,
-            2.0,
-            1.5,
-            1.0,
-            2.0,
-            True,
-            ["e1", "e2"],
-            [1.0, 2.0],
-        )
-        day = T0 // 86_400_000
-        [done] = store.write_many("window", [early])
-        done.result(timeout=60)
-        want = Provisional(("e1", "e2"), (1.0, 2.0))
-        assert store.window_starts_on_day("acme", "dev-p", "t", 10, day) == {T0: want}
-        assert store.window_starts_of_days([("acme", "dev-p", day, ("t",), (10,))]) == [
-            {("t", 10): {T0: want}}
-        ]
-        final = WindowResult("acme", "dev-p", "t", 10, T0, T0 + 10_000, 3, 6.0, 1.0, 3.0, 2.0, 2.0, 3.0)
-        store.write("window", final).result(timeout=60)
-        assert store.window_starts_on_day("acme", "dev-p", "t", 10, day) == {T0: None}
-        rows = read_window_rows(settings, with_state=True)
-        assert rows[("acme", "dev-p", "t", 10, T0)]["count"] == 3
-        assert rows[("acme", "dev-p", "t", 10, T0)]["provisional"] is False
-        assert "state" not in read_window_rows(settings)[("acme", "dev-p", "t", 10, T0)]
     finally:
         store.close()
 

@@ -224,63 +224,7 @@ def test_sqlite_store_has_window(tmp_path: Path) -> None:
         "window",
         WindowResult("acme", "dev-1", "t", 10, 86_400_000, 86_410_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
     )
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {1_000: None}  # day 0 only; final
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 1) == {86_400_000: None}
-    assert store.window_starts_on_day("acme", "dev-1", "t", 60, 0) == {}
-    store.close()
-
-
-def test_sqlite_store_keeps_a_provisional_rows_state_until_a_final_row_replaces_it(tmp_path: Path) -> None:
-    from squall.pipeline.model import WindowResult
-    from squall.windowing.manager import Provisional
-
-    store = SqliteStore({"sqlite": {"path": str(tmp_path / "s.db")}})
-    early = WindowResult(
-        "acme",
-        "dev-1",
-        "t",
-        10,
-        1_000,
-        11_000,
-        2,
-        3.0,
-        1.0,
-        2.0,
-        1.5,
-        1.0,
-        2.0,
-        True,
-        ["e1", "e2"],
-        [1.0, 2.0],
-    )
-    store.write("window", early).result(timeout=5)
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {
-        1_000: Provisional(("e1", "e2"), (1.0, 2.0))
-    }
-    [found] = store.window_starts_of_days([("acme", "dev-1", 0, ("t",), (10,))])
-    assert found == {("t", 10): {1_000: Provisional(("e1", "e2"), (1.0, 2.0))}}
-    final = WindowResult("acme", "dev-1", "t", 10, 1_000, 11_000, 3, 6.0, 1.0, 3.0, 2.0, 2.0, 3.0)
-    store.write("window", final).result(timeout=5)
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {1_000: None}
-    store.close()
-
-
-def test_a_sqlite_store_made_before_the_recovery_columns_gets_them(tmp_path: Path) -> None:
-    import sqlite3
-
-    path = tmp_path / "old.db"
-    old = sqlite3.connect(str(path))
-    old.execute(
-        "CREATE TABLE metric_windows (tenant TEXT NOT NULL, device_id TEXT NOT NULL, metric TEXT NOT NULL,"
-        " window_s INTEGER NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL,"
-        " count INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL,"
-        " p50 REAL NOT NULL, p95 REAL NOT NULL, PRIMARY KEY (tenant, device_id, metric, window_s, window_start))"
-    )
-    old.execute(
-        "INSERT INTO metric_windows VALUES ('acme', 'dev-1', 't', 10, 1000, 11000, 1, 1, 1, 1, 1, 1, 1)"
-    )
-    old.commit()
-    old.close()
-    store = SqliteStore({"sqlite": {"path": str(path)}})
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {1_000: None}  # an old row is final
+    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {1_000}  # day 0 only
+    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 1) == {86_400_000}
+    assert store.window_starts_on_day("acme", "dev-1", "t", 60, 0) == set()
     store.close()

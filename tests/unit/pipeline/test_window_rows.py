@@ -79,39 +79,3 @@ def test_window_rows_are_the_window_results_dicts() -> None:
     assert repr([v for v, _, _ in emitted]) == repr(want)
     assert all(list(row) == list(WINDOW_COLUMNS) for values, _, _ in emitted for row in values[1])
     assert max(len(values[1]) for values, _, _ in emitted) == ROWS_PER_TUPLE  # chunked as before
-
-
-def test_a_provisional_windows_rows_carry_its_values_and_event_ids() -> None:
-    """A window an idle timeout closed early: each metric's row carries that metric's values and the window's
-    event ids, and round-trips through WindowResult and the stores' state column."""
-    from squall.pipeline.model import decode_state
-    from squall.pipeline.tuples import record_from_values
-    from squall.windowing.manager import Provisional
-
-    values = {"a": (1.0, 2.5), "b": (7.0,)}
-    window = ClosedWindow(
-        ("t0", "d0"),
-        tumbling(10),
-        T0,
-        T0 + 10_000,
-        {m: summarize(v) for m, v in values.items()},
-        ("tok",),
-        frozenset({"e1", "e2"}),
-        final=False,
-        values=values,
-    )
-    bolt = AggregateBolt.__new__(AggregateBolt)
-    bolt.shards = 4
-    emitted: list[Any] = []
-    bolt.emit = lambda values, anchors=None, stream="default": emitted.append(values)
-    bolt.emit_windows([window], ["tok"])
-    [[kind, rows, _]] = emitted
-    assert kind == "window" and [r["metric"] for r in rows] == ["a", "b"]
-    for row in rows:
-        assert row["provisional"] is True and sorted(row["event_ids"]) == ["e1", "e2"]
-        assert row["values"] == list(values[row["metric"]])
-        record = record_from_values("window", row)
-        assert record.to_dict() == row
-        state = decode_state(record.state())
-        assert sorted(state.event_ids) == ["e1", "e2"]
-        assert state == Provisional(state.event_ids, values[row["metric"]])

@@ -14,7 +14,7 @@ import pytest
 
 from squall.clock import ManualClock
 from squall.windowing.definitions import WindowDefinition, WindowSettings, tumbling
-from squall.windowing.manager import Key, Outcome, Provisional, WindowManager
+from squall.windowing.manager import Key, Outcome, WindowManager
 
 T0 = 1_767_225_600_000
 A: Key = ("acme", "dev-a")
@@ -33,33 +33,25 @@ PARTITION = [
 
 
 class DictStore:
-    """Rows as persist would upsert them (a provisional row with its state, as the stores keep it), and the
-    oracle a fresh instance asks."""
+    """Rows as persist would upsert them, and the oracle a fresh instance asks."""
 
     def __init__(self) -> None:
         self.rows: dict[RowKey, tuple[int, float]] = {}
-        self.states: dict[RowKey, Provisional | None] = {}
         self.asked: list[RowKey] = []
 
     def persist(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
             for window in [*outcome.closed, *outcome.reemitted]:
                 for metric, s in window.results.items():
-                    row = (window.key, window.definition.length_s, window.start, metric)
-                    self.rows[row] = (s.count, s.sum)
-                    self.states[row] = (
-                        None
-                        if window.values is None
-                        else Provisional(sorted(window.event_ids), window.values[metric])
+                    self.rows[(window.key, window.definition.length_s, window.start, metric)] = (
+                        s.count,
+                        s.sum,
                     )
 
-    def oracle(self, key: Key, definition: WindowDefinition, start: int, metric: str) -> bool | Provisional:
+    def oracle(self, key: Key, definition: WindowDefinition, start: int, metric: str) -> bool:
         row = (key, definition.length_s, start, metric)
         self.asked.append(row)
-        if row not in self.rows:
-            return False
-        state = self.states[row]
-        return True if state is None else state
+        return row in self.rows
 
 
 def feed(manager: WindowManager, events: list[tuple[Key, str, int, dict[str, float]]]) -> list[Outcome]:
@@ -187,59 +179,23 @@ def test_the_oracle_is_not_asked_about_windows_this_instance_emitted_itself() ->
     assert complete.results["t"].count == 2
 
 
-def idle_closed_then_restarted(store: DictStore) -> WindowManager:
-    """A stall closes A's window early (provisional: stored with a1 and a1b, their tuples released, so acked and
-    committed), then the worker dies: a fresh instance recovering from the store."""
-    clock = ManualClock()
-    first = WindowManager(TWO, clock)
-    outcomes = feed(first, [(A, "a1", T0 + 1_000, {"t": 1.0}), (A, "a1b", T0 + 1_500, {"t": 4.0, "h": 9.0})])
-    clock.advance(TWO.idle_timeout_s)
-    outcomes.append(first.on_tick())  # the idle close: provisional
-    store.persist(outcomes)
-    assert store.rows[(A, 10, T0, "t")] == (2, 5.0) and {"a1", "a1b"} <= released(outcomes)
-    assert store.states[(A, 10, T0, "t")] == Provisional(["a1", "a1b"], (1.0, 4.0))
-    fresh = WindowManager(TWO, ManualClock())
-    fresh.recover_from(store.oracle, 180.0)
-    return fresh
-
-
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (docs/pipeline.md, Restarts): a provisional row stored before a restart is taken as complete",
+)
 def test_an_on_time_event_after_a_restart_joins_a_window_an_idle_timeout_closed_before_it() -> None:
-    """a2 (on time: the watermark never moved) arrives at the fresh instance: the final rows count a1, a1b and
-    a2 (before, the fresh instance took the early row for complete and the row stayed one event short)."""
+    """A stall closes A's window early (provisional: stored with a1, a1 acked), the worker dies, and a2 (on time:
+    the watermark never moved) arrives at the fresh instance. The final row should count a1 and a2."""
     store = DictStore()
-    fresh = idle_closed_then_restarted(store)
-    after = feed(fresh, [(A, "a2", T0 + 3_000, {"t": 2.0}), (A, "a3", T0 + 66_000, {"t": 3.0})])
-    store.persist(after)
-    assert store.rows[(A, 10, T0, "t")] == (3, 7.0)
-    assert store.rows[(A, 10, T0, "h")] == (1, 9.0)  # a metric a2 does not have keeps its stored row
-    assert store.rows[(A, 60, T0, "t")] == (3, 7.0)
-    assert store.states[(A, 10, T0, "t")] is None  # closed by the watermark now: final, no state
-    assert released(after) == {"a2"}  # a3's windows are still open
-
-
-def test_a_redelivery_of_an_event_a_provisional_row_counted_is_counted_once() -> None:
-    """The source rewinds to its committed offset after the restart, so a1 comes again next to new events."""
-    store = DictStore()
-    fresh = idle_closed_then_restarted(store)
-    redelivered, a2 = feed(fresh, [(A, "a1", T0 + 1_000, {"t": 1.0}), (A, "a2", T0 + 3_000, {"t": 2.0})])
-    assert redelivered.duplicate and not redelivered.stored and not redelivered.late
-    store.persist([redelivered, a2, fresh.flush()])
-    assert store.rows[(A, 10, T0, "t")] == (3, 7.0)
-    assert store.rows[(A, 60, T0, "t")] == (3, 7.0)
-    assert store.states[(A, 10, T0, "t")] == Provisional(["a1", "a1b", "a2"], (1.0, 4.0, 2.0))
-    assert released([redelivered, a2]) == set() and fresh.pending_tokens() == 0  # released by the flush
-
-
-def test_a_restarted_instance_closing_a_window_again_early_keeps_its_whole_state() -> None:
-    """Provisional twice, across two restarts: the state carries over, nothing is counted twice."""
-    store = DictStore()
-    fresh = idle_closed_then_restarted(store)
-    store.persist(feed(fresh, [(A, "a2", T0 + 3_000, {"t": 2.0})]))
-    store.persist([fresh.flush()])
-    again = WindowManager(TWO, ManualClock())
-    again.recover_from(store.oracle, 180.0)
-    outcomes = feed(again, [(A, "a1b", T0 + 1_500, {"t": 4.0, "h": 9.0}), (A, "a4", T0 + 4_000, {"t": 8.0})])
-    outcomes.append(again.flush())
+    clock = ManualClock()
+    first = WindowManager(SETTINGS, clock)
+    outcomes = feed(first, [(A, "a1", T0 + 1_000, {"t": 1.0})])
+    clock.advance(SETTINGS.idle_timeout_s)
+    outcomes.append(first.on_tick())  # the idle close: provisional, a1's tuple is released (acked, committed)
     store.persist(outcomes)
-    assert store.rows[(A, 10, T0, "t")] == (4, 15.0)
-    assert store.rows[(A, 10, T0, "h")] == (1, 9.0)
+    assert store.rows[(A, 10, T0, "t")] == (1, 1.0) and "a1" in released(outcomes)
+    fresh = WindowManager(SETTINGS, ManualClock())
+    fresh.recover_from(store.oracle, 180.0)
+    after = feed(fresh, [(A, "a2", T0 + 3_000, {"t": 2.0}), (A, "a3", T0 + 16_000, {"t": 3.0})])
+    store.persist(after)
+    assert store.rows[(A, 10, T0, "t")] == (2, 3.0)

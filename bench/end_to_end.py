@@ -726,7 +726,7 @@ def ratios(sq: dict[str, Any], qx: dict[str, Any]) -> dict[str, Any]:
         "messages_per_s_squall_over_quix": ratio(sq["messages_per_s"], qx["messages_per_s"]),
         "note": "squall: runner + spout + every bolt; Quix: its one process. Kafka and Cassandra apart. The jobs "
         "differ: squall validates, de-duplicates, dead-letters, alerts, keeps 10 s and 60 s windows with "
-        "percentiles and writes windows (and each raw event) to Cassandra; the Quix job keeps 10 s windows of "
+        "percentiles and writes windows (and each raw event with --archive) to Cassandra; the Quix job keeps 10 s windows of "
         "three metrics and produces them to Kafka",
     }
 

@@ -25,7 +25,6 @@ from squall.pipeline.tuples import (
     shards_for,
     unpack_batch,
 )
-from squall.windowing.assigner import window_ranges
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
@@ -104,24 +103,34 @@ class AggregateBolt(WindowedBolt):
         store = self.store or self._open_store()
         definitions = self.window_settings.definitions
         lengths = tuple(sorted({d.length_s for d in definitions}))
+        # a window holding ts starts in (ts - length, ts]: on ts's UTC day or, near midnight, the day before
+        longest = max(d.length_ms for d in definitions)
         cached = self.stored_days
-        wanted: dict[tuple[str, str, int], set[str]] = {}
+        metrics_by_day: dict[tuple[str, str, int], set[str]] = {}
         for entry in entries:
             try:
                 event = entry[0]
                 tenant, device_id, ts = event["tenant"], event["device_id"], int(event["ts"])
+                metrics = event["metrics"]
             except Exception:  # noqa: BLE001 - extract dead-letters it
                 continue
-            days = {start // DAY_MS for d in definitions for start, _ in window_ranges(ts, d)}
-            for day in days:
-                missing = [
-                    m
-                    for m in event["metrics"]
-                    for n in lengths
-                    if (tenant, device_id, m, n, day) not in cached
-                ]
-                if missing:
-                    wanted.setdefault((tenant, device_id, day), set()).update(missing)
+            day = ts // DAY_MS
+            if (ts - longest + 1) // DAY_MS == day:
+                days: tuple[int, ...] = (day,)
+            else:  # near midnight: the days its windows' starts fall on
+                days = tuple({_earliest_start(ts, d) // DAY_MS for d in definitions} | {day})
+            for d in days:
+                key = (tenant, device_id, d)
+                known = metrics_by_day.get(key)
+                if known is None:
+                    metrics_by_day[key] = set(metrics)
+                else:
+                    known.update(metrics)
+        wanted: dict[tuple[str, str, int], set[str]] = {}
+        for (tenant, device_id, day), metrics in metrics_by_day.items():
+            missing = {m for m in metrics for n in lengths if (tenant, device_id, m, n, day) not in cached}
+            if missing:
+                wanted[(tenant, device_id, day)] = missing
         if not wanted:
             return
         requests = [(t, d, day, tuple(sorted(ms)), lengths) for (t, d, day), ms in wanted.items()]
@@ -177,6 +186,14 @@ class AggregateBolt(WindowedBolt):
         for shard, rows in by_shard.items():
             for i in range(0, len(rows), ROWS_PER_TUPLE):
                 self.emit(["window", rows[i : i + ROWS_PER_TUPLE], shard], anchors=anchors)
+
+
+def _earliest_start(ts: int, definition: WindowDefinition) -> int:
+    """The start of the oldest window of `definition` holding `ts` (starts are multiples of the slide in
+    (ts - length, ts])."""
+    slide, length = definition.slide_ms, definition.length_ms
+    last = ts - ts % slide
+    return last - ((last - ts + length - 1) // slide) * slide
 
 
 def window_row(

@@ -575,3 +575,19 @@ def test_a_restarted_aggregate_prefetches_stored_windows_once_per_device_and_day
         ("d2", "temperature", 10): 1,
         ("d2", "temperature", 60): 1,
     }
+
+
+@given(ts=st.integers(0, 10**13), slide_s=st.integers(1, 600), slides=st.integers(1, 6))
+def test_the_earliest_window_start_recovery_reads_is_that_of_the_assigner(
+    ts: int, slide_s: int, slides: int
+) -> None:
+    from bolts.aggregate import _earliest_start
+    from squall.windowing.assigner import window_starts
+    from squall.windowing.definitions import parse_window_settings
+
+    length_s = slide_s * slides
+    kind = {"type": "tumbling"} if slide_s == length_s else {"type": "sliding", "slide_s": slide_s}
+    [definition] = parse_window_settings({"definitions": [{**kind, "length_s": length_s}]}).definitions
+    assert _earliest_start(ts, definition) == min(
+        window_starts(ts, definition.slide_ms, definition.length_ms)
+    )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import orjson
 
-from squall.pipeline.model import Event
+from squall.pipeline.model import Event, event_dict
 
 if TYPE_CHECKING:
     from squall.pipeline.settings import ParseSettings
@@ -144,16 +144,7 @@ def decode_strict(payload: bytes, limits: Limits) -> dict[str, Any]:
         raise InvalidEvent(
             "too_large", f"{len(payload)} bytes > max_payload_bytes {limits.max_payload_bytes}"
         )
-    event = validate(decode_raw(payload), limits)
-    return {
-        "tenant": event.tenant,
-        "device_id": event.device_id,
-        "event_id": event.event_id,
-        "ts": event.ts,
-        "type": event.type,
-        "metrics": event.metrics,
-        "attrs": event.attrs,
-    }
+    return event_dict(validate(decode_raw(payload), limits))
 
 
 BIG_FLOAT = 2.0**63  # a float this large may be an integer literal beyond 64 bits that orjson read as a float

@@ -29,6 +29,20 @@ class Event:
         return asdict(self)
 
 
+def event_dict(event: Event) -> dict[str, Any]:
+    """`event.to_dict()` built field by field, without dataclasses.asdict's recursive deep copy (the metrics and
+    attrs dicts are shared: for a freshly parsed event that nothing else holds)."""
+    return {
+        "tenant": event.tenant,
+        "device_id": event.device_id,
+        "event_id": event.event_id,
+        "ts": event.ts,
+        "type": event.type,
+        "metrics": event.metrics,
+        "attrs": event.attrs,
+    }
+
+
 @dataclass(frozen=True)
 class WindowResult:
     """One closed window. Key: (tenant, device_id, metric, window_s, window_start)."""

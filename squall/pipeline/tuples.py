@@ -30,7 +30,7 @@ from typing import Any
 import msgpack
 
 from squall.pipeline.events import event_from_dict
-from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult, event_dict
 from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 
 SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = packed [[offset, payload bytes], ...]
@@ -121,18 +121,9 @@ def source_of(values: Any) -> tuple[str, int, int]:
 
 
 def event_entry(event: Event, source: tuple[str, int, int]) -> list[Any]:
-    """One event of a batch: [event dict, [topic, partition, offset]]. The dict is built field by field (equal to
-    `to_dict()`, without dataclasses.asdict's recursive deep copy: the freshly parsed event is not reused)."""
-    data = {
-        "tenant": event.tenant,
-        "device_id": event.device_id,
-        "event_id": event.event_id,
-        "ts": event.ts,
-        "type": event.type,
-        "metrics": event.metrics,
-        "attrs": event.attrs,
-    }
-    return [data, list(source)]
+    """One event of a batch: [event dict, [topic, partition, offset]] (`event_dict`: the freshly parsed event is
+    not reused)."""
+    return [event_dict(event), list(source)]
 
 
 def late_values(entry: list[Any], watermark: int) -> list[Any]:

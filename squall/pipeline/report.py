@@ -62,6 +62,10 @@ def summarize(path: Path, examples: int = 3) -> dict[str, Any]:
 def format_summary(summary: Mapping[str, Any]) -> str:
     lines = [f"Stored in SQLite: {summary['sqlite_path']}"]
     lines.append("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["rows"].items()))
+    if not summary["rows"].get("events"):
+        lines.append(
+            '  (no raw events: the archive is opt-in, an {"stream": "archive"} rule in pipeline.routing.rules)'
+        )
     if summary["dead_letters_by_reason"]:
         lines.append(
             "  dead letters by reason: "

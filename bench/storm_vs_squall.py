@@ -47,6 +47,7 @@ from typing import Any
 from bench.machine import write_result
 from squall.config import Project, pipeline_settings
 from squall.pipeline.report import window_rows
+from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.simulator import SimulatorSettings, generate
 from squall.pipeline.truth import Truth, compare_rows, truth_for_settings
 from squall.testing import isolated_pipeline_project
@@ -221,7 +222,12 @@ def _pipeline_project(dest: Path, run: str, serializer: str, simulator: dict[str
         source=ROOT,
         env="local",
         options={"topology.max.spout.pending": max(30_000, int(simulator["rate"] * 120))},
-        pipeline={"simulator": simulator, "windows": {"idle_timeout_s": 1}},
+        # the raw-event archive (opt-in) is what this benchmark counts: rows in `events` over time
+        pipeline={
+            "simulator": simulator,
+            "windows": {"idle_timeout_s": 1},
+            "routing": {"rules": ARCHIVE_RULES},
+        },
         parallelism={"parse": 1},
     )
     config = json.loads(made.config_path.read_text())

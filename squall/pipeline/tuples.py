@@ -136,12 +136,13 @@ class Letters:
     """The dead letters (or late events) one input tuple produced, emitted as one packed tuple on `stream`,
     anchored to that input, before it is acked: `add` them while handling it, then `flush`."""
 
-    __slots__ = ("component", "stream", "items")
+    __slots__ = ("component", "stream", "items", "binary")
 
     def __init__(self, component: Any, stream: str = "invalid") -> None:
         self.component = component
         self.stream = stream
         self.items: list[Any] = []
+        self.binary = packs_binary(component)  # the component's serializer is set before `initialize`
 
     def add(self, item: list[Any]) -> None:
         self.items.append(item)
@@ -150,7 +151,7 @@ class Letters:
         if not self.items:
             return
         items, self.items = self.items, []
-        binary = packs_binary(self.component)
+        binary = self.binary
         try:
             values = [pack_batch(items, binary)]
         except Exception:  # noqa: BLE001 - a letter that cannot be packed is replaced by one that says so

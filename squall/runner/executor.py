@@ -262,19 +262,30 @@ class BoltExecutor(TaskExecutor):
         if direct is None and msg.get("need_task_ids", True):
             self.host.send_task_ids(tasks)  # type: ignore[union-attr]
 
-    def _ack(self, msg: dict[str, Any]) -> None:
+    def _settle(self, msg: dict[str, Any], acked: bool) -> list[Any] | None:
+        """The pending entry [msgid, ackval, received, user] an ack or fail names, counted as executed; None
+        (reported) when no such tuple is pending."""
         tid = msg.get("id")
         tup = self.pending.pop(tid if type(tid) is str else str(tid), None)
         if tup is None:
-            self._unknown(tid, True)
-            return
-        msgid, ackval, received, user = tup
-        if user:
+            self._unknown(tid, acked)
+            return None
+        if tup[3]:
             self.user_pending -= 1
         m = self.metrics
         m.executed += 1
-        m.acked += 1
-        m.latency_sum += _perf() - received
+        if acked:
+            m.acked += 1
+        else:
+            m.failed += 1
+        m.latency_sum += _perf() - tup[2]
+        return tup
+
+    def _ack(self, msg: dict[str, Any]) -> None:
+        tup = self._settle(msg, True)
+        if tup is None:
+            return
+        msgid, ackval = tup[0], tup[1]
         if msgid:
             engine = self.engine
             acker = engine.acker
@@ -286,18 +297,10 @@ class BoltExecutor(TaskExecutor):
                         engine.finished(outcome)
 
     def _fail(self, msg: dict[str, Any]) -> None:
-        tid = msg.get("id")
-        tup = self.pending.pop(tid if type(tid) is str else str(tid), None)
+        tup = self._settle(msg, False)
         if tup is None:
-            self._unknown(tid, False)
             return
-        msgid, _, received, user = tup
-        if user:
-            self.user_pending -= 1
-        m = self.metrics
-        m.executed += 1
-        m.failed += 1
-        m.latency_sum += _perf() - received
+        msgid = tup[0]
         acker = self.engine.acker
         if msgid and acker is not None:
             for root in msgid:

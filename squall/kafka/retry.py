@@ -51,19 +51,26 @@ class RetrySchedule(Generic[K]):
         self._heap: list[tuple[float, int, K]] = []
         self._seq = 0
 
-    def schedule(self, msg_id: K, num_fails: int) -> bool:
-        """Schedule a retry after failure number `num_fails`; False (and nothing scheduled) once retries are spent."""
+    def schedule(self, msg_id: K, num_fails: int, not_before: float | None = None) -> bool:
+        """Schedule a retry after failure number `num_fails`, not before `not_before` if given; False (and nothing
+        scheduled) once retries are spent."""
         if not self.policy.retriable(num_fails):
             self._due.pop(msg_id, None)
             return False
         due = self._clock.now() + self.policy.delay(num_fails)
+        if not_before is not None and not_before > due:
+            due = not_before
         self._due[msg_id] = due
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, msg_id))
         return True
 
-    def remove(self, msg_id: K) -> None:
-        self._due.pop(msg_id, None)
+    def remove(self, msg_id: K) -> bool:
+        """Unschedule `msg_id`; True if it was scheduled."""
+        return self._due.pop(msg_id, None) is not None
+
+    def due(self, msg_id: K) -> float | None:
+        return self._due.get(msg_id)
 
     def is_scheduled(self, msg_id: K) -> bool:
         return msg_id in self._due

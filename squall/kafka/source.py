@@ -22,7 +22,13 @@
   first, payloads), acked or failed as a whole by their handle (`ack_run`, `fail_run`). A clean run costs a few
   C-level set and list operations, not an object per record; a run that is not clean (emitted before, a gap, a
   paused partition) goes record by record through the same checks as `poll`, as runs of one. A failed run's
-  messages are retried one by one (backoff, max retries, dead letters per message), as runs of one.
+  messages are retried one by one (backoff, max retries, dead letters per message); retries that are due
+  together go out as runs again.
+- Retries keep source order. A partition with a failed message waiting for its retry emits nothing newer until
+  the retry went out, and a partition's retries go out in the order they failed (a later failure is not due
+  before an earlier one). Event-time bolts judge lateness by a device's order in its partition: a replay
+  overtaken by newer events of its device would be taken for late. (storm-kafka-client emits past waiting
+  retries; this source does not.)
 - Start position on a task's first assignment: committed (else earliest) | earliest | latest. Partitions
   that appear later start at their committed offset, else the earliest, so nothing produced to them is lost.
 """
@@ -107,6 +113,10 @@ class KafkaSource:
         self._inflight: dict[MsgKey, _InFlight] = {}
         self._runs: dict[MsgKey, list[bytes]] = {}  # (partition, first offset) -> payloads of a run in flight
         self._retries: RetrySchedule[MsgKey] = RetrySchedule(self.settings.backoff, self._clock)
+        self._retrying: dict[
+            TopicPartition, int
+        ] = {}  # scheduled retries per partition (it emits nothing new)
+        self._retry_due: dict[TopicPartition, float] = {}  # the latest retry time given in the partition
         self._buffer: RoundRobinBuffer[TopicPartition, Any] = RoundRobinBuffer()
         self._dead_lettering: dict[MsgKey, Future[None]] = {}
         self._paused: set[TopicPartition] = set()
@@ -143,6 +153,7 @@ class KafkaSource:
     def poll(self) -> Polled | None:
         self._housekeeping()
         for key in self._retries.ready(limit=1):
+            self._retry_out(key)
             entry = self._inflight.get(key)
             if entry is None:
                 continue
@@ -184,12 +195,26 @@ class KafkaSource:
         runs: list[Run] = []
         taken = 0
         if self._retries:
+            run_tp: Any = None
+            run_first = run_next = 0
+            payloads: list[bytes] = []
             for key in self._retries.ready(limit=limit):
+                self._retry_out(key)
                 entry = self._inflight.get(key)
-                if entry is not None:
-                    self.stats["re_emitted"] += 1
-                    runs.append(((key[0], key[1], 1), [entry.payload]))
-                    taken += 1
+                if entry is None:
+                    continue
+                self.stats["re_emitted"] += 1
+                taken += 1
+                tp, offset = key
+                if tp == run_tp and offset == run_next:  # consecutive offsets due together: one run
+                    payloads.append(entry.payload)
+                    run_next += 1
+                    continue
+                if payloads:
+                    runs.append(((run_tp, run_first, len(payloads)), payloads))
+                run_tp, run_first, run_next, payloads = tp, offset, offset + 1, [entry.payload]
+            if payloads:
+                runs.append(((run_tp, run_first, len(payloads)), payloads))
         if taken < limit and self._active and self._wants_fetch():
             self._fetch(block=not self._buffer and not runs)
         rewind: dict[TopicPartition, int] = {}
@@ -232,7 +257,8 @@ class KafkaSource:
         key = msg_id if isinstance(msg_id, tuple) else parse_msg_id(msg_id)
         if self._inflight.pop(key, None) is None:
             return
-        self._retries.remove(key)
+        if self._retries.remove(key):
+            self._retry_out(key)
         manager = self._offsets.get(key[0])
         if manager is not None and manager.done(key[1]):
             self.stats["acked"] += 1
@@ -246,8 +272,25 @@ class KafkaSource:
             return
         self.stats["failed"] += 1
         entry.fails += 1
-        if not self._retries.schedule(key, entry.fails):
+        tp = key[0]
+        retries = self._retries
+        was_scheduled = retries.is_scheduled(key)
+        if not retries.schedule(key, entry.fails, not_before=self._retry_due.get(tp)):
+            if was_scheduled:
+                self._retry_out(key)
             self._dead_letter(key, entry)
+            return
+        if not was_scheduled:
+            self._retrying[tp] = self._retrying.get(tp, 0) + 1
+        self._retry_due[tp] = retries.due(key) or 0.0
+
+    def _retry_out(self, key: MsgKey) -> None:
+        """`key` left the retry schedule (re-emitted, or acked): its partition may emit new records again."""
+        left = self._retrying.get(key[0], 0) - 1
+        if left > 0:
+            self._retrying[key[0]] = left
+        else:
+            self._retrying.pop(key[0], None)
 
     def close(self) -> None:
         if self._consumer is None:
@@ -350,7 +393,7 @@ class KafkaSource:
         manager = self._offsets.get(tp)
         if manager is None or record.offset <= manager.max_emitted:
             return False  # revoked partition, or emitted before
-        if tp in self._paused:
+        if tp in self._paused or tp in self._retrying:
             # Read it again after the pause, and everything buffered behind it: a partly dropped buffer
             # would emit its rest first after a resume, and the re-read records below it would then
             # count as emitted before, i.e. be lost while the commit moved past them.
@@ -375,6 +418,11 @@ class KafkaSource:
         manager = self._offsets.get(tp)
         first = records[0].offset
         count = len(records)
+        if tp in self._retrying and manager is not None:
+            # a retry of this partition is waiting: nothing newer goes out before it (read these again later)
+            self._buffer.drop(tp)
+            rewind.setdefault(tp, manager.max_emitted + 1)
+            return 0
         if (
             manager is not None
             and first == manager.max_emitted + 1
@@ -445,7 +493,10 @@ class KafkaSource:
 
     def _fetch(self, block: bool) -> None:
         self._emits_since_fetch = 0
-        if self._offsets and len(self._paused) >= len(self._offsets):
+        if self._offsets and (
+            len(self._paused) >= len(self._offsets)
+            or (self._retrying and all(tp in self._paused or tp in self._retrying for tp in self._offsets))
+        ):
             if block:  # every partition is at max_uncommitted: wait for acks and a commit
                 self._sleep(min(PAUSED_WAIT_S, self.settings.poll_timeout_ms / 1000))
             return

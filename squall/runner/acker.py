@@ -51,6 +51,38 @@ class Acker:
         entry = self._pending.get(root)
         return entry is not None and entry[_SPOUT] is not None
 
+    def any_open(self, roots: Any) -> bool:
+        """Whether any of `roots` is a tree a spout task still waits on (a tuple of no open tree is dead work)."""
+        pending = self._pending
+        for root in roots:
+            entry = pending.get(root)
+            if entry is not None and entry[_SPOUT] is not None and not entry[_FAILED]:
+                return True
+        return False
+
+    def spouts_of(self, roots: Any) -> set[int]:
+        """The spout tasks of those of `roots` that are open."""
+        pending = self._pending
+        out = set()
+        for root in roots:
+            entry = pending.get(root)
+            if entry is not None and entry[_SPOUT] is not None:
+                out.add(entry[_SPOUT])
+        return out
+
+    def fail_spouts(self, spout_tasks: set[int], now: float = 0.0) -> list[Outcome]:
+        """Fail every open tree of `spout_tasks`, oldest emit first (so the spouts hear of them, and replay them,
+        in the order they were emitted)."""
+        pending = self._pending
+        roots = [r for r, e in pending.items() if e[_SPOUT] in spout_tasks]
+        roots.sort(key=lambda r: pending[r][_STARTED])  # stable: emit order within one clock reading
+        out = []
+        for root in roots:
+            outcome = self.fail(root, now)
+            if outcome is not None:
+                out.append(outcome)
+        return out
+
     def __contains__(self, root: int) -> bool:
         return root in self._pending
 

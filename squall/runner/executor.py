@@ -154,6 +154,10 @@ class TaskExecutor:
         """The component is gone: release what it held."""
 
 
+def _roots(anchors: list[list[Any]]) -> set[int]:
+    return {root for anchor in anchors for root in anchor[_MSGID]}
+
+
 def raise_protocol(executor: TaskExecutor, text: str) -> None:
     from squall.errors import ProtocolError
 
@@ -172,6 +176,7 @@ class BoltExecutor(TaskExecutor):
         self.loose: deque[tuple[float, str]] = deque()
         self.aged: list[str] = []  # ids of such tuples held longer than the message timeout
         self._next_id = 0
+        self.discarded = 0  # emits not delivered: every tree they belonged to had already failed
 
     def _new_id(self) -> str:
         self._next_id += 1
@@ -233,17 +238,24 @@ class BoltExecutor(TaskExecutor):
                 if anchor is not None and anchor[0]:
                     rooted.append(anchor)
             if rooted:
+                if not engine.acker.any_open(rooted[0][0] if len(rooted) == 1 else _roots(rooted)):
+                    # Every tree it belongs to already failed (a task died, a timeout): the spouts replay
+                    # them, so this tuple is dead work, and delivering it could put it ahead of the replays.
+                    self.discarded += len(tasks)
+                    targets: list[int] = []
+                else:
+                    targets = tasks
                 edge_id = engine.edge_id
                 if len(rooted) == 1:
                     # The usual case: one anchor. Each target gets a fresh edge id under each of its roots.
                     anchor = rooted[0]
                     roots = anchor[0]
-                    for target in tasks:
+                    for target in targets:
                         edge = edge_id()
                         anchor[1] ^= edge
                         deliver(target, self.name, stream, self.task, values, dict.fromkeys(roots, edge))
                 else:
-                    for target in tasks:
+                    for target in targets:
                         out: dict[int, int] = {}
                         for anchor in rooted:
                             edge = edge_id()
@@ -367,7 +379,10 @@ class BoltExecutor(TaskExecutor):
         return orphaned, untracked
 
     def died(self) -> None:
-        """Every tuple the dead task held fails its trees, so spouts replay them."""
+        """Every tuple the dead task held fails its trees, so spouts replay them; and so does every other tree
+        those spouts have open (see `Acker.fail_spouts`): a replay must not be overtaken by newer tuples of the
+        same source that are still on their way to the restarted task (an event-time bolt would take the
+        replayed events for late ones). Tuples of failed trees are no longer delivered (`_emit`)."""
         acker = self.engine.acker
         held = list(self.pending.values())
         self.pending.clear()
@@ -376,10 +391,11 @@ class BoltExecutor(TaskExecutor):
         self.aged.clear()
         if acker is None:
             return
-        for tup in held:
-            if tup[_MSGID]:
-                for root in tup[_MSGID]:
-                    self.engine.finished(acker.fail(root))
+        spouts = acker.spouts_of(root for tup in held if tup[_MSGID] for root in tup[_MSGID])
+        if spouts:
+            finished = self.engine.finished
+            for outcome in acker.fail_spouts(spouts, self.engine.now):
+                finished(outcome)
 
     _handlers = {
         "emit": _emit,

@@ -10,6 +10,9 @@ A source with `poll_batch` (KafkaSource) hands out runs of consecutive offsets o
 a run at once (no per-message msg id, and no object per message beyond its [offset, payload] pair) and acks or
 fails it by its handle. Other sources are polled message by message.
 
+A source with `lag` (KafkaSource) is asked for its lag once every `topology.builtin.metrics.bucket.size.secs`
+(default 60), and the spout sends it as the multilang metric `kafka_lag`: {"<topic>/<partition>": lag, ...}.
+
 A message longer than `pipeline.parse.max_payload_bytes` travels as [offset, prefix, size, sha256] instead of
 [offset, payload] (parse dead-letters it as `too_large` with exactly that), so a 10 MB message costs the topology
 no more than a normal one.
@@ -48,8 +51,15 @@ class EventSpout(Spout):  # type: ignore[misc]
         self._next_id = 0
         self.binary = packs_binary(self)
         self.by_runs = hasattr(self.source, "poll_batch")
+        self.lag_every: Any = None
+        if hasattr(self.source, "lag"):  # KafkaSource: reports its lag as the kafka_lag metric
+            from squall.kafka.lag import Every, metrics_interval
+
+            self.lag_every = Every(metrics_interval(stormconf))
 
     def next_tuple(self) -> None:
+        if self.lag_every is not None and self.lag_every.due() and (lag := self.source.lag()):
+            self.report_metric("kafka_lag", lag)
         if self.by_runs:
             self._next_runs()
             return

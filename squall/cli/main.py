@@ -20,6 +20,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "squall.cli.pipeline:simulate",
     "db": "squall.cli.pipeline:db",
     "dlq": "squall.cli.pipeline:dlq",
+    "lag": "squall.cli.pipeline:lag",
+    "report": "squall.cli.pipeline:report",
     "storm": "squall.cli.storm:storm",
 }
 

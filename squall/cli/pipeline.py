@@ -1,13 +1,16 @@
-"""`squall simulate`, `squall db`, `squall dlq`: the reference pipeline's real-service commands (thin).
+"""`squall simulate`, `squall db`, `squall dlq`, `squall lag`, `squall report`: the reference pipeline's
+commands (thin).
 
-The work is done by squall.kafka.simulate / squall.kafka.admin / squall.cassandra.schema; this module reads
-config.json, calls them, and prints.
+The work is done by squall.kafka.simulate / squall.kafka.admin / squall.kafka.lag / squall.kafka.dead_letter_view /
+squall.pipeline.report / squall.cassandra.schema; this module reads config.json, calls them, and prints. Every
+command that prints a table also takes `--json` and then prints one JSON document instead.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +29,15 @@ def _pipeline(env: str | None) -> PipelineSettings:
     raw = pipeline_settings(project, env_name)
     raw.setdefault("project_root", str(project.root))
     return for_env(raw, project, env_name)
+
+
+JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document instead of a table."
+)
+
+
+def _print_json(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 # --- squall simulate ---------------------------------------------------------------------------------
@@ -194,33 +206,128 @@ def dlq() -> None:
 
 
 @dlq.command("show")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Dead letters to list (--by-reason counts all of them).",
+)
 @click.option("-e", "--environment", "env", default=None, help="config.json env to read settings from.")
 @click.option(
     "--source",
-    type=click.Choice(["kafka", "cassandra"]),
-    default="kafka",
-    show_default=True,
-    help="Read the dead-letter topic or the dead_letters table.",
+    type=click.Choice(["kafka", "cassandra", "sqlite"]),
+    default=None,
+    help="Read the dead-letter topic, Cassandra's dead_letters table or the embedded SQLite store's "
+    "(default: the topic when pipeline.publisher is kafka, else the pipeline's sink).",
 )
 @click.option("--topic", default=None, help="Dead-letter topic (default: pipeline.kafka.dlq_topic).")
-def dlq_show(limit: int, env: str | None, source: str, topic: str | None) -> None:
+@click.option("--by-reason", is_flag=True, help="Count dead letters per reason instead of listing them.")
+@JSON_OPTION
+def dlq_show(
+    limit: int, env: str | None, source: str | None, topic: str | None, by_reason: bool, as_json: bool
+) -> None:
     """Print dead letters: reason, source topic/partition/offset and a preview of the original bytes."""
     from rich.console import Console
 
-    from squall.kafka.dead_letter_view import (
-        dead_letters_from_cassandra,
-        dead_letters_from_kafka,
-        render_table,
-    )
+    from squall.kafka import dead_letter_view as view
 
     pipeline = _pipeline(env)
+    source = source or view.default_source(pipeline)
+    skipped = 0
+    if by_reason:
+        if source == "kafka":
+            letters, skipped = view.dead_letters_from_kafka(pipeline, topic, None)
+            counts = view.count_by_reason(dl.reason for dl in letters)
+        elif source == "cassandra":
+            counts = view.reasons_from_cassandra(pipeline)
+        else:
+            counts = view.reasons_from_sqlite(pipeline.sqlite_file)
+        if as_json:
+            _print_json(view.reasons_document(source, counts, skipped))
+            return
+        Console().print(view.render_reasons(counts))
+        click.echo(
+            f"{sum(counts.values())} dead letter(s) in {source}"
+            + (f", {skipped} undecodable message(s) skipped" if skipped else "")
+        )
+        return
     if source == "kafka":
-        letters, skipped = dead_letters_from_kafka(pipeline, topic, limit)
+        letters, skipped = view.dead_letters_from_kafka(pipeline, topic, limit)
+    elif source == "cassandra":
+        letters = view.dead_letters_from_cassandra(pipeline, limit)
     else:
-        letters, skipped = dead_letters_from_cassandra(pipeline, limit), 0
-    Console().print(render_table(letters))
+        letters = view.dead_letters_from_sqlite(pipeline.sqlite_file, limit)
+    if as_json:
+        _print_json(view.letters_document(source, letters, skipped))
+        return
+    Console().print(view.render_table(letters))
     click.echo(
-        f"{len(letters)} dead letter(s) shown"
+        f"{len(letters)} dead letter(s) shown from {source}"
         + (f", {skipped} undecodable message(s) skipped" if skipped else "")
     )
+
+
+# --- squall lag --------------------------------------------------------------------------------------
+@click.command()
+@click.option("-e", "--environment", "env", default=None, help="config.json env whose pipeline.kafka to use.")
+@click.option(
+    "--group", default=None, help="Consumer group (default: pipeline.kafka.group_id, the spout's group)."
+)
+@JSON_OPTION
+def lag(env: str | None, group: str | None, as_json: bool) -> None:
+    """Per topic and partition of a consumer group: the committed offset, the log end and the lag."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from squall.kafka.lag import group_lag, lag_document
+
+    kafka = _pipeline(env).kafka
+    group = group or kafka.group_id
+    document = lag_document(group, group_lag(kafka, group))
+    if as_json:
+        _print_json(document)
+        return
+    table = Table(title=f"consumer group {group}")
+    for col in ("topic", "partition", "committed", "end", "lag"):
+        table.add_column(col, no_wrap=True, justify="left" if col == "topic" else "right")
+    for row in document["partitions"]:
+        committed = "-" if row["committed"] is None else str(row["committed"])
+        table.add_row(row["topic"], str(row["partition"]), committed, str(row["end"]), str(row["lag"]))
+    Console().print(table)
+    click.echo(
+        f"group {group}: total lag {document['total_lag']} over {len(document['partitions'])} partition(s)"
+    )
+
+
+# --- squall report -----------------------------------------------------------------------------------
+@click.command()
+@click.option(
+    "-e", "--environment", "env", default=None, help="config.json env whose pipeline store to read."
+)
+@JSON_OPTION
+def report(env: str | None, as_json: bool) -> None:
+    """What the pipeline stored in the embedded SQLite store: rows per table, dead letters by reason, alerts by
+    kind, windows, a few example windows."""
+    from squall.errors import ConfigError
+    from squall.pipeline.report import format_summary, summarize
+
+    pipeline = _pipeline(env)
+    path = pipeline.sqlite_file
+    if pipeline.sink != "sqlite":
+        raise ConfigError(
+            "pipeline.sink",
+            f"{pipeline.sink!r}: `squall report` reads the embedded SQLite store only",
+            "use `squall dlq show --by-reason` for the dead letters of this sink, or an env whose sink is sqlite",
+        )
+    if not path.is_file():
+        raise ConfigError(
+            "pipeline.sqlite.path",
+            f"no SQLite store at {path}",
+            "run the pipeline first (`squall run iot_pipeline -e local`), or pick the env that wrote it with -e",
+        )
+    summary = summarize(path)
+    if as_json:
+        _print_json(summary)
+        return
+    click.echo(format_summary(summary))

@@ -313,6 +313,22 @@ class KafkaSource:
     def committed_offsets(self) -> dict[TopicPartition, int]:
         return {tp: m.committed for tp, m in self._offsets.items()}
 
+    def lag(self) -> dict[str, int]:
+        """`{"<topic>/<partition>": lag}` of this task's partitions: the log end minus the offset this source
+        committed (what `squall lag` shows for them). One end-offsets request; {} before the first assignment
+        or when the broker does not answer in time (logged)."""
+        if self._consumer is None:
+            return {}
+        from squall.kafka.lag import spout_lag
+
+        try:
+            return spout_lag(
+                self._consumer, self.committed_offsets(), int(self.settings.request_timeout_s * 1000)
+            )
+        except KafkaError as exc:
+            log.warning("could not read the end offsets for the kafka_lag metric: %s", exc)
+            return {}
+
     @property
     def paused(self) -> set[TopicPartition]:
         return set(self._paused)

@@ -25,7 +25,7 @@ install: $(STAMP)
 run: $(STAMP)
 	rm -f .state/squall.db .state/squall.db-wal .state/squall.db-shm
 	$(SQUALL) run iot_pipeline -e local --until-idle 3
-	$(BIN)/python -m squall.pipeline.report -e local
+	$(SQUALL) report -e local
 
 # --- Tests: unit + local runner + integration against real ZooKeeper/Kafka/Cassandra/Storm -------------
 infra-deps: $(STAMP)

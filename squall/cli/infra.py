@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import click
 
@@ -69,16 +71,38 @@ def down(services: tuple[str, ...], grace: float, env: str) -> None:
     api.down(services or None, ctx=api.make_context(env), grace=grace, report=_echo)
 
 
+def status_document(env: str, rows: list[api.Status]) -> dict[str, Any]:
+    """`squall infra status --json`: {"env", "services": [{name, address, pid, running, healthy, detail}]}."""
+    return {
+        "env": env,
+        "services": [
+            {
+                "name": row.name,
+                "address": row.address,
+                "pid": row.pid,
+                "running": row.running,
+                "healthy": row.healthy,
+                "detail": row.detail,
+            }
+            for row in rows
+        ],
+    }
+
+
 @infra.command()
 @click.argument("services", nargs=-1)
 @ENV_OPTION
-def status(services: tuple[str, ...], env: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of a table.")
+def status(services: tuple[str, ...], env: str, as_json: bool) -> None:
     """A table of each service's pid, address and health."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("service", "address", "pid", "health", "detail")
     rows = api.status(services or None, ctx=api.make_context(env))
+    if as_json:
+        click.echo(json.dumps(status_document(env, rows), indent=2))
+        return
+    table = Table("service", "address", "pid", "health", "detail")
     for row in rows:
         pid = str(row.pid) if row.pid else ("-" if not row.healthy else "(not ours)")
         health = (

@@ -261,7 +261,8 @@ def dlq_show(
     if as_json:
         _print_json(view.letters_document(source, letters, skipped))
         return
-    Console().print(view.render_table(letters))
+    console = Console()
+    console.print(view.render_table(letters, console.width))
     click.echo(
         f"{len(letters)} dead letter(s) shown from {source}"
         + (f", {skipped} undecodable message(s) skipped" if skipped else "")
@@ -324,7 +325,7 @@ def report(env: str | None, as_json: bool) -> None:
         raise ConfigError(
             "pipeline.sqlite.path",
             f"no SQLite store at {path}",
-            "run the pipeline first (`squall run iot_pipeline -e local`), or pick the env that wrote it with -e",
+            "run the pipeline first with `squall run iot_pipeline -e local`, or name the env that wrote it with -e",
         )
     summary = summarize(path)
     if as_json:

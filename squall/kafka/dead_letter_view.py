@@ -105,7 +105,7 @@ def _open_sqlite(path: Path) -> sqlite3.Connection:
         raise ConfigError(
             "pipeline.sqlite.path",
             f"no SQLite store at {path}",
-            "run the pipeline first (`squall run iot_pipeline -e local`), or pick the env that wrote it with -e",
+            "run the pipeline first with `squall run iot_pipeline -e local`, or name the env that wrote it with -e",
         )
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
 
@@ -183,25 +183,22 @@ def reasons_document(source: str, by_reason: Mapping[str, int], skipped: int = 0
     }
 
 
-def render_table(letters: Sequence[DeadLetter]) -> Table:
-    """Reasons are never wrapped nor cut (they are machine-readable); the detail and the preview of the
-    original bytes are cut to the width left, with `…` (`--json` has them whole)."""
+def render_table(letters: Sequence[DeadLetter], width: int = 80) -> Table:
+    """One line per dead letter, for a terminal `width` columns wide. The reason and the source
+    (`topic/partition@offset`) are never wrapped nor cut; the detail and the preview of the original bytes share
+    the width left and are cut with `…` (`--json` has them whole)."""
     table = Table(title="dead letters")
-    widest = max((len(dl.reason) for dl in letters), default=6)
-    table.add_column("reason", no_wrap=True, min_width=widest)
-    for col in ("topic", "partition", "offset"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("detail", no_wrap=True, overflow="ellipsis", ratio=1)
-    table.add_column("original bytes", no_wrap=True, overflow="ellipsis", ratio=1)
-    for dl in letters:
-        table.add_row(
-            dl.reason,
-            dl.source_topic,
-            str(dl.source_partition),
-            str(dl.source_offset),
-            dl.detail[:60],
-            preview(dl.payload),
-        )
+    sources = [f"{dl.source_topic}/{dl.source_partition}@{dl.source_offset}" for dl in letters]
+    reason_w = max([len("reason"), *(len(dl.reason) for dl in letters)])
+    source_w = max([len("source"), *map(len, sources)])
+    left = width - reason_w - source_w - 13  # 4 columns: 5 borders and 2 spaces of padding each
+    detail_w = max(8, left // 2)
+    table.add_column("reason", no_wrap=True, min_width=reason_w)
+    table.add_column("source", no_wrap=True, min_width=source_w)
+    table.add_column("detail", no_wrap=True, overflow="ellipsis", width=detail_w)
+    table.add_column("original bytes", no_wrap=True, overflow="ellipsis", width=max(8, left - detail_w))
+    for dl, source in zip(letters, sources, strict=True):
+        table.add_row(dl.reason, source, dl.detail, preview(dl.payload))
     return table
 
 

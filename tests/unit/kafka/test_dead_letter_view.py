@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+import base64
+
 from rich.console import Console
 
-from squall.kafka.dead_letter_view import preview, render_table
+from squall.kafka.dead_letter_view import (
+    count_by_reason,
+    letters_document,
+    preview,
+    reasons_document,
+    render_table,
+)
 from squall.pipeline.model import DeadLetter
 
 
@@ -17,7 +25,56 @@ def test_table_shows_reason_source_and_bytes() -> None:
         "missing_field:tenant", "the event has no 'tenant'", b'{"device_id":"d"}', "iot.events", 3, 42, 0
     )
     console = Console(width=200, record=True)
-    console.print(render_table([dl]))
+    console.print(render_table([dl], 200))
     text = console.export_text()
     for expected in ("missing_field:tenant", "iot.events", "3", "42", '{"device_id":"d"}'):
         assert expected in text
+
+
+def letter(reason: str, offset: int, payload: bytes = b"{") -> DeadLetter:
+    return DeadLetter(reason, "d" * 100, payload, "iot.events", 1, offset, 5)
+
+
+def test_count_by_reason_most_frequent_first_ties_by_name() -> None:
+    reasons = ["late", "invalid_json", "late", "b", "a", "late", "invalid_json"]
+    assert list(count_by_reason(reasons).items()) == [("late", 3), ("invalid_json", 2), ("a", 1), ("b", 1)]
+
+
+def test_reasons_are_never_cut_at_80_columns_the_preview_is() -> None:
+    long_reason = "processing_error:aggregate:ZeroDivisionError"
+    letters = [letter(long_reason, 7, b"x" * 500), letter("late", 123456789)]
+    console = Console(width=80, record=True)
+    console.print(render_table(letters, 80))
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    rows = [line for line in lines if line.startswith("│")]
+    assert len(rows) == 2  # one line each
+    assert long_reason in rows[0] and "iot.events/1@7" in rows[0] and rows[0].rstrip(" │").endswith("…")
+    assert "iot.events/1@123456789" in rows[1]
+
+
+def test_json_documents_carry_the_whole_payload() -> None:
+    payload = bytes(range(256)) * 4
+    doc = letters_document("kafka", [letter("too_large", 3, payload)], skipped=2)
+    assert doc["source"] == "kafka" and doc["count"] == 1 and doc["skipped_undecodable"] == 2
+    (one,) = doc["dead_letters"]
+    assert base64.b64decode(one["payload_base64"]) == payload
+    assert one["payload_size"] == 1024 and not one["payload_text"].endswith("…")
+    assert one["detail"] == "d" * 100
+    assert set(one) == {
+        "reason",
+        "detail",
+        "source_topic",
+        "source_partition",
+        "source_offset",
+        "ts",
+        "payload_size",
+        "payload_base64",
+        "payload_text",
+    }
+    assert reasons_document("sqlite", {"late": 2, "x": 1}) == {
+        "source": "sqlite",
+        "total": 3,
+        "skipped_undecodable": 0,
+        "by_reason": {"late": 2, "x": 1},
+    }

@@ -284,8 +284,9 @@ def lag(env: str | None, group: str | None, as_json: bool) -> None:
     from squall.kafka.lag import group_lag, lag_document
 
     kafka = _pipeline(env).kafka
+    key = "--group" if group else "pipeline.kafka.group_id"
     group = group or kafka.group_id
-    document = lag_document(group, group_lag(kafka, group))
+    document = lag_document(group, group_lag(kafka, group, key))
     if as_json:
         _print_json(document)
         return

@@ -72,9 +72,12 @@ def lag_document(group: str, rows: Iterable[PartitionLag]) -> dict[str, Any]:
     return {"group": group, "partitions": parts, "total_lag": sum(p["lag"] for p in parts)}
 
 
-def group_lag(settings: KafkaSettings, group: str | None = None) -> list[PartitionLag]:
-    """Committed offset, end offset and lag of every partition of every topic `group` committed to. Raises
-    GroupNotFound when the group has committed nothing, InfraError when Kafka cannot be reached."""
+def group_lag(
+    settings: KafkaSettings, group: str | None = None, key: str = "pipeline.kafka.group_id"
+) -> list[PartitionLag]:
+    """Committed offset, end offset and lag of every partition of every topic `group` (default: the settings'
+    group) committed to. Raises GroupNotFound (naming `key`, where the group came from) when the group has
+    committed nothing, InfraError when Kafka cannot be reached."""
     from squall.kafka.admin import admin_client, partitions_of, plain_consumer
 
     group = group or settings.group_id
@@ -92,9 +95,9 @@ def group_lag(settings: KafkaSettings, group: str | None = None) -> list[Partiti
     }
     if not committed:
         raise GroupNotFound(
-            f"--group {group}: no such consumer group, or it has committed no offsets on "
-            f"{settings.bootstrap_servers} (fix: run the pipeline until it commits, or name the group with "
-            "--group; pipeline.kafka.group_id is the one the spout commits to)"
+            f"{key}: {group!r} is no consumer group with committed offsets on {settings.bootstrap_servers} "
+            "(fix: run the pipeline until its spout commits, or name another group "
+            "with --group; pipeline.kafka.group_id is the one the spout commits to)"
         )
     with plain_consumer(settings) as consumer:
         tps: list[TopicPartition] = []

@@ -141,7 +141,9 @@ def test_squall_lag_of_a_group_that_committed_nothing_is_a_one_line_error(
     assert out.exit_code == 2
     lines = out.output.strip().splitlines()
     assert len(lines) == 1, out.output
-    assert lines[0].startswith(f"error: --group {settings.group_id}.none: no such consumer group")
+    assert lines[0].startswith(
+        f"error: --group: '{settings.group_id}.none' is no consumer group with committed"
+    )
     assert "fix:" in lines[0]
 
 

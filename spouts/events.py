@@ -11,7 +11,8 @@ a run at once (no per-message msg id, and no object per message beyond its [offs
 fails it by its handle. Other sources are polled message by message.
 
 A source with `lag` (KafkaSource) is asked for its lag once every `topology.builtin.metrics.bucket.size.secs`
-(default 60), and the spout sends it as the multilang metric `kafka_lag`: {"<topic>/<partition>": lag, ...}.
+(default 60), and the spout sends it as the multilang metric `kafka_lag`: {"<topic>/<partition>": lag, ...}. Not
+on a Storm worker, whose ShellSpout refuses metrics no Java code registered (squall.kafka.lag.metrics_interval).
 
 A message longer than `pipeline.parse.max_payload_bytes` travels as [offset, prefix, size, sha256] instead of
 [offset, payload] (parse dead-letters it as `too_large` with exactly that), so a 10 MB message costs the topology
@@ -55,7 +56,8 @@ class EventSpout(Spout):  # type: ignore[misc]
         if hasattr(self.source, "lag"):  # KafkaSource: reports its lag as the kafka_lag metric
             from squall.kafka.lag import Every, metrics_interval
 
-            self.lag_every = Every(metrics_interval(stormconf))
+            interval = metrics_interval(stormconf)  # None on a Storm worker
+            self.lag_every = Every(interval) if interval is not None else None
 
     def next_tuple(self) -> None:
         if self.lag_every is not None and self.lag_every.due() and (lag := self.source.lag()):

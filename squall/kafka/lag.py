@@ -8,8 +8,9 @@ request. The reference pipeline's Kafka spout assigns its partitions by hand and
 A partition of a topic the group committed to, but that has no commit of its own yet (a partition added later),
 is listed with `committed` None; its lag counts from the log start, since that is where the spout starts it.
 
-`spout_lag` is the figure the spout reports as its `kafka_lag` metric: the same lag, from the offsets the spout
-committed itself and one end-offsets request. `Every` paces that request.
+`spout_lag` is the figure the spout reports as its `kafka_lag` metric under `squall run`: the same lag, from the
+offsets the spout committed itself and one end-offsets request. `Every` paces that request. `metrics_interval`
+says how often, and whether at all (not on a Storm worker: see there).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from squall.kafka.settings import KafkaSettings
 METRIC_NAME = "kafka_lag"
 INTERVAL_OPTION = "topology.builtin.metrics.bucket.size.secs"
 DEFAULT_INTERVAL_S = 60
+STORM_ID = "storm.id"
 
 
 class GroupNotFound(SquallError):
@@ -130,17 +132,22 @@ def spout_lag(consumer: Any, committed: Mapping[TopicPartition, int], timeout_ms
     }
 
 
-def metrics_interval(conf: Mapping[str, Any]) -> float:
-    """Seconds between two `kafka_lag` reports: Storm's `topology.builtin.metrics.bucket.size.secs` (default 60)."""
+def metrics_interval(conf: Mapping[str, Any]) -> float | None:
+    """Seconds between two `kafka_lag` reports: Storm's `topology.builtin.metrics.bucket.size.secs` (default 60).
+    None on a Storm worker (Nimbus puts `storm.id` in every worker's topology conf): Storm's ShellSpout stops the
+    worker when a component sends a metric that no Java code registered under that name, and streamparse's shell
+    spouts register none, so there the spout does not report (`squall lag` reads the same figures)."""
     value = conf.get(INTERVAL_OPTION, DEFAULT_INTERVAL_S)
     if value is None:
-        return float(DEFAULT_INTERVAL_S)
+        value = DEFAULT_INTERVAL_S
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigError(
             INTERVAL_OPTION,
             f"{value!r} is not a positive number of seconds",
             f"set it to a whole number of seconds such as {DEFAULT_INTERVAL_S}, or leave it out",
         )
+    if conf.get(STORM_ID):
+        return None
     return float(value)
 
 

@@ -73,6 +73,17 @@ def test_every_is_due_once_per_interval_on_the_given_clock() -> None:
 def test_metrics_interval_is_storms_bucket_size_default_60() -> None:
     assert metrics_interval({}) == 60.0
     assert metrics_interval({"topology.builtin.metrics.bucket.size.secs": 5}) == 5.0
+
+
+def test_no_lag_metric_on_a_storm_worker() -> None:
+    # Storm's ShellSpout stops the worker on a metric name no Java code registered
+    assert (
+        metrics_interval({"storm.id": "iot-1-1767225600", "topology.builtin.metrics.bucket.size.secs": 5})
+        is None
+    )
+
+
+def test_a_bad_metrics_interval_is_a_config_error() -> None:
     for bad in (0, -1, "10", True):
         with pytest.raises(ConfigError, match=r"topology\.builtin\.metrics\.bucket\.size\.secs: .* \(fix: "):
             metrics_interval({"topology.builtin.metrics.bucket.size.secs": bad})

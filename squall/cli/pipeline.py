@@ -309,26 +309,25 @@ def lag(env: str | None, group: str | None, as_json: bool) -> None:
 )
 @JSON_OPTION
 def report(env: str | None, as_json: bool) -> None:
-    """What the pipeline stored in the embedded SQLite store: rows per table, dead letters by reason, alerts by
-    kind, windows, a few example windows."""
+    """What the pipeline stored (the env's sink: the embedded SQLite file or Cassandra): rows per table, dead
+    letters by reason, alerts by kind, windows, a few example windows."""
     from squall.errors import ConfigError
     from squall.pipeline.report import format_summary, summarize
 
     pipeline = _pipeline(env)
-    path = pipeline.sqlite_file
-    if pipeline.sink != "sqlite":
-        raise ConfigError(
-            "pipeline.sink",
-            f"{pipeline.sink!r}: `squall report` reads the embedded SQLite store only",
-            "use `squall dlq show --by-reason` for the dead letters of this sink, or an env whose sink is sqlite",
-        )
-    if not path.is_file():
-        raise ConfigError(
-            "pipeline.sqlite.path",
-            f"no SQLite store at {path}",
-            "run the pipeline first with `squall run iot_pipeline -e local`, or name the env that wrote it with -e",
-        )
-    summary = summarize(path)
+    if pipeline.sink == "cassandra":
+        from squall.cassandra.report import summarize as summarize_cassandra
+
+        summary = summarize_cassandra(pipeline.cassandra)
+    else:
+        path = pipeline.sqlite_file
+        if not path.is_file():
+            raise ConfigError(
+                "pipeline.sqlite.path",
+                f"no SQLite store at {path}",
+                "run the pipeline first with `squall run iot_pipeline -e local`, or name the env that wrote it with -e",
+            )
+        summary = summarize(path)
     if as_json:
         _print_json(summary)
         return

@@ -1,4 +1,5 @@
-"""What a run of the pipeline computed and where it is: read back from the SQLite store (pure functions + format)."""
+"""What a run of the pipeline computed and where it is: read back from the SQLite store (pure functions + format).
+`squall report` prints it (squall.cassandra.report summarises a Cassandra sink into the same shape)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ def summarize(path: Path, examples: int = 3) -> dict[str, Any]:
             ).fetchall()
         ]
     return {
+        "store": "sqlite",
         "sqlite_path": str(path),
         "rows": counts,
         "dead_letters_by_reason": reasons,
@@ -60,7 +62,11 @@ def summarize(path: Path, examples: int = 3) -> dict[str, Any]:
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
-    lines = [f"Stored in SQLite: {summary['sqlite_path']}"]
+    """The text of a summary of the SQLite store, or of Cassandra's (squall.cassandra.report: `keyspace`)."""
+    if "keyspace" in summary:
+        lines = [f"Stored in Cassandra: keyspace {summary['keyspace']}"]
+    else:
+        lines = [f"Stored in SQLite: {summary['sqlite_path']}"]
     lines.append("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["rows"].items()))
     if not summary["rows"].get("events"):
         lines.append(

@@ -22,13 +22,26 @@ from squall.infra import api
 from squall.kafka import admin
 from squall.kafka.client import client_config
 from squall.kafka.dead_letters import dead_letter_key, encode_dead_letter
-from squall.pipeline.model import DeadLetter
+from squall.pipeline.model import Alert, DeadLetter, WindowResult
 from squall.testing import IsolatedProject, isolated_pipeline_project
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 30.0
 REASONS = ["invalid_json"] * 3 + ["late"] * 2 + ["processing_error:aggregate:ZeroDivisionError"]
+
+
+T0 = 1_767_225_600_000
+WINDOWS = [
+    WindowResult("acme", f"d{i}", metric, length, T0, T0 + length * 1000, count, 1.0, 0.0, 1.0, 0.5, 0.5, 1.0)
+    for i, count in enumerate([4, 9, 2, 7])
+    for metric in ("temperature", "humidity")
+    for length in (10, 60)
+]
+ALERTS = [
+    Alert("acme", "d0", f"a{i}", T0 + i, "temperature", kind, 50.0, "hot")
+    for i, kind in enumerate(["threshold", "anomaly", "threshold"])
+]
 
 
 def letters(topic: str) -> list[DeadLetter]:
@@ -72,6 +85,15 @@ def project(
     cluster, session = connect(made.cassandra)
     try:
         apply_schema(session, made.cassandra)
+        store = CassandraStore(made.pipeline)
+        try:
+            writes = store.write_many("dead_letter", letters(kafka.events_topic))
+            writes += store.write_many("window", WINDOWS)
+            writes += store.write_many("alert", ALERTS)
+            for fut in writes:
+                fut.result(timeout=WAIT_S)
+        finally:
+            store.close()
         yield made
     finally:
         admin.delete_topics(kafka, [kafka.dlq_topic])
@@ -116,12 +138,6 @@ def test_dlq_show_kafka_counts_and_lists_every_letter(
 def test_dlq_show_cassandra_counts_and_lists_every_letter(
     project: IsolatedProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = CassandraStore(project.pipeline)
-    try:
-        for fut in store.write_many("dead_letter", letters(project.kafka.events_topic)):
-            fut.result(timeout=WAIT_S)
-    finally:
-        store.close()
     args = ("dlq", "show", "-e", "dev", "--source", "cassandra")
     doc = json.loads(invoke(project, monkeypatch, *args, "--by-reason", "--json").output)
     assert doc["source"] == "cassandra"
@@ -146,3 +162,36 @@ def test_infra_status_json(kafka_bootstrap: str, cassandra_address: str) -> None
         assert set(service) == {"name", "address", "pid", "running", "healthy", "detail"}
         assert service["healthy"] is True
         assert service["address"] == address
+
+
+def test_report_on_the_cassandra_sink_counts_what_was_written(
+    project: IsolatedProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = json.loads(invoke(project, monkeypatch, "report", "-e", "dev", "--json").output)
+    assert doc["store"] == "cassandra" and doc["keyspace"] == project.cassandra.keyspace
+    assert doc["rows"] == {
+        "metric_windows": len(WINDOWS),
+        "events": 0,
+        "alerts": len(ALERTS),
+        "dead_letters": len(REASONS),
+    }
+    assert doc["dead_letters_by_reason"] == {
+        "invalid_json": 3,
+        "late": 2,
+        "processing_error:aggregate:ZeroDivisionError": 1,
+    }
+    assert doc["alerts_by_kind"] == {"threshold": 2, "anomaly": 1}
+    assert doc["temperature_windows"] == {
+        "10": {"windows": 4, "events": 22},
+        "60": {"windows": 4, "events": 22},
+    }
+    # the most readings first, then the shorter window: d1 (9) 10 s, d1 60 s, d3 (7) 10 s
+    assert [(w["device_id"], w["window_s"], w["count"]) for w in doc["example_windows"]] == [
+        ("d1", 10, 9),
+        ("d1", 60, 9),
+        ("d3", 10, 7),
+    ]
+    assert doc["example_windows"][0]["window_start"] == T0
+    text = invoke(project, monkeypatch, "report", "-e", "dev").output
+    assert f"Stored in Cassandra: keyspace {project.cassandra.keyspace}" in text
+    assert "dead_letters=6" in text and "acme/d1 10s" in text

@@ -67,6 +67,7 @@ def test_report_json_equals_the_truth(ran: tuple[Path, Truth, Path]) -> None:
     assert proc.returncode == 0, proc.stderr
     doc: dict[str, Any] = json.loads(proc.stdout)
     assert set(doc) == {
+        "store",
         "sqlite_path",
         "rows",
         "dead_letters_by_reason",
@@ -74,7 +75,7 @@ def test_report_json_equals_the_truth(ran: tuple[Path, Truth, Path]) -> None:
         "temperature_windows",
         "example_windows",
     }
-    assert doc["sqlite_path"] == str(db)
+    assert doc["store"] == "sqlite" and doc["sqlite_path"] == str(db)
     assert doc["rows"]["metric_windows"] == len(truth.rows)
     assert doc["rows"]["dead_letters"] == truth.dead_lettered + truth.late
     assert doc["dead_letters_by_reason"] == expected_reasons(truth)

@@ -234,6 +234,14 @@ def dlq_show(
 
     pipeline = _pipeline(env)
     source = source or view.default_source(pipeline)
+    if topic is not None and source != "kafka":
+        from squall.errors import ConfigError
+
+        raise ConfigError(
+            "--topic",
+            f"{topic!r} names a Kafka topic, but the dead letters are read from {source}",
+            "add --source kafka",
+        )
     skipped = 0
     if by_reason:
         if source == "kafka":

@@ -155,3 +155,13 @@ def test_report_without_a_store_is_a_one_line_error(tmp_path: Path) -> None:
         assert len(lines) == 1, proc.stderr
         assert lines[0].startswith("error: pipeline.sqlite.path: no SQLite store at ")
         assert "(fix: run the pipeline first" in lines[0]
+
+
+def test_dlq_show_topic_without_kafka_is_a_one_line_error(tmp_path: Path) -> None:
+    made = isolated_pipeline_project(tmp_path / "project", "topic", prefix="local", source=ROOT, env=None)
+    proc = squall(made.root, "dlq", "show", "-e", "local", "--topic", "iot.dlq")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: --topic: 'iot.dlq' names a Kafka topic, but the dead letters are read from sqlite "
+        "(fix: add --source kafka)"
+    ]

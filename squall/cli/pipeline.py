@@ -270,7 +270,7 @@ def dlq_show(
         _print_json(view.letters_document(source, letters, skipped))
         return
     console = Console()
-    console.print(view.render_table(letters, console.width))
+    console.print(view.render_table(letters, console.width), crop=False)
     click.echo(
         f"{len(letters)} dead letter(s) shown from {source}"
         + (f", {skipped} undecodable message(s) skipped" if skipped else "")

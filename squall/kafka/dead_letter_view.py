@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from squall.pipeline.settings import PipelineSettings
 
 PREVIEW_BYTES = 48
+MIN_CUT_WIDTH = 8  # narrowest detail or preview column worth showing
 SOURCES = ("kafka", "cassandra", "sqlite")
 
 
@@ -186,19 +187,28 @@ def reasons_document(source: str, by_reason: Mapping[str, int], skipped: int = 0
 def render_table(letters: Sequence[DeadLetter], width: int = 80) -> Table:
     """One line per dead letter, for a terminal `width` columns wide. The reason and the source
     (`topic/partition@offset`) are never wrapped nor cut; the detail and the preview of the original bytes share
-    the width left and are cut with `…` (`--json` has them whole)."""
-    table = Table(title="dead letters")
+    the width left and are cut with `…` (`--json` has them whole). When the width left is too narrow for both,
+    the detail goes first, then the preview. Print it with `crop=False`: a reason or a source wider than the
+    terminal then runs past the edge instead of being cut."""
     sources = [f"{dl.source_topic}/{dl.source_partition}@{dl.source_offset}" for dl in letters]
     reason_w = max([len("reason"), *(len(dl.reason) for dl in letters)])
     source_w = max([len("source"), *map(len, sources)])
-    left = width - reason_w - source_w - 13  # 4 columns: 5 borders and 2 spaces of padding each
-    detail_w = max(8, left // 2)
+    left = width - reason_w - source_w - 7  # two columns: 3 borders and 2 spaces of padding each
+    table = Table(title="dead letters", width=width - left if left < 0 else None)
     table.add_column("reason", no_wrap=True, min_width=reason_w)
     table.add_column("source", no_wrap=True, min_width=source_w)
-    table.add_column("detail", no_wrap=True, overflow="ellipsis", width=detail_w)
-    table.add_column("original bytes", no_wrap=True, overflow="ellipsis", width=max(8, left - detail_w))
+    columns = 0
+    if left >= 2 * (MIN_CUT_WIDTH + 3):  # each column adds a border and 2 spaces of padding
+        detail_w = (left - 6) // 2
+        table.add_column("detail", no_wrap=True, overflow="ellipsis", width=detail_w)
+        table.add_column("original bytes", no_wrap=True, overflow="ellipsis", width=left - 6 - detail_w)
+        columns = 2
+    elif left >= MIN_CUT_WIDTH + 3:
+        table.add_column("original bytes", no_wrap=True, overflow="ellipsis", width=left - 3)
+        columns = 1
     for dl, source in zip(letters, sources, strict=True):
-        table.add_row(dl.reason, source, dl.detail, preview(dl.payload))
+        extra = [dl.detail, preview(dl.payload)][2 - columns :] if columns else []
+        table.add_row(dl.reason, source, *extra)
     return table
 
 

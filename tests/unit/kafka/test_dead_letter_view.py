@@ -40,17 +40,28 @@ def test_count_by_reason_most_frequent_first_ties_by_name() -> None:
     assert list(count_by_reason(reasons).items()) == [("late", 3), ("invalid_json", 2), ("a", 1), ("b", 1)]
 
 
+def rendered(letters: list[DeadLetter], width: int) -> list[str]:
+    console = Console(width=width, record=True)
+    console.print(render_table(letters, width), crop=False)
+    return [line for line in console.export_text().splitlines() if line.startswith("│")]
+
+
 def test_reasons_are_never_cut_at_80_columns_the_preview_is() -> None:
     long_reason = "processing_error:aggregate:ZeroDivisionError"
-    letters = [letter(long_reason, 7, b"x" * 500), letter("late", 123456789)]
-    console = Console(width=80, record=True)
-    console.print(render_table(letters, 80))
-    lines = console.export_text().splitlines()
-    assert max(map(len, lines)) <= 80
-    rows = [line for line in lines if line.startswith("│")]
-    assert len(rows) == 2  # one line each
+    letters = [letter(long_reason, 7, b"x" * 500), letter("late", 123)]
+    rows = rendered(letters, 80)
+    assert len(rows) == 2 and max(map(len, rows)) <= 80  # one line each
     assert long_reason in rows[0] and "iot.events/1@7" in rows[0] and rows[0].rstrip(" │").endswith("…")
-    assert "iot.events/1@123456789" in rows[1]
+    assert "ddd" not in rows[0]  # too narrow for the detail too: it goes first
+    assert "iot.events/1@123 " in rows[1]
+    wide = rendered(letters, 140)
+    assert max(map(len, wide)) <= 140 and "ddd" in wide[0] and wide[0].rstrip(" │").endswith("…")
+
+
+def test_a_reason_wider_than_the_terminal_runs_past_it_whole() -> None:
+    reason = "processing_error:aggregate:" + "E" * 80
+    (row,) = rendered([letter(reason, 7)], 80)
+    assert reason in row and "iot.events/1@7" in row
 
 
 def test_json_documents_carry_the_whole_payload() -> None:

@@ -64,6 +64,7 @@ FETCH_EVERY = 16  # emits between non-blocking fetches while a partition has not
 # allow) can resume one, and they come between polls; the runner asks again 1 ms after an empty poll, so without
 # a wait a paused spout spins at ~1,000 empty polls a second (most of its CPU in a backlog replay).
 PAUSED_WAIT_S = 0.01
+LAG_TIMEOUT_S = 5.0  # longest wait for the end offsets of the kafka_lag metric
 Polled = tuple[str, bytes, str, int, int]  # (msg_id, payload, topic, partition, offset)
 MsgKey = tuple[TopicPartition, int]
 RunHandle = tuple[TopicPartition, int, int]  # (partition, first offset, count)
@@ -315,16 +316,16 @@ class KafkaSource:
 
     def lag(self) -> dict[str, int]:
         """`{"<topic>/<partition>": lag}` of this task's partitions: the log end minus the offset this source
-        committed (what `squall lag` shows for them). One end-offsets request; {} before the first assignment
-        or when the broker does not answer in time (logged)."""
+        committed (what `squall lag` shows for them). One end-offsets request, waited for at most
+        LAG_TIMEOUT_S (a metric is not worth stalling the spout for); {} before the first assignment or when the
+        broker does not answer in time (logged)."""
         if self._consumer is None:
             return {}
         from squall.kafka.lag import spout_lag
 
+        timeout_s = min(LAG_TIMEOUT_S, self.settings.request_timeout_s)
         try:
-            return spout_lag(
-                self._consumer, self.committed_offsets(), int(self.settings.request_timeout_s * 1000)
-            )
+            return spout_lag(self._consumer, self.committed_offsets(), int(timeout_s * 1000))
         except KafkaError as exc:
             log.warning("could not read the end offsets for the kafka_lag metric: %s", exc)
             return {}

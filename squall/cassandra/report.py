@@ -2,8 +2,8 @@
 
 For `squall report` on an env whose sink is Cassandra. Cassandra has no cheap COUNT or GROUP BY over a whole
 table, so this reads every row of the four tables once (paged by the driver, only the columns it needs; all of
-`metric_windows` for the example windows): seconds for the hundreds of thousands of rows a test or a day of a
-few devices holds, a tool for operators rather than something to run in a loop.
+`metric_windows` for the example windows): fine for development and test keyspaces, slow on a large production
+one; a tool for operators, not something to run in a loop.
 """
 
 from __future__ import annotations

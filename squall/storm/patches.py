@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,8 @@ class Session:
 
     env_name: str | None = None
     config_path: Path | None = None  # `--config FILE`, else config.json of the project in the cwd
+    # The env configs this layer's get_env_config returned, by id: (the dict itself, its project, its env name).
+    issued: dict[int, tuple[dict[str, Any], Project, str]] = field(default_factory=dict)
 
     def project(self) -> Project:
         project = load_project(Path.cwd())
@@ -34,6 +39,17 @@ class Session:
         name = getattr(config_file, "name", None)
         if isinstance(name, str) and Path(name).is_file():
             self.config_path = Path(name).resolve()
+
+    def issue(self, env_config: dict[str, Any], project: Project, env_name: str) -> dict[str, Any]:
+        self.issued[id(env_config)] = (env_config, project, env_name)
+        return env_config
+
+    def origin(self, env_config: Any) -> tuple[Project, str] | None:
+        """The project and env an env config came from, if this layer's get_env_config returned it."""
+        entry = self.issued.get(id(env_config))
+        if entry is None or entry[0] is not env_config:
+            return None
+        return entry[1], entry[2]
 
 
 def install() -> Session | None:
@@ -61,7 +77,7 @@ def install() -> Session | None:
             env_name, _ = project.env(None)  # same default as `squall run`: "local" if present
         name, env_config = orig_get_env_config(env_name, config_file=config_file)
         session.env_name = name
-        return name, options.absolute_env_config(env_config, project.root)
+        return name, session.issue(options.absolute_env_config(env_config, project.root), project, name)
 
     def get_topology_from_file(topology_file: str) -> Any:
         root = session.project().root
@@ -73,13 +89,20 @@ def install() -> Session | None:
     def resolve_options(
         cli_options: Any, env_config: Any, topology_class: Any, topology_name: str, local_only: bool = False
     ) -> dict[str, Any]:
-        project = session.project()
-        env_name = session.env_name or project.env(None)[0]
-        par = options.resolve_topology_parallelism(topology_class, project, env_name)
-        serializer = options.serializer_for(project, env_config, env_name)
-        base = orig_resolve_options(
+        # squall's precedence and checks need the project the env came from; an env config it did not load
+        # (a dict built by hand, as streamparse's own tests do) gets streamparse's answer unchanged.
+        origin = session.origin(env_config)
+        if origin is not None:
+            project, env_name = origin
+            par = options.resolve_topology_parallelism(topology_class, project, env_name)
+            serializer = options.serializer_for(project, env_config, env_name)
+            # Checked before streamparse's own resolution, which asks Nimbus for its workers unless local_only.
+            options.storm_options({}, topology_class.config, project, env_name, cli_options, serializer)
+        base: dict[str, Any] = orig_resolve_options(
             cli_options, env_config, topology_class, topology_name, local_only=local_only
         )
+        if origin is None:
+            return base
         merged = options.storm_options(
             base, topology_class.config, project, env_name, cli_options, serializer
         )
@@ -103,27 +126,32 @@ def install() -> Session | None:
         result: tuple[str, int] = orig_nimbus_host_port(env_config)
         return result
 
-    def preflight(args: Any) -> None:
+    def preflight(config_file: Any, env_name: str | None, name: str | None, cli_options: Any) -> None:
         """Validate config.json and `-o` for this topology before streamparse does anything (Nimbus, lein)."""
-        session.note_config_file(getattr(args, "config", None))
+        session.note_config_file(config_file)
         project = session.project()
-        env_name, env_config = project.env(getattr(args, "environment", None))
-        _, topology_file = project.topology_file(getattr(args, "name", None))
+        env_name, env_config = project.env(env_name)
+        _, topology_file = project.topology_file(name)
         topology_class = get_topology_from_file(str(topology_file))
         options.resolve_topology_parallelism(topology_class, project, env_name)
         serializer = options.serializer_for(project, env_config, env_name)
-        cli_options = getattr(args, "options", None)
         options.storm_options({}, topology_class.config, project, env_name, cli_options, serializer)
 
-    def checked(command: Any) -> Any:
-        def main(args: Any) -> Any:
-            preflight(args)
-            return command(args)
+    def checked(submit: Callable[..., Any]) -> Callable[..., Any]:
+        """streamparse's submit_topology (same signature, same result), config checked before it starts."""
+        signature = inspect.signature(submit)
 
-        return main
+        @functools.wraps(submit)
+        def submit_topology(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            given = bound.arguments
+            preflight(given["config_file"], given["env_name"], given["name"], given["options"])
+            return submit(*args, **kwargs)
 
-    replace_everywhere(sp_submit.main, checked(sp_submit.main), [sp_submit])
-    replace_everywhere(sp_run.main, checked(sp_run.main), [sp_run])
+        return submit_topology
+
+    replace_everywhere(sp_submit.submit_topology, checked(sp_submit.submit_topology), modules)
     replace_everywhere(orig_get_env_config, get_env_config, modules)
     replace_everywhere(orig_get_topology_from_file, get_topology_from_file, modules)
     replace_everywhere(orig_resolve_options, resolve_options, modules)

@@ -58,8 +58,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from squall.clock import Clock
+from squall.clock import Clock, ManualClock
 from squall.config import Project, deep_merge, load_project, pipeline_settings, validate_config
+from squall.errors import ConfigError
 from squall.infra.services import Context
 from squall.runner.cluster import Cluster, Emitted, LogRecord, Summary, TaskError
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM
@@ -75,10 +76,13 @@ __all__ = [
     "BoltHarness",
     "SpoutHarness",
     "Emit",
+    "ManualClock",
     "run_topology",
     "RunResult",
+    "IsolatedProject",
     "isolated_pipeline_project",
     "private_services_context",
+    "free_port",
     "restore_default_sigint",
 ]
 
@@ -205,7 +209,12 @@ class _Harness:
 
 class BoltHarness(_Harness):
     """Drives one bolt. `inputs` maps source component (or (component, stream)) to field names, so the
-    bolt gets namedtuple values as under Storm; `task_ids` is the reply to emits that ask for task ids."""
+    bolt gets namedtuple values as under Storm; `task_ids` is the reply to emits that ask for task ids.
+
+    Without `inputs`, `process` takes either positional values (the bolt sees a plain tuple: `tup.values[0]`)
+    or a dict of field -> value, which declares those fields for that source and stream (`tup.values.word`).
+    A bolt that reads a field by name from a source whose fields the harness does not know gets a
+    ConfigError saying which `inputs=` to pass."""
 
     def __init__(
         self,
@@ -219,19 +228,58 @@ class BoltHarness(_Harness):
     ) -> None:
         super().__init__(bolt_cls, conf, component, task, inputs, task_ids)
         self._next = 0
+        self._fields: dict[tuple[str, str], list[str]] = {}
+        for key, fields in (inputs or {}).items():
+            comp, stream = (key, "default") if isinstance(key, str) else key
+            self._fields[(comp, stream)] = list(fields)
+
+    def _declare(self, component: str, stream: str, fields: list[str]) -> None:
+        """Give tuples from (component, stream) named fields from now on, as `inputs=` would have."""
+        from collections import namedtuple
+
+        known = self._fields.get((component, stream))
+        if known is not None and known != fields:
+            raise ConfigError(
+                "BoltHarness.process(values)",
+                f"the keys {fields} differ from the fields {known} of {component}/{stream}",
+                "pass exactly those keys, or positional values in that order",
+            )
+        if known is None:
+            self._fields[(component, stream)] = fields
+            types: dict[str, dict[str, Any]] = self.instance._source_tuple_types
+            types[component][stream] = namedtuple(f"{component}_{stream}_Tuple".replace(".", "_"), fields)
 
     def process(
         self,
-        values: Sequence[Any],
+        values: Sequence[Any] | Mapping[str, Any],
         stream: str = "default",
         component: str = "spout",
         id: str | None = None,
         task: int = 0,
     ) -> str:
-        """Deliver one tuple; returns its id (look for it in `acked`/`failed`)."""
+        """Deliver one tuple; returns its id (look for it in `acked`/`failed`).
+
+        `values` is positional (a list or tuple) or a dict of field -> value (see the class docstring)."""
+        if isinstance(values, Mapping):
+            self._declare(component, stream, [str(k) for k in values])
+            values = list(values.values())
         self._next += 1
         tid = id if id is not None else f"t{self._next}"
-        self._drive({"id": tid, "comp": component, "stream": stream, "task": task, "tuple": list(values)})
+        message = {"id": tid, "comp": component, "stream": stream, "task": task, "tuple": list(values)}
+        try:
+            self._drive(message)
+        except AttributeError as exc:
+            obj = getattr(exc, "obj", None)
+            unnamed = isinstance(obj, tuple) and not hasattr(obj, "_fields")
+            if not unnamed or (component, stream) in self._fields:
+                raise
+            where = component if stream == "default" else (component, stream)
+            raise ConfigError(
+                "BoltHarness(inputs=...)",
+                f"the bolt read the field {exc.name!r} of a tuple from {component}/{stream}, "
+                "whose field names the harness was not given",
+                f"pass inputs={{{where!r}: [{exc.name!r}, ...]}}, or process({{{exc.name!r}: ...}})",
+            ) from exc
         return tid
 
     def tick(self, freq: int = 1) -> str:

@@ -11,10 +11,10 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 .PHONY: run test test-unit test-local test-integration install infra-deps infra-up infra-down bench bench-deps bench-e2e lint clean
 
 # --- Python environment (no JVM needed) --------------------------------------------------------------
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11" >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock -r requirements-dev.lock
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 

@@ -67,6 +67,7 @@ bench-e2e: $(STAMP) bench-deps
 lint: $(STAMP)
 	$(BIN)/ruff check squall spouts bolts topologies tests bench
 	$(BIN)/ruff format --check squall spouts bolts topologies tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) _build _resources .pytest_cache

@@ -76,7 +76,7 @@ def _serializer(col_type: Any, protocol_version: int) -> Serializer:
             return generic(value, protocol_version)  # type: ignore[no-any-return]
 
         return date
-    return lambda value: generic(value, protocol_version)  # type: ignore[no-any-return]
+    return lambda value: generic(value, protocol_version)
 
 
 class RowBinder:

@@ -94,7 +94,7 @@ class KafkaSettings:
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
 
-    def with_topics(self, **topics: str) -> KafkaSettings:
+    def with_topics(self, **topics: Any) -> KafkaSettings:
         return replace(self, **topics)
 
     @classmethod

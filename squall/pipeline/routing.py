@@ -117,7 +117,7 @@ def parse_rules(section: Mapping[str, Any] | None, streams: Sequence[str] = STRE
             raise ConfigError(f"{where}.metric", f"{metric!r} is not a metric name")
         rules.append(
             Rule(
-                stream=stream,
+                stream=str(stream),
                 types=_names(raw.get("type"), f"{where}.type"),
                 tenants=_names(raw.get("tenant"), f"{where}.tenant"),
                 metric=metric,

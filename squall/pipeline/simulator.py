@@ -26,7 +26,7 @@ import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -218,7 +218,7 @@ def _encode(settings: SimulatorSettings, rng: random.Random, event: dict[str, An
         fmt = rng.choice(("json", "msgpack"))
     if fmt == "json":
         return json.dumps(event, separators=(",", ":")).encode()
-    return msgpack.packb(event, use_bin_type=True)
+    return cast(bytes, msgpack.packb(event, use_bin_type=True))
 
 
 # Poison: payloads that once got past validation (or broke the decoder) and stopped a pipeline. Each is ~2 KB

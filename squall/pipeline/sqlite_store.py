@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS published (
 """
 TABLES = ("metric_windows", "events", "alerts", "dead_letters", "published")
 _TABLE_OF = {"event": "events", "window": "metric_windows", "alert": "alerts", "dead_letter": "dead_letters"}
-_TYPE_OF: dict[str, type] = {
+_TYPE_OF: dict[str, type[Any]] = {
     "event": Event,
     "window": WindowResult,
     "alert": Alert,

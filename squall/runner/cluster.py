@@ -164,7 +164,7 @@ class Cluster:
         self.max_restarts = max_restarts
         self.on_log = on_log
         ackers = _int_option(self.conf, "topology.acker.executors", None)
-        self.timeout_secs = (
+        self.timeout_secs: float = (
             _int_option(self.conf, "topology.message.timeout.secs", DEFAULT_TIMEOUT_SECS)
             or DEFAULT_TIMEOUT_SECS
         )
@@ -234,7 +234,7 @@ class Cluster:
                     self.spouts.append(ex)  # type: ignore[arg-type]
                 else:
                     ex = BoltExecutor(task, comp, self, self.capture)
-                    self.bolts.append(ex)  # type: ignore[arg-type]
+                    self.bolts.append(ex)
                 self.executors[task] = ex
         self.spouts.sort(key=lambda e: e.task)
         self._spout_tasks = {s.task: s for s in self.spouts}

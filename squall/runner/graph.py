@@ -242,7 +242,9 @@ def build_graph(
         next_task += comp.par
     for subs in subscribers.values():
         subs.sort()
-    return Graph(name or getattr(topology, "__name__", "topology"), components, task_component, subscribers)
+    return Graph(
+        str(name or getattr(topology, "__name__", "topology")), components, task_component, subscribers
+    )
 
 
 def topology_parallelism(topology: type, env: str | None = None) -> dict[str, int]:

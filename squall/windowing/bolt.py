@@ -30,7 +30,7 @@ STORM_DEFAULT_MESSAGE_TIMEOUT_S = 30
 TICK_KEY = "topology.tick.tuple.freq.secs"
 
 
-class WindowedBolt(Bolt):  # type: ignore[misc]
+class WindowedBolt(Bolt):
     auto_ack = False
     auto_anchor = False
     auto_fail = True

@@ -102,7 +102,7 @@ def sketch_quantiles(ordered: list[float], relative_accuracy: float) -> tuple[fl
     feed_sorted(sketch, ordered, _mapping(relative_accuracy))
     low, high = ordered[0], ordered[-1]
     p50, p95 = (sketch.get_quantile_value(q) for q in (0.5, 0.95))
-    return min(max(p50, low), high), min(max(p95, low), high)  # type: ignore[type-var]
+    return min(max(p50, low), high), min(max(p95, low), high)  # type: ignore[type-var, return-value]
 
 
 def summarize(values: Iterable[float], relative_accuracy: float = 0.01) -> Summary:

@@ -58,14 +58,14 @@ def _serializer(col_type: Any, protocol_version: int) -> Serializer:
     direct = _DIRECT.get(col_type)
     if direct is not None:
         return direct
-    generic = col_type.serialize
+    generic: Callable[[Any, int], bytes] = col_type.serialize
 
     if col_type is DateType:  # CQL timestamp
 
         def timestamp(value: Any) -> bytes:
             if type(value) is int:
                 return int64_pack(value)  # type: ignore[no-any-return]
-            return generic(value, protocol_version)  # type: ignore[no-any-return]
+            return generic(value, protocol_version)
 
         return timestamp
     if col_type is SimpleDateType:  # CQL date
@@ -73,7 +73,7 @@ def _serializer(col_type: Any, protocol_version: int) -> Serializer:
         def date(value: Any) -> bytes:
             if type(value) is dt.date:
                 return uint32_pack((value - _EPOCH).days + _DATE_OFFSET)  # type: ignore[no-any-return]
-            return generic(value, protocol_version)  # type: ignore[no-any-return]
+            return generic(value, protocol_version)
 
         return date
     return lambda value: generic(value, protocol_version)

@@ -7,6 +7,8 @@ within the window's timeout) fails its tuple, which Storm replays."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from squall.pipeline.persisting import WriteWindow
@@ -15,13 +17,15 @@ from squall.pipeline.persisting import WriteWindow
 class AckOnConfirm:
     sends: WriteWindow
     confirming = "publish"  # what is confirmed, for the log line
+    # streamparse's Bolt, which every bolt using this mixin also extends, provides these three
+    logger: logging.Logger
+    ack: Callable[[Any], None]
+    fail: Callable[[Any], None]
 
     def process_tick(self, tup: Any) -> None:
         self.sends.settle()
-        self.ack(tup)  # type: ignore[attr-defined]
+        self.ack(tup)
 
     def _failed(self, token: Any, exc: BaseException) -> None:
-        self.logger.warning(  # type: ignore[attr-defined]
-            "%s failed, tuple %s fails and will be replayed: %s", self.confirming, token, exc
-        )
-        self.fail(token)  # type: ignore[attr-defined]
+        self.logger.warning("%s failed, tuple %s fails and will be replayed: %s", self.confirming, token, exc)
+        self.fail(token)

@@ -17,4 +17,9 @@ that script (or `python -m squall.storm`) runs.
   Storm itself `provided`; Maven Central only.
 - `sparse run` (`local.py`): Storm 2 local mode (`org.apache.storm.LocalCluster` running a submitting main),
   since Storm 2 rejects `storm jar ... --local` and ships no Flux `--local`.
+
+Every replaced function keeps streamparse's parameters and kind of result, so other callers (and streamparse's
+own test suite, run by tests/compat) see streamparse's contracts: `resolve_options` applies squall's rules only
+to an env config the layer's `get_env_config` loaded, and config.json is checked in `submit_topology` (before
+Nimbus or lein) rather than in the CLI's `main`.
 """

@@ -43,6 +43,13 @@ class KafkaSettings:
         65_536  # small per-partition fetches keep partitions interleaved (see source.py)
     )
     poll_timeout_ms: int = 100
+    # The broker answers a fetch once it has this many bytes for it, or after fetch_max_wait_ms (Kafka's
+    # fetch.min.bytes / fetch.max.wait.ms). At a trickle this trades up to fetch_max_wait_ms of latency for
+    # batches of a useful size: a tuple costs every bolt about the same whether it carries 10 events or 500
+    # (docs/pipeline.md#cost-per-event). At most fetch_partition_bytes, so that a fetch of one partition's backlog
+    # is always enough and never waits.
+    fetch_min_bytes: int = 65_536
+    fetch_max_wait_ms: int = 500
     request_timeout_s: float = 30.0
     format: str = "auto"  # json | msgpack | auto: how events are encoded (simulate) / detected (parse)
     partitions: int = 4  # when squall creates the events topic
@@ -165,6 +172,7 @@ class KafkaSettings:
             "max_uncommitted",
             "max_poll_records",
             "fetch_partition_bytes",
+            "fetch_min_bytes",
             "partitions",
             "commit_interval_s",
             "request_timeout_s",
@@ -183,11 +191,19 @@ class KafkaSettings:
             "backoff_period_s",
             "backoff_max_s",
             "poll_timeout_ms",
+            "fetch_max_wait_ms",
             "partition_refresh_s",
             "linger_ms",
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{SECTION}.{key}", f"{getattr(self, key)!r} must be >= 0")
+        if self.fetch_min_bytes > self.fetch_partition_bytes:
+            raise ConfigError(
+                f"{SECTION}.fetch_min_bytes",
+                f"{self.fetch_min_bytes} is above fetch_partition_bytes ({self.fetch_partition_bytes}): a spout "
+                "reading one partition would wait fetch_max_wait_ms on every fetch, even with a backlog",
+                f"use at most {self.fetch_partition_bytes}",
+            )
 
     def _validate_security(self) -> None:
         if self.security_protocol not in SECURITY_PROTOCOLS:

@@ -47,7 +47,9 @@ def test_max_retries_is_null_by_default_and_a_negative_bound_names_the_fix() -> 
 
 
 def test_fetch_min_bytes_above_a_partitions_fetch_would_stall_a_backlog_and_is_refused() -> None:
-    assert KafkaSettings.from_section({}).fetch_min_bytes <= KafkaSettings.from_section({}).fetch_partition_bytes
+    assert (
+        KafkaSettings.from_section({}).fetch_min_bytes <= KafkaSettings.from_section({}).fetch_partition_bytes
+    )
     with pytest.raises(ConfigError) as err:
         KafkaSettings.from_section({"fetch_min_bytes": 100_000, "fetch_partition_bytes": 65_536})
     assert err.value.key == "pipeline.kafka.fetch_min_bytes" and "use at most 65536" in str(err.value)

@@ -336,12 +336,6 @@ def test_squall_run_sigkilled_and_started_again_loses_nothing(scenario: Scenario
     run_with_fault(scenario, kill_runner)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug: in about 1 run in 6 the last 10 s window of some devices is stored short: replays that newer "
-    "events overtook after an aggregate restart are taken for late, and an early-closed row is taken for complete "
-    "(docs/pipeline.md, Faults)",
-)
 def test_twenty_random_task_kills_lose_nothing(scenario: Scenario) -> None:
     rng = random.Random(5)
     killed: list[str] = []

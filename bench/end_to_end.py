@@ -89,6 +89,7 @@ def make_project(
     spout_batch_size: int | None = None,
     archive: bool = False,
     windows: dict[str, Any] | None = None,
+    fetch_min_bytes: int | None = None,
 ) -> IsolatedProject:
     """This run's throw-away project (squall.testing.isolated_pipeline_project), sized for a backlog replay.
 
@@ -103,6 +104,8 @@ def make_project(
     uncommitted = int(config["pipeline"].get("kafka", {}).get("max_uncommitted", 10_000))
     per_partition = max(uncommitted, hold_events // partitions + 1000)
     pipeline: dict[str, Any] = {"kafka": {"max_uncommitted": per_partition}}
+    if fetch_min_bytes is not None:
+        pipeline["kafka"]["fetch_min_bytes"] = fetch_min_bytes
     if idle_timeout_s is not None:  # must stay below topology.message.timeout.secs - window - lateness - tick
         pipeline["windows"] = {"idle_timeout_s": idle_timeout_s}
     if windows:
@@ -158,6 +161,7 @@ class Options:
     serializer: str | None = None
     spout_batch_size: int | None = None
     archive: bool = False
+    fetch_min_bytes: int | None = None
 
     @property
     def paced(self) -> bool:
@@ -443,6 +447,7 @@ def run_bench(o: Options) -> dict[str, Any]:
             o.spout_batch_size,
             o.archive,
             windows,
+            o.fetch_min_bytes,
         )
         kafka, cassandra = made.kafka, made.cassandra
         quix_group, quix_in, quix_out = f"bench.quix.{run}", f"bench.quix-in.{run}", f"bench.quix-out.{run}"
@@ -542,6 +547,7 @@ def run_jobs(
         "serializer": o.serializer
         or f"{json.loads((ROOT / 'config.json').read_text()).get('serializer', 'json')} (config.json)",
         "spout_batch_size": o.spout_batch_size or "config.json",
+        "kafka_fetch_min_bytes": o.fetch_min_bytes or "default",
         "raw_event_archive": o.archive,
         "allowed_lateness_s": accuracy.allowed_lateness_ms / 1000,
         "idle_timeout_s": idle_timeout,
@@ -876,6 +882,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--spout-batch-size", type=int, default=None, help="pipeline.spout.batch_size")
     parser.add_argument(
+        "--fetch-min-bytes",
+        type=int,
+        default=None,
+        help="pipeline.kafka.fetch_min_bytes (1: the broker answers a fetch at once, as before it was a setting)",
+    )
+    parser.add_argument(
         "--archive",
         action="store_true",
         help="also route every valid event to `archive` (one raw-event row each, opt-in): what the archive costs",
@@ -899,6 +911,7 @@ def main(argv: list[str] | None = None) -> None:
         serializer=ns.serializer,
         spout_batch_size=ns.spout_batch_size,
         archive=ns.archive,
+        fetch_min_bytes=ns.fetch_min_bytes,
     )
     result = run_bench(options)
     if ns.parts:

@@ -127,7 +127,11 @@ class Project:
         return sorted(self.raw.get("envs", {}))
 
     def env(self, name: str | None) -> tuple[str, dict[str, Any]]:
-        """The env called `name`, or the only/first one when `name` is None (as streamparse picks)."""
+        """The env called `name`; when `name` is None, the only one, as streamparse picks it.
+
+        Several envs and no name is ambiguous (a command could act on `prod` by accident): a ConfigError listing
+        them, as `sparse` stops. A config.json without envs runs as an empty env called `local`.
+        """
         envs = self.raw.get("envs") or {}
         if not envs:
             if name in (None, "local"):
@@ -136,7 +140,13 @@ class Project:
                 "envs", "config.json defines no environments", f'add "envs": {{"{name}": {{}}}}'
             )
         if name is None:
-            name = "local" if "local" in envs else sorted(envs)[0]
+            if len(envs) > 1:
+                raise ConfigError(
+                    "-e/--environment",
+                    f"not given, and config.json has {len(envs)} environments ({', '.join(sorted(envs))})",
+                    f"choose one, e.g. -e {sorted(envs)[0]}",
+                )
+            name = next(iter(envs))
         if name not in envs:
             raise ConfigError(f"envs.{name}", "no such environment", f"use one of: {', '.join(sorted(envs))}")
         env = envs[name]
@@ -193,6 +203,33 @@ def load_project(root: Path | None = None) -> Project:
     if not isinstance(raw, dict):
         raise ConfigError(CONFIG_FILE, "must hold a JSON object")
     validate_config(raw)
+    project = Project(root=root, raw=raw)
+    project.serializer  # noqa: B018 - validates
+    return project
+
+
+def load_project_file(config_file: Path) -> Project:
+    """The project described by `config_file` (`--config`, as `sparse --config` takes it).
+
+    Paths inside it (topology_specs, ...) are read relative to the project in the cwd, as streamparse reads them;
+    without a config.json in the cwd or above, relative to the file's own folder.
+    """
+    if not config_file.is_file():
+        raise ConfigError("--config", f"{str(config_file)!r} is not a file", "pass the path of a config.json")
+    try:
+        raw = json.loads(config_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            "--config",
+            f"{str(config_file)!r} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+        ) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError("--config", f"{str(config_file)!r} must hold a JSON object")
+    validate_config(raw)
+    try:
+        root = find_root()
+    except ConfigError:
+        root = config_file.resolve().parent
     project = Project(root=root, raw=raw)
     project.serializer  # noqa: B018 - validates
     return project

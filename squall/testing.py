@@ -396,6 +396,7 @@ def run_topology(
     """
     proj = load_project(project) if project is not None else None
     cli_par = {k: str(v) for k, v in (par or {}).items()}
+    env = _test_env(proj, env)
     the_plan = plan_for(topology, proj, env, cli_par, None, extra_conf=dict(conf or {}))
     summary, cluster = execute(
         the_plan,
@@ -412,6 +413,14 @@ def run_topology(
         extra_resources=list(extra_resources or []),
     )
     return RunResult(summary, cluster.emitted, cluster.logs)
+
+
+def _test_env(project: Project | None, env: str | None) -> str | None:
+    """The env a test run uses: `env`, else `local` when the project has it (the CLI instead asks for -e
+    whenever config.json has several envs, as streamparse does)."""
+    if env is None and project is not None and "local" in project.env_names:
+        return "local"
+    return env
 
 
 CODE_FOLDERS = ("topologies", "spouts", "bolts")
@@ -494,8 +503,10 @@ def isolated_pipeline_project(
             (dest / folder).symlink_to(source / folder, target_is_directory=True)
     validate_config(config)
     project = Project(root=dest, raw=config)
-    settings = pipeline_settings(project, env)
-    typed = for_env(settings, project, project.env(env)[0])  # a typo in `pipeline` fails here, not in a task
+    chosen = _test_env(project, env)
+    settings = pipeline_settings(project, chosen)
+    # a typo in `pipeline` fails here, not in a task
+    typed = for_env(settings, project, project.env(chosen)[0])
     return IsolatedProject(
         root=dest,
         config=config,

@@ -6,16 +6,23 @@ import json
 import logging
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 import click
 
-from squall.config import PIPELINE_CONF_KEY, load_project, parse_assignments
+from squall.cli.completion import component_assignments, env_names, topology_names
+from squall.config import PIPELINE_CONF_KEY, load_project, load_project_file, parse_assignments
+from squall.errors import ConfigError
 
 
 @click.command()
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=topology_names)
 @click.option(
-    "-e", "--environment", "env", help="Env of config.json to take parallelism/options/pipeline from."
+    "-e",
+    "--environment",
+    "env",
+    help="Env of config.json to take parallelism/options/pipeline from (needed when it has several).",
+    shell_complete=env_names,
 )
 @click.option("--inline", is_flag=True, help="Host Python components in this process (debuggers work).")
 @click.option("--duration", type=float, help="Stop after this many seconds.")
@@ -23,7 +30,12 @@ from squall.config import PIPELINE_CONF_KEY, load_project, parse_assignments
     "--until-idle", type=float, help="Stop once no spout emitted and nothing was pending this long."
 )
 @click.option(
-    "--par", "pars", multiple=True, metavar="COMPONENT=N", help="Override a component's parallelism."
+    "--par",
+    "pars",
+    multiple=True,
+    metavar="COMPONENT=N",
+    help="Override a component's parallelism.",
+    shell_complete=component_assignments,
 )
 @click.option(
     "-o", "--option", "options", multiple=True, metavar="KEY=VALUE", help="Override a Storm option."
@@ -33,6 +45,29 @@ from squall.config import PIPELINE_CONF_KEY, load_project, parse_assignments
 @click.option("--drain", type=float, default=5.0, show_default=True, help="Max seconds to drain on stop.")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show components' info logs (default: warnings and errors)."
+)
+@click.option(
+    "-n",
+    "--name",
+    "name_option",
+    help="The topology to run (as `sparse run -n`; same as NAME).",
+    shell_complete=topology_names,
+)
+@click.option(
+    "-t", "--time", "time_secs", type=int, help="Seconds to run, as `sparse run -t` (<= 0: until stopped)."
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Path of the config.json to use (as `sparse --config`).",
+)
+@click.option(
+    "-d", "--debug", is_flag=True, help="Set topology.debug: log every emitted tuple, as Storm does."
+)
+@click.option("-a", "--ackers", type=int, help="Set topology.acker.executors (0: no acking).")
+@click.option(
+    "-w", "--workers", type=int, help="Set topology.workers (one process locally; kept in the conf)."
 )
 def run(
     name: str | None,
@@ -46,6 +81,12 @@ def run(
     as_json: bool,
     drain: float,
     verbose: bool,
+    name_option: str | None,
+    time_secs: int | None,
+    config_file: str | None,
+    debug: bool,
+    ackers: int | None,
+    workers: int | None,
 ) -> None:
     """Run topology NAME (a file in config.json's topology_specs) until stopped (Ctrl-C), --duration or --until-idle."""
     from squall.pipeline.stores import check_credentials
@@ -57,8 +98,16 @@ def run(
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    project = load_project()
-    the_plan = plan(project, name, env, parse_assignments(pars, "--par"), parse_assignments(options, "-o"))
+    from squall.runner.debug import TUPLE_LOGGER, is_debug
+
+    name = sparse_name(name, name_option)
+    duration = sparse_duration(duration, time_secs)
+    project = load_project_file(Path(config_file)) if config_file else load_project()
+    cli_options = sparse_options(debug, ackers, workers)
+    cli_options.update(parse_assignments(options, "-o"))
+    the_plan = plan(project, name, env, parse_assignments(pars, "--par"), cli_options)
+    if is_debug(the_plan.conf):
+        logging.getLogger(TUPLE_LOGGER).setLevel(logging.INFO)
     check_credentials(the_plan.conf.get(PIPELINE_CONF_KEY) or {})
     live = not as_json and sys.stdout.isatty()
     view = LiveView() if live else None
@@ -78,3 +127,33 @@ def run(
         click.echo(format_summary(summary))
     if summary.failed:  # a task kept dying: the run gave up on it
         sys.exit(1)
+
+
+def sparse_name(name: str | None, name_option: str | None) -> str | None:
+    """NAME or `-n NAME` (sparse's spelling); both, naming different topologies, is an error."""
+    if name and name_option and name != name_option:
+        raise ConfigError(
+            "-n/--name", f"{name_option!r} disagrees with NAME {name!r}", "give the topology name once"
+        )
+    return name or name_option
+
+
+def sparse_duration(duration: float | None, time_secs: int | None) -> float | None:
+    """`-t N` as `sparse run -t N`: N > 0 stops after N seconds, N <= 0 runs until stopped."""
+    if time_secs is None:
+        return duration
+    if duration is not None:
+        raise ConfigError("-t/--time", "given together with --duration", "use one of them")
+    return float(time_secs) if time_secs > 0 else None
+
+
+def sparse_options(debug: bool, ackers: int | None, workers: int | None) -> dict[str, str]:
+    """sparse's shorthand flags as the `-o` options they stand for (an explicit `-o` of the same key wins)."""
+    out: dict[str, str] = {}
+    if debug:
+        out["topology.debug"] = "true"
+    if ackers is not None:
+        out["topology.acker.executors"] = str(ackers)
+    if workers is not None:
+        out["topology.workers"] = str(workers)
+    return out

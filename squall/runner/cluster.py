@@ -23,12 +23,14 @@ from squall.clock import Clock, SystemClock
 from squall.errors import ComponentError
 from squall.protocol import framing_for
 from squall.runner.acker import Acker, Outcome
+from squall.runner.debug import is_debug, logging_route
 from squall.runner.executor import BoltExecutor, SpoutExecutor, TaskExecutor
 from squall.runner.graph import ComponentDef, Graph
 from squall.runner.grouping import Router, RoutingError
 from squall.runner.inline import InlineHost, load_class
 from squall.runner.metrics import ComponentStats, roll_up
 from squall.runner.shell import ShellHost, command_line
+from squall.runner.tracebacks import PathMapper, has_traceback
 
 log = logging.getLogger("squall.runner")
 
@@ -160,6 +162,8 @@ class Cluster:
         self.router = Router(graph, self.rng)
         # the Engine's `route`: the router's own (no call in between; executors call it once per emit)
         self.route: Callable[[int, str, str, Any, int | None], list[int]] = self.router.route
+        if is_debug(self.conf):  # topology.debug: each emit logged as Storm logs it
+            self.route = logging_route(self.router.route)
         self.capture = capture
         self.max_restarts = max_restarts
         self.on_log = on_log
@@ -207,6 +211,8 @@ class Cluster:
         self._stopped = False
         self.emit_count = 0
         self._last_error: dict[int, str] = {}
+        self._user_paths = PathMapper(self.resources)  # staged resources/ paths -> the project's files
+        self._shown: set[tuple[int, str]] = set()  # (task, signature) of tracebacks already printed in full
         self._exec_carry: dict[int, float] = {}  # exec time of retired inline hosts, per task
         self._deliver: dict[int, Callable[..., None]] = {}  # bolt task -> its executor's deliver
         self.last_work = (
@@ -315,11 +321,14 @@ class Cluster:
             spout.outcome(outcome)
 
     def component_log(self, task: int, level: int, text: str) -> None:
+        text = self._user_paths(text)
         rec = LogRecord(self.graph.task_component[task], task, level, text)
         if len(self.logs) < 10_000:
             self.logs.append(rec)
         if self.on_log is not None:
             self.on_log(rec)
+        elif level >= 4 and has_traceback(text) and not self._first_showing(task, text):
+            pass  # the same traceback from the same task, already printed in full: counted in the summary
         else:
             logging.getLogger(f"squall.component.{rec.component}").log(
                 _LEVELS.get(level, logging.INFO), "[task %d] %s", task, text
@@ -337,11 +346,30 @@ class Cluster:
         self._latest_report[key] = err
         return True
 
+    def _first_showing(self, task: int, text: str) -> bool:
+        """True the first time `task` shows a failure with this signature (print it in full), else False."""
+        key = (task, last_line(text))
+        if key in self._shown:
+            return False
+        self._shown.add(key)
+        return True
+
     def component_error(self, task: int, text: str) -> None:
+        text = self._user_paths(text)
         err = TaskError(self.graph.task_component[task], task, text)
         self._last_error[task] = text
         if self._report(err):
-            log.error("%s[task %d] reported an error: %s", err.component, task, text)
+            if self._first_showing(task, text):
+                log.error("%s[task %d] reported an error: %s", err.component, task, text)
+            else:
+                first = text.strip().splitlines()[0] if text.strip() else ""
+                log.error(
+                    "%s[task %d] reported an error: %s (traceback above): %s",
+                    err.component,
+                    task,
+                    first,
+                    err.signature,
+                )
 
     def component_metric(self, task: int, name: str, value: Any) -> None:
         log.debug("metric %s[task %d] %s=%r", self.graph.task_component[task], task, name, value)
@@ -354,12 +382,22 @@ class Cluster:
     def task_died(self, task: int, reason: str) -> None:
         ex = self.executors[task]
         host = self.hosts.get(task)
-        tail = host.stderr_tail() if host is not None else ""
+        tail = self._user_paths(host.stderr_tail() if host is not None else "")
+        reason = self._user_paths(reason)
+        raised = last_line(reason) if has_traceback(reason) else ""
+        if raised and not self._first_showing(task, reason):
+            reason = f"{reason.strip().splitlines()[0].rstrip(':')} (traceback above)\n{raised}"
         text = f"{ex.name}[task {task}] died: {reason}"
         last = self._last_error.pop(task, None)
-        if last:
+        cause = last_line(last) if last else ""
+        if last and cause == raised:
+            pass  # the exception it died of is the error it reported: shown once
+        elif last and (task, cause) in self._shown:
+            text += f"\n--- last error it reported (traceback above) ---\n{cause}"
+        elif last:
+            self._shown.add((task, cause))
             text += f"\n--- last error it reported ---\n{last}"
-        if tail:
+        if tail and not (cause and cause in tail and (task, cause) in self._shown):
             text += f"\n--- stderr (last lines) ---\n{tail}"
         err = TaskError(ex.name, task, text, kind="died")
         if self._report(err):
@@ -373,7 +411,10 @@ class Cluster:
             return
         first = self._first_death.setdefault(task, self.now)
         if ex.metrics.restarts >= self.max_restarts:
-            why = last_line(text) or reason
+            why = raised or cause or last_line(text) or reason
+            latest = self._latest_report.get((task, "died"))
+            if latest is not None and latest.count > 1 and latest.count >= ex.metrics.restarts:
+                why = f"died {latest.count} times with the same error: {why}"
             gave_up = (
                 f"{ex.name} task {task}: gave up after {ex.metrics.restarts} restarts in "
                 f"{self.now - first:.0f} s: {why}"

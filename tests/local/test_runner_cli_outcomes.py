@@ -36,7 +36,7 @@ def hosting(request: pytest.FixtureRequest) -> list[str]:
 
 
 def invoke(*args: str):
-    return CliRunner().invoke(cli, ["run", "reliability", *args])
+    return CliRunner().invoke(cli, ["run", "reliability", "-e", "local", *args])
 
 
 def test_an_emit_that_cannot_be_sent_is_an_error_in_the_summary(in_semantics, hosting: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import warnings
 from importlib.util import find_spec
@@ -23,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "lag": "squall.cli.pipeline:lag",
     "report": "squall.cli.pipeline:report",
     "storm": "squall.cli.storm:storm",
+    "doctor": "squall.cli.doctor:doctor",
 }
 
 
@@ -69,4 +71,10 @@ def cli() -> None:
 
 
 def main() -> None:
+    from squall.quiet import quiet_dependency_warnings
+    from squall.storm.layer import warn_if_broken
+
+    quiet_dependency_warnings()
+    if sys.argv[1:2] != ["doctor"] and "_SQUALL_COMPLETE" not in os.environ:  # doctor says it with its fix
+        warn_if_broken()
     cli()

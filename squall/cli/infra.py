@@ -45,8 +45,44 @@ def install(no_apt: bool, maven_repo: str | None) -> None:
     from pathlib import Path
 
     t0 = time.monotonic()
+    for line in install_plan(with_apt=not no_apt):
+        click.echo(line)
     api.install(repo_local=Path(maven_repo) if maven_repo else None, with_apt=not no_apt, report=_echo)
     click.echo(f"install done in {time.monotonic() - t0:.1f}s")
+
+
+def install_plan(with_apt: bool) -> list[str]:
+    """What `squall infra install` is about to do, before it does it (nothing listed is already done)."""
+    import os
+
+    from squall.infra import apt, maven
+    from squall.infra.registry import SERVICES
+
+    ctx = api.make_context()
+    lines: list[str] = []
+    if with_apt:
+        packages = apt.read_package_list(ctx.layout.infra / "apt-packages.txt")
+        todo = apt.missing(packages)
+        if todo:
+            how = "as root" if os.geteuid() == 0 else "with sudo"
+            lines.append(f"will install Debian packages ({how}): {', '.join(todo)}")
+        else:
+            lines.append(f"Debian packages: all {len(packages)} of infra/apt-packages.txt are installed")
+    poms = sorted({p for svc in SERVICES.values() for p in svc.poms})
+    pending = [
+        art.dir_name
+        for art in (maven.Artifacts.from_pom(ctx.layout.infra / pom) for pom in poms)
+        if not art.is_resolved(ctx.layout.jar_cache)
+    ]
+    if pending:
+        lines.append(
+            f"will download from Maven Central into {ctx.layout.jar_cache}: {', '.join(pending)} "
+            "(a first install fetches a few hundred MB)"
+        )
+    else:
+        lines.append(f"service jars: all {len(poms)} are in {ctx.layout.jar_cache}")
+    lines.append("then: compile squall's Storm plugins when their sources changed")
+    return lines
 
 
 @infra.command(

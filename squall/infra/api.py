@@ -147,7 +147,7 @@ def install(
     """Debian packages from infra/apt-packages.txt (when missing), then every service's jars (when missing)."""
     ctx = ctx or make_context()
     if with_apt:
-        installed = apt.install(apt.read_package_list(ctx.layout.infra / "apt-packages.txt"))
+        installed = apt.install(apt.read_package_list(ctx.layout.infra / "apt-packages.txt"), report=report)
         if installed:
             report(f"apt: installed {', '.join(installed)}")
     find_java()
@@ -156,7 +156,7 @@ def install(
     for pom in poms:
         artifacts = maven.Artifacts.from_pom(ctx.layout.infra / pom)
         t0 = time.monotonic()
-        resolved = maven.resolve(artifacts, ctx.layout.jar_cache, repo_local)
+        resolved = maven.resolve(artifacts, ctx.layout.jar_cache, repo_local, report=report)
         took = time.monotonic() - t0
         target = artifacts.target(ctx.layout.jar_cache)
         report(f"{pom}: {'resolved' if resolved else 'cached'} in {took:.1f}s -> {target}")

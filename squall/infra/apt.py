@@ -5,9 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from squall.errors import InfraError
+from squall.infra.progress import Report, apt_line, run_reporting
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def read_package_list(path: Path) -> list[str]:
@@ -37,8 +43,32 @@ def missing(packages: list[str]) -> list[str]:
     return [p for p in packages if not is_installed(p)]
 
 
-def install(packages: list[str], timeout: float = 1800) -> list[str]:
-    """`apt-get update` once, then `apt-get install -y` what is missing. Returns the packages installed."""
+def privilege_prefix(euid: int | None = None, which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """What goes before `apt-get`: nothing as root, else `sudo` (InfraError naming the fix when there is none)."""
+    if (os.geteuid() if euid is None else euid) == 0:
+        return []
+    sudo = which("sudo")
+    if sudo is None:
+        raise InfraError(
+            "installing Debian packages needs root, this is not root and sudo is not installed "
+            "(fix: run `squall infra install` as root, install the packages of infra/apt-packages.txt yourself, "
+            "or skip them with `squall infra install --no-apt`)"
+        )
+    return [sudo, "env"]
+
+
+def commands(todo: list[str], prefix: list[str]) -> list[list[str]]:
+    """`apt-get update`, then `apt-get install` of `todo`, each after `prefix` (sudo env, or nothing)."""
+    front = [*prefix, "DEBIAN_FRONTEND=noninteractive"] if prefix else []
+    return [
+        [*front, "apt-get", "update"],
+        [*front, "apt-get", "install", "-y", "--no-install-recommends", *todo],
+    ]
+
+
+def install(packages: list[str], timeout: float = 1800, report: Report = _quiet) -> list[str]:
+    """`apt-get update` once, then `apt-get install -y` what is missing (with sudo when not root), reporting each
+    package downloaded and set up. Returns the packages installed."""
     todo = missing(packages)
     if not todo:
         return []
@@ -46,15 +76,12 @@ def install(packages: list[str], timeout: float = 1800) -> list[str]:
         raise InfraError(
             f"packages {', '.join(todo)} are missing and apt-get is not available; install them by hand"
         )
-    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", *todo]):
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-10:])
-            raise InfraError(f"`{' '.join(cmd)}` failed (exit {proc.returncode}):\n{tail}")
+    prefix = privilege_prefix()
+    how = "with sudo" if prefix else "as root"
+    report(f"apt: installing {', '.join(todo)} ({how}; apt-get update first)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in commands(todo, prefix):
+        code, tail = run_reporting(cmd, apt_line, report, timeout=timeout, env=env)
+        if code != 0:
+            raise InfraError(f"`{' '.join(cmd)}` failed (exit {code}):\n{tail}")
     return todo

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 from squall.errors import InfraError
+from squall.infra.progress import Report, maven_line, run_reporting
 
 _NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 STAMP = ".squall-resolved"
@@ -59,8 +59,7 @@ class Artifacts:
 def mvn_command(artifacts: Artifacts, output: Path, repo_local: Path | None = None) -> list[str]:
     cmd = [
         "mvn",
-        "-B",
-        "-q",
+        "-B",  # batch mode still prints one "Downloaded from ... (size at rate)" line per file
         "-f",
         str(artifacts.pom),
         "dependency:copy-dependencies",
@@ -72,8 +71,19 @@ def mvn_command(artifacts: Artifacts, output: Path, repo_local: Path | None = No
     return cmd
 
 
-def resolve(artifacts: Artifacts, cache: Path, repo_local: Path | None = None, timeout: float = 1800) -> bool:
-    """Copy the pom's runtime jars into the cache. Returns False when they were already there."""
+def _quiet(_: str) -> None:
+    pass
+
+
+def resolve(
+    artifacts: Artifacts,
+    cache: Path,
+    repo_local: Path | None = None,
+    timeout: float = 1800,
+    report: Report = _quiet,
+) -> bool:
+    """Copy the pom's runtime jars into the cache, reporting each file Maven downloads (size and rate).
+    Returns False when they were already there."""
     if artifacts.is_resolved(cache):
         return False
     if shutil.which("mvn") is None:
@@ -84,15 +94,14 @@ def resolve(artifacts: Artifacts, cache: Path, repo_local: Path | None = None, t
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    try:
-        proc = subprocess.run(
-            mvn_command(artifacts, partial, repo_local), capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InfraError(f"mvn did not finish resolving {artifacts.pom} within {timeout:.0f}s") from exc
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise InfraError(f"mvn could not resolve {artifacts.pom} (exit {proc.returncode}):\n{tail}")
+    report(f"maven: resolving {artifacts.dir_name} ({artifacts.pom.name}) from Maven Central")
+    code, tail = run_reporting(
+        mvn_command(artifacts, partial, repo_local), maven_line, report, timeout=timeout
+    )
+    if code == -9:
+        raise InfraError(f"mvn did not finish resolving {artifacts.pom} within {timeout:.0f}s")
+    if code != 0:
+        raise InfraError(f"mvn could not resolve {artifacts.pom} (exit {code}):\n{tail}")
     (partial / STAMP).write_text(artifacts.digest() + "\n")
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)

@@ -8,8 +8,9 @@ that script (or `python -m squall.storm`) runs.
 - resources (`patches._prepare_topology`): the jar's `resources/` is staged by squall.resources (src/, spouts/,
   bolts/) plus the `squall` framework package, instead of a copy of `src/` only.
 - imports (`_get_topology_from_file`): the project root and `src/` go on sys.path before the topology file loads.
-- envs (`_get_env_config`): `-e` may be omitted (same default env as `squall run`); a relative `virtualenv_root`
-  is resolved against the project root, so workers on the loopback cluster run the project's own `.venv`.
+- envs (`_get_env_config`): `-e` may be omitted when config.json has one env (as streamparse; several is a
+  ConfigError listing them, as for `squall run`); a relative `virtualenv_root` is resolved against the project
+  root, so workers on the loopback cluster run the project's own `.venv`.
 - options and parallelism (`options.py`): squall.config's precedence and validation (topology < env < CLI),
   `squall.pipeline` settings in the topology conf, msgpack selects squall's Java serializer. Bad values raise
   ConfigError before any jar is built or anything is submitted.

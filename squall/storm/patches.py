@@ -74,7 +74,7 @@ def install() -> Session | None:
         session.note_config_file(config_file)
         project = session.project()
         if env_name is None:
-            env_name, _ = project.env(None)  # same default as `squall run`: "local" if present
+            env_name, _ = project.env(None)  # as streamparse: the only env; several is an error
         name, env_config = orig_get_env_config(env_name, config_file=config_file)
         session.env_name = name
         return name, session.issue(options.absolute_env_config(env_config, project.root), project, name)

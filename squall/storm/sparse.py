@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     from squall.quiet import quiet_dependency_warnings
 
     quiet_dependency_warnings()
+    from squall.storm.layer import warn_if_broken
+
+    warn_if_broken()  # e.g. a streamparse release the patches were not written for
     args = sys.argv[1:]
     if args[:1] == ["--version"]:
         print(version_line())

@@ -48,7 +48,7 @@ def component_assignments(
         project = _project(ctx)
         name = ctx.params.get("name") or ctx.params.get("name_option") or _name_in(ctx)
         _, topology = load_topology(project, name)
-        names = sorted(spec.name for spec in topology.specs)
+        names = sorted(spec.name for spec in topology.specs)  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - completion must never raise
         return []
     return [CompletionItem(f"{n}=", type="plain") for n in names if n.startswith(incomplete)]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -69,6 +71,9 @@ from squall.errors import ConfigError
 @click.option(
     "-w", "--workers", type=int, help="Set topology.workers (one process locally; kept in the conf)."
 )
+@click.option("--ui", is_flag=True, help="Serve the topology's web page (Storm UI's) while it runs.")
+@click.option("--ui-port", type=int, default=8090, show_default=True, help="Port of --ui (on --ui-host).")
+@click.option("--ui-host", default="127.0.0.1", show_default=True, help="Address --ui listens on.")
 def run(
     name: str | None,
     env: str | None,
@@ -87,6 +92,9 @@ def run(
     debug: bool,
     ackers: int | None,
     workers: int | None,
+    ui: bool = False,
+    ui_port: int = 8090,
+    ui_host: str = "127.0.0.1",
 ) -> None:
     """Run topology NAME (a file in config.json's topology_specs) until stopped (Ctrl-C), --duration or --until-idle."""
     from squall.pipeline.stores import check_credentials
@@ -111,14 +119,16 @@ def run(
     check_credentials(the_plan.conf.get(PIPELINE_CONF_KEY) or {})
     live = not as_json and sys.stdout.isatty()
     view = LiveView() if live else None
-    with view if view is not None else nullcontext():
+    web = local_ui(ui, ui_host, ui_port)
+    on_step = view if web is None else web.monitor if view is None else both(view, web.monitor)
+    with view if view is not None else nullcontext(), web if web is not None else nullcontext():
         summary, _ = execute(
             the_plan,
             inline=inline,
             duration=duration,
             until_idle=until_idle,
             seed=seed,
-            on_step=view,
+            on_step=on_step,
             drain_secs=drain,
         )
     if as_json:
@@ -157,3 +167,22 @@ def sparse_options(debug: bool, ackers: int | None, workers: int | None) -> dict
     if workers is not None:
         out["topology.workers"] = str(workers)
     return out
+
+
+def local_ui(enabled: bool, host: str, port: int) -> Any:
+    """`--ui`: the local run's web page (squall.web), announced on stderr; None without --ui."""
+    if not enabled:
+        return None
+    from squall.web.server import LocalUI
+
+    web = LocalUI(host, port)
+    click.echo(f"squall run: topology page at {web.url}", err=True)
+    return web
+
+
+def both(*hooks: Callable[[Any], None]) -> Callable[[Any], None]:
+    def call(cluster: Any) -> None:
+        for hook in hooks:
+            hook(cluster)
+
+    return call

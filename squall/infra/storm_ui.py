@@ -479,10 +479,18 @@ def answer(path: str, query: Mapping[str, list[str]], client: Any) -> dict[str, 
 def make_handler(connect: Connect) -> type[BaseHTTPRequestHandler]:
     """A request handler answering from the Nimbus client that `connect()` opens (a context manager) per request."""
 
+    from squall.web import app as web
+
+    dashboard = web.NimbusBackend(connect, answer)
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             raw_path, _, raw_query = self.path.partition("?")
             path = raw_path.rstrip("/")
+            page = web.get(self.path, dashboard)  # the HTML dashboard (squall.web)
+            if page is not None:
+                self._reply(page)
+                return
             if path not in ROUTES and not TOPOLOGY_PATH.match(path):
                 self._send(
                     404,
@@ -512,6 +520,25 @@ def make_handler(connect: Connect) -> type[BaseHTTPRequestHandler]:
                 )
                 return
             self._send(200, body)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers.get("Content-Length") or 0)
+            reply = web.post(
+                self.path, self.rfile.read(length) if length else b"", dict(self.headers), dashboard
+            )
+            if reply is None:
+                self._send(404, {"error": "not found", "errorMessage": f"no action at {self.path}"})
+                return
+            self._reply(reply)
+
+        def _reply(self, reply: web.Response) -> None:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", reply.content_type)
+            self.send_header("Content-Length", str(len(reply.body)))
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(reply.body)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

@@ -172,7 +172,8 @@ def format_local_component(snap: Snapshot, component: str) -> dict[str, Any]:
             "uptime": _uptime(int(snap.uptime_secs)),
             "uptimeSeconds": int(snap.uptime_secs),
             "host": LOCAL_HOST,
-            "port": t.pid,
+            "port": None,  # tasks of a local run listen on no port; `pid` is the process hosting the task
+            "pid": t.pid,
             "emitted": m.emitted,
             "transferred": m.transferred,
             "acked": m.acked,
@@ -183,8 +184,10 @@ def format_local_component(snap: Snapshot, component: str) -> dict[str, Any]:
         else:
             row["processLatency"] = _ms(latency)
             row["executed"] = m.executed
-            row["executeLatency"] = _ms(m.exec_secs / m.executed * 1000 if m.executed else None)
-            row["capacity"] = _ms(m.exec_secs / snap.uptime_secs if snap.uptime_secs > 0 else 0.0)
+            # measured inside the component only when it runs in this process (--inline), as the runner does
+            inline = snap.hosting == "inline"
+            row["executeLatency"] = _ms(m.exec_secs / m.executed * 1000 if inline and m.executed else None)
+            row["capacity"] = _ms(m.exec_secs / snap.uptime_secs if inline and snap.uptime_secs > 0 else None)
         executors.append(row)
     return {
         "id": component,

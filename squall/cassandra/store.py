@@ -40,7 +40,7 @@ from squall.cassandra.statements import (
     window_starts_in_cql,
 )
 from squall.errors import InfraError
-from squall.pipeline.model import DAY_MS, RECORD_KINDS
+from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, WindowResult
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +312,82 @@ class CassandraStore:
             )
         return late
 
+    # -- reads for the dashboard (squall.web.pipeline_page): bounded scans, newest first -------------------
+    def _scan(self, cql: str, values: tuple[Any, ...] = ()) -> Any:
+        try:
+            return self._session.execute(cql, values, timeout=self.settings.request_timeout_s)
+        except Exception as exc:
+            raise InfraError(
+                f"cannot read from Cassandra within {self.settings.request_timeout_s}s "
+                f"(pipeline.cassandra.request_timeout_s): {cql}: {exc}"
+            ) from exc
+
+    def window_series(self, limit: int = 500) -> list[tuple[str, str, str, int]]:
+        """(tenant, device_id, metric, window_s) of the stored windows (a scan of up to 20 x `limit` partition
+        keys, one per series and UTC day)."""
+        ks = self.settings.keyspace
+        rows = self._scan(
+            f"SELECT DISTINCT tenant, device_id, metric, window_s, day FROM {ks}.metric_windows LIMIT %s",
+            (limit * 20,),
+        )
+        return sorted({(r.tenant, r.device_id, r.metric, r.window_s) for r in rows})[:limit]
+
+    def recent_windows(
+        self, tenant: str, device_id: str, metric: str, window_s: int, limit: int = 120
+    ) -> list[WindowResult]:
+        """The newest windows of one series: its latest UTC days' partitions, newest day first."""
+        ks = self.settings.keyspace
+        days = sorted(
+            {
+                r.day
+                for r in self._scan(
+                    f"SELECT DISTINCT tenant, device_id, metric, window_s, day FROM {ks}.metric_windows"
+                )
+                if (r.tenant, r.device_id, r.metric, r.window_s) == (tenant, device_id, metric, window_s)
+            },
+            key=lambda d: d.days_from_epoch if hasattr(d, "days_from_epoch") else d,
+            reverse=True,
+        )
+        out: list[WindowResult] = []
+        for day in days:
+            rows = self._scan(
+                f"SELECT * FROM {ks}.metric_windows WHERE tenant = %s AND device_id = %s AND metric = %s"
+                " AND window_s = %s AND day = %s LIMIT %s",
+                (tenant, device_id, metric, window_s, day, limit - len(out)),
+            )
+            out.extend(_window(r) for r in rows)
+            if len(out) >= limit:
+                break
+        return out
+
+    def recent_alerts(self, limit: int = 50) -> list[Alert]:
+        """The newest alerts among the first 20 x `limit` rows of a scan."""
+        rows = self._scan(f"SELECT * FROM {self.settings.keyspace}.alerts LIMIT %s", (limit * 20,))
+        alerts = [
+            Alert(
+                r.tenant, r.device_id, r.alert_id, datetime_to_ms(r.ts), r.metric, r.kind, r.value, r.message
+            )
+            for r in rows
+        ]
+        return sorted(alerts, key=lambda a: a.ts, reverse=True)[:limit]
+
+    def recent_dead_letters(self, limit: int = 500) -> list[DeadLetter]:
+        """The newest dead letters among the first 4 x `limit` rows of a scan."""
+        rows = self._scan(f"SELECT * FROM {self.settings.keyspace}.dead_letters LIMIT %s", (limit * 4,))
+        letters = [
+            DeadLetter(
+                r.reason,
+                r.detail,
+                bytes(r.payload or b""),
+                r.source_topic,
+                r.source_partition,
+                r.source_offset,
+                datetime_to_ms(r.ts),
+            )
+            for r in rows
+        ]
+        return sorted(letters, key=lambda d: d.ts, reverse=True)[:limit]
+
     def _read(self, prepared: Any, values: tuple[Any, ...]) -> Any:
         try:
             return self._session.execute(prepared.bind(values), timeout=self.settings.request_timeout_s)
@@ -336,6 +412,24 @@ class CassandraStore:
 
 
 WindowKey = tuple[str, str, str, int, int]
+
+
+def _window(r: Any) -> WindowResult:
+    return WindowResult(
+        r.tenant,
+        r.device_id,
+        r.metric,
+        r.window_s,
+        datetime_to_ms(r.window_start),
+        datetime_to_ms(r.window_end),
+        r.count,
+        r.sum,
+        r.min,
+        r.max,
+        r.mean,
+        r.p50,
+        r.p95,
+    )
 
 
 def read_window_rows(settings: CassandraSettings) -> dict[WindowKey, dict[str, Any]]:

@@ -119,7 +119,7 @@ def run(
     check_credentials(the_plan.conf.get(PIPELINE_CONF_KEY) or {})
     live = not as_json and sys.stdout.isatty()
     view = LiveView() if live else None
-    web = local_ui(ui, ui_host, ui_port)
+    web = local_ui(ui, ui_host, ui_port, the_plan.conf.get(PIPELINE_CONF_KEY))
     on_step = view if web is None else web.monitor if view is None else both(view, web.monitor)
     with view if view is not None else nullcontext(), web if web is not None else nullcontext():
         summary, _ = execute(
@@ -169,13 +169,14 @@ def sparse_options(debug: bool, ackers: int | None, workers: int | None) -> dict
     return out
 
 
-def local_ui(enabled: bool, host: str, port: int) -> Any:
-    """`--ui`: the local run's web page (squall.web), announced on stderr; None without --ui."""
+def local_ui(enabled: bool, host: str, port: int, pipeline: Any) -> Any:
+    """`--ui`: the local run's web pages (squall.web), announced on stderr; None without --ui. `pipeline`: the
+    run's pipeline settings, whose store the pipeline data page reads."""
     if not enabled:
         return None
     from squall.web.server import LocalUI
 
-    web = LocalUI(host, port)
+    web = LocalUI(host, port, pipeline=pipeline)
     click.echo(f"squall run: topology page at {web.url}", err=True)
     return web
 

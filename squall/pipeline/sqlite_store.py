@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,39 @@ class SqliteStore:
             (source_topic, source_partition, first, end),
         )
         return {int(r[0]) for r in rows}
+
+    # -- reads for the dashboard (squall.web.pipeline_page): small, newest first ---------------------------
+    def window_series(self, limit: int = 500) -> list[tuple[str, str, str, int]]:
+        """(tenant, device_id, metric, window_s) of the stored windows."""
+        rows = self._db.execute(
+            "SELECT DISTINCT tenant, device_id, metric, window_s FROM metric_windows"
+            " ORDER BY tenant, device_id, metric, window_s LIMIT ?",
+            (limit,),
+        )
+        return [(str(t), str(d), str(m), int(w)) for t, d, m, w in rows]
+
+    def recent_windows(
+        self, tenant: str, device_id: str, metric: str, window_s: int, limit: int = 120
+    ) -> list[WindowResult]:
+        cols = [f.name for f in fields(WindowResult)]
+        rows = self._db.execute(
+            f"SELECT {', '.join(cols)} FROM metric_windows WHERE tenant = ? AND device_id = ? AND metric = ?"
+            " AND window_s = ? ORDER BY window_start DESC LIMIT ?",
+            (tenant, device_id, metric, window_s, limit),
+        )
+        return [WindowResult(**dict(zip(cols, r, strict=True))) for r in rows]
+
+    def recent_alerts(self, limit: int = 50) -> list[Alert]:
+        cols = [f.name for f in fields(Alert)]
+        rows = self._db.execute(f"SELECT {', '.join(cols)} FROM alerts ORDER BY ts DESC LIMIT ?", (limit,))
+        return [Alert(**dict(zip(cols, r, strict=True))) for r in rows]
+
+    def recent_dead_letters(self, limit: int = 500) -> list[DeadLetter]:
+        cols = [f.name for f in fields(DeadLetter)]
+        rows = self._db.execute(
+            f"SELECT {', '.join(cols)} FROM dead_letters ORDER BY ts DESC LIMIT ?", (limit,)
+        )
+        return [DeadLetter(**dict(zip(cols, r, strict=True))) for r in rows]
 
     def close(self) -> None:
         self._db.close()

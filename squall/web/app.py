@@ -20,12 +20,13 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from squall.web import pages
 from squall.web.graph import TopologyGraph, from_storm_topology, render_svg
+from squall.web.pipeline_page import StoreReader, pipeline_context
 
 STATIC = pages.HERE / "static"
 ACTION_PATH = re.compile(
     r"^/api/v1/topology/(?P<id>[^/]+)/(?P<action>activate|deactivate|rebalance|kill)(?:/(?P<wait>[^/]+))?$"
 )
-PAGES = ("/", "/index.html", "/topology.html", "/component.html")
+PAGES = ("/", "/index.html", "/topology.html", "/component.html", "/pipeline.html")
 
 
 @dataclass
@@ -49,6 +50,9 @@ class Backend(Protocol):
     def graph(self, topo_id: str) -> TopologyGraph: ...
 
     def act(self, topo_id: str, action: str, wait_secs: int | None, body: Mapping[str, Any]) -> None: ...
+
+    def pipeline_reader(self) -> StoreReader | None:
+        """The pipeline's store to show on the pipeline page, if this server has one."""
 
 
 def _json(status: int, body: Mapping[str, Any]) -> Response:
@@ -93,6 +97,12 @@ def get(raw_path: str, backend: Backend) -> Response | None:
 
 
 def _page(path: str, query: Mapping[str, list[str]], backend: Backend) -> str:
+    if path == "/pipeline.html":
+        reader = backend.pipeline_reader()
+        if reader is None:
+            return pages.render_pipeline(None)
+        with reader.open() as store:
+            return pages.render_pipeline(pipeline_context(store, query), reader.where)
     if path == "/topology.html":
         topo_id = query["id"][0]
         topo = backend.json(f"/api/v1/topology/{quote(topo_id, safe='')}")
@@ -203,6 +213,9 @@ class NimbusBackend:
     def json(self, path: str) -> dict[str, Any]:
         with self.connect() as client:
             return self.answer(path, {}, client)
+
+    def pipeline_reader(self) -> StoreReader | None:
+        return None
 
     def graph(self, topo_id: str) -> TopologyGraph:
         with self.connect() as client:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-NODE_W, NODE_H = 150, 44
-GAP_X, GAP_Y = 90, 26
+NODE_W, NODE_H = 128, 44
+GAP_X, GAP_Y = 104, 30
 MARGIN = 16
+LABEL_CHARS = 22  # longer edge labels are cut (the full text is the edge's tooltip)
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ def positions(graph: TopologyGraph) -> dict[str, tuple[int, int]]:
 
 
 def render_svg(graph: TopologyGraph) -> str:
-    """The graph as an inline <svg>: boxes per component (spouts and bolts styled apart) and one arrow per
-    stream, labelled with its stream id and grouping."""
+    """The graph as an inline <svg>: boxes per component (spouts and bolts styled apart) and an arrow from
+    each component to each it feeds, labelled with the streams' ids (but "default") and groupings."""
     pos = positions(graph)
     cols = len(layers(graph))
     rows = max((len(c) for c in layers(graph)), default=0)
@@ -127,9 +128,18 @@ def render_svg(graph: TopologyGraph) -> str:
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#5b6b7f"/></marker></defs>',
     ]
+    # streams between the same two components share one arrow, labelled with each stream and grouping
+    labels: dict[tuple[str, str], list[str]] = {}
     for e in graph.edges:
-        if e.source not in pos or e.target not in pos:
-            continue
+        if e.source in pos and e.target in pos:
+            text = e.grouping if e.stream == "default" else f"{e.stream}: {e.grouping}"
+            labels.setdefault((e.source, e.target), []).append(text)
+    for (source, target), texts in labels.items():
+        full = "; ".join(texts)
+        short = texts[0] if len(texts) == 1 else f"{texts[0]} +{len(texts) - 1}"
+        if len(short) > LABEL_CHARS:
+            short = short[: LABEL_CHARS - 1] + "…"
+        e = Edge(source, target, "", short)
         sx, sy = pos[e.source]
         tx, ty = pos[e.target]
         x1, y1 = sx + NODE_W, sy + NODE_H // 2
@@ -143,9 +153,10 @@ def render_svg(graph: TopologyGraph) -> str:
             mid = (x1 + x2) // 2
             d = f"M {x1} {y1} C {mid} {y1} {mid} {y2} {x2} {y2}"
             lx, ly = mid, (y1 + y2) // 2 - 4
-        label = escape(e.grouping if e.stream == "default" else f"{e.stream}: {e.grouping}")
+        label = escape(e.grouping)
         parts.append(
             f'<g class="edge" data-source="{escape(e.source)}" data-target="{escape(e.target)}">'
+            f"<title>{escape(source)} → {escape(target)}: {escape(full)}</title>"
             f'<path d="{d}" fill="none" stroke="#5b6b7f" stroke-width="1.5" marker-end="url(#arrow)"/>'
             f'<text x="{lx}" y="{ly}" text-anchor="middle" class="edge-label">{label}</text></g>'
         )

@@ -214,3 +214,11 @@ def render_component(component: dict[str, Any], local: bool = False) -> str:
 
 def render_error(status: int, message: str) -> str:
     return render("error.html", title=f"Error {status}", status=status, message=message)
+
+
+def render_pipeline(context: dict[str, Any] | None, where: str = "") -> str:
+    """The pipeline data page; `context` from squall.web.pipeline_page.pipeline_context, None when this server
+    has no store to read."""
+    return render(
+        "pipeline.html", title="Pipeline data", configured=context is not None, where=where, **(context or {})
+    )

@@ -20,6 +20,7 @@ from squall.web.local import (
     format_local_topologies,
     format_local_topology,
 )
+from squall.web.pipeline_page import StoreReader
 
 DEFAULT_UI_PORT = 8090  # clear of the services' ports (8080 Storm UI, 2181, 9092, 9042, 6627, 6628, 2000)
 TOPOLOGY_PATH = re.compile(r"^/api/v1/topology/(?P<id>[^/]+)(?:/component/(?P<component>[^/]+))?$")
@@ -30,8 +31,12 @@ class LocalBackend:
 
     local = True
 
-    def __init__(self, monitor: LocalMonitor) -> None:
+    def __init__(self, monitor: LocalMonitor, reader: StoreReader | None = None) -> None:
         self.monitor = monitor
+        self.reader = reader
+
+    def pipeline_reader(self) -> StoreReader | None:
+        return self.reader
 
     def json(self, path: str) -> dict[str, Any]:
         snap = self.monitor.snapshot
@@ -122,10 +127,19 @@ def make_handler(backend: LocalBackend) -> type[BaseHTTPRequestHandler]:
 class LocalUI:
     """The local run's web server on a daemon thread; `monitor` is the run's on_step hook."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_UI_PORT, period: float = 1.0) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_UI_PORT,
+        period: float = 1.0,
+        pipeline: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`pipeline`: the run's pipeline settings (its store is shown on the pipeline page)."""
         self.monitor = LocalMonitor(period=period)
+        self.reader = StoreReader(pipeline) if pipeline else None
         try:
-            self.server = ThreadingHTTPServer((host, port), make_handler(LocalBackend(self.monitor)))
+            backend = LocalBackend(self.monitor, self.reader)
+            self.server = ThreadingHTTPServer((host, port), make_handler(backend))
         except OSError as exc:
             raise ConfigError(
                 f"--ui-port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose a free port"
@@ -146,3 +160,5 @@ class LocalUI:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
+        if self.reader is not None:
+            self.reader.close()

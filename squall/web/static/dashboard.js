@@ -216,6 +216,22 @@
       });
   }
 
+  // The pipeline page is rendered by the server from the store: fetch it again and swap its content.
+  function refreshPipeline() {
+    var state = document.getElementById("refresh-state");
+    fetch(window.location.href, { cache: "no-store" }).then(function (r) { return r.text(); }).then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("pipeline-data");
+      var here = document.getElementById("pipeline-data");
+      if (fresh && here && document.activeElement.id !== "series") here.innerHTML = fresh.innerHTML;
+      state.textContent = "updated " + new Date().toLocaleTimeString();
+      state.className = "refresh";
+    }, function (err) {
+      state.textContent = "refresh failed: " + err.message;
+      state.className = "refresh failed";
+    });
+  }
+  if (document.getElementById("pipeline-data")) setInterval(refreshPipeline, 5000);
+
   document.querySelectorAll("#actions button[data-action]").forEach(function (b) {
     b.addEventListener("click", function () { action(b.dataset.action); });
   });

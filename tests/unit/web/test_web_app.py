@@ -28,6 +28,9 @@ class Recording:
     def graph(self, topo_id: str) -> TopologyGraph:
         return TopologyGraph((), ())
 
+    def pipeline_reader(self) -> None:
+        return None
+
     def act(self, topo_id: str, action: str, wait_secs: int | None, body: Mapping[str, Any]) -> None:
         if topo_id == "gone":
             raise app.ActionError("no topology with id 'gone'")
@@ -47,6 +50,10 @@ def test_pages_and_static_files_and_what_is_not_ours() -> None:
     assert app.get("/static/../app.py", backend) is None
     assert app.get("/static/missing.css", backend) is None
     assert app.get("/api/v1/cluster/summary", backend) is None  # the REST API answers that
+    pipeline = app.get("/pipeline.html", backend)
+    assert (
+        pipeline is not None and pipeline.status == 200 and b"no pipeline store configured" in pipeline.body
+    )
     missing = app.get("/topology.html", backend)
     assert missing is not None and missing.status == 400 and b"id" in missing.body
 

@@ -62,6 +62,18 @@ def test_a_cycle_does_not_recurse_forever() -> None:
     assert len(svg.findall(".//{http://www.w3.org/2000/svg}path")) == 4  # 3 edges and the arrow head
 
 
+def test_streams_between_two_components_share_an_arrow() -> None:
+    graph = TopologyGraph(
+        (Node("route", "bolt", 1), Node("dlq", "bolt", 1)),
+        (Edge("route", "dlq", "invalid", "shuffle"), Edge("route", "dlq", "late", "shuffle")),
+    )
+    svg = ET.fromstring(render_svg(graph))
+    ns = "{http://www.w3.org/2000/svg}"
+    [edge] = [g for g in svg.iter(f"{ns}g") if g.get("class") == "edge"]
+    assert "".join(edge.find(f"{ns}text").itertext()) == "invalid: shuffle +1"
+    assert "".join(edge.find(f"{ns}title").itertext()) == "route → dlq: invalid: shuffle; late: shuffle"
+
+
 def test_svg_has_a_box_per_component_and_a_labelled_arrow_per_stream() -> None:
     graph = TopologyGraph(
         (Node("events", "spout", 2), Node("parse <1>", "bolt", 4)),
@@ -75,7 +87,9 @@ def test_svg_has_a_box_per_component_and_a_labelled_arrow_per_stream() -> None:
         ("parse <1>", "node bolt"),
     ]
     texts = ["".join(t.itertext()) for t in svg.iter(f"{ns}text")]
-    assert "fields(tenant, device_id)" in texts and "bolt × 4" in texts and "spout × 2" in texts
+    assert "fields(tenant, device…" in texts and "bolt × 4" in texts and "spout × 2" in texts
+    titles = ["".join(t.itertext()) for t in svg.iter(f"{ns}title")]
+    assert titles == ["events → parse <1>: fields(tenant, device_id)"]  # the whole label as a tooltip
     assert int(svg.get("width")) >= 2 * NODE_W
 
 

@@ -142,7 +142,9 @@ class LocalUI:
             self.server = ThreadingHTTPServer((host, port), make_handler(backend))
         except OSError as exc:
             raise ConfigError(
-                f"--ui-port {port}: cannot listen on {host}:{port} ({exc.strerror}); choose a free port"
+                "--ui-port",
+                f"{port}: cannot listen on {host}:{port} ({exc.strerror})",
+                "choose a free port with --ui-port, or leave out --ui",
             ) from exc
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="squall-ui", daemon=True)

@@ -87,8 +87,8 @@ def ui(infra_endpoints: dict[str, str]) -> Iterator[str]:
             proc.wait(timeout=10)
 
 
-def _nimbus_status(nimbus: Any, topo_id: str) -> str:
-    return next(str(t.status) for t in nimbus.getClusterInfo().topologies if t.id == topo_id)
+def _nimbus_status(nimbus: Any, topo_id: str) -> str | None:
+    return next((str(t.status) for t in nimbus.getClusterInfo().topologies if t.id == topo_id), None)
 
 
 def test_storm_topology_pages_in_a_browser_and_actions_reach_nimbus(
@@ -150,4 +150,33 @@ def test_storm_topology_pages_in_a_browser_and_actions_reach_nimbus(
             assert set(hosts.values()) == {worker["host"]} and set(ports.values()) == {str(worker["port"])}
             screenshot(driver, tmp_path, "storm-component")
             assert console_errors(driver) == []
+
+            # rebalance (one worker, 30 s wait) and kill (no wait), each confirmed in the page, reach Nimbus
+            driver.back()
+            wait_for(lambda: "topology.html" in driver.current_url, 15, "back on the topology page")
+            wait_input = driver.find_element(By.ID, "action-wait")
+            wait_input.clear()
+            wait_input.send_keys("30")
+            driver.find_element(By.CSS_SELECTOR, "#rebalance-form summary").click()
+            driver.find_element(By.ID, "rebalance-workers").send_keys("1")
+            driver.find_element(By.ID, "action-rebalance").click()
+            assert "(wait 30 s)" in accept_confirm(driver)
+            wait_for(
+                lambda: _nimbus_status(topo.nimbus, topo.topo_id) == "REBALANCING",
+                30,
+                "Nimbus is rebalancing",
+            )
+            wait_for(lambda: topology_status(driver) == "REBALANCING", 30, "the page shows the rebalance")
+            wait_input.clear()
+            wait_input.send_keys("0")
+            driver.find_element(By.ID, "action-kill").click()
+            assert "Kill topology" in accept_confirm(driver)
+            wait_for(
+                lambda: (
+                    nimbus_api.topology_id(topo.nimbus, NAME) is None
+                    or _nimbus_status(topo.nimbus, topo.topo_id) == "KILLED"
+                ),
+                60,
+                "Nimbus kills the topology",
+            )
     assert nimbus_api.topology_id(topo.nimbus, NAME) is None  # killed by `submitted`

@@ -121,10 +121,11 @@ def _page(path: str, query: Mapping[str, list[str]], backend: Backend) -> str:
 
 def same_origin(headers: Mapping[str, str]) -> bool:
     """A browser's POST from another site carries its Origin: refuse those (actions are not for other pages)."""
-    origin = headers.get("Origin")
+    lower = {k.lower(): v for k, v in headers.items()}  # header names are case-insensitive
+    origin = lower.get("origin")
     if not origin or origin == "null":
         return origin is None
-    return urlsplit(origin).netloc == headers.get("Host", "")
+    return urlsplit(origin).netloc == lower.get("host", "")
 
 
 def post(raw_path: str, body: bytes, headers: Mapping[str, str], backend: Backend) -> Response | None:

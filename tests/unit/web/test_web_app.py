@@ -101,6 +101,14 @@ def test_actions_reach_the_backend_with_their_wait_and_options() -> None:
             403,
             "pages only",
         ),
+        (
+            "/api/v1/topology/t-1/kill/0",
+            b"",
+            {"host": "h:1", "origin": "http://evil.example"},
+            403,
+            "pages only",
+        ),
+        ("/api/v1/topology/t-1/kill/0", b"", {"Host": "h:1", "Origin": "null"}, 403, "pages only"),
     ],
 )
 def test_bad_actions_get_a_clear_error(

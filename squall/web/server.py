@@ -152,6 +152,8 @@ class LocalUI:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}/"
 
     def __enter__(self) -> LocalUI:

@@ -56,13 +56,18 @@ class AggregateBolt(WindowedBolt):
         self.shards = shards_for(settings, context)
         self.letters = Letters(self)
         self.lates = Letters(self, "late")
-        self.windows.recover_from(self.stored, 2.0 * timeout)
+        self.longest_ms = max(d.length_ms for d in self.window_settings.definitions)
+        self.windows.recover_from(self.stored, 2.0 * timeout, self.clear)
 
     def _open_store(self) -> Store:
         """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""
         self.store = make_store(self.pipeline_settings)
         self.stored_days: dict[tuple[str, str, str, int, int], set[int]] = {}
         self.late_buckets: dict[tuple[str, int, int], set[int]] = {}
+        # what the reads in stored_days cover, for `clear`: (tenant, device, day) -> metrics read for every window
+        # length; (tenant, device) -> the end of the latest stored window read (any metric, length or day)
+        self.read_metrics: dict[tuple[str, str, int], set[str]] = {}
+        self.stored_until: dict[tuple[str, str], int] = {}
         return self.store
 
     def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool:
@@ -79,6 +84,23 @@ class AggregateBolt(WindowedBolt):
                 key[0], key[1], metric, definition.length_s, day
             )
         return window_start in starts
+
+    def clear(self, key: Key, ts: int, values: Mapping[str, float]) -> bool:
+        """Recovery: the reads so far show no stored row of these metrics for a window holding `ts` (every
+        window holding it starts on its UTC day, or near midnight the day before, and those days were read for
+        these metrics; `ts` is past the end of every stored window read for the device)."""
+        if self.store is None:
+            return False
+        tenant, device_id = key
+        day = ts // DAY_MS
+        read = self.read_metrics.get((tenant, device_id, day))
+        if read is None or not read.issuperset(values):
+            return False
+        if (ts - self.longest_ms + 1) // DAY_MS != day:
+            before = self.read_metrics.get((tenant, device_id, day - 1))
+            if before is None or not before.issuperset(values):
+                return False
+        return ts >= self.stored_until.get(key, -1)
 
     def previously_late(self, item: Any) -> bool:
         """Recovery: the event's source offset is among the `late` dead letters a previous instance stored
@@ -106,6 +128,7 @@ class AggregateBolt(WindowedBolt):
         # a window holding ts starts in (ts - length, ts]: on ts's UTC day or, near midnight, the day before
         longest = max(d.length_ms for d in definitions)
         cached = self.stored_days
+        read_metrics = self.read_metrics
         metrics_by_day: dict[tuple[str, str, int], set[str]] = {}
         for entry in entries:
             try:
@@ -116,6 +139,9 @@ class AggregateBolt(WindowedBolt):
                 continue
             day = ts // DAY_MS
             if (ts - longest + 1) // DAY_MS == day:
+                read = read_metrics.get((tenant, device_id, day))
+                if read is not None and read.issuperset(metrics):
+                    continue  # read already, for every length
                 days: tuple[int, ...] = (day,)
             else:  # near midnight: the days its windows' starts fall on
                 days = tuple({_earliest_start(ts, d) // DAY_MS for d in definitions} | {day})
@@ -136,11 +162,22 @@ class AggregateBolt(WindowedBolt):
         requests = [(t, d, day, tuple(sorted(ms)), lengths) for (t, d, day), ms in wanted.items()]
         if len(cached) + sum(len(r[3]) for r in requests) * len(lengths) >= STORED_DAYS_CACHED:
             cached.clear()
-        for (tenant, device_id, day, _, _), found in zip(
+            read_metrics.clear()
+        stored_until = self.stored_until
+        for (tenant, device_id, day, metrics, _), found in zip(
             requests, store.window_starts_of_days(requests), strict=True
         ):
             for (metric, length), starts in found.items():
                 cached[(tenant, device_id, metric, length, day)] = starts
+                if starts:
+                    end = max(starts) + length * 1000
+                    if end > stored_until.get((tenant, device_id), -1):
+                        stored_until[(tenant, device_id)] = end
+            read = read_metrics.get((tenant, device_id, day))
+            if read is None:
+                read_metrics[(tenant, device_id, day)] = set(metrics)
+            else:
+                read.update(metrics)
 
     def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
         entries = unpack_batch(tup.values[1])
@@ -148,6 +185,7 @@ class AggregateBolt(WindowedBolt):
             self.prefetch_stored(entries)
         elif self.store is not None and (self.stored_days or self.late_buckets):
             self.stored_days, self.late_buckets = {}, {}  # recovery is over: free what it read
+            self.read_metrics, self.stored_until = {}, {}
         for entry in entries:
             try:
                 event = entry[0]

@@ -55,6 +55,9 @@ from squall.windowing.stats import Summary, summarize
 
 Key = tuple[str, str]
 StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
+# (key, event time, metric values): True when the store certainly holds no row of these metrics for any window
+# holding that time (so the oracle need not be asked about them)
+ClearOracle = Callable[[Key, int, Mapping[str, float]], bool]
 NO_WATERMARK = -(2**63)
 NO_END = 2**63  # a key with no open window: no watermark makes one due
 FENCES = 1 << 16  # slots of the table of forgotten keys' fences (allocated when a first key is forgotten)
@@ -137,6 +140,7 @@ class WindowManager:
         self._pending: dict[Hashable, int] = {}  # token -> open windows holding it
         self._retain_s = retain_closed_s
         self._oracle: StoredOracle | None = None
+        self._clear: ClearOracle | None = None
         self._recover_until = 0.0
         # Per definition: (definition, id, slide ms, length ms, tumbling). Windows are keyed (id, start): equal
         # definitions share an id (so share windows, as equal (definition, start) keys would) and an int pair
@@ -148,12 +152,18 @@ class WindowManager:
         )
         self._lateness = settings.allowed_lateness_ms
 
-    def recover_from(self, oracle: StoredOracle, horizon_s: float) -> None:
+    def recover_from(self, oracle: StoredOracle, horizon_s: float, clear: ClearOracle | None = None) -> None:
         """For `horizon_s` of processing time from now, ask `oracle(key, definition, window_start, metric)` about
         each (window, metric) a new window gets, before counting anything in it. A row the store holds was
         written whole when a previous instance closed the window, so the replayed events are not counted there
-        again (a partial rebuild from a replayed tail would overwrite the complete row)."""
+        again (a partial rebuild from a replayed tail would overwrite the complete row).
+
+        `clear(key, ts, values)`, if given, is asked first for each event: True when the store certainly holds no
+        row of those metrics for any window holding `ts` (e.g. `ts` is past the end of every stored window of
+        the key), and the windows are then not asked about (an event newer than what a previous instance
+        stored, which is most events of a recovery, costs one call instead of one question per window)."""
         self._oracle = oracle
+        self._clear = clear
         self._recover_until = self.clock.now() + horizon_s
 
     def recovering(self) -> bool:
@@ -174,8 +184,12 @@ class WindowManager:
         if ts < state.watermark:
             late = self._behind_watermark(state, event_id, ts, token)
             return late if early is None else _after(early, late)
-        if self._oracle is not None:
-            self._ask_store(key, state, ts, values, now)
+        recovering = self._oracle is not None
+        if recovering:
+            clear = self._clear
+            if clear is None or now >= self._recover_until or not clear(key, ts, values):
+                self._ask_store(key, state, ts, values, now)
+                recovering = self._oracle is not None
         added = held = skipped = 0
         open_windows = state.open
         reemitted: list[ClosedWindow] = []
@@ -200,6 +214,8 @@ class WindowManager:
                         state.provisional -= 1
                         window = done.window
                         window.tokens = []
+                    elif recovering:  # a window `clear` spared asking about: a later event may need to ask
+                        window = _Window(definition, start, start + length, ident, asked=set())
                     else:
                         window = _Window(definition, start, start + length, ident)
                     open_windows[wkey] = window

@@ -199,3 +199,37 @@ def test_an_on_time_event_after_a_restart_joins_a_window_an_idle_timeout_closed_
     after = feed(fresh, [(A, "a2", T0 + 3_000, {"t": 2.0}), (A, "a3", T0 + 16_000, {"t": 3.0})])
     store.persist(after)
     assert store.rows[(A, 10, T0, "t")] == (2, 3.0)
+
+
+def test_events_past_every_stored_window_skip_the_questions_and_count_the_same() -> None:
+    """`clear` (what the aggregate bolt derives from its reads: ts past the end of every stored window of the
+    key) spares the oracle's questions; the rows are those of asking every time."""
+
+    def run(with_clear: bool) -> tuple[DictStore, DictStore]:
+        store = DictStore()
+        first_run(store, TWO)
+        stored_until = {
+            key: max(start + length * 1000 for (k, length, start, _) in store.rows if k == key)
+            for key in {k for (k, _, _, _) in store.rows}
+        }
+
+        def clear(key: Key, ts: int, values: object) -> bool:
+            return ts >= stored_until.get(key, -1)
+
+        fresh = WindowManager(TWO, ManualClock())
+        fresh.recover_from(store.oracle, 180.0, clear if with_clear else None)
+        later = [
+            (A, "a4", T0 + 61_000, {"t": 4.0}),  # past A's stored 10 s window: clear, nothing asked
+            (A, "a5", T0 + 62_000, {"t": 5.0, "u": 1.0}),  # a new metric in a window opened without asking
+            (A, "a6", T0 + 140_000, {"t": 6.0}),
+        ]
+        after = DictStore()
+        after.persist(feed(fresh, PARTITION[1:] + later))
+        after.persist([fresh.flush()])
+        return store, after
+
+    asked_always, rows_always = run(False)
+    asked_clear, rows_clear = run(True)
+    assert rows_clear.rows == rows_always.rows
+    assert len(asked_clear.asked) < len(asked_always.asked)
+    assert not any(start >= T0 + 60_000 for (_, _, start, _) in asked_clear.asked)

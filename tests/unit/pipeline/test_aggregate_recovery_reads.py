@@ -1,0 +1,65 @@
+"""AggregateBolt's recovery reads: what `clear` concludes from them (pure logic, a stand-in store)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bolts.aggregate import AggregateBolt
+from squall.pipeline.model import DAY_MS
+from squall.windowing.definitions import WindowSettings, tumbling
+
+T0 = 1_767_225_600_000 + 3_600_000  # 01:00 UTC: not near midnight
+KEY = ("acme", "d1")
+
+
+class Store:
+    def __init__(self, stored: dict[tuple[str, int], set[int]]) -> None:
+        self.stored = stored  # (metric, window_s) -> stored window starts of KEY on T0's day
+        self.requests: list[Any] = []
+
+    def window_starts_of_days(self, requests: list[Any]) -> list[dict[tuple[str, int], set[int]]]:
+        self.requests.extend(requests)
+        return [
+            {
+                (m, n): set(self.stored.get((m, n), set())) if day == T0 // DAY_MS else set()
+                for m in ms
+                for n in ns
+            }
+            for _, _, day, ms, ns in requests
+        ]
+
+
+def bolt(store: Store) -> AggregateBolt:
+    b = AggregateBolt.__new__(AggregateBolt)
+    b.window_settings = WindowSettings(
+        definitions=(tumbling(10), tumbling(60)), allowed_lateness_ms=5_000, idle_timeout_s=5.0
+    )
+    b.longest_ms = 60_000
+    b.store = store  # type: ignore[assignment]
+    b.stored_days, b.late_buckets, b.read_metrics, b.stored_until = {}, {}, {}, {}
+    return b
+
+
+def entry(ts: int, **metrics: float) -> list[Any]:
+    return [{"tenant": KEY[0], "device_id": KEY[1], "ts": ts, "metrics": metrics}, ["t", 0, 0]]
+
+
+def test_clear_only_past_every_stored_window_and_only_for_metrics_read() -> None:
+    store = Store({("temp", 10): {T0}, ("temp", 60): {T0}})  # [T0, T0+10s) and [T0, T0+60s) are stored
+    b = bolt(store)
+    assert not b.clear(KEY, T0 + 70_000, {"temp": 1.0})  # nothing read yet: ask
+    b.prefetch_stored([entry(T0 + 5_000, temp=1.0)])
+    assert not b.clear(KEY, T0 + 5_000, {"temp": 1.0})  # inside stored windows
+    assert not b.clear(KEY, T0 + 59_999, {"temp": 1.0})  # inside the stored 60 s window
+    assert b.clear(KEY, T0 + 60_000, {"temp": 1.0})  # past both
+    assert not b.clear(KEY, T0 + 60_000, {"temp": 1.0, "hum": 2.0})  # hum was never read
+    assert not b.clear(("acme", "d2"), T0 + 60_000, {"temp": 1.0})  # another device was never read
+
+
+def test_a_read_is_made_once_per_device_day_and_metric() -> None:
+    store = Store({})
+    b = bolt(store)
+    b.prefetch_stored([entry(T0 + i * 1_000, temp=1.0) for i in range(50)])
+    b.prefetch_stored([entry(T0 + 60_000, temp=1.0), entry(T0 + 61_000, temp=1.0, hum=2.0)])
+    assert [(r[2], r[3]) for r in store.requests] == [(T0 // DAY_MS, ("temp",)), (T0 // DAY_MS, ("hum",))]
+    assert b.clear(KEY, T0, {"temp": 1.0, "hum": 2.0})  # nothing stored: every event is clear once read

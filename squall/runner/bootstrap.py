@@ -3,18 +3,81 @@ arguments, after one change to pystorm: a message its serializer cannot encode i
 command that names it (`squall.protocol.carry`), instead of being logged ("Failed to send message") and
 dropped. The runner then fails the tuple, so nothing is lost silently. The component's code is untouched.
 
+A bolt's execute latency is timed here too (the runner cannot see inside a process): from the moment
+`read_tuple` hands a tuple to the bolt to its next `read_tuple` call (the bolt's `process`, its emits and its
+ack), with `time.perf_counter_ns`, heartbeats left out. The totals go to the runner in a `metrics` message
+(`squall.runner.metrics.EXECUTE_METRIC`) at most every REPORT_SECS while tuples flow, and at the next
+heartbeat after the last of them.
+
     python -P -m squall.runner.bootstrap "-s json module.Class"
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
 from squall.protocol.carry import lost_message_report
+from squall.runner.metrics import EXECUTE_METRIC, LATENCY_BUCKETS_NS, new_buckets
 
 _GUARDED = "_squall_guarded"
+_TIMED = "_squall_timed"
+REPORT_SECS = 0.2
+_HEARTBEAT = "__heartbeat"
+
+
+class ExecuteTimer:
+    """This process's execute totals: ns, tuples, a count per latency bucket."""
+
+    __slots__ = ("started", "ns", "count", "buckets", "reported_at", "reported_count", "period_ns")
+
+    def __init__(self, period_secs: float = REPORT_SECS) -> None:
+        self.started = 0
+        self.ns = 0
+        self.count = 0
+        self.buckets = new_buckets()
+        self.reported_at = 0
+        self.reported_count = 0
+        self.period_ns = int(period_secs * 1e9)
+
+    def message(self) -> dict[str, Any]:
+        return {"command": "metrics", "name": EXECUTE_METRIC, "params": [self.ns, self.count, self.buckets]}
+
+
+def time_execute(cls: type, timer: ExecuteTimer | None = None) -> ExecuteTimer:
+    """Wrap `cls.read_tuple` (pystorm's Bolt) so that each tuple's time in the bolt is added to `timer`,
+    reported to the runner by the bolt's own `send_message`."""
+    timer = timer or ExecuteTimer()
+    original: Callable[[Any], Any] = cls.read_tuple  # type: ignore[attr-defined]
+    if getattr(original, _TIMED, False):
+        return timer
+    perf_ns = time.perf_counter_ns
+    bounds = LATENCY_BUCKETS_NS
+
+    def read_tuple(self: Any) -> Any:
+        t = timer
+        now = perf_ns()
+        if t.started:
+            took = now - t.started
+            t.started = 0
+            t.ns += took
+            t.count += 1
+            t.buckets[bisect_left(bounds, took)] += 1
+        if t.count != t.reported_count and now - t.reported_at >= t.period_ns:
+            t.reported_at = now
+            t.reported_count = t.count
+            self.send_message(t.message())
+        tup = original(self)
+        if tup.stream != _HEARTBEAT:
+            t.started = perf_ns()
+        return tup
+
+    setattr(read_tuple, _TIMED, True)
+    cls.read_tuple = read_tuple  # type: ignore[attr-defined]
+    return timer
 
 
 def guard(cls: type, name: str) -> None:
@@ -36,11 +99,14 @@ def guard(cls: type, name: str) -> None:
 
 
 def install() -> None:
-    """Guard every serializer streamparse_run can choose (`-s json`, `-s msgpack`)."""
+    """Guard every serializer streamparse_run can choose (`-s json`, `-s msgpack`); time bolts' execute."""
     from pystorm.component import _SERIALIZERS  # the table streamparse_run chooses from
 
     for name, cls in _SERIALIZERS.items():
         guard(cls, name)
+    from pystorm.bolt import Bolt
+
+    time_execute(Bolt)
 
 
 def main(argv: list[str]) -> int:

@@ -27,7 +27,14 @@ from squall.runner.executor import BoltExecutor, SpoutExecutor, TaskExecutor
 from squall.runner.graph import ComponentDef, Graph
 from squall.runner.grouping import Router, RoutingError
 from squall.runner.inline import InlineHost, load_class
-from squall.runner.metrics import ComponentStats, roll_up
+from squall.runner.metrics import (
+    DEFAULT_WINDOW_SECS,
+    SAMPLE_PERIOD_SECS,
+    ComponentStats,
+    TaskMetrics,
+    Window,
+    roll_up,
+)
 from squall.runner.shell import ShellHost, command_line
 
 log = logging.getLogger("squall.runner")
@@ -145,7 +152,9 @@ class Cluster:
         capture: bool = False,
         max_restarts: int = 10,
         on_log: Callable[[LogRecord], None] | None = None,
+        window_secs: float = DEFAULT_WINDOW_SECS,
     ) -> None:
+        """`window_secs`: the sliding window capacity and rates are measured over (squall.runner.metrics)."""
         self.graph = graph
         self.conf = dict(conf)
         self.conf.setdefault("topology.name", graph.name)
@@ -207,7 +216,8 @@ class Cluster:
         self._stopped = False
         self.emit_count = 0
         self._last_error: dict[int, str] = {}
-        self._exec_carry: dict[int, float] = {}  # exec time of retired inline hosts, per task
+        self.window = Window(window_secs)
+        self._next_sample = 0.0
         self._deliver: dict[int, Callable[..., None]] = {}  # bolt task -> its executor's deliver
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
@@ -269,7 +279,8 @@ class Cluster:
 
         if self.hosting(comp) == "inline":
             cls = comp.component_cls or load_class(comp.class_path)
-            host: Any = InlineHost(cls, ex.handle, on_death, label, serializer=self.serializer)
+            timed = ex.metrics if isinstance(ex, BoltExecutor) else None
+            host: Any = InlineHost(cls, ex.handle, on_death, label, serializer=self.serializer, metrics=timed)
             self._inline_hosts.append((task, host))
             self._inline_hosts.sort(key=lambda p: p[0])
         else:
@@ -399,7 +410,6 @@ class Cluster:
             self._shell_hosts = [(t, h) for t, h in self._shell_hosts if h is not host]
         else:
             host.stop()
-            self._exec_carry[task] = self._exec_carry.get(task, 0.0) + host.exec_secs
             self._inline_hosts = [(t, h) for t, h in self._inline_hosts if h is not host]
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -445,6 +455,9 @@ class Cluster:
         if pressured:
             self.backpressure_pauses += 1
         wall = time.perf_counter()
+        if wall >= self._next_sample and self.active:
+            self._next_sample = wall + SAMPLE_PERIOD_SECS
+            self.window.sample(self.task_metrics(), wall)
         for spout in self.spouts:
             if not spout.ready:
                 continue
@@ -582,7 +595,13 @@ class Cluster:
     def _spouts_quiet(self) -> bool:
         return all(not s.commands and not s.roots for s in self.spouts)
 
+    def task_metrics(self) -> list[tuple[int, str, TaskMetrics]]:
+        """(task, kind, its counters) for every task."""
+        return [(t, ex.kind, ex.metrics) for t, ex in self.executors.items()]
+
     def deactivate(self) -> None:
+        if self.active:
+            self.window.freeze(self.task_metrics())  # capacity and rates: the window up to the stop
         self.active = False
         for spout in self.spouts:
             if spout.active:
@@ -624,17 +643,18 @@ class Cluster:
         self._piddir.cleanup()
 
     def summary(self, reason: str) -> Summary:
-        window = max(time.perf_counter() - self._wall_started, 1e-9)
+        """Every component's figures so far; capacity and rates over the window (up to the stop, once the
+        spouts were deactivated)."""
+        secs, deltas = self.window.span(self.task_metrics())
         stats = []
         for name in sorted(self.graph.components):
             comp = self.graph.components[name]
-            tasks = [self.executors[t].metrics for t in comp.tasks if t in self.executors]
-            for t in comp.tasks:
-                host = self.hosts.get(t)
-                live = host.exec_secs if isinstance(host, InlineHost) else 0.0
-                if t in self.executors:
-                    self.executors[t].metrics.exec_secs = live + self._exec_carry.get(t, 0.0)
-            stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, window))
+            ids = [t for t in comp.tasks if t in self.executors]
+            tasks = [self.executors[t].metrics for t in ids]
+            spans = [deltas.get(t, (0, 0, 0)) for t in ids] if secs > 0 else None
+            if spans is None:
+                secs = time.perf_counter() - self._wall_started  # no sample yet: the whole run so far
+            stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, secs, spans, task_ids=ids))
         held: dict[str, int] = {}
         untracked: dict[str, int] = {}
         for b in self.bolts:

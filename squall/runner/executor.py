@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from squall.protocol.carry import UNSERIALIZABLE, describe_lost
 from squall.runner.acker import Acker, Outcome
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM, ComponentDef
-from squall.runner.metrics import TaskMetrics
+from squall.runner.metrics import EXECUTE_METRIC, TaskMetrics, bucket_of, custom_metric, events_in
 
 _perf = time.perf_counter
 PIPELINED_COMMANDS = 1000
@@ -66,7 +66,8 @@ class Engine(Protocol):
 
 # A tuple delivered to a bolt task and not yet acked or failed is a plain list (nothing built per tuple but
 # the list): [msgid (root -> edge id, or None), ackval (XOR of the edge ids of tuples emitted anchored to it),
-# delivered at (perf_counter), user (False for tick tuples: they do not keep a run from being idle)].
+# delivered at (perf_counter), user (0 for tick tuples: they do not keep a run from being idle; for a user
+# tuple 1 + the events it carries)].
 _MSGID, _ACKVAL, _RECEIVED, _USER = 0, 1, 2, 3
 
 
@@ -83,6 +84,9 @@ class TaskExecutor:
         self.capture = capture
         self.last_heard = engine.now  # any message from the component counts as a heartbeat (Storm does so)
         self.ready = False
+        # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
+        # reports its own totals from zero
+        self._exec_base: tuple[int, int, list[int]] | None = None
 
     # -- from the component -------------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
@@ -145,7 +149,34 @@ class TaskExecutor:
         return "it was dropped"
 
     def _metrics(self, msg: dict[str, Any]) -> None:
-        self.engine.component_metric(self.task, str(msg.get("name")), msg.get("params"))
+        name = str(msg.get("name"))
+        params = msg.get("params")
+        if name == EXECUTE_METRIC:
+            self._execute_totals(params)
+            return
+        custom_metric(self.metrics, name, params)
+        self.engine.component_metric(self.task, name, params)
+
+    def _execute_totals(self, params: Any) -> None:
+        """The component process's execute totals so far: [ns, count, buckets] (squall.runner.bootstrap)."""
+        try:
+            ns, count, buckets = int(params[0]), int(params[1]), [int(b) for b in params[2]]
+        except (TypeError, ValueError, IndexError, KeyError):
+            return
+        m = self.metrics
+        base = self._exec_base
+        if base is not None:
+            ns += base[0]
+            count += base[1]
+            buckets = [a + b for a, b in zip(buckets, base[2], strict=False)]
+        m.exec_ns, m.exec_count, m.exec_measured = ns, count, True
+        if len(buckets) == len(m.buckets):
+            m.buckets = buckets
+
+    def keep_execute_totals(self) -> None:
+        """The component process is gone: what it reported stays, and its successor's totals add to it."""
+        m = self.metrics
+        self._exec_base = (m.exec_ns, m.exec_count, list(m.buckets))
 
     def _sync(self, msg: dict[str, Any]) -> None:
         pass
@@ -184,9 +215,9 @@ class BoltExecutor(TaskExecutor):
         self._next_id += 1
         tid = str(self._next_id)
         if comp is SYSTEM_COMPONENT or comp == SYSTEM_COMPONENT:
-            self.pending[tid] = [msgid, 0, _perf(), False]
+            self.pending[tid] = [msgid, 0, _perf(), 0]
         else:
-            self.pending[tid] = [msgid, 0, _perf(), True]
+            self.pending[tid] = [msgid, 0, _perf(), events_in(values) + 1]
             self.user_pending += 1
             if not msgid:
                 loose = self.loose
@@ -270,9 +301,11 @@ class BoltExecutor(TaskExecutor):
         if tup is None:
             self._unknown(tid, acked)
             return None
-        if tup[3]:
-            self.user_pending -= 1
         m = self.metrics
+        user = tup[3]
+        if user:
+            self.user_pending -= 1
+            m.events += user - 1
         m.executed += 1
         if acked:
             m.acked += 1
@@ -368,6 +401,7 @@ class BoltExecutor(TaskExecutor):
 
     def died(self) -> None:
         """Every tuple the dead task held fails its trees, so spouts replay them."""
+        self.keep_execute_totals()
         acker = self.engine.acker
         held = list(self.pending.values())
         self.pending.clear()
@@ -479,7 +513,9 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         if outcome.ok:
             m.acked += 1
-            m.latency_sum += _perf() - started
+            took = _perf() - started
+            m.latency_sum += took
+            m.buckets[bucket_of(int(took * 1e9))] += 1
             m.executed += 1
             self.commands.append({"command": "ack", "id": msg_id})
         else:
@@ -498,6 +534,7 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
+        m.events += events_in(values)
         self._emitted_this_call += 1
         msg_id = msg.get("id")
         acker = engine.acker

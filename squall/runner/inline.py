@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 import traceback
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +27,10 @@ from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 
 from squall.errors import ProtocolError
 from squall.protocol.carry import SCREENED, Screen
+from squall.runner.metrics import LATENCY_BUCKETS_NS, TaskMetrics
 
-_perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
+_HEARTBEAT = "__heartbeat"
 
 
 class InlineSerializer:
@@ -133,9 +136,11 @@ class InlineHost:
         label: str,
         raise_errors: bool = False,
         serializer: str | None = None,
+        metrics: TaskMetrics | None = None,
     ) -> None:
         """`serializer`: the topology's multilang serializer; each message is screened for what it could not
-        encode (None: no screening)."""
+        encode (None: no screening). `metrics`: a bolt's counters, to which the time of each tuple inside the
+        component (its `_run`) is added (execute latency; None: not timed)."""
         self.cls = cls
         self.raise_errors = raise_errors
         self.label = label
@@ -145,7 +150,9 @@ class InlineHost:
         self.component: Any = None
         self.pid: int | None = None
         self.alive = False
-        self.exec_secs = 0.0  # time spent inside the component's own code (its `_run`)
+        self.metrics = metrics
+        if metrics is not None:
+            metrics.exec_measured = True
 
     def _receive(self, msg: Any) -> None:
         if self.pid is None and isinstance(msg, dict) and "pid" in msg:
@@ -208,29 +215,35 @@ class InlineHost:
         done = ser.drain_foreign() if not ser.foreign.empty() else 0
         inbound = ser.inbound
         component = self.component
-        t0 = _perf()  # the component's time, measured per call of `run` rather than per message
-        try:
-            while inbound and done < budget and self.alive:
-                if type(inbound[0]) is list:
-                    inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
-                    continue
-                try:
+        m = self.metrics
+        while inbound and done < budget and self.alive:
+            head = inbound[0]
+            if type(head) is list:
+                inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
+                continue
+            try:
+                if m is None or head.get("stream") == _HEARTBEAT:
                     component._run()
-                except Exception as exc:
-                    text = traceback.format_exc()
-                    try:
-                        component._handle_run_exception(exc)
-                    except Exception:
-                        text += "\nwhile reporting it:\n" + traceback.format_exc()
-                    if self.raise_errors:
-                        raise
-                    if getattr(component, "exit_on_exception", True):
-                        self.alive = False
-                        self._on_death(f"raised:\n{text}")
-                        return done + 1
-                done += 1
-        finally:
-            self.exec_secs += _perf() - t0
+                else:
+                    t0 = _perf_ns()  # execute latency: the component's time on this one tuple
+                    component._run()
+                    took = _perf_ns() - t0
+                    m.exec_ns += took
+                    m.exec_count += 1
+                    m.buckets[bisect_left(LATENCY_BUCKETS_NS, took)] += 1
+            except Exception as exc:
+                text = traceback.format_exc()
+                try:
+                    component._handle_run_exception(exc)
+                except Exception:
+                    text += "\nwhile reporting it:\n" + traceback.format_exc()
+                if self.raise_errors:
+                    raise
+                if getattr(component, "exit_on_exception", True):
+                    self.alive = False
+                    self._on_death(f"raised:\n{text}")
+                    return done + 1
+            done += 1
         return done
 
     def stop(self) -> None:

@@ -14,7 +14,14 @@ from typing import Any, Protocol
 from squall.protocol.carry import UNSERIALIZABLE, describe_lost
 from squall.runner.acker import Acker, Outcome
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM, ComponentDef
-from squall.runner.metrics import EXECUTE_METRIC, TaskMetrics, bucket_of, custom_metric, events_in
+from squall.runner.metrics import (
+    BUCKET_OF_BITS,
+    EXECUTE_METRIC,
+    PACKED_TYPES,
+    TaskMetrics,
+    custom_metric,
+    events_of,
+)
 
 _perf = time.perf_counter
 PIPELINED_COMMANDS = 1000
@@ -217,7 +224,8 @@ class BoltExecutor(TaskExecutor):
         if comp is SYSTEM_COMPONENT or comp == SYSTEM_COMPONENT:
             self.pending[tid] = [msgid, 0, _perf(), 0]
         else:
-            self.pending[tid] = [msgid, 0, _perf(), events_in(values) + 1]
+            v = values[0] if values else None
+            self.pending[tid] = [msgid, 0, _perf(), events_of(v) + 1 if type(v) in PACKED_TYPES else 2]
             self.user_pending += 1
             if not msgid:
                 loose = self.loose
@@ -515,7 +523,7 @@ class SpoutExecutor(TaskExecutor):
             m.acked += 1
             took = _perf() - started
             m.latency_sum += took
-            m.buckets[bucket_of(int(took * 1e9))] += 1
+            m.buckets[BUCKET_OF_BITS[int(took * 1e9).bit_length()]] += 1
             m.executed += 1
             self.commands.append({"command": "ack", "id": msg_id})
         else:
@@ -534,7 +542,8 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
-        m.events += events_in(values)
+        v = values[0] if values else None
+        m.events += events_of(v) if type(v) in PACKED_TYPES else 1
         self._emitted_this_call += 1
         msg_id = msg.get("id")
         acker = engine.acker

@@ -16,7 +16,6 @@ import queue
 import threading
 import time
 import traceback
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +26,7 @@ from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 
 from squall.errors import ProtocolError
 from squall.protocol.carry import SCREENED, Screen
-from squall.runner.metrics import LATENCY_BUCKETS_NS, TaskMetrics
+from squall.runner.metrics import BUCKET_OF_BITS, TaskMetrics
 
 _perf_ns = time.perf_counter_ns
 _HEARTBEAT = "__heartbeat"
@@ -216,35 +215,66 @@ class InlineHost:
         inbound = ser.inbound
         component = self.component
         m = self.metrics
+        if m is None:
+            return self._run_untimed(inbound, component, budget, done)
+        # execute latency: each tuple's time in the component, one perf_counter_ns per tuple (the end of one
+        # is the start of the next), totals kept in locals and stored once per call
+        perf_ns = _perf_ns
+        buckets = m.buckets
+        bucket_of_bits = BUCKET_OF_BITS
+        exec_ns = exec_count = 0
+        try:
+            t0 = perf_ns()
+            while inbound and done < budget and self.alive:
+                head = inbound[0]
+                if type(head) is list:
+                    inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
+                    continue
+                try:
+                    component._run()
+                except Exception as exc:
+                    self._raised(component, exc)
+                    if not self.alive:
+                        return done + 1
+                t1 = perf_ns()
+                if head.get("stream") != _HEARTBEAT:
+                    took = t1 - t0
+                    exec_ns += took
+                    exec_count += 1
+                    buckets[bucket_of_bits[(took - 1).bit_length()]] += 1
+                t0 = t1
+                done += 1
+        finally:
+            m.exec_ns += exec_ns
+            m.exec_count += exec_count
+        return done
+
+    def _run_untimed(self, inbound: deque[Any], component: Any, budget: int, done: int) -> int:
         while inbound and done < budget and self.alive:
-            head = inbound[0]
-            if type(head) is list:
+            if type(inbound[0]) is list:
                 inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
                 continue
             try:
-                if m is None or head.get("stream") == _HEARTBEAT:
-                    component._run()
-                else:
-                    t0 = _perf_ns()  # execute latency: the component's time on this one tuple
-                    component._run()
-                    took = _perf_ns() - t0
-                    m.exec_ns += took
-                    m.exec_count += 1
-                    m.buckets[bisect_left(LATENCY_BUCKETS_NS, took)] += 1
+                component._run()
             except Exception as exc:
-                text = traceback.format_exc()
-                try:
-                    component._handle_run_exception(exc)
-                except Exception:
-                    text += "\nwhile reporting it:\n" + traceback.format_exc()
-                if self.raise_errors:
-                    raise
-                if getattr(component, "exit_on_exception", True):
-                    self.alive = False
-                    self._on_death(f"raised:\n{text}")
+                self._raised(component, exc)
+                if not self.alive:
                     return done + 1
             done += 1
         return done
+
+    def _raised(self, component: Any, exc: Exception) -> None:
+        """The component raised: pystorm's own handling, then (unless it keeps going) the task is dead."""
+        text = traceback.format_exc()
+        try:
+            component._handle_run_exception(exc)
+        except Exception:
+            text += "\nwhile reporting it:\n" + traceback.format_exc()
+        if self.raise_errors:
+            raise exc
+        if getattr(component, "exit_on_exception", True):
+            self.alive = False
+            self._on_death(f"raised:\n{text}")
 
     def stop(self) -> None:
         self.alive = False

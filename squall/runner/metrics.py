@@ -16,33 +16,20 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Histogram buckets (upper bounds, seconds) of execute and complete latencies (Prometheus `le`).
-LATENCY_BUCKETS_S: tuple[float, ...] = (
-    0.00005,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
+# Histogram buckets of execute and complete latencies: upper bounds (Prometheus `le`, inclusive) at powers
+# of two nanoseconds, 2^15 ns (32.8 us) to 2^34 ns (17.2 s), so that a latency's bucket is a table look-up
+# of its bit length (`BUCKET_OF_BITS[(ns - 1).bit_length()]`): no search per tuple.
+_FIRST_BIT, _LAST_BIT = 15, 34
+LATENCY_BUCKETS_NS: tuple[int, ...] = tuple(1 << k for k in range(_FIRST_BIT, _LAST_BIT + 1))
+LATENCY_BUCKETS_S: tuple[float, ...] = tuple(b / 1e9 for b in LATENCY_BUCKETS_NS)
+BUCKET_OF_BITS: tuple[int, ...] = tuple(
+    min(max(k - _FIRST_BIT, 0), len(LATENCY_BUCKETS_NS)) for k in range(70)
 )
-LATENCY_BUCKETS_NS: tuple[int, ...] = tuple(round(b * 1e9) for b in LATENCY_BUCKETS_S)
 # The metrics message a component process sends with its execute totals (squall.runner.bootstrap):
 # params [execute ns, executes, [count per bucket of LATENCY_BUCKETS_NS, then +Inf]]
 EXECUTE_METRIC = "__squall.execute"
@@ -56,17 +43,17 @@ def new_buckets() -> list[int]:
 
 
 def bucket_of(ns: int) -> int:
-    """Index in a `new_buckets()` list of a latency of `ns` nanoseconds (Prometheus: le is inclusive)."""
-    return bisect_left(LATENCY_BUCKETS_NS, ns)
+    """Index in a `new_buckets()` list of a latency of `ns` nanoseconds (the first bound >= ns)."""
+    return BUCKET_OF_BITS[(ns - 1).bit_length()] if ns > 0 else 0
 
 
-def events_in(values: Any) -> int:
-    """Events a tuple carries: the length of the msgpack array its first value is when that value is a packed
-    batch (msgpack bytes, or base64 text of them under JSON), read from the array's header only; else 1."""
-    try:
-        v = values[0]
-    except (IndexError, TypeError, KeyError):
-        return 1
+PACKED_TYPES = (bytes, str)  # the types of a first value that may be a packed batch (`events_of`)
+
+
+def events_of(v: Any) -> int:
+    """Events a tuple whose first value is `v` carries: the length of the msgpack array `v` is when it is a
+    packed batch (msgpack bytes, or base64 text of them under JSON), read from the array's header only;
+    else 1. Callers skip the call when `type(v) not in PACKED_TYPES` (then it is 1)."""
     t = type(v)
     if t is bytes:
         if not v:
@@ -85,8 +72,17 @@ def events_in(values: Any) -> int:
             head = base64.b64decode(v[:8], validate=True)
         except (binascii.Error, ValueError):
             return 1
-        return events_in([head])
+        return events_of(head)
     return 1
+
+
+def events_in(values: Any) -> int:
+    """Events a tuple with these values carries (`events_of` its first value; 1 without one)."""
+    try:
+        v = values[0]
+    except (IndexError, TypeError, KeyError):
+        return 1
+    return events_of(v)
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from squall.runner.metrics import (
 )
 
 _perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 PIPELINED_COMMANDS = 1000
 PYSTORM_SEND_FAILED = "Failed to send message: "  # what pystorm logs when its serializer raises
 SPOUT_WAIT_SECS = 0.001  # Storm's topology.sleep.spout.wait.strategy.time.ms default
@@ -447,7 +448,7 @@ class SpoutExecutor(TaskExecutor):
     ) -> None:
         super().__init__(task, component, engine, capture)
         self.max_pending = max_pending
-        self.roots: dict[int, tuple[Any, float]] = {}  # root id -> (the spout's message id, emitted at)
+        self.roots: dict[int, tuple[Any, int]] = {}  # root id -> (the spout's message id, emitted at, ns)
         self.commands: deque[dict[str, Any]] = deque()
         self.outstanding = 0  # commands sent and not yet answered by `sync`
         self.waiting_since = 0.0
@@ -521,9 +522,9 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         if outcome.ok:
             m.acked += 1
-            took = _perf() - started
-            m.latency_sum += took
-            m.buckets[BUCKET_OF_BITS[int(took * 1e9).bit_length()]] += 1
+            took = _perf_ns() - started
+            m.latency_sum += took * 1e-9
+            m.buckets[BUCKET_OF_BITS[(took - 1).bit_length()]] += 1
             m.executed += 1
             self.commands.append({"command": "ack", "id": msg_id})
         else:
@@ -556,7 +557,7 @@ class SpoutExecutor(TaskExecutor):
                 edge = edge_id()
                 val ^= edge
                 deliver(target, self.name, stream, self.task, values, {root: edge})
-            self.roots[root] = (msg_id, _perf())
+            self.roots[root] = (msg_id, _perf_ns())
             outcome = acker.init(root, val, self.task, engine.now)
             if outcome is not None:
                 engine.finished(outcome)

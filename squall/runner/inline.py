@@ -222,7 +222,8 @@ class InlineHost:
         perf_ns = _perf_ns
         buckets = m.buckets
         bucket_of_bits = BUCKET_OF_BITS
-        exec_ns = exec_count = 0
+        exec_ns = beats = 0
+        first = done
         try:
             t0 = perf_ns()
             while inbound and done < budget and self.alive:
@@ -237,16 +238,17 @@ class InlineHost:
                     if not self.alive:
                         return done + 1
                 t1 = perf_ns()
-                if head.get("stream") != _HEARTBEAT:
+                if head.get("stream") == _HEARTBEAT:
+                    beats += 1
+                else:
                     took = t1 - t0
                     exec_ns += took
-                    exec_count += 1
                     buckets[bucket_of_bits[(took - 1).bit_length()]] += 1
                 t0 = t1
                 done += 1
         finally:
             m.exec_ns += exec_ns
-            m.exec_count += exec_count
+            m.exec_count += done - first - beats
         return done
 
     def _run_untimed(self, inbound: deque[Any], component: Any, budget: int, done: int) -> int:

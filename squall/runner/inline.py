@@ -217,38 +217,35 @@ class InlineHost:
         m = self.metrics
         if m is None:
             return self._run_untimed(inbound, component, budget, done)
-        # execute latency: each tuple's time in the component, one perf_counter_ns per tuple (the end of one
-        # is the start of the next), totals kept in locals and stored once per call
-        perf_ns = _perf_ns
+        # execute latency: the component's time on the tuples it takes in this call, two perf_counter_ns per
+        # call (not per tuple: a per-tuple clock read and histogram update cost ~5% of an inline pass-through);
+        # the histogram gets the call's average for each of its tuples. Heartbeats are not tuples.
         buckets = m.buckets
-        bucket_of_bits = BUCKET_OF_BITS
-        exec_ns = beats = 0
+        beats = 0
         first = done
+        t0 = _perf_ns()
         try:
-            t0 = perf_ns()
             while inbound and done < budget and self.alive:
                 head = inbound[0]
                 if type(head) is list:
                     inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
                     continue
+                if head.get("stream") == _HEARTBEAT:
+                    beats += 1
                 try:
                     component._run()
                 except Exception as exc:
                     self._raised(component, exc)
                     if not self.alive:
                         return done + 1
-                t1 = perf_ns()
-                if head.get("stream") == _HEARTBEAT:
-                    beats += 1
-                else:
-                    took = t1 - t0
-                    exec_ns += took
-                    buckets[bucket_of_bits[(took - 1).bit_length()]] += 1
-                t0 = t1
                 done += 1
         finally:
-            m.exec_ns += exec_ns
-            m.exec_count += done - first - beats
+            n = done - first - beats
+            if n > 0:
+                took = _perf_ns() - t0
+                m.exec_ns += took
+                m.exec_count += n
+                buckets[BUCKET_OF_BITS[(took // n - 1).bit_length()]] += n
         return done
 
     def _run_untimed(self, inbound: deque[Any], component: Any, budget: int, done: int) -> int:

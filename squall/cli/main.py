@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "db": "squall.cli.pipeline:db",
     "dlq": "squall.cli.pipeline:dlq",
     "storm": "squall.cli.storm:storm",
+    "tune": "squall.cli.tune:tune",
 }
 
 

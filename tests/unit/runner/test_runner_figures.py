@@ -113,17 +113,39 @@ def test_execute_totals_of_a_restarted_process_add_up() -> None:
 
 
 class _FakeBolt:
-    """read_tuple hands out tuples with the given streams; send_message records what the timer reports."""
+    """A pystorm Bolt's surface: read_tuple hands out tuples of the given streams, sent messages are kept."""
+
+    auto_ack = True
 
     def __init__(self, streams: list[str]) -> None:
         self.streams = streams
         self.sent: list[dict[str, Any]] = []
+        self.processed: list[str] = []
+        self.acked = 0
 
     def read_tuple(self) -> Any:
         class Tup:
             stream = self.streams.pop(0)
+            task = -1 if stream in ("__heartbeat", "__tick") else 3
 
         return Tup()
+
+    @staticmethod
+    def is_heartbeat(tup: Any) -> bool:
+        return bool(tup.task == -1 and tup.stream == "__heartbeat")
+
+    @staticmethod
+    def is_tick(tup: Any) -> bool:
+        return bool(tup.stream == "__tick")
+
+    def process(self, tup: Any) -> None:
+        self.processed.append(tup.stream)
+
+    def process_tick(self, tup: Any) -> None:
+        self.processed.append("tick")
+
+    def ack(self, tup: Any) -> None:
+        self.acked += 1
 
     def send_message(self, msg: dict[str, Any]) -> None:
         self.sent.append(msg)
@@ -131,19 +153,35 @@ class _FakeBolt:
 
 def test_execute_timer_times_tuples_not_heartbeats_and_reports_totals() -> None:
     cls = type("Timed", (_FakeBolt,), {})
-    timer = time_execute(cls, ExecuteTimer(period_secs=0.0))
+    timer = time_execute(cls, ExecuteTimer(period_secs=3600))
+    bolt = cls(["default", "__tick", "__heartbeat", "default"])
+    for _ in range(4):
+        bolt._run()
+    assert bolt.processed == ["default", "tick", "default"] and bolt.acked == 3
+    assert bolt.sent[0]["name"] == EXECUTE_METRIC  # the first tuple reports at once, then every period
+    assert {"command": "sync"} in bolt.sent
+    assert bolt.sent[2]["params"][1] == 2  # the heartbeat reports what changed since: the tick too
+    assert timer.count == 2 and sum(timer.buckets) == 3 and timer.ns > 0  # timer: what was reported
+    assert time_execute(cls, timer) is timer and cls.read_tuple._squall_timed  # once only
+
+
+def test_a_bolt_with_its_own_run_is_timed_between_reads() -> None:
+    def own_run(self: Any) -> None:  # as pystorm's BatchingBolt: reads, and handles the tuple itself
+        tup = self.read_tuple()
+        if tup.stream != "__heartbeat":
+            self.processed.append(tup.stream)
+
+    base = type("Base", (_FakeBolt,), {})
+    time_execute(base, ExecuteTimer(period_secs=0.0))
+    cls = type("Batching", (base,), {"_run": own_run})
     bolt = cls(["default", "__heartbeat", "default", "default"])
-    bolt.read_tuple()  # tuple 1 handed out
-    bolt.read_tuple()  # tuple 1 done (reported); a heartbeat handed out: not timed
-    assert timer.count == 1 and len(bolt.sent) == 1
-    bolt.read_tuple()  # nothing new to report
-    assert len(bolt.sent) == 1
-    bolt.read_tuple()  # tuple 2 done
-    assert timer.count == 2 and sum(timer.buckets) == 2
+    for _ in range(4):
+        bolt._run()
+    bolt.streams.append("__heartbeat")
+    bolt._run()  # its read ends the last tuple's time
     msg = bolt.sent[-1]
     assert msg["command"] == "metrics" and msg["name"] == EXECUTE_METRIC
-    assert msg["params"][1] == 2 and msg["params"][0] == timer.ns > 0
-    assert time_execute(cls, timer) is timer and cls.read_tuple._squall_timed  # once only
+    assert msg["params"][1] == 3 and msg["params"][0] > 0 and sum(msg["params"][2]) == 3
 
 
 def _summary() -> Summary:

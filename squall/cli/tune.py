@@ -86,7 +86,7 @@ def tune(
     )
 
     if from_run is not None and from_cluster:
-        raise ConfigError("--from-run and --from-cluster: choose one source of figures")
+        raise ConfigError("--from-run", "given with --from-cluster", "choose one source of figures")
     project = load_project()
     env_name, _ = project.env(env)
     if from_cluster:
@@ -113,8 +113,9 @@ def tune(
         done = subprocess.run(argv, cwd=project.root, capture_output=True, text=True, check=False)
         if done.returncode != 0 or "{" not in done.stdout:
             raise ConfigError(
-                f"the measuring run failed (exit {done.returncode}): {done.stderr.strip()[-500:]}; fix: make "
-                f"`squall run {name} -e {env_name}` work first"
+                "squall run",
+                f"the measuring run failed (exit {done.returncode}): {done.stderr.strip()[-500:]}",
+                f"make `squall run {name} -e {env_name}` work first",
             )
         figures = figures_from_run(json.loads(done.stdout[done.stdout.index("{") :]))
     plan = propose(name, figures, target_rate, headroom, partitions=partitions)

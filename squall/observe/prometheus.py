@@ -148,7 +148,7 @@ class Exporter:
         except OSError as exc:
             why = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror})"
             raise ConfigError(
-                f"--metrics-port: {host}:{port} {why}; fix: choose a free port (or 0 for any free one)"
+                "--metrics-port", f"{host}:{port} {why}", "choose a free port, or 0 for any free one"
             ) from exc
         self.host = host
         self.port = int(self.server.server_address[1])

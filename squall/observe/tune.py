@@ -90,8 +90,9 @@ def figures_from_run(doc: dict[str, Any]) -> list[Figures]:
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(
-            f"--from-run: not the JSON of `squall run --json` (missing or bad {exc}); fix: save the output "
-            "of `squall run NAME -e ENV --json` and pass that file"
+            "--from-run",
+            f"not the JSON of `squall run --json` (missing or bad {exc})",
+            "save the output of `squall run NAME -e ENV --json` and pass that file",
         ) from exc
 
 
@@ -101,7 +102,7 @@ def read_run(path: Path) -> dict[str, Any]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(
-            f"--from-run: cannot read {path} ({exc.strerror}); fix: give an existing file"
+            "--from-run", f"cannot read {path} ({exc.strerror})", "give an existing file"
         ) from exc
     start = text.find("{")
     if start >= 0:
@@ -120,9 +121,7 @@ def read_run(path: Path) -> dict[str, Any]:
                 continue
             if isinstance(doc, dict) and doc.get("type") != "status":
                 return doc
-    raise ConfigError(
-        f"--from-run: {path} holds no JSON summary; fix: pass the output of `squall run --json`"
-    )
+    raise ConfigError("--from-run", f"{path} holds no JSON summary", "pass the output of `squall run --json`")
 
 
 def _ui_float(value: Any) -> float | None:
@@ -171,14 +170,17 @@ def figures_from_cluster(ui_url: str, topology: str) -> list[Figures]:
         summary = get("/topology/summary")
     except OSError as exc:
         raise ConfigError(
-            f"--ui {ui_url}: no Storm UI answers ({exc}); fix: start it (`squall infra up ui`) or pass --ui URL"
+            "--ui",
+            f"no Storm UI answers at {ui_url} ({exc})",
+            "start it (`squall infra up ui`) or pass --ui URL",
         ) from exc
     ids = [t["id"] for t in summary.get("topologies", []) if t.get("name") == topology]
     if not ids:
         names = ", ".join(sorted(t.get("name", "?") for t in summary.get("topologies", []))) or "none"
         raise ConfigError(
-            f"--from-cluster: no topology {topology!r} runs on the cluster (running: {names}); fix: submit it "
-            "first (`sparse submit`) or tune from a local run"
+            "--from-cluster",
+            f"no topology {topology!r} runs on the cluster (running: {names})",
+            "submit it first (`sparse submit`) or tune from a local run",
         )
     return figures_from_ui(get(f"/topology/{quote(ids[0], safe='')}"))
 
@@ -193,17 +195,16 @@ def propose(
 ) -> Plan:
     """The parallelism per component for `target_rate` events/s with every capacity under `headroom`."""
     if target_rate <= 0:
-        raise ConfigError(f"--target-rate: {target_rate:g} is not a rate; fix: give events per second > 0")
+        raise ConfigError("--target-rate", f"{target_rate:g} is not a rate", "give events per second > 0")
     if not 0 < headroom <= 1:
-        raise ConfigError(
-            f"--headroom: {headroom:g} is not a capacity; fix: give a value in (0, 1], e.g. 0.7"
-        )
+        raise ConfigError("--headroom", f"{headroom:g} is not a capacity", "give a value in (0, 1], e.g. 0.7")
     cores = cores or os.cpu_count() or 1
     spout_events = sum(f.events for f in figures if f.kind == "spout")
     if spout_events <= 0:
         raise ConfigError(
-            "the run's spouts emitted nothing: no figures to tune from; fix: run longer (--duration) or with "
-            "a source that has data"
+            "spouts",
+            "the measured run's spouts emitted nothing: no figures to tune from",
+            "run longer (--duration) or with a source that has data",
         )
     plan = Plan(topology, target_rate, headroom, [], 0, cores, 0.0)
     spout_tasks = 0
@@ -339,11 +340,11 @@ def set_parallelism(text: str, env: str, parallelism: dict[str, int]) -> str:
     root = _skip(text, 0)
     envs = _find(text, root, "envs")
     if envs is None:
-        raise ConfigError('config.json has no `envs`; fix: add "envs": {"<env>": {}} first')
+        raise ConfigError("envs", "config.json has none", 'add "envs": {"<env>": {}} first')
     the_env = _find(text, envs[1], env)
     if the_env is None:
         raise ConfigError(
-            f"config.json has no envs.{env}; fix: add it first, or choose an existing env with -e"
+            f"envs.{env}", "not in config.json", "add it first, or choose an existing env with -e"
         )
     par = _find(text, the_env[1], "parallelism")
     if par is None:

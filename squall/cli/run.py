@@ -98,16 +98,18 @@ def run(
     view: Any = (
         LiveView() if live else StatusLines(sys.stderr, status_interval, as_json or log_format == "json")
     )
-    exporters: list[Any] = []
-
-    def serve_metrics(cluster: Any) -> None:
-        if metrics_port is None:
-            return
+    collector: Any = None
+    exporter: Any = None
+    if metrics_port is not None:  # bound before anything runs: a port in use stops here
         from squall.observe.prometheus import Exporter, RunCollector
 
-        exporter = Exporter(RunCollector(cluster), metrics_host, metrics_port)
-        exporters.append(exporter)
+        collector = RunCollector()
+        exporter = Exporter(collector, metrics_host, metrics_port)
         click.echo(f"Prometheus metrics at {exporter.url}", err=True)
+
+    def serve_metrics(cluster: Any) -> None:
+        if collector is not None:
+            collector.cluster = cluster
 
     try:
         with view if live else nullcontext():
@@ -124,7 +126,7 @@ def run(
                 window_secs=window,
             )
     finally:
-        for exporter in exporters:
+        if exporter is not None:
             exporter.close()
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))

@@ -104,13 +104,16 @@ def buckets_of(counts: list[int]) -> list[tuple[str, float]]:
 
 
 class RunCollector(Collector):
-    """A local run's figures (a squall.runner.cluster.Cluster), read when Prometheus scrapes."""
+    """A local run's figures (a squall.runner.cluster.Cluster, set when it exists), read when Prometheus
+    scrapes."""
 
-    def __init__(self, cluster: Any) -> None:
+    def __init__(self, cluster: Any = None) -> None:
         self.cluster = cluster
 
     def collect(self) -> Iterator[Metric]:
         cluster = self.cluster
+        if cluster is None:
+            return
         name = cluster.graph.name
         f = Families()
         secs, deltas = cluster.window.span(cluster.task_metrics())

@@ -243,3 +243,16 @@ def test_prometheus_endpoint_during_a_run(running: list[Running], hosting: str) 
     assert code == 0
     with pytest.raises(OSError):
         urllib.request.urlopen(url, timeout=5)  # served for the run only
+
+
+def test_a_metrics_port_in_use_stops_the_run_before_it_starts() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = squall_run("--metrics-port", str(port), "--duration", "30")
+    assert r.returncode == 2
+    assert f"error: --metrics-port: 127.0.0.1:{port} is in use (fix: choose a free port" in r.stderr
+    assert "components" not in r.stdout and "stopped because" not in r.stdout

@@ -218,6 +218,7 @@ class Cluster:
         self._last_error: dict[int, str] = {}
         self.window = Window(window_secs)
         self._next_sample = 0.0
+        self._busy_wall = 0.0  # perf_counter time of the last step that was busy (`last_busy`)
         self._deliver: dict[int, Callable[..., None]] = {}  # bolt task -> its executor's deliver
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
@@ -311,9 +312,16 @@ class Cluster:
 
     # -- the Engine interface used by executors ------------------------------------------------------
     def deliver(
-        self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+        self,
+        task: int,
+        comp: str,
+        stream: str,
+        src_task: int,
+        values: Any,
+        msgid: dict[int, int] | None,
+        events: int = 1,
     ) -> None:
-        self._deliver[task](comp, stream, src_task, values, msgid)
+        self._deliver[task](comp, stream, src_task, values, msgid, events)
 
     def edge_id(self) -> int:
         return self._bits(64) or 1
@@ -478,6 +486,7 @@ class Cluster:
         self._timers()
         if self._spout_emits() != emits_before or self.in_flight() or self._to_restart or self._starting():
             self.last_busy = self.now
+            self._busy_wall = wall
         self.last_work = work
         return work
 
@@ -590,6 +599,8 @@ class Cluster:
             if duration is not None and self.now - start >= duration:
                 return "duration"
             if until_idle is not None and self.idle_for() >= until_idle and self._spouts_quiet():
+                # capacity and rates over the window that ended when the work did, not over the idle wait
+                self.window.freeze(self.task_metrics(), busy_until=self._busy_wall)
                 return "idle"
 
     def _spouts_quiet(self) -> bool:

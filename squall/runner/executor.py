@@ -17,10 +17,9 @@ from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK,
 from squall.runner.metrics import (
     BUCKET_OF_BITS,
     EXECUTE_METRIC,
-    PACKED_TYPES,
+    EventCounter,
     TaskMetrics,
     custom_metric,
-    events_of,
 )
 
 _perf = time.perf_counter
@@ -52,7 +51,14 @@ class Engine(Protocol):
     ) -> list[int]: ...
 
     def deliver(
-        self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+        self,
+        task: int,
+        comp: str,
+        stream: str,
+        src_task: int,
+        values: Any,
+        msgid: dict[int, int] | None,
+        events: int = 1,
     ) -> None: ...
 
     def edge_id(self) -> int: ...
@@ -90,6 +96,7 @@ class TaskExecutor:
         self.host: Host | None = None
         self.metrics = TaskMetrics()
         self.capture = capture
+        self.count_events = EventCounter()  # events of each tuple this task emits
         self.last_heard = engine.now  # any message from the component counts as a heartbeat (Storm does so)
         self.ready = False
         # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
@@ -218,15 +225,21 @@ class BoltExecutor(TaskExecutor):
 
     # -- to the component ---------------------------------------------------------------------------
     def deliver(
-        self, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+        self,
+        comp: str,
+        stream: str,
+        src_task: int,
+        values: Any,
+        msgid: dict[int, int] | None,
+        events: int = 1,
     ) -> None:
+        """`events`: how many the tuple carries (its emitter counted them once for all its targets)."""
         self._next_id += 1
         tid = str(self._next_id)
         if comp is SYSTEM_COMPONENT or comp == SYSTEM_COMPONENT:
             self.pending[tid] = [msgid, 0, _perf(), 0]
         else:
-            v = values[0] if values else None
-            self.pending[tid] = [msgid, 0, _perf(), events_of(v) + 1 if type(v) in PACKED_TYPES else 2]
+            self.pending[tid] = [msgid, 0, _perf(), events + 1]
             self.user_pending += 1
             if not msgid:
                 loose = self.loose
@@ -263,6 +276,7 @@ class BoltExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
+        events = self.count_events(stream, values)
         anchor_ids = msg.get("anchors")
         deliver = engine.deliver
         if anchor_ids and engine.acker is not None:
@@ -281,7 +295,9 @@ class BoltExecutor(TaskExecutor):
                     for target in tasks:
                         edge = edge_id()
                         anchor[1] ^= edge
-                        deliver(target, self.name, stream, self.task, values, dict.fromkeys(roots, edge))
+                        deliver(
+                            target, self.name, stream, self.task, values, dict.fromkeys(roots, edge), events
+                        )
                 else:
                     for target in tasks:
                         out: dict[int, int] = {}
@@ -290,13 +306,13 @@ class BoltExecutor(TaskExecutor):
                             anchor[1] ^= edge
                             for root in anchor[0]:
                                 out[root] = out.get(root, 0) ^ edge
-                        deliver(target, self.name, stream, self.task, values, out)
+                        deliver(target, self.name, stream, self.task, values, out, events)
             else:
                 for target in tasks:
-                    deliver(target, self.name, stream, self.task, values, None)
+                    deliver(target, self.name, stream, self.task, values, None, events)
         else:
             for target in tasks:
-                deliver(target, self.name, stream, self.task, values, None)
+                deliver(target, self.name, stream, self.task, values, None, events)
         if self.capture:
             engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
         if direct is None and msg.get("need_task_ids", True):
@@ -543,8 +559,8 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
-        v = values[0] if values else None
-        m.events += events_of(v) if type(v) in PACKED_TYPES else 1
+        events = self.count_events(stream, values)
+        m.events += events
         self._emitted_this_call += 1
         msg_id = msg.get("id")
         acker = engine.acker
@@ -556,14 +572,14 @@ class SpoutExecutor(TaskExecutor):
             for target in tasks:
                 edge = edge_id()
                 val ^= edge
-                deliver(target, self.name, stream, self.task, values, {root: edge})
+                deliver(target, self.name, stream, self.task, values, {root: edge}, events)
             self.roots[root] = (msg_id, _perf_ns())
             outcome = acker.init(root, val, self.task, engine.now)
             if outcome is not None:
                 engine.finished(outcome)
         else:
             for target in tasks:
-                deliver(target, self.name, stream, self.task, values, None)
+                deliver(target, self.name, stream, self.task, values, None, events)
             if msg_id is not None:
                 # No ackers, or nobody subscribed: Storm acks the spout message right away.
                 m.acked += 1

@@ -8,7 +8,7 @@
 - complete latency (spouts): tuple emitted -> its tree fully acked.
 - capacity (bolts): executed x execute latency / window length = the share of the window a task spent
   executing; a component's capacity is its busiest task's (as Storm's UI). Over a sliding window (`Window`).
-- events: a tuple carrying a micro-batch counts its events (`events_in`); any other tuple counts 1.
+- events: a tuple carrying a micro-batch counts its events (`EventCounter`); any other tuple counts 1.
 """
 
 from __future__ import annotations
@@ -47,42 +47,80 @@ def bucket_of(ns: int) -> int:
     return BUCKET_OF_BITS[(ns - 1).bit_length()] if ns > 0 else 0
 
 
-PACKED_TYPES = (bytes, str)  # the types of a first value that may be a packed batch (`events_of`)
+def _array_header(b: bytes) -> tuple[int, int]:
+    """(items, header bytes) of the msgpack array `b` starts with; (-1, 0) when it starts with none."""
+    size = len(b)
+    if not size:
+        return -1, 0
+    first = b[0]
+    if 0x90 <= first <= 0x9F:
+        return first & 0x0F, 1
+    if first == 0xDC and size >= 3:
+        return (b[1] << 8) | b[2], 3
+    if first == 0xDD and size >= 5:
+        return int.from_bytes(b[1:5], "big"), 5
+    return -1, 0
 
 
-def events_of(v: Any) -> int:
-    """Events a tuple whose first value is `v` carries: the length of the msgpack array `v` is when it is a
-    packed batch (msgpack bytes, or base64 text of them under JSON), read from the array's header only;
-    else 1. Callers skip the call when `type(v) not in PACKED_TYPES` (then it is 1)."""
+def batch_len(v: Any) -> int:
+    """The number of items of the packed batch `v` is (msgpack bytes of an array, or base64 text of them, as
+    JSON carries bytes), read from the array's header only; -1 when `v` is not one. A header whose items
+    could not fit in `v` (one byte each at least) is not one."""
     t = type(v)
     if t is bytes:
-        if not v:
-            return 1
-        b = v[0]
-        if 0x90 <= b <= 0x9F:
-            return b & 0x0F
-        if b == 0xDC and len(v) >= 3:
-            return (v[1] << 8) | v[2]
-        if b == 0xDD and len(v) >= 5:
-            return int.from_bytes(v[1:5], "big")
-        return 1
-    if t is str and len(v) >= 8 and not len(v) & 3 and v[0] in "klmn3":
+        n, head = _array_header(v)
+        return n if n >= 0 and len(v) >= head + n else -1
+    if t is str and len(v) >= 4 and not len(v) & 3 and v[0] in "klmn3":
         # base64 of a packed batch: fixarray 0x90-0x9f encodes to k-n, array16/32 (0xdc, 0xdd) to 3
         try:
-            head = base64.b64decode(v[:8], validate=True)
+            n, head = _array_header(base64.b64decode(v[:8], validate=True))
         except (binascii.Error, ValueError):
+            return -1
+        size = len(v) // 4 * 3 - (2 if v.endswith("==") else 1 if v.endswith("=") else 0)
+        return n if n >= 0 and size >= head + n else -1
+    return -1
+
+
+def batch_index(values: Any) -> int:
+    """Which of a tuple's values is a packed batch (the last one that is, the pipeline's batch fields come
+    last); -1 when none is."""
+    try:
+        for i in range(len(values) - 1, -1, -1):
+            v = values[i]
+            if (type(v) is bytes or type(v) is str) and batch_len(v) >= 0:
+                return i
+    except TypeError:
+        pass
+    return -1
+
+
+class EventCounter:
+    """Events of the tuples one task emits, per stream: which value is the packed batch is learnt from the
+    stream's first tuple (`batch_index`), so each emit costs one dict look-up (and a header read on batch
+    streams). A tuple without a batch counts 1 event."""
+
+    __slots__ = ("at",)
+
+    def __init__(self) -> None:
+        self.at: dict[str, int] = {}
+
+    def __call__(self, stream: str, values: Any) -> int:
+        at = self.at.get(stream)
+        if at is None:
+            at = self.at[stream] = batch_index(values)
+        if at < 0:
             return 1
-        return events_of(head)
-    return 1
+        try:
+            n = batch_len(values[at])
+        except IndexError:
+            return 1
+        return n if n >= 0 else 1
 
 
 def events_in(values: Any) -> int:
-    """Events a tuple with these values carries (`events_of` its first value; 1 without one)."""
-    try:
-        v = values[0]
-    except (IndexError, TypeError, KeyError):
-        return 1
-    return events_of(v)
+    """Events a tuple with these values carries (one-off: no memory of its stream)."""
+    i = batch_index(values)
+    return batch_len(values[i]) if i >= 0 else 1
 
 
 @dataclass(slots=True)
@@ -172,9 +210,17 @@ class Window:
             self.samples.popleft()
         return s
 
-    def freeze(self, tasks: Iterable[tuple[int, str, TaskMetrics]]) -> None:
-        if self.frozen is None:
-            self.frozen = self.sample(tasks)
+    def freeze(self, tasks: Iterable[tuple[int, str, TaskMetrics]], busy_until: float | None = None) -> None:
+        """End the window now, or, with `busy_until` (a perf_counter time: a run that stopped on being idle),
+        at the first sample after it, so the idle wait does not dilute the figures."""
+        if self.frozen is not None:
+            return
+        if busy_until is not None:
+            for s in self.samples:
+                if s.at >= busy_until:
+                    self.frozen = s
+                    return
+        self.frozen = self.sample(tasks)
 
     def span(
         self, tasks: Iterable[tuple[int, str, TaskMetrics]]

@@ -20,8 +20,10 @@ from squall.runner.executor import BoltExecutor
 from squall.runner.metrics import (
     EXECUTE_METRIC,
     LATENCY_BUCKETS_S,
+    EventCounter,
     TaskMetrics,
     Window,
+    batch_len,
     bucket_of,
     custom_metric,
     events_in,
@@ -35,8 +37,20 @@ from squall.runner.view import COLUMNS, fitting_columns, format_summary, status_
 def test_events_of_a_packed_batch_from_its_header(n: int) -> None:
     blob = msgpack.packb(list(range(n)), use_bin_type=True)
     assert events_in([blob, "other"]) == n
-    if n >= 8:  # base64 text of a packed batch (the JSON serializer's form) long enough to hold a header
-        assert events_in([base64.b64encode(blob).decode()]) == n
+    assert events_in([base64.b64encode(blob).decode()]) == n  # base64 text: the JSON serializer's form
+
+
+def test_the_pipeline_layouts_count_their_batches() -> None:
+    blob = msgpack.packb([[0, b"x"], [1, b"y"], [2, b"z"]], use_bin_type=True)
+    text = base64.b64encode(blob).decode()
+    count = EventCounter()
+    assert count("default", ["iot.events", 3, blob]) == 3  # the spout: [topic, partition, messages]
+    assert count("default", ["iot.events", 3, msgpack.packb([1], use_bin_type=True)]) == 1
+    assert count("telemetry", [17, text]) == 3  # a batch stream under JSON: [shard, base64 events]
+    assert count.at == {"default": 2, "telemetry": 1}  # learnt from each stream's first tuple
+    assert count("records", ["window", [{"a": 1}, {"a": 2}]]) == 1  # a plain list is a value
+    assert count("records", ["window", [{"a": 1}]]) == 1 and count.at["records"] == -1
+    assert batch_len(b"\x93\x01") == -1  # says 3 items, holds 1 byte: not a batch
 
 
 def test_other_tuples_count_one_event() -> None:

@@ -1,5 +1,6 @@
 """The UI server's Prometheus `/metrics` against the real Nimbus, with a topology this test submits and kills:
-the names `squall run --metrics-port` serves, per executor, parsed with prometheus_client's parser. The test
+the names `squall run --metrics-port` serves, per executor, parsed with prometheus_client's parser; and
+`squall tune --from-cluster`'s reading of the same UI. The test
 starts its own UI instance (this tree's code) on a free loopback port, never the shared one."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from squall.observe.tune import figures_from_cluster, propose
 from squall.storm.harness import SparseProject, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(900)]
@@ -121,6 +123,13 @@ def test_ui_metrics_serve_nimbus_figures_per_executor(
         complete = _of(m["squall_complete_latency_seconds_count"], name)
         assert set(complete) == {("numbers", task) for comp, task in emitted if comp == "numbers"}
         assert "squall_events_total" in m
+        # squall tune --from-cluster reads the same UI: every component, Storm's execute latencies
+        figures = {f.name: f for f in figures_from_cluster(ui_metrics.removesuffix("/metrics"), name)}
+        assert set(figures) == {"numbers", "echo", "sink"}
+        assert figures["echo"].tasks == 2 and figures["echo"].executed > 0
+        assert figures["echo"].execute_ms is not None and figures["numbers"].events > 0
+        plan = propose(name, list(figures.values()), target_rate=100, cores=64)
+        assert set(plan.parallelism()) == {"numbers", "echo", "sink"}
     # Killed: its series are gone from the page
     wait_until(
         lambda: not _of(_scrape(ui_metrics).get("squall_tuples_emitted_total", []), name),

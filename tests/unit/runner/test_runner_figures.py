@@ -250,3 +250,28 @@ def test_families_turn_kafka_lag_params_into_gauges() -> None:
     [lag] = [fam for fam in text_string_to_metric_families(text) if fam.name == "squall_kafka_lag"]
     got = {(s.labels["topic"], s.labels["partition"]): s.value for s in lag.samples}
     assert got == {("iot.events", "0"): 12.0, ("iot.events", "11"): 0.0}
+
+
+def test_the_live_table_on_an_80_column_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from squall.runner.view import LiveView
+
+    class Running:
+        class graph:  # noqa: N801 - the cluster's attribute
+            name = "pipeline"
+
+        @staticmethod
+        def summary(reason: str) -> Summary:
+            return _summary()
+
+    out = io.StringIO()
+    console = Console(file=out, width=80, force_terminal=True, color_system=None, record=True)
+    with LiveView(console) as view:
+        view(Running())  # type: ignore[arg-type]
+    drawn = console.export_text()
+    assert "a_rather_long_bolt_name" in drawn and "events/s" in drawn and "capacity" in drawn
+    rows = [line for line in drawn.splitlines() if line[:1] in "┏┃┡│└"]  # the table (redraws aside)
+    assert rows and max(len(line) for line in rows) <= 80

@@ -97,6 +97,7 @@ class TaskExecutor:
         self.metrics = TaskMetrics()
         self.capture = capture
         self.count_events = EventCounter()  # events of each tuple this task emits
+        self._batch_at = self.count_events.at  # stream -> index of its batch value, -1: none
         self.last_heard = engine.now  # any message from the component counts as a heartbeat (Storm does so)
         self.ready = False
         # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
@@ -276,7 +277,7 @@ class BoltExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
-        events = self.count_events(stream, values)
+        events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
         anchor_ids = msg.get("anchors")
         deliver = engine.deliver
         if anchor_ids and engine.acker is not None:
@@ -559,7 +560,7 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
-        events = self.count_events(stream, values)
+        events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
         m.events += events
         self._emitted_this_call += 1
         msg_id = msg.get("id")

@@ -96,10 +96,13 @@ def batch_index(values: Any) -> int:
 
 class EventCounter:
     """Events of the tuples one task emits, per stream: which value is the packed batch is learnt from the
-    stream's first tuple (`batch_index`), so each emit costs one dict look-up (and a header read on batch
-    streams). A tuple without a batch counts 1 event."""
+    stream's first tuple (`batch_index`). The caller looks the stream up in `at` itself (one dict look-up per
+    emit) and calls only for streams that carry a batch or are new: `at.get(stream, NEW) == NO_BATCH` means 1
+    event. A tuple without a batch counts 1 event."""
 
     __slots__ = ("at",)
+    NEW = -2
+    NO_BATCH = -1
 
     def __init__(self) -> None:
         self.at: dict[str, int] = {}

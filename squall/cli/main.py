@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "report": "squall.cli.pipeline:report",
     "storm": "squall.cli.storm:storm",
     "doctor": "squall.cli.doctor:doctor",
+    "tune": "squall.cli.tune:tune",
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import signal
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -74,6 +76,33 @@ from squall.errors import ConfigError
 @click.option("--ui", is_flag=True, help="Serve the topology's web page (Storm UI's) while it runs.")
 @click.option("--ui-port", type=int, default=8090, show_default=True, help="Port of --ui (on --ui-host).")
 @click.option("--ui-host", default="127.0.0.1", show_default=True, help="Address --ui listens on.")
+@click.option(
+    "--status-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="stdout not a terminal: a status line (JSON with --json) to stderr every this many seconds.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr: timestamped text, or one JSON object per line.",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=1.0),
+    default=10.0,
+    show_default=True,
+    help="Seconds of the sliding window capacity and rates are measured over.",
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    help="Serve Prometheus /metrics on this port for the whole run (0: any free port, printed).",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address /metrics listens on.")
 def run(
     name: str | None,
     env: str | None,
@@ -86,6 +115,11 @@ def run(
     as_json: bool,
     drain: float,
     verbose: bool,
+    status_interval: float,
+    log_format: str,
+    window: float,
+    metrics_port: int | None,
+    metrics_host: str,
     name_option: str | None,
     time_secs: int | None,
     config_file: str | None,
@@ -96,16 +130,14 @@ def run(
     ui_port: int = 8090,
     ui_host: str = "127.0.0.1",
 ) -> None:
-    """Run topology NAME (a file in config.json's topology_specs) until stopped (Ctrl-C), --duration or --until-idle."""
+    """Run topology NAME (a file in config.json's topology_specs) until stopped (Ctrl-C or SIGTERM: both drain
+    and summarise), --duration or --until-idle."""
+    from squall.observe.logs import configure_logging
     from squall.pipeline.stores import check_credentials
     from squall.runner.session import execute, plan
-    from squall.runner.view import LiveView, format_summary
+    from squall.runner.view import LiveView, StatusLines, format_summary
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if verbose else logging.WARNING, log_format)
     from squall.runner.debug import TUPLE_LOGGER, is_debug
 
     name = sparse_name(name, name_option)
@@ -117,24 +149,48 @@ def run(
     if is_debug(the_plan.conf):
         logging.getLogger(TUPLE_LOGGER).setLevel(logging.INFO)
     check_credentials(the_plan.conf.get(PIPELINE_CONF_KEY) or {})
-    live = not as_json and sys.stdout.isatty()
-    view = LiveView() if live else None
+    tty = sys.stdout.isatty()
+    live = not as_json and tty
+    view: Any = (
+        LiveView() if live else StatusLines(sys.stderr, status_interval, as_json or log_format == "json")
+    )
+    collector: Any = None
+    exporter: Any = None
+    if metrics_port is not None:  # bound before anything runs: a port in use stops here
+        from squall.observe.prometheus import Exporter, RunCollector
+
+        collector = RunCollector()
+        exporter = Exporter(collector, metrics_host, metrics_port)
+        click.echo(f"Prometheus metrics at {exporter.url}", err=True)
+
+    def serve_metrics(cluster: Any) -> None:
+        if collector is not None:
+            collector.cluster = cluster
+
     web = local_ui(ui, ui_host, ui_port, the_plan.conf.get(PIPELINE_CONF_KEY))
-    on_step = view if web is None else web.monitor if view is None else both(view, web.monitor)
-    with view if view is not None else nullcontext(), web if web is not None else nullcontext():
-        summary, _ = execute(
-            the_plan,
-            inline=inline,
-            duration=duration,
-            until_idle=until_idle,
-            seed=seed,
-            on_step=on_step,
-            drain_secs=drain,
-        )
+    on_step = view if web is None else both(view, web.monitor)
+    try:
+        with view if live else nullcontext(), web if web is not None else nullcontext():
+            summary, _ = execute(
+                the_plan,
+                inline=inline,
+                duration=duration,
+                until_idle=until_idle,
+                seed=seed,
+                on_step=on_step,
+                drain_secs=drain,
+                on_cluster=serve_metrics,
+                stop_signals=(signal.SIGINT, signal.SIGTERM),
+                window_secs=window,
+            )
+    finally:
+        if exporter is not None:
+            exporter.close()
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
-        click.echo(format_summary(summary))
+        width = shutil.get_terminal_size().columns if tty else None
+        click.echo(format_summary(summary, width))
     if summary.failed:  # a task kept dying: the run gave up on it
         sys.exit(1)
 

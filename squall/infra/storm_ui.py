@@ -8,6 +8,7 @@ tests use:
     GET /api/v1/nimbus/summary      GET /api/v1/topology/summary
     GET /api/v1/topology/<id>[?window=W&sys=1]                    (Nimbus getTopologyPageInfo)
     GET /api/v1/topology/<id>/component/<component>[?window=W&sys=1]  (Nimbus getComponentPageInfo)
+    GET /metrics      Prometheus text format, every topology's components (squall.observe.prometheus)
 
 As in Storm, every error is a JSON body {"error": ..., "errorMessage": ...}; an unknown topology or component is
 HTTP 500 (Storm's UI has no 404 for them: Nimbus answers NotAliveException and the UI maps it to 500).
@@ -487,6 +488,9 @@ def make_handler(connect: Connect) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             raw_path, _, raw_query = self.path.partition("?")
             path = raw_path.rstrip("/")
+            if path == "/metrics":  # Prometheus text format (squall.observe.prometheus)
+                self._metrics()
+                return
             page = web.get(self.path, dashboard)  # the HTML dashboard (squall.web)
             if page is not None:
                 self._reply(page)
@@ -539,6 +543,25 @@ def make_handler(connect: Connect) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(reply.body)
+
+        def _metrics(self) -> None:
+            from prometheus_client import CONTENT_TYPE_LATEST
+
+            from squall.observe.prometheus import storm_metrics_text
+
+            try:
+                with connect() as client:
+                    data = storm_metrics_text(client)
+            except Exception as exc:  # noqa: BLE001 - Nimbus unreachable: HTTP 500, as the other endpoints
+                self._send(
+                    500, {"error": "Internal Server Error", "errorMessage": f"{type(exc).__name__}: {exc}"}
+                )
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def _send(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

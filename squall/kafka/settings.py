@@ -46,8 +46,8 @@ class KafkaSettings:
     # The broker answers a fetch once it has this many bytes for it, or after fetch_max_wait_ms (Kafka's
     # fetch.min.bytes / fetch.max.wait.ms). At a trickle this trades up to fetch_max_wait_ms of latency for
     # batches of a useful size: a tuple costs every bolt about the same whether it carries 10 events or 500
-    # (docs/pipeline.md#cost-per-event). At most fetch_partition_bytes, so that a fetch of one partition's backlog
-    # is always enough and never waits.
+    # (docs/pipeline.md#cost-per-event). Capped at fetch_partition_bytes (`fetch_min`), so that a fetch of one
+    # partition's backlog is always enough and never waits.
     fetch_min_bytes: int = 65_536
     fetch_max_wait_ms: int = 500
     request_timeout_s: float = 30.0
@@ -68,6 +68,11 @@ class KafkaSettings:
     ssl_certfile: str = ""  # PEM client certificate, when the brokers ask for one (mutual TLS)
     ssl_keyfile: str = ""  # PEM key of that certificate
     ssl_check_hostname: bool = True
+
+    @property
+    def fetch_min(self) -> int:
+        """fetch_min_bytes as the consumer gets it: at most one partition's fetch (fetch_partition_bytes)."""
+        return min(self.fetch_min_bytes, self.fetch_partition_bytes)
 
     @property
     def sasl(self) -> bool:
@@ -197,13 +202,6 @@ class KafkaSettings:
         ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{SECTION}.{key}", f"{getattr(self, key)!r} must be >= 0")
-        if self.fetch_min_bytes > self.fetch_partition_bytes:
-            raise ConfigError(
-                f"{SECTION}.fetch_min_bytes",
-                f"{self.fetch_min_bytes} is above fetch_partition_bytes ({self.fetch_partition_bytes}): a spout "
-                "reading one partition would wait fetch_max_wait_ms on every fetch, even with a backlog",
-                f"use at most {self.fetch_partition_bytes}",
-            )
 
     def _validate_security(self) -> None:
         if self.security_protocol not in SECURITY_PROTOCOLS:

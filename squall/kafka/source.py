@@ -384,7 +384,7 @@ class KafkaSource:
                     metadata_max_age_ms=max(1000, int(s.partition_refresh_s * 1000))
                     if s.partition_refresh_s
                     else 300_000,
-                    fetch_min_bytes=s.fetch_min_bytes,
+                    fetch_min_bytes=s.fetch_min,
                     fetch_max_wait_ms=s.fetch_max_wait_ms,
                 )
             )

@@ -3,18 +3,116 @@ arguments, after one change to pystorm: a message its serializer cannot encode i
 command that names it (`squall.protocol.carry`), instead of being logged ("Failed to send message") and
 dropped. The runner then fails the tuple, so nothing is lost silently. The component's code is untouched.
 
+A bolt's execute latency is timed here too (the runner cannot see inside a process): around each tuple's
+`process` (its emits included) and automatic ack, with `time.perf_counter_ns`, heartbeats left out
+(`time_execute`). The totals go to the runner in a `metrics` message
+(`squall.runner.metrics.EXECUTE_METRIC`) at most every REPORT_SECS while tuples flow, and at the next
+heartbeat after the last of them.
+
     python -P -m squall.runner.bootstrap "-s json module.Class"
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
 from squall.protocol.carry import lost_message_report
+from squall.runner.metrics import BUCKET_OF_BITS, EXECUTE_METRIC, new_buckets
 
 _GUARDED = "_squall_guarded"
+_TIMED = "_squall_timed"
+REPORT_SECS = 0.2
+_HEARTBEAT = "__heartbeat"
+
+
+class ExecuteTimer:
+    """This process's execute totals as last reported: ns, tuples, a count per latency bucket."""
+
+    __slots__ = ("ns", "count", "buckets", "period_ns")
+
+    def __init__(self, period_secs: float = REPORT_SECS) -> None:
+        self.ns = 0
+        self.count = 0
+        self.buckets = new_buckets()
+        self.period_ns = int(period_secs * 1e9)
+
+    def message(self) -> dict[str, Any]:
+        return {"command": "metrics", "name": EXECUTE_METRIC, "params": [self.ns, self.count, self.buckets]}
+
+
+def time_execute(cls: type, timer: ExecuteTimer | None = None) -> ExecuteTimer:
+    """Time each tuple's execute in bolts of class `cls` (pystorm's Bolt) and report the totals to the runner
+    (`timer` holds what was reported) through the bolt's own `send_message`.
+
+    A bolt that keeps `cls._run` gets a `_run` doing what pystorm's does (read a tuple; a heartbeat is answered
+    with `sync`, a tick goes to `process_tick`, any other tuple to `process`; then the automatic ack) with the
+    clock read around the tuple's `process` and ack. A bolt with its own `_run` (pystorm's BatchingBolt) is
+    timed from `read_tuple` handing it a tuple to its next `read_tuple` call. The running totals are local
+    variables of this function: a few integer operations per tuple."""
+    timer = timer or ExecuteTimer()
+    read: Callable[[Any], Any] = cls.read_tuple  # type: ignore[attr-defined]
+    if getattr(read, _TIMED, False):
+        return timer
+    perf_ns = time.perf_counter_ns
+    bucket_of_bits = BUCKET_OF_BITS
+    buckets = timer.buckets
+    period = timer.period_ns
+    started = ns = count = reported_count = next_report = 0
+
+    def report(component: Any, now: int) -> None:
+        nonlocal reported_count, next_report
+        reported_count, next_report = count, now + period
+        timer.ns, timer.count = ns, count
+        component.send_message(timer.message())
+
+    def _run(self: Any) -> None:
+        nonlocal ns, count
+        tup = read(self)
+        self._current_tups = [tup]
+        if self.is_heartbeat(tup):
+            self.send_message({"command": "sync"})
+            if count != reported_count:
+                report(self, perf_ns())
+        else:
+            t0 = perf_ns()
+            if self.is_tick(tup):
+                self.process_tick(tup)
+            else:
+                self.process(tup)
+            if self.auto_ack:
+                self.ack(tup)
+            now = perf_ns()
+            took = now - t0
+            ns += took
+            count += 1
+            buckets[bucket_of_bits[(took - 1).bit_length()]] += 1
+            if now >= next_report:
+                report(self, now)
+        self._current_tups = []
+
+    def read_tuple(self: Any) -> Any:
+        nonlocal started, ns, count
+        now = perf_ns()
+        if started:
+            took = now - started
+            started = 0
+            ns += took
+            count += 1
+            buckets[bucket_of_bits[(took - 1).bit_length()]] += 1
+        if count != reported_count and now >= next_report:
+            report(self, now)
+        tup = read(self)
+        if tup.stream != _HEARTBEAT:
+            started = perf_ns()
+        return tup
+
+    setattr(read_tuple, _TIMED, True)
+    cls._run = _run  # type: ignore[attr-defined]
+    cls.read_tuple = read_tuple  # type: ignore[attr-defined]
+    return timer
 
 
 def guard(cls: type, name: str) -> None:
@@ -36,11 +134,14 @@ def guard(cls: type, name: str) -> None:
 
 
 def install() -> None:
-    """Guard every serializer streamparse_run can choose (`-s json`, `-s msgpack`)."""
+    """Guard every serializer streamparse_run can choose (`-s json`, `-s msgpack`); time bolts' execute."""
     from pystorm.component import _SERIALIZERS  # the table streamparse_run chooses from
 
     for name, cls in _SERIALIZERS.items():
         guard(cls, name)
+    from pystorm.bolt import Bolt
+
+    time_execute(Bolt)
 
 
 def main(argv: list[str]) -> int:

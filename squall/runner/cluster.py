@@ -28,7 +28,14 @@ from squall.runner.executor import BoltExecutor, SpoutExecutor, TaskExecutor
 from squall.runner.graph import ComponentDef, Graph
 from squall.runner.grouping import Router, RoutingError
 from squall.runner.inline import InlineHost, load_class
-from squall.runner.metrics import ComponentStats, roll_up
+from squall.runner.metrics import (
+    DEFAULT_WINDOW_SECS,
+    SAMPLE_PERIOD_SECS,
+    ComponentStats,
+    TaskMetrics,
+    Window,
+    roll_up,
+)
 from squall.runner.shell import ShellHost, command_line
 from squall.runner.tracebacks import PathMapper, has_traceback
 
@@ -147,7 +154,9 @@ class Cluster:
         capture: bool = False,
         max_restarts: int = 10,
         on_log: Callable[[LogRecord], None] | None = None,
+        window_secs: float = DEFAULT_WINDOW_SECS,
     ) -> None:
+        """`window_secs`: the sliding window capacity and rates are measured over (squall.runner.metrics)."""
         self.graph = graph
         self.conf = dict(conf)
         self.conf.setdefault("topology.name", graph.name)
@@ -213,7 +222,9 @@ class Cluster:
         self._last_error: dict[int, str] = {}
         self._user_paths = PathMapper(self.resources)  # staged resources/ paths -> the project's files
         self._shown: set[tuple[int, str]] = set()  # (task, signature) of tracebacks already printed in full
-        self._exec_carry: dict[int, float] = {}  # exec time of retired inline hosts, per task
+        self.window = Window(window_secs)
+        self._next_sample = 0.0
+        self._busy_wall = 0.0  # perf_counter time of the last step that was busy (`last_busy`)
         self._deliver: dict[int, Callable[..., None]] = {}  # bolt task -> its executor's deliver
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
@@ -275,7 +286,8 @@ class Cluster:
 
         if self.hosting(comp) == "inline":
             cls = comp.component_cls or load_class(comp.class_path)
-            host: Any = InlineHost(cls, ex.handle, on_death, label, serializer=self.serializer)
+            timed = ex.metrics if isinstance(ex, BoltExecutor) else None
+            host: Any = InlineHost(cls, ex.handle, on_death, label, serializer=self.serializer, metrics=timed)
             self._inline_hosts.append((task, host))
             self._inline_hosts.sort(key=lambda p: p[0])
         else:
@@ -306,9 +318,16 @@ class Cluster:
 
     # -- the Engine interface used by executors ------------------------------------------------------
     def deliver(
-        self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+        self,
+        task: int,
+        comp: str,
+        stream: str,
+        src_task: int,
+        values: Any,
+        msgid: dict[int, int] | None,
+        events: int = 1,
     ) -> None:
-        self._deliver[task](comp, stream, src_task, values, msgid)
+        self._deliver[task](comp, stream, src_task, values, msgid, events)
 
     def edge_id(self) -> int:
         return self._bits(64) or 1
@@ -440,7 +459,6 @@ class Cluster:
             self._shell_hosts = [(t, h) for t, h in self._shell_hosts if h is not host]
         else:
             host.stop()
-            self._exec_carry[task] = self._exec_carry.get(task, 0.0) + host.exec_secs
             self._inline_hosts = [(t, h) for t, h in self._inline_hosts if h is not host]
 
     # -- the loop ------------------------------------------------------------------------------------
@@ -486,6 +504,9 @@ class Cluster:
         if pressured:
             self.backpressure_pauses += 1
         wall = time.perf_counter()
+        if wall >= self._next_sample and self.active:
+            self._next_sample = wall + SAMPLE_PERIOD_SECS
+            self.window.sample(self.task_metrics(), wall)
         for spout in self.spouts:
             if not spout.ready:
                 continue
@@ -506,6 +527,7 @@ class Cluster:
         self._timers()
         if self._spout_emits() != emits_before or self.in_flight() or self._to_restart or self._starting():
             self.last_busy = self.now
+            self._busy_wall = wall
         self.last_work = work
         return work
 
@@ -618,12 +640,20 @@ class Cluster:
             if duration is not None and self.now - start >= duration:
                 return "duration"
             if until_idle is not None and self.idle_for() >= until_idle and self._spouts_quiet():
+                # capacity and rates over the window that ended when the work did, not over the idle wait
+                self.window.freeze(self.task_metrics(), busy_until=self._busy_wall)
                 return "idle"
 
     def _spouts_quiet(self) -> bool:
         return all(not s.commands and not s.roots for s in self.spouts)
 
+    def task_metrics(self) -> list[tuple[int, str, TaskMetrics]]:
+        """(task, kind, its counters) for every task."""
+        return [(t, ex.kind, ex.metrics) for t, ex in self.executors.items()]
+
     def deactivate(self) -> None:
+        if self.active:
+            self.window.freeze(self.task_metrics())  # capacity and rates: the window up to the stop
         self.active = False
         for spout in self.spouts:
             if spout.active:
@@ -665,17 +695,18 @@ class Cluster:
         self._piddir.cleanup()
 
     def summary(self, reason: str) -> Summary:
-        window = max(time.perf_counter() - self._wall_started, 1e-9)
+        """Every component's figures so far; capacity and rates over the window (up to the stop, once the
+        spouts were deactivated)."""
+        secs, deltas = self.window.span(self.task_metrics())
         stats = []
         for name in sorted(self.graph.components):
             comp = self.graph.components[name]
-            tasks = [self.executors[t].metrics for t in comp.tasks if t in self.executors]
-            for t in comp.tasks:
-                host = self.hosts.get(t)
-                live = host.exec_secs if isinstance(host, InlineHost) else 0.0
-                if t in self.executors:
-                    self.executors[t].metrics.exec_secs = live + self._exec_carry.get(t, 0.0)
-            stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, window))
+            ids = [t for t in comp.tasks if t in self.executors]
+            tasks = [self.executors[t].metrics for t in ids]
+            spans = [deltas.get(t, (0, 0, 0)) for t in ids] if secs > 0 else None
+            if spans is None:
+                secs = time.perf_counter() - self._wall_started  # no sample yet: the whole run so far
+            stats.append(roll_up(name, comp.kind, self.hosting(comp), tasks, secs, spans, task_ids=ids))
         held: dict[str, int] = {}
         untracked: dict[str, int] = {}
         for b in self.bolts:

@@ -14,9 +14,16 @@ from typing import Any, Protocol
 from squall.protocol.carry import UNSERIALIZABLE, describe_lost
 from squall.runner.acker import Acker, Outcome
 from squall.runner.graph import HEARTBEAT_STREAM, SYSTEM_COMPONENT, SYSTEM_TASK, TICK_STREAM, ComponentDef
-from squall.runner.metrics import TaskMetrics
+from squall.runner.metrics import (
+    BUCKET_OF_BITS,
+    EXECUTE_METRIC,
+    EventCounter,
+    TaskMetrics,
+    custom_metric,
+)
 
 _perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 PIPELINED_COMMANDS = 1000
 PYSTORM_SEND_FAILED = "Failed to send message: "  # what pystorm logs when its serializer raises
 SPOUT_WAIT_SECS = 0.001  # Storm's topology.sleep.spout.wait.strategy.time.ms default
@@ -44,7 +51,14 @@ class Engine(Protocol):
     ) -> list[int]: ...
 
     def deliver(
-        self, task: int, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+        self,
+        task: int,
+        comp: str,
+        stream: str,
+        src_task: int,
+        values: Any,
+        msgid: dict[int, int] | None,
+        events: int = 1,
     ) -> None: ...
 
     def edge_id(self) -> int: ...
@@ -66,7 +80,8 @@ class Engine(Protocol):
 
 # A tuple delivered to a bolt task and not yet acked or failed is a plain list (nothing built per tuple but
 # the list): [msgid (root -> edge id, or None), ackval (XOR of the edge ids of tuples emitted anchored to it),
-# delivered at (perf_counter), user (False for tick tuples: they do not keep a run from being idle)].
+# delivered at (perf_counter), user (0 for tick tuples: they do not keep a run from being idle; for a user
+# tuple 1 + the events it carries)].
 _MSGID, _ACKVAL, _RECEIVED, _USER = 0, 1, 2, 3
 
 
@@ -81,8 +96,13 @@ class TaskExecutor:
         self.host: Host | None = None
         self.metrics = TaskMetrics()
         self.capture = capture
+        self.count_events = EventCounter()  # events of each tuple this task emits
+        self._batch_at = self.count_events.at  # stream -> index of its batch value, -1: none
         self.last_heard = engine.now  # any message from the component counts as a heartbeat (Storm does so)
         self.ready = False
+        # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
+        # reports its own totals from zero
+        self._exec_base: tuple[int, int, list[int]] | None = None
 
     # -- from the component -------------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
@@ -145,7 +165,34 @@ class TaskExecutor:
         return "it was dropped"
 
     def _metrics(self, msg: dict[str, Any]) -> None:
-        self.engine.component_metric(self.task, str(msg.get("name")), msg.get("params"))
+        name = str(msg.get("name"))
+        params = msg.get("params")
+        if name == EXECUTE_METRIC:
+            self._execute_totals(params)
+            return
+        custom_metric(self.metrics, name, params)
+        self.engine.component_metric(self.task, name, params)
+
+    def _execute_totals(self, params: Any) -> None:
+        """The component process's execute totals so far: [ns, count, buckets] (squall.runner.bootstrap)."""
+        try:
+            ns, count, buckets = int(params[0]), int(params[1]), [int(b) for b in params[2]]
+        except (TypeError, ValueError, IndexError, KeyError):
+            return
+        m = self.metrics
+        base = self._exec_base
+        if base is not None:
+            ns += base[0]
+            count += base[1]
+            buckets = [a + b for a, b in zip(buckets, base[2], strict=False)]
+        m.exec_ns, m.exec_count, m.exec_measured = ns, count, True
+        if len(buckets) == len(m.buckets):
+            m.buckets = buckets
+
+    def keep_execute_totals(self) -> None:
+        """The component process is gone: what it reported stays, and its successor's totals add to it."""
+        m = self.metrics
+        self._exec_base = (m.exec_ns, m.exec_count, list(m.buckets))
 
     def _sync(self, msg: dict[str, Any]) -> None:
         pass
@@ -184,14 +231,21 @@ class BoltExecutor(TaskExecutor):
 
     # -- to the component ---------------------------------------------------------------------------
     def deliver(
-        self, comp: str, stream: str, src_task: int, values: Any, msgid: dict[int, int] | None
+        self,
+        comp: str,
+        stream: str,
+        src_task: int,
+        values: Any,
+        msgid: dict[int, int] | None,
+        events: int = 1,
     ) -> None:
+        """`events`: how many the tuple carries (its emitter counted them once for all its targets)."""
         self._next_id += 1
         tid = str(self._next_id)
         if comp is SYSTEM_COMPONENT or comp == SYSTEM_COMPONENT:
-            self.pending[tid] = [msgid, 0, _perf(), False]
+            self.pending[tid] = [msgid, 0, _perf(), 0]
         else:
-            self.pending[tid] = [msgid, 0, _perf(), True]
+            self.pending[tid] = [msgid, 0, _perf(), events + 1]
             self.user_pending += 1
             if not msgid:
                 loose = self.loose
@@ -228,6 +282,7 @@ class BoltExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
+        events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
         anchor_ids = msg.get("anchors")
         deliver = engine.deliver
         if anchor_ids and engine.acker is not None:
@@ -253,7 +308,9 @@ class BoltExecutor(TaskExecutor):
                     for target in targets:
                         edge = edge_id()
                         anchor[1] ^= edge
-                        deliver(target, self.name, stream, self.task, values, dict.fromkeys(roots, edge))
+                        deliver(
+                            target, self.name, stream, self.task, values, dict.fromkeys(roots, edge), events
+                        )
                 else:
                     for target in targets:
                         out: dict[int, int] = {}
@@ -262,13 +319,13 @@ class BoltExecutor(TaskExecutor):
                             anchor[1] ^= edge
                             for root in anchor[0]:
                                 out[root] = out.get(root, 0) ^ edge
-                        deliver(target, self.name, stream, self.task, values, out)
+                        deliver(target, self.name, stream, self.task, values, out, events)
             else:
                 for target in tasks:
-                    deliver(target, self.name, stream, self.task, values, None)
+                    deliver(target, self.name, stream, self.task, values, None, events)
         else:
             for target in tasks:
-                deliver(target, self.name, stream, self.task, values, None)
+                deliver(target, self.name, stream, self.task, values, None, events)
         if self.capture:
             engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
         if direct is None and msg.get("need_task_ids", True):
@@ -282,9 +339,11 @@ class BoltExecutor(TaskExecutor):
         if tup is None:
             self._unknown(tid, acked)
             return None
-        if tup[3]:
-            self.user_pending -= 1
         m = self.metrics
+        user = tup[3]
+        if user:
+            self.user_pending -= 1
+            m.events += user - 1
         m.executed += 1
         if acked:
             m.acked += 1
@@ -383,6 +442,7 @@ class BoltExecutor(TaskExecutor):
         those spouts have open (see `Acker.fail_spouts`): a replay must not be overtaken by newer tuples of the
         same source that are still on their way to the restarted task (an event-time bolt would take the
         replayed events for late ones). Tuples of failed trees are no longer delivered (`_emit`)."""
+        self.keep_execute_totals()
         acker = self.engine.acker
         held = list(self.pending.values())
         self.pending.clear()
@@ -421,7 +481,7 @@ class SpoutExecutor(TaskExecutor):
     ) -> None:
         super().__init__(task, component, engine, capture)
         self.max_pending = max_pending
-        self.roots: dict[int, tuple[Any, float]] = {}  # root id -> (the spout's message id, emitted at)
+        self.roots: dict[int, tuple[Any, int]] = {}  # root id -> (the spout's message id, emitted at, ns)
         self.commands: deque[dict[str, Any]] = deque()
         self.outstanding = 0  # commands sent and not yet answered by `sync`
         self.waiting_since = 0.0
@@ -495,7 +555,9 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         if outcome.ok:
             m.acked += 1
-            m.latency_sum += _perf() - started
+            took = _perf_ns() - started
+            m.latency_sum += took * 1e-9
+            m.buckets[BUCKET_OF_BITS[(took - 1).bit_length()]] += 1
             m.executed += 1
             self.commands.append({"command": "ack", "id": msg_id})
         else:
@@ -514,6 +576,8 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
+        events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
+        m.events += events
         self._emitted_this_call += 1
         msg_id = msg.get("id")
         acker = engine.acker
@@ -525,14 +589,14 @@ class SpoutExecutor(TaskExecutor):
             for target in tasks:
                 edge = edge_id()
                 val ^= edge
-                deliver(target, self.name, stream, self.task, values, {root: edge})
-            self.roots[root] = (msg_id, _perf())
+                deliver(target, self.name, stream, self.task, values, {root: edge}, events)
+            self.roots[root] = (msg_id, _perf_ns())
             outcome = acker.init(root, val, self.task, engine.now)
             if outcome is not None:
                 engine.finished(outcome)
         else:
             for target in tasks:
-                deliver(target, self.name, stream, self.task, values, None)
+                deliver(target, self.name, stream, self.task, values, None, events)
             if msg_id is not None:
                 # No ackers, or nobody subscribed: Storm acks the spout message right away.
                 m.acked += 1

@@ -4,7 +4,9 @@ run the cluster, drain, stop, summarise. `squall run` and `squall.testing.run_to
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from squall.resources import stage_resources
 from squall.runner.cluster import Cluster, Summary
 from squall.runner.graph import Graph, build_graph, topology_config, topology_parallelism
 from squall.runner.loader import activate_project, load_topology
+from squall.runner.metrics import DEFAULT_WINDOW_SECS
 
 
 @dataclass
@@ -89,8 +92,15 @@ def execute(
     on_step: Callable[[Cluster], None] | None = None,
     drain_secs: float = 5.0,
     on_cluster: Callable[[Cluster], None] | None = None,
+    stop_signals: tuple[int, ...] = (),
+    window_secs: float | None = None,
 ) -> tuple[Summary, Cluster]:
-    """Run `plan` and return its summary (and the stopped cluster, for its captured emits/logs)."""
+    """Run `plan` and return its summary (and the stopped cluster, for its captured emits/logs).
+
+    `stop_signals` (e.g. SIGINT, SIGTERM; main thread only): the first of them stops the run as Ctrl-C does
+    (spouts deactivated, in-flight tuples drained, summary, reason "interrupted"); another one during the
+    drain cuts it short. `window_secs`: the window of capacity and rates (squall.runner.metrics).
+    """
     with tempfile.TemporaryDirectory(prefix="squall-resources-") as tmp:
         if resources is None:
             if plan.project is not None:
@@ -111,20 +121,50 @@ def execute(
             clock=clock,
             seed=seed,
             capture=capture,
+            window_secs=DEFAULT_WINDOW_SECS if window_secs is None else window_secs,
         )
         if on_cluster is not None:
             on_cluster(cluster)
+        signalled: list[int] = []
+        previous = _catch(stop_signals, signalled)
+        until = stop_when
+        if stop_signals:
+
+            def until(c: Cluster) -> bool:
+                return bool(signalled) or (stop_when is not None and stop_when(c))
+
         reason = "interrupted"
         try:
             cluster.start()
             try:
                 reason = cluster.run(
-                    duration=duration, until_idle=until_idle, stop_when=stop_when, on_step=on_step
+                    duration=duration, until_idle=until_idle, stop_when=until, on_step=on_step
                 )
             except KeyboardInterrupt:
                 reason = "interrupted"
+            if signalled:
+                reason = "interrupted"
             if reason != "fatal":
-                cluster.drain(drain_secs)
+                try:
+                    cluster.drain(drain_secs)
+                except KeyboardInterrupt:
+                    pass  # a second signal: stop draining
         finally:
             cluster.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
         return cluster.summary(reason), cluster
+
+
+def _catch(signals: tuple[int, ...], signalled: list[int]) -> dict[int, Any]:
+    """Handlers for `signals` that note the first one (the run loop sees it between steps) and raise
+    KeyboardInterrupt on the next (to cut a drain short). Returns the handlers they replace."""
+    if not signals or threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum: int, frame: Any) -> None:
+        if signalled:
+            raise KeyboardInterrupt
+        signalled.append(signum)
+
+    return {signum: signal.signal(signum, handler) for signum in signals}

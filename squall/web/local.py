@@ -184,10 +184,12 @@ def format_local_component(snap: Snapshot, component: str) -> dict[str, Any]:
         else:
             row["processLatency"] = _ms(latency)
             row["executed"] = m.executed
-            # measured inside the component only when it runs in this process (--inline), as the runner does
-            inline = snap.hosting == "inline"
-            row["executeLatency"] = _ms(m.exec_secs / m.executed * 1000 if inline and m.executed else None)
-            row["capacity"] = _ms(m.exec_secs / snap.uptime_secs if inline and snap.uptime_secs > 0 else None)
+            # the time inside the component, as the runner measures it in both hostings (squall.runner.metrics)
+            measured = m.exec_measured and m.exec_count > 0
+            row["executeLatency"] = _ms(m.exec_ns / m.exec_count / 1e6 if measured else None)
+            row["capacity"] = _ms(
+                m.exec_ns / 1e9 / snap.uptime_secs if measured and snap.uptime_secs > 0 else None
+            )
         executors.append(row)
     return {
         "id": component,

@@ -92,7 +92,8 @@ def test_a_batch_does_what_each_message_alone_does() -> None:
         one.handle(msg)
     all_.handle_all(replies(list(all_.pending)))
     assert e1.delivered == e2.delivered and len(e2.delivered) == 2
-    assert [d[-1] for d in e2.delivered] == [{100: 1 << 1}, {200: 1 << 2}]  # each emit anchored to its root
+    assert [d[5] for d in e2.delivered] == [{100: 1 << 1}, {200: 1 << 2}]  # each emit anchored to its root
+    assert [d[6] for d in e2.delivered] == [1, 1]  # events: no packed batch in the tuple
     assert not all_.pending and all_.metrics.acked == 2 and all_.metrics.emitted == 2
     assert e1.acker.open_trees() == e2.acker.open_trees() == 2  # the emitted tuples are not acked yet
     assert all_.last_heard == e2.now

@@ -21,7 +21,9 @@ class DeliveringEngine(Engine):
         self.delivered: list[tuple[int, Any]] = []
         self._edge = 0
 
-    def deliver(self, task: int, comp: str, stream: str, src: int, values: Any, msgid: Any) -> None:
+    def deliver(
+        self, task: int, comp: str, stream: str, src: int, values: Any, msgid: Any, events: int = 1
+    ) -> None:
         self.delivered.append((task, values))
 
     def edge_id(self) -> int:

@@ -12,15 +12,19 @@ from squall.runner.metrics import TaskMetrics, roll_up
 from squall.runner.view import format_summary
 
 
-def test_roll_up_sums_tasks_and_computes_capacity_inline_only() -> None:
-    a = TaskMetrics(emitted=3, executed=10, acked=9, failed=1, latency_sum=0.02, exec_secs=0.5)
-    b = TaskMetrics(emitted=1, executed=10, acked=10, latency_sum=0.02, exec_secs=0.5)
-    inline = roll_up("x", "bolt", "inline", [a, b], window_secs=10.0)
-    assert (inline.emitted, inline.executed, inline.acked, inline.failed) == (4, 20, 19, 1)
-    assert inline.latency_ms == 2.0 and inline.execute_ms == 50.0
-    assert inline.capacity == 0.05  # 1 s busy over 10 s, 2 tasks
-    process = roll_up("x", "bolt", "process", [a, b], window_secs=10.0)
-    assert process.capacity is None and process.execute_ms is None
+def test_roll_up_sums_tasks_and_takes_capacity_of_the_busiest_task() -> None:
+    a = TaskMetrics(emitted=3, executed=10, acked=9, failed=1, latency_sum=0.02)
+    a.exec_ns, a.exec_count, a.exec_measured = 500_000_000, 10, True
+    b = TaskMetrics(emitted=1, executed=10, acked=10, latency_sum=0.02)
+    b.exec_ns, b.exec_count, b.exec_measured = 100_000_000, 10, True
+    stats = roll_up("x", "bolt", "inline", [a, b], window_secs=10.0)
+    assert (stats.emitted, stats.executed, stats.acked, stats.failed) == (4, 20, 19, 1)
+    assert stats.latency_ms == 2.0 and stats.process_ms == 2.0 and stats.execute_ms == 30.0
+    assert stats.capacity == 0.05  # Storm's UI: the busiest executor, 0.5 s busy over 10 s
+    assert stats.tuples_per_s == 2.0
+    b.exec_measured = False  # one task's execute time unknown: no execute latency, no capacity
+    unknown = roll_up("x", "bolt", "process", [a, b], window_secs=10.0)
+    assert unknown.capacity is None and unknown.execute_ms is None
 
 
 def test_format_summary_lists_components_and_errors() -> None:

@@ -40,8 +40,30 @@ def snapshot(hosting: str = "inline") -> Snapshot:
         tasks={
             "events": (TaskFigures(2, 11, TaskMetrics(emitted=100, executed=90, latency_sum=0.45)),),
             "parse": (
-                TaskFigures(0, 12, TaskMetrics(executed=50, acked=50, latency_sum=0.1, exec_secs=0.025)),
-                TaskFigures(1, 13, TaskMetrics(executed=45, acked=45, latency_sum=0.09, exec_secs=0.02)),
+                TaskFigures(
+                    0,
+                    12,
+                    TaskMetrics(
+                        executed=50,
+                        acked=50,
+                        latency_sum=0.1,
+                        exec_ns=25_000_000,
+                        exec_count=50,
+                        exec_measured=True,
+                    ),
+                ),
+                TaskFigures(
+                    1,
+                    13,
+                    TaskMetrics(
+                        executed=45,
+                        acked=45,
+                        latency_sum=0.09,
+                        exec_ns=20_000_000,
+                        exec_count=45,
+                        exec_measured=True,
+                    ),
+                ),
             ),
         },
         last_errors={"parse": "ValueError: bad"},
@@ -76,9 +98,14 @@ def test_component_json_has_an_executor_per_task() -> None:
     assert rows[0]["capacity"] == "0.003"  # 25 ms busy in 10 s
 
 
-def test_process_hosting_does_not_claim_execute_latency() -> None:
-    rows = format_local_component(snapshot("process"), "parse")["executorStats"]
+def test_a_task_whose_execute_time_was_not_measured_does_not_claim_one() -> None:
+    snap = snapshot("process")
+    for figures in snap.tasks["parse"]:
+        figures.metrics.exec_measured = False  # e.g. a component not started through squall's bootstrap
+    rows = format_local_component(snap, "parse")["executorStats"]
     assert rows[0]["executeLatency"] == "0" and rows[0]["capacity"] == "0"
+    measured = format_local_component(snapshot("process"), "parse")["executorStats"]
+    assert measured[0]["executeLatency"] == "0.500"  # both hostings measure it
 
 
 def test_unknown_component() -> None:

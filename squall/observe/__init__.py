@@ -1,0 +1,1 @@
+"""Operating a topology: Prometheus export of its figures (`prometheus`) and parallelism proposals (`tune`)."""

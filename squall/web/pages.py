@@ -75,9 +75,10 @@ BOLTS = _cols(
     ("transferred", "Transferred"),
     (
         "capacity",
-        "Capacity (last 10m)",
+        "Capacity",
         "capacity",
-        "busy share of time; above 0.8 the bolt is near saturation",
+        "busy share of time over a sliding window (Storm: the last 10 minutes; squall run: --window, 10 s); "
+        "above 0.8 the bolt is near saturation",
     ),
     ("executeLatency", "Execute latency (ms)", "ms"),
     ("executed", "Executed"),

@@ -69,6 +69,7 @@ STREAMPARSE_ENV_KEYS = (
     "ui.port",
 )
 ENV_KEYS = (*STREAMPARSE_ENV_KEYS, "pipeline", "services", "max_parallelism")
+ENV_KEYS += ("bundle_python", "bundle_interpreter")  # self-contained jars: squall.storm.bundle
 LOG_KEYS = ("path", "file", "max_bytes", "backup_count", "level")
 _ENV_TEXT_KEYS = (
     "user",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from squall.storm import nimbus as nimbus_api
 from squall.storm.harness import SparseProject, _cmdline, _pids, _ppid, worker_jvm_pids, worker_log_tail
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1200)]
@@ -55,7 +56,8 @@ def test_bundled_jar_runs_python_without_the_project_venv(tmp_path: Path) -> Non
     project = SparseProject(FIXTURE)
     name = "squall_it_bundle"
     out_dir = tmp_path / "sink"
-    options = {"squall.test.out": str(out_dir), "squall.test.count": COUNT}
+    # Every tuple counted in Storm's stats (the default samples 5%), so the acked count is exact.
+    options = {"squall.test.out": str(out_dir), "squall.test.count": COUNT, "topology.stats.sample.rate": 1.0}
     started = time.monotonic()
     with project.submitted("passthrough", env="bundle", name=name, options=options) as topo:
         submitted = time.monotonic()
@@ -71,6 +73,14 @@ def test_bundled_jar_runs_python_without_the_project_venv(tmp_path: Path) -> Non
         assert {r["n"] for r in records} == expected
         for r in records:
             assert r["payload"] == {"n": r["n"], "text": f"event-{r['n']}"}
+
+        # Storm acked the spout's tuple trees: the Python components answered the multilang protocol fully.
+        topo.wait_until(
+            lambda: nimbus_api.spout_acked(topo.nimbus, topo.topo_id) >= COUNT,
+            timeout=120,
+            what=f"Storm reports {COUNT} acked spout tuples",
+            explain=lambda: f"acked so far: {nimbus_api.spout_acked(topo.nimbus, topo.topo_id)}",
+        )
 
         workers = worker_jvm_pids(topo.topo_id)
         assert workers, "no worker JVM runs the topology"

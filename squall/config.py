@@ -68,7 +68,15 @@ STREAMPARSE_ENV_KEYS = (
     "parallelism",
     "ui.port",
 )
-ENV_KEYS = (*STREAMPARSE_ENV_KEYS, "pipeline", "services", "max_parallelism")
+# bundle_python, bundle_interpreter: self-contained jars (squall.storm.bundle)
+ENV_KEYS = (
+    *STREAMPARSE_ENV_KEYS,
+    "pipeline",
+    "services",
+    "max_parallelism",
+    "bundle_python",
+    "bundle_interpreter",
+)
 LOG_KEYS = ("path", "file", "max_bytes", "backup_count", "level")
 _ENV_TEXT_KEYS = (
     "user",

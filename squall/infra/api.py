@@ -26,6 +26,7 @@ from squall.infra.endpoints import Endpoints
 from squall.infra.layout import Layout
 from squall.infra.registry import SERVICES, dependency_levels, resolve_names
 from squall.infra.services import Context, Service, find_java
+from squall.infra.storm import extra_supervisors
 from squall.infra.storm_home import WORKER_POM
 from squall.private_state import ensure_state_dir, open_private
 
@@ -95,9 +96,14 @@ def make_context(env: str = DEFAULT_ENV, root: Path | None = None, jar_cache: Pa
     )
 
 
+def all_services(ctx: Context) -> dict[str, Service]:
+    """The registry plus `ctx`'s extra Supervisors (`supervisor-2`, ...: envs.<env>.services.supervisors)."""
+    return {**SERVICES, **{s.name: s for s in extra_supervisors(ctx)}}
+
+
 def env_services(ctx: Context) -> dict[str, Service]:
-    """The services `ctx`'s env runs, in registry order."""
-    return {n: s for n, s in SERVICES.items() if ctx.run is None or n in ctx.run}
+    """The services `ctx`'s env runs, in registry order (extra Supervisors after the others)."""
+    return {n: s for n, s in all_services(ctx).items() if ctx.run is None or n in ctx.run}
 
 
 def endpoints(env: str = DEFAULT_ENV, root: Path | None = None) -> dict[str, str]:
@@ -195,7 +201,9 @@ def service_status(ctx: Context, service: Service) -> Status:
     record = _record(ctx, service.name)
     healthy, detail = service.check(ctx)
     address = ctx.endpoints.address(service.port_name)
-    if not service.binds_port:  # the Supervisor: show the worker slots it offers
+    if service.show_address is not None:
+        address = service.show_address(ctx)
+    elif not service.binds_port:  # the Supervisor: show the worker slots it offers
         address = f"{ctx.endpoints.host}:{','.join(str(p) for p in ctx.endpoints.slots)}"
     return Status(
         name=service.name,
@@ -210,14 +218,15 @@ def service_status(ctx: Context, service: Service) -> Status:
 def status(names: Iterable[str] | None = None, ctx: Context | None = None) -> list[Status]:
     ctx = ctx or make_context()
     chosen = resolve_names(names, with_requirements=False, services=env_services(ctx))
-    return [service_status(ctx, SERVICES[n]) for n in chosen]
+    return [service_status(ctx, all_services(ctx)[n]) for n in chosen]
 
 
 def is_healthy(name: str, ctx: Context | None = None) -> bool:
     ctx = ctx or make_context()
-    if name not in SERVICES:
-        raise ConfigError("SERVICE", f"{name!r} is not a service", f"use one of: {', '.join(SERVICES)}")
-    return SERVICES[name].check(ctx)[0]
+    services = all_services(ctx)
+    if name not in services:
+        raise ConfigError("SERVICE", f"{name!r} is not a service", f"use one of: {', '.join(services)}")
+    return services[name].check(ctx)[0]
 
 
 # --- up --------------------------------------------------------------------------------------------------
@@ -237,7 +246,8 @@ def log_files(ctx: Context, name: str) -> list[Path]:
     console = ctx.layout.console_log(name)
     own = [p for p in folder.rglob("*.log") if p != console] if folder.is_dir() else []
     others = sorted(
-        (p for p in [*own, *SERVICES[name].extra_logs(ctx)] if p.is_file()), key=lambda p: p.stat().st_mtime
+        (p for p in [*own, *all_services(ctx)[name].extra_logs(ctx)] if p.is_file()),
+        key=lambda p: p.stat().st_mtime,
     )
     return ([console] if console.is_file() else []) + others
 
@@ -281,7 +291,7 @@ def _wait_healthy(
     done: dict[str, tuple[float, str]] = {}
     while pending:
         for name, (record, started) in list(pending.items()):
-            service = SERVICES[name]
+            service = all_services(ctx)[name]
             ok, detail = service.check(ctx)
             elapsed = time.monotonic() - started
             if ok:
@@ -315,7 +325,7 @@ def ensure_up(
         for level in dependency_levels(wanted, available):
             pending: dict[str, tuple[process.PidRecord, float]] = {}
             for name in level:
-                service = SERVICES[name]
+                service = all_services(ctx)[name]
                 ok, detail = service.check(ctx)
                 record = _record(ctx, name)
                 if ok:
@@ -336,7 +346,7 @@ def ensure_up(
                     report(f"{name}: pid {record.pid} is running but not healthy yet ({detail}); waiting")
                 pending[name] = (record, t0)
             for name, (seconds, detail) in _wait_healthy(ctx, pending, report).items():
-                SERVICES[name].setup(ctx)
+                all_services(ctx)[name].setup(ctx)
                 results.append(UpResult(name, "started", seconds, detail))
     return results
 
@@ -354,7 +364,7 @@ def revive(names: Iterable[str], ctx: Context | None = None, report: Report = _q
             if record is None or process.is_alive(record):
                 continue
             report(f"{name}: pid {record.pid} died; starting it again")
-            pending[name] = (_start(ctx, SERVICES[name]), time.monotonic())
+            pending[name] = (_start(ctx, all_services(ctx)[name]), time.monotonic())
         revived = sorted(pending)
         _wait_healthy(ctx, pending, report)  # empties `pending` as each becomes healthy
     return revived
@@ -382,13 +392,13 @@ def _stop(ctx: Context, name: str, grace: float) -> DownResult:
             pids |= process.family(record.pid, procs)
         if not alive:
             pids.discard(record.pid)
-    pids |= SERVICES[name].orphans(ctx)
+    pids |= all_services(ctx)[name].orphans(ctx)
     left = process.terminate(pids, grace=grace) if pids else set()
     if left:
         raise InfraError(f"{name}: processes {sorted(left)} survived SIGKILL")
     pid_file.unlink(missing_ok=True)
     if pids:
-        _wait_ports_closed(ctx, SERVICES[name])
+        _wait_ports_closed(ctx, all_services(ctx)[name])
     return DownResult(name, len(pids), time.monotonic() - t0)
 
 

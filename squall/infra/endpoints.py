@@ -36,6 +36,18 @@ DEFAULT_SLOTS = (6700, 6701)
 # every key an env's `services` section may hold: the ports, the worker slots, whether a non-loopback host is
 # meant (allow_remote), and which services the env runs, its state folder and whether it is secured (api)
 SERVICE_KEYS = (*DEFAULT_PORTS, "supervisor_slots", "allow_remote", "run", "state", "secure")
+# several Supervisors on this host, each as Storm would run it on a host of its own (squall.infra.storm):
+# "supervisors": [{"thrift": 6628, "slots": [6700, 6701]}, {"thrift": 6638, "slots": [6710, 6711]}]
+SERVICE_KEYS += ("supervisors",)
+SUPERVISOR_KEYS = ("thrift", "slots")
+
+
+@dataclass(frozen=True)
+class SupervisorPorts:
+    """One Supervisor's Thrift port and worker slot ports."""
+
+    thrift: int
+    slots: tuple[int, ...]
 
 
 class RemoteAccessWarning(SquallWarning):
@@ -96,6 +108,8 @@ class Endpoints:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     slots: tuple[int, ...] = DEFAULT_SLOTS
     allow_remote: bool = False
+    # Supervisors after the first (whose ports are supervisor_thrift and slots): `supervisor-2`, `supervisor-3`...
+    extra_supervisors: tuple[SupervisorPorts, ...] = ()
 
     def port(self, name: str) -> int:
         return self.ports[name]
@@ -128,20 +142,69 @@ class Endpoints:
                 f"services on several hosts ({', '.join(sorted(hosts))})",
                 "squall infra runs every service on one loopback host; use 127.0.0.1 throughout",
             )
-        slots = section.get("supervisor_slots", list(DEFAULT_SLOTS))
-        if (
-            not isinstance(slots, list)
-            or not slots
-            or not all(isinstance(s, int) and 0 < s < 65536 for s in slots)
-        ):
-            raise ConfigError(
-                f"{where}.supervisor_slots", f"{slots!r} is not a list of ports", "e.g. [6700, 6701]"
-            )
-        used = [*ports.values(), *slots]
+        slots = _slots(section.get("supervisor_slots", list(DEFAULT_SLOTS)), f"{where}.supervisor_slots")
+        extra: list[SupervisorPorts] = []
+        if "supervisors" in section:
+            sups = _supervisors(section, where, hosts)
+            ports["supervisor_thrift"], slots = sups[0].thrift, list(sups[0].slots)
+            extra = sups[1:]
+        used = [*ports.values(), *slots, *(p for sup in extra for p in (sup.thrift, *sup.slots))]
         if len(set(used)) != len(used):
             raise ConfigError(
                 where, f"two services share a port ({sorted(used)})", "give each service its own port"
             )
         host, key = next(iter(hosts.items())) if hosts else (DEFAULT_HOST, f"{where}.host")
         check_host(host, allow_remote, key)
-        return cls(host=host, ports=ports, slots=tuple(slots), allow_remote=allow_remote)
+        return cls(
+            host=host,
+            ports=ports,
+            slots=tuple(slots),
+            allow_remote=allow_remote,
+            extra_supervisors=tuple(extra),
+        )
+
+
+def _slots(value: Any, key: str) -> list[int]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 < s < 65536 for s in value)
+    ):
+        raise ConfigError(key, f"{value!r} is not a list of ports", "e.g. [6700, 6701]")
+    return value
+
+
+def _supervisors(section: Mapping[str, Any], where: str, hosts: dict[str, str]) -> list[SupervisorPorts]:
+    """`supervisors`: every Supervisor of this host, the first being the `supervisor` service."""
+    key = f"{where}.supervisors"
+    for single in ("supervisor_thrift", "supervisor_slots"):
+        if single in section:
+            raise ConfigError(
+                f"{where}.{single}",
+                "is set together with supervisors",
+                f"give the first Supervisor's ports as supervisors[0] and remove {single}",
+            )
+    value = section["supervisors"]
+    if not isinstance(value, list) or not value:
+        raise ConfigError(key, f"{value!r} is not a list", 'e.g. [{"thrift": 6628, "slots": [6700, 6701]}]')
+    out = []
+    for i, entry in enumerate(value):
+        at = f"{key}[{i}]"
+        if not isinstance(entry, dict) or set(entry) != set(SUPERVISOR_KEYS):
+            raise ConfigError(
+                at, f"{entry!r} is not a Supervisor", 'write {"thrift": 6628, "slots": [6700, 6701]}'
+            )
+        thrift = entry["thrift"]
+        if isinstance(thrift, int) and not isinstance(thrift, bool) and 0 < thrift < 65536:
+            port = thrift
+        else:
+            host, port = parse_host_port(thrift, f"{at}.thrift")
+            hosts.setdefault(host, f"{at}.thrift")
+            if len(hosts) > 1:
+                raise ConfigError(
+                    f"{at}.thrift",
+                    f"{host!r} is another host than the other services'",
+                    "squall infra runs every service on one loopback host; use 127.0.0.1 throughout",
+                )
+        out.append(SupervisorPorts(thrift=port, slots=tuple(_slots(entry["slots"], f"{at}.slots"))))
+    return out

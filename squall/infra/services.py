@@ -102,6 +102,8 @@ class Service:
     binds_port: bool = True
     # Runs once the service is healthy (and when found already up): e.g. the secured Cassandra's roles.
     setup: Callable[[Context], None] = lambda ctx: None
+    # The address `squall infra status` shows, when not host:port of `port_name` (a Supervisor: its slots).
+    show_address: Callable[[Context], str] | None = None
 
     def port(self, ctx: Context) -> int:
         return ctx.endpoints.port(self.port_name)

@@ -10,12 +10,15 @@ Maven Central, so the `ui` service is squall's own small server of the UI's REST
 from __future__ import annotations
 
 import contextlib
+import re
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from squall.infra import health, process, storm_plugins
+from squall.infra.endpoints import SupervisorPorts
 from squall.infra.health import Health
 from squall.infra.services import Context, Launch, Service, find_java
 from squall.infra.storm_home import LIB_POM, WORKER_POM, StormHome, build, slots_yaml
@@ -33,6 +36,14 @@ def storm_dirs(ctx: Context) -> tuple[Path, Path, Path]:
 def storm_home(ctx: Context) -> StormHome:
     home, logs, local = storm_dirs(ctx)
     ep = ctx.endpoints
+    return _storm_home(ctx, home, logs, local, ep.port("supervisor_thrift"), ep.slots)
+
+
+def _storm_home(
+    ctx: Context, home: Path, logs: Path, local: Path, supervisor_port: int, slots: tuple[int, ...]
+) -> StormHome:
+    """A STORM_HOME whose storm.yaml gives this Supervisor its Thrift port, slots, local dir and log dir."""
+    ep = ctx.endpoints
     worker_jars = ctx.jar_dir(WORKER_POM)
     plugins, _ = storm_plugins.build(ctx.layout.infra, worker_jars, ctx.layout.jar_cache)
     built = build(
@@ -46,10 +57,10 @@ def storm_home(ctx: Context) -> StormHome:
             "messaging_context": storm_plugins.MESSAGING_CONTEXT,
             "zookeeper_port": ep.port("zookeeper"),
             "nimbus_port": ep.port("nimbus"),
-            "supervisor_port": ep.port("supervisor_thrift"),
+            "supervisor_port": supervisor_port,
             "ui_port": ep.port("storm_ui"),
             "logviewer_port": LOGVIEWER_PORT,
-            "slots": slots_yaml(ep.slots),
+            "slots": slots_yaml(slots),
             "local_dir": local,
             "log_dir": logs,
         },
@@ -116,8 +127,13 @@ def _supervisor_check(ctx: Context) -> Health:
     if info is None:
         return False, error
     want = len(ctx.endpoints.slots)
+    # Not one of this env's other Supervisors (they may offer as many slots).
+    others = {
+        supervisor_id(extra_supervisor_dirs(ctx, s.name)[1] / "supervisor.log")
+        for s in extra_supervisors(ctx)
+    }
     for sup in info.supervisors or []:
-        if sup.num_workers == want:
+        if sup.num_workers == want and sup.supervisor_id not in others:
             # Nimbus lists the Supervisor (from its ZooKeeper heartbeat) before its Thrift server, which workers
             # report to, is listening.
             ep = ctx.endpoints
@@ -166,6 +182,10 @@ def _ui_prepare(ctx: Context) -> Launch:
 def worker_pids(ctx: Context) -> set[int]:
     """Worker JVMs (and their subprocesses) the supervisor recorded under storm.local.dir/workers/*/pids/."""
     _, _, local = storm_dirs(ctx)
+    return _worker_pids(local)
+
+
+def _worker_pids(local: Path) -> set[int]:
     procs = process.all_processes()
     found: set[int] = set()
     for pid_file in local.glob("workers/*/pids/*"):
@@ -221,3 +241,96 @@ UI = Service(
     prepare=_ui_prepare,
     check=_ui_check,
 )
+
+
+# --- more Supervisors on this host, each a node of its own ------------------------------------------------
+#
+# envs.<env>.services.supervisors lists every Supervisor; the first is the `supervisor` service above, the
+# others are `supervisor-2`, `supervisor-3`, ... Each has what a separate host would have: its own STORM_HOME
+# (storm.yaml with its Thrift port and slots), storm.local.dir (hence its own supervisor id), log folder and
+# pid file, all under <state>/supervisor-N/. They share ZooKeeper and Nimbus, and report the same hostname
+# (Storm's workers reach their own Supervisor at the machine's hostname, so all bind the services' host).
+
+SUPERVISOR_ID = re.compile(r"Starting supervisor with id (\S+) at host")
+
+
+def extra_supervisor_name(index: int) -> str:
+    """The service name of supervisors[index] (index >= 1): supervisor-2, supervisor-3, ..."""
+    return f"supervisor-{index + 1}"
+
+
+def extra_supervisor_dirs(ctx: Context, name: str) -> tuple[Path, Path, Path]:
+    base = ctx.layout.service_dir(name)
+    return base / "home", base / "logs", base / "data"
+
+
+def supervisor_id(log_file: Path) -> str | None:
+    """The id the Supervisor logged at its last start (its storm.local.dir keeps it across restarts)."""
+    try:
+        text = log_file.read_text(errors="replace")
+    except OSError:
+        return None
+    found = SUPERVISOR_ID.findall(text)
+    return found[-1] if found else None
+
+
+def extra_supervisor(index: int, ports: SupervisorPorts) -> Service:
+    name = extra_supervisor_name(index)
+
+    def prepare(ctx: Context) -> Launch:
+        home, logs, local = extra_supervisor_dirs(ctx, name)
+        # A fresh storm.local.dir, hence a fresh supervisor id, on every start. Nimbus's BlacklistScheduler
+        # blacklists *hosts*: an id it once saw vanish (a stopped node), seen alive again within
+        # blacklist.scheduler.resume.time.secs, would take every Supervisor of 127.0.0.1 out of scheduling.
+        # Only squall's own pid-recorded processes ran from it, and they are stopped with the service.
+        if local.exists():
+            shutil.rmtree(local)
+        built = _storm_home(ctx, home, logs, local, ports.thrift, ports.slots)
+        private_dir(ctx.layout.log_dir(name))
+        heap = ["-Xmx256m", "-XX:+UseG1GC"]
+        return Launch(
+            built.daemon_argv(
+                find_java(), "supervisor", "org.apache.storm.daemon.supervisor.Supervisor", heap
+            )
+        )
+
+    def check(ctx: Context) -> Health:
+        _, logs, _ = extra_supervisor_dirs(ctx, name)
+        sup_id = supervisor_id(logs / "supervisor.log")
+        if sup_id is None:
+            return False, f"no supervisor id in {logs / 'supervisor.log'} yet"
+        info, error = _cluster(ctx)
+        if info is None:
+            return False, error
+        for sup in info.supervisors or []:
+            if sup.supervisor_id == sup_id:
+                if not health.port_open(ctx.endpoints.host, ports.thrift):
+                    return False, f"supervisor thrift port {ports.thrift} not listening yet"
+                free = sup.num_workers - sup.num_used_workers
+                return True, f"{sup_id}: {free}/{sup.num_workers} slots free"
+        return False, f"nimbus does not list supervisor {sup_id}"
+
+    def orphans(ctx: Context) -> set[int]:
+        return _worker_pids(extra_supervisor_dirs(ctx, name)[2])
+
+    def logs(ctx: Context) -> list[Path]:
+        return [extra_supervisor_dirs(ctx, name)[1] / "supervisor.log"]
+
+    return Service(
+        name=name,
+        poms=STORM_POMS,
+        requires=("zookeeper", "nimbus"),
+        port_name="nimbus",
+        start_timeout=120,
+        prepare=prepare,
+        check=check,
+        orphans=orphans,
+        extra_logs=logs,
+        binds_port=False,
+        extra_ports=lambda ctx: [ports.thrift, *ports.slots],
+        show_address=lambda ctx: f"{ctx.endpoints.host}:{','.join(str(p) for p in ports.slots)}",
+    )
+
+
+def extra_supervisors(ctx: Context) -> list[Service]:
+    return [extra_supervisor(i, ports) for i, ports in enumerate(ctx.endpoints.extra_supervisors, start=1)]

@@ -47,3 +47,16 @@ def worker_count(nimbus: Any, topo_id: str) -> int:
         if summary.id == topo_id:
             return int(summary.num_workers)
     return 0
+
+
+def spout_acked(nimbus: Any, topo_id: str, window: str = ":all-time") -> int:
+    """Tuple trees the topology's spouts saw acked in `window`, as Storm's executor stats report them (sampled
+    at topology.stats.sample.rate, reported with the executors' heartbeats: seconds behind)."""
+    total = 0
+    for executor in nimbus.getTopologyInfo(topo_id).executors or []:
+        stats = executor.stats
+        spout = stats.specific.spout if stats is not None and stats.specific is not None else None
+        if spout is None or spout.acked is None:
+            continue
+        total += sum(int(n) for n in (spout.acked.get(window) or {}).values())
+    return total

@@ -14,7 +14,7 @@ from typing import Any
 
 from squall.config import Project, load_project, validate_config
 from squall.errors import ConfigError
-from squall.storm import jar, local, options
+from squall.storm import bundle, jar, local, options
 from squall.storm.patching import is_installed, mark_installed, replace_everywhere, streamparse_modules
 
 
@@ -26,6 +26,7 @@ class Session:
     config_path: Path | None = None  # `--config FILE`, else config.json of the project in the cwd
     # The env configs this layer's get_env_config returned, by id: (the dict itself, its project, its env name).
     issued: dict[int, tuple[dict[str, Any], Project, str]] = field(default_factory=dict)
+    topology_name: str | None = None  # the topology file's name (`-n`), as preflight resolved it
 
     def project(self) -> Project:
         project = load_project(Path.cwd())
@@ -69,6 +70,7 @@ def install() -> Session | None:
     orig_resolve_options = sp_common.resolve_options
     orig_jar_for_deploy = sp_jar.jar_for_deploy
     orig_nimbus_host_port = sp_util.get_nimbus_host_port
+    orig_set_serializer = sp_util.set_topology_serializer
 
     def get_env_config(env_name: str | None = None, config_file: Any = None) -> tuple[str, dict[str, Any]]:
         session.note_config_file(config_file)
@@ -109,8 +111,23 @@ def install() -> Session | None:
         options.apply_parallelism(topology_class, par)
         return merged
 
+    def bundle_settings() -> bundle.BundleSettings | None:
+        project = session.project()
+        env_name, env_config = project.env(session.env_name)
+        return bundle.settings_for(env_config, env_name)
+
     def prepare_topology() -> None:
-        jar.stage_jar_resources(session.project())
+        project = session.project()
+        resources = jar.stage_jar_resources(project)
+        if bundle_settings() is not None:
+            specs = str(project.raw.get("virtualenv_specs", "virtualenvs/"))
+            bundle.prepare(resources, project.root, specs, session.topology_name)
+
+    def set_topology_serializer(env_config: Any, config: Any, topology_class: Any) -> None:
+        orig_set_serializer(env_config, config, topology_class)
+        settings = bundle_settings()
+        if settings is not None:
+            bundle.point_components_at_bundle(topology_class, settings)
 
     def jar_for_deploy(simple_jar: bool = False) -> str:
         jar.require_lein()
@@ -131,7 +148,8 @@ def install() -> Session | None:
         session.note_config_file(config_file)
         project = session.project()
         env_name, env_config = project.env(env_name)
-        _, topology_file = project.topology_file(name)
+        session.topology_name, topology_file = project.topology_file(name)
+        bundle.settings_for(env_config, env_name)
         topology_class = get_topology_from_file(str(topology_file))
         options.resolve_topology_parallelism(topology_class, project, env_name)
         serializer = options.serializer_for(project, env_config, env_name)
@@ -158,6 +176,7 @@ def install() -> Session | None:
     replace_everywhere(sp_util.prepare_topology, prepare_topology, modules)
     replace_everywhere(orig_jar_for_deploy, jar_for_deploy, modules)
     replace_everywhere(orig_nimbus_host_port, get_nimbus_host_port, modules)
+    replace_everywhere(orig_set_serializer, set_topology_serializer, [sp_submit])
     replace_everywhere(sp_run.run_local_topology, local.run_local_topology, modules)
     mark_installed()
     return session

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, unquote
 from squall.infra.endpoints import parse_host_port
 
 
-def _uptime(secs: int) -> str:
+def uptime_text(secs: int) -> str:
     days, rest = divmod(int(secs), 86400)
     hours, rest = divmod(rest, 3600)
     minutes, seconds = divmod(rest, 60)
@@ -60,7 +60,7 @@ def format_cluster_summary(info: Any) -> dict[str, Any]:
         "slotsFree": total - used,
         "executorsTotal": sum(t.num_executors for t in topos),
         "tasksTotal": sum(t.num_tasks for t in topos),
-        "nimbusUptime": _uptime(leader.uptime_secs) if leader else None,
+        "nimbusUptime": uptime_text(leader.uptime_secs) if leader else None,
         "nimbusUptimeSeconds": leader.uptime_secs if leader else None,
     }
 
@@ -71,7 +71,7 @@ def format_supervisor_summary(info: Any) -> dict[str, Any]:
             {
                 "id": s.supervisor_id,
                 "host": s.host,
-                "uptime": _uptime(s.uptime_secs),
+                "uptime": uptime_text(s.uptime_secs),
                 "uptimeSeconds": s.uptime_secs,
                 "slotsTotal": s.num_workers,
                 "slotsUsed": s.num_used_workers,
@@ -89,7 +89,7 @@ def format_nimbus_summary(info: Any) -> dict[str, Any]:
             {
                 "host": n.host,
                 "port": n.port,
-                "nimbusUpTime": _uptime(n.uptime_secs),
+                "nimbusUpTime": uptime_text(n.uptime_secs),
                 "nimbusUpTimeSeconds": n.uptime_secs,
                 "status": "Leader" if n.isLeader else "Not a Leader",
                 "version": n.version,
@@ -107,7 +107,7 @@ def format_topology_summary(info: Any) -> dict[str, Any]:
                 "encodedId": t.id,
                 "name": t.name,
                 "status": t.status,
-                "uptime": _uptime(t.uptime_secs),
+                "uptime": uptime_text(t.uptime_secs),
                 "uptimeSeconds": t.uptime_secs,
                 "tasksTotal": t.num_tasks,
                 "workersTotal": t.num_workers,
@@ -124,10 +124,10 @@ ONHEAP, OFFHEAP, CPU = "onheap.memory.mb", "offheap.memory.mb", "cpu.pcore.perce
 
 
 def _window_hint(window: str) -> str:
-    return "All time" if window == ALL_TIME else _uptime(int(window))
+    return "All time" if window == ALL_TIME else uptime_text(int(window))
 
 
-def _float_str(value: float | None) -> str:
+def float_str(value: float | None) -> str:
     """Storm's StatsUtil.floatStr: latencies and capacity as strings with 3 decimals, "0" when unknown."""
     return "0" if value is None else f"{value:.3f}"
 
@@ -184,7 +184,7 @@ def _spout_row(spout_id: str, stats: Any, now_secs: int) -> dict[str, Any]:
         **_common_stats(stats.common_stats),
         "spoutId": spout_id,
         "encodedSpoutId": quote(spout_id, safe=""),
-        "completeLatency": _float_str(stats.specific_stats.spout.complete_latency_ms),
+        "completeLatency": float_str(stats.specific_stats.spout.complete_latency_ms),
         **_last_error(stats.last_error, now_secs),
     }
 
@@ -195,10 +195,10 @@ def _bolt_row(bolt_id: str, stats: Any, now_secs: int) -> dict[str, Any]:
         **_common_stats(stats.common_stats),
         "boltId": bolt_id,
         "encodedBoltId": quote(bolt_id, safe=""),
-        "capacity": _float_str(bolt.capacity),
-        "executeLatency": _float_str(bolt.execute_latency_ms),
+        "capacity": float_str(bolt.capacity),
+        "executeLatency": float_str(bolt.execute_latency_ms),
         "executed": bolt.executed,
-        "processLatency": _float_str(bolt.process_latency_ms),
+        "processLatency": float_str(bolt.process_latency_ms),
         **_last_error(stats.last_error, now_secs),
     }
 
@@ -214,7 +214,7 @@ def _topology_stats(stats: Any) -> list[dict[str, Any]]:
             "window": window,
             "emitted": emitted[window],
             "transferred": (stats.window_to_transferred or {}).get(window),
-            "completeLatency": _float_str(latency.get(window)),
+            "completeLatency": float_str(latency.get(window)),
             "acked": (stats.window_to_acked or {}).get(window, 0),
             "failed": (stats.window_to_failed or {}).get(window, 0),
         }
@@ -234,7 +234,7 @@ def _worker(w: Any) -> dict[str, Any]:
         "assignedMemOffHeap": w.assigned_memoffheap,
         "assignedCpu": w.assigned_cpu,
         "componentNumTasks": w.component_to_num_tasks,
-        "uptime": _uptime(w.uptime_secs or 0),
+        "uptime": uptime_text(w.uptime_secs or 0),
         "uptimeSeconds": w.uptime_secs,
     }
 
@@ -255,7 +255,7 @@ def format_topology(page: Any, window: str = ALL_TIME, now_secs: int | None = No
         "owner": page.owner,
         "name": page.name,
         "status": page.status,
-        "uptime": _uptime(page.uptime_secs or 0),
+        "uptime": uptime_text(page.uptime_secs or 0),
         "uptimeSeconds": page.uptime_secs,
         "tasksTotal": page.num_tasks,
         "workersTotal": page.num_workers,
@@ -292,7 +292,7 @@ def _executor(summary: Any) -> dict[str, Any]:
     return {
         "id": executor_id,
         "encodedId": quote(executor_id, safe=""),
-        "uptime": _uptime(summary.uptime_secs),
+        "uptime": uptime_text(summary.uptime_secs),
         "uptimeSeconds": summary.uptime_secs,
         "host": summary.host,
         "port": summary.port,
@@ -312,13 +312,13 @@ def _window_rows(page: Any, spout: bool) -> list[dict[str, Any]]:
             "failed": common.failed,
         }
         if spout:
-            row["completeLatency"] = _float_str(stats.specific_stats.spout.complete_latency_ms)
+            row["completeLatency"] = float_str(stats.specific_stats.spout.complete_latency_ms)
         else:
             bolt = stats.specific_stats.bolt
-            row["executeLatency"] = _float_str(bolt.execute_latency_ms)
+            row["executeLatency"] = float_str(bolt.execute_latency_ms)
             row["executed"] = bolt.executed
-            row["processLatency"] = _float_str(bolt.process_latency_ms)
-            row["capacity"] = _float_str(bolt.capacity)
+            row["processLatency"] = float_str(bolt.process_latency_ms)
+            row["capacity"] = float_str(bolt.capacity)
         rows.append(row)
     return rows
 
@@ -335,13 +335,13 @@ def _executor_stats(page: Any, spout: bool) -> list[dict[str, Any]]:
             "failed": _zero(common.failed),
         }
         if spout:
-            row["completeLatency"] = _float_str(item.stats.specific_stats.spout.complete_latency_ms)
+            row["completeLatency"] = float_str(item.stats.specific_stats.spout.complete_latency_ms)
         else:
             bolt = item.stats.specific_stats.bolt
-            row["capacity"] = _float_str(bolt.capacity or 0.0)
-            row["executeLatency"] = _float_str(bolt.execute_latency_ms)
+            row["capacity"] = float_str(bolt.capacity or 0.0)
+            row["executeLatency"] = float_str(bolt.execute_latency_ms)
             row["executed"] = _zero(bolt.executed)
-            row["processLatency"] = _float_str(bolt.process_latency_ms)
+            row["processLatency"] = float_str(bolt.process_latency_ms)
         out.append(row)
     return sorted(out, key=lambda r: int(r["id"][1:].split("-")[0]))
 
@@ -356,7 +356,7 @@ def _output_stats(page: Any, spout: bool) -> list[dict[str, Any]]:
             "transferred": _zero(common.transferred),
         }
         if spout:
-            row["completeLatency"] = _float_str(stats.specific_stats.spout.complete_latency_ms)
+            row["completeLatency"] = float_str(stats.specific_stats.spout.complete_latency_ms)
             row["acked"] = _zero(common.acked)
             row["failed"] = _zero(common.failed)
         out.append(row)
@@ -372,8 +372,8 @@ def _input_stats(page: Any) -> list[dict[str, Any]]:
                 "component": gsid.componentId,
                 "encodedComponentId": quote(gsid.componentId, safe=""),
                 "stream": gsid.streamId,
-                "executeLatency": _float_str(bolt.execute_latency_ms),
-                "processLatency": _float_str(bolt.process_latency_ms),
+                "executeLatency": float_str(bolt.execute_latency_ms),
+                "processLatency": float_str(bolt.process_latency_ms),
                 "executed": _zero(bolt.executed),
                 "acked": _zero(common.acked),
                 "failed": _zero(common.failed),

@@ -16,29 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
+from squall.infra.storm_ui import float_str as _ms
+from squall.infra.storm_ui import uptime_text as _uptime
 from squall.runner.metrics import ComponentStats, TaskMetrics
 from squall.web.graph import TopologyGraph, from_runner_graph
 
 LOCAL_HOST = "localhost"
 ACTIONS = ("activate", "deactivate")
-
-
-def _uptime(secs: int) -> str:
-    days, rest = divmod(int(secs), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, seconds = divmod(rest, 60)
-    parts = [f"{days}d"] if days else []
-    if days or hours:
-        parts.append(f"{hours}h")
-    if days or hours or minutes:
-        parts.append(f"{minutes}m")
-    parts.append(f"{seconds}s")
-    return " ".join(parts)
-
-
-def _ms(value: float | None) -> str:
-    """Storm's StatsUtil.floatStr: 3 decimals, "0" when unknown."""
-    return "0" if value is None else f"{value:.3f}"
 
 
 @dataclass(frozen=True)

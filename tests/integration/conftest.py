@@ -137,3 +137,54 @@ def storm_watchdog() -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=60)
+
+
+@pytest.fixture
+def own_ui(infra_endpoints: dict[str, str]) -> Iterator[str]:
+    """A Storm UI server of this test's own (`python -m squall.infra.storm_ui`) on a free port, against the
+    running Nimbus, answering its REST API; yields "http://127.0.0.1:<port>" and stops it by its pid."""
+    import subprocess
+    import urllib.request
+
+    from squall.storm.harness import wait_until
+    from squall.testing import free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "squall.infra.storm_ui",
+            "--port",
+            str(port),
+            "--nimbus",
+            infra_endpoints["nimbus"],
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if proc.poll() is not None:
+            return True
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/cluster/summary", timeout=20) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    try:
+        wait_until(answers, timeout=30, what="the UI answers", poll_secs=0.2)
+        assert proc.poll() is None, (
+            f"the UI exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
+        )
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -6,9 +6,6 @@ port (never the shared one) and kills its topology in the end."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,55 +33,15 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
 NAME = "squall_it_dashboard"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=20) as resp:
         return json.loads(resp.read())
 
 
 @pytest.fixture
-def ui(infra_endpoints: dict[str, str]) -> Iterator[str]:
-    """This test's own UI server (squall.infra.storm_ui) on a free port, against the running Nimbus."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "squall.infra.storm_ui",
-            "--port",
-            str(port),
-            "--nimbus",
-            infra_endpoints["nimbus"],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"the UI exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            return "stormVersion" in _get(f"{base}/api/v1/cluster/summary")
-        except OSError:
-            return False
-
-    try:
-        wait_for(answers, 30, "the UI answers")
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def ui(own_ui: str) -> Iterator[str]:
+    """This test's own UI server (the `own_ui` fixture) on a free port, against the running Nimbus."""
+    yield own_ui
 
 
 def _nimbus_status(nimbus: Any, topo_id: str) -> str | None:

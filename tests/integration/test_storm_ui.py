@@ -4,9 +4,6 @@ what config.json asked for. The test starts its own UI instance on a free loopba
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,17 +12,11 @@ from typing import Any
 
 import pytest
 
-from squall.storm.harness import SparseProject, wait_until
+from squall.storm.harness import SparseProject
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(900)]
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str) -> tuple[int, Any]:
@@ -36,50 +27,10 @@ def _get(url: str) -> tuple[int, Any]:
         return err.code, json.loads(err.read())
 
 
-def _answers(url: str) -> bool:
-    try:
-        return _get(url)[0] == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def ui(infra_endpoints: dict[str, str]) -> Iterator[str]:
-    """This test's own UI server on a free port, against the running Nimbus; stopped by its pid."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "squall.infra.storm_ui",
-            "--port",
-            str(port),
-            "--nimbus",
-            infra_endpoints["nimbus"],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        wait_until(
-            lambda: proc.poll() is not None or _answers(f"{base}/cluster/summary"),
-            timeout=30,
-            what="the UI answers",
-            poll_secs=0.2,
-        )
-        assert proc.poll() is None, (
-            f"the UI exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
-        )
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def ui(own_ui: str) -> Iterator[str]:
+    """This test's own UI server (the `own_ui` fixture) on a free port, against the running Nimbus."""
+    yield f"{own_ui}/api/v1"
 
 
 def test_topology_and_component_pages_show_what_config_asked_for(

@@ -5,9 +5,6 @@ starts its own UI instance (this tree's code) on a free loopback port, never the
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,12 +21,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(90
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     """sample name -> [(labels, value)] of a /metrics page."""
     with urllib.request.urlopen(url, timeout=60) as resp:
@@ -43,48 +34,10 @@ def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=20) as resp:
-            return resp.status == 200
-    except (OSError, urllib.error.HTTPError):
-        return False
-
-
 @pytest.fixture
-def ui_metrics(infra_endpoints: dict[str, str]) -> Iterator[str]:
-    """This test's own UI server on a free port, against the running Nimbus; stopped by its pid."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "squall.infra.storm_ui",
-            "--port",
-            str(port),
-            "--nimbus",
-            infra_endpoints["nimbus"],
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        wait_until(
-            lambda: proc.poll() is not None or _answers(url), timeout=30, what="the UI answers", poll_secs=0.2
-        )
-        assert proc.poll() is None, (
-            f"the UI exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}"
-        )
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def ui_metrics(own_ui: str) -> Iterator[str]:
+    """This test's own UI server (the `own_ui` fixture) on a free port, against the running Nimbus."""
+    yield f"{own_ui}/metrics"
 
 
 def _of(samples: list[tuple[dict[str, str], float]], topology: str) -> dict[tuple[str, str], float]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from squall.testing import free_port
 from tests.integration.browser import (
     accept_confirm,
     cell_texts,
@@ -34,12 +34,6 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "storm_project"
 SQUALL = Path(sys.executable).parent / "squall"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return json.loads(resp.read())
@@ -48,7 +42,7 @@ def _get(url: str) -> Any:
 @pytest.fixture
 def local_run(tmp_path: Path) -> Iterator[str]:
     """`squall run passthrough --ui` on a free port, emitting far more than the test lasts; stopped by its pid."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(SQUALL),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from squall.testing import isolated_pipeline_project
+from squall.testing import free_port, isolated_pipeline_project
 from tests.integration.browser import chromium, console_errors, screenshot, size_of, table_rows, wait_for
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -24,18 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SQUALL = Path(sys.executable).parent / "squall"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def pipeline_run(tmp_path: Path) -> Iterator[str]:
     project = isolated_pipeline_project(
         tmp_path / "project", "web", prefix="it.web", source=ROOT, env="local"
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             str(SQUALL),

@@ -25,7 +25,7 @@ from squall.pipeline.tuples import (
     shards_for,
     unpack_batch,
 )
-from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, WindowedBolt
+from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, Extracted, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
 from squall.windowing.manager import ClosedWindow, Key
 from squall.windowing.stats import Summary
@@ -179,7 +179,7 @@ class AggregateBolt(WindowedBolt):
             else:
                 read.update(metrics)
 
-    def extract(self, tup: Any) -> Iterator[tuple[Key, str, int, Mapping[str, float], Any]]:
+    def extract(self, tup: Any) -> Iterator[Extracted]:
         entries = unpack_batch(tup.values[1])
         if self.windows.recovering():
             self.prefetch_stored(entries)
@@ -189,16 +189,17 @@ class AggregateBolt(WindowedBolt):
         for entry in entries:
             try:
                 event = entry[0]
-                item = (
+                source = entry[1]  # [topic, partition, offset]: a replay is judged in its partition's order
+                yield (
                     (event["tenant"], event["device_id"]),
                     event["event_id"],
                     int(event["ts"]),
                     event["metrics"],
+                    entry,
+                    ((source[0], source[1]), int(source[2])),
                 )
             except Exception as exc:  # noqa: BLE001 - one event never stops the stream
                 self.event_failed(tup, entry, exc)
-                continue
-            yield (*item, entry)
 
     def event_failed(self, tup: Any, item: Any, exc: Exception) -> None:
         self.letters.add(invalid_values("aggregate", exc, item))

@@ -59,6 +59,11 @@ def _print_json(document: Any) -> None:
     show_default=True,
     help="Seconds of event time to cover (events = rate x duration).",
 )
+@click.option(
+    "--pace",
+    is_flag=True,
+    help="Produce at --rate messages per second of wall-clock time (a live stream) instead of all at once.",
+)
 @click.option("--bad-ratio", type=click.FloatRange(0, 0.5), default=None, help="Share of malformed messages.")
 @click.option("--dup-ratio", type=click.FloatRange(0, 0.5), default=None, help="Share of re-sent duplicates.")
 @click.option("--late-ratio", type=click.FloatRange(0, 0.5), default=None, help="Share of late events.")
@@ -89,6 +94,7 @@ def simulate(
     devices: int,
     rate: float,
     duration: float,
+    pace: bool,
     bad_ratio: float | None,
     dup_ratio: float | None,
     late_ratio: float | None,
@@ -140,6 +146,8 @@ def simulate(
                 producer,
                 timeout_s=kafka.request_timeout_s * 2,
                 on_progress=lambda n: progress.advance(task, n),
+                progress_every=max(1, int(rate)) if pace else 1000,
+                pace=rate if pace else None,
             )
     finally:
         producer.close(timeout=kafka.request_timeout_s)

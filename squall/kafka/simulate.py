@@ -8,6 +8,7 @@ and `produce` checks it against the offsets the broker returned.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -56,11 +57,18 @@ def produce(
     timeout_s: float = 60.0,
     on_progress: Callable[[int], None] | None = None,
     progress_every: int = 1000,
+    pace: float | None = None,
 ) -> ProduceReport:
-    """Send every message (with .key, .value, .partition, .offset, .label) and wait until all are acknowledged."""
+    """Send every message (with .key, .value, .partition, .offset, .label) and wait until all are acknowledged.
+    `pace`: send at most that many messages per second of wall-clock time (a live stream instead of a backlog)."""
     report = ProduceReport(topic=topic)
     futures: list[tuple[Any, Any]] = []
+    started = time.monotonic()
     for msg in messages:
+        if pace is not None:
+            delay = started + report.produced / pace - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
         futures.append((msg, producer.send(topic, key=msg.key, value=msg.value, partition=msg.partition)))
         report.labels[msg.label] += 1
         report.produced += 1

@@ -23,11 +23,16 @@ from streamparse import Bolt
 from squall.clock import Clock, SystemClock
 from squall.pipeline.settings import PipelineSettings, from_conf
 from squall.windowing.definitions import WindowSettings, validate_message_timeout
-from squall.windowing.manager import ClosedWindow, Key, Outcome, WindowManager
+from squall.windowing.manager import ClosedWindow, Key, Outcome, Position, WindowManager
 
 log = logging.getLogger(__name__)
 STORM_DEFAULT_MESSAGE_TIMEOUT_S = 30
 TICK_KEY = "topology.tick.tuple.freq.secs"
+# What `extract` yields per event: (key, event id, event time ms, metric values, item[, source position])
+Extracted = (
+    tuple[Key, str, int, Mapping[str, float], Any]
+    | tuple[Key, str, int, Mapping[str, float], Any, Position | None]
+)
 
 
 class WindowedBolt(Bolt):
@@ -53,6 +58,7 @@ class WindowedBolt(Bolt):
             "duplicates": 0,
             "windows": 0,
             "reemitted": 0,
+            "amended": 0,  # closed windows emitted again with replays that are on time in source order
             "already_stored": 0,  # re-deliveries after a restart whose windows the store holds (recover_from)
             "late_before_restart": 0,  # replays a previous instance had dead-lettered as late
             "errors": 0,  # events whose handling raised (event_failed)
@@ -69,9 +75,11 @@ class WindowedBolt(Bolt):
     ) -> None:
         """Read the subclass's own settings."""
 
-    def extract(self, tup: Any) -> Iterable[tuple[Key, str, int, Mapping[str, float], Any]]:
+    def extract(self, tup: Any) -> Iterable[Extracted]:
         """The events of an input tuple, in order: (key, event_id, event time ms, metric values, item), where
-        `item` is what `emit_late` gets back for a late event."""
+        `item` is what `emit_late` gets back for a late event. A sixth element, where the event sits in its
+        source (`(stream, position)`, e.g. `((topic, partition), offset)`), lets a replay that arrives behind
+        newer events be judged by the events produced before it (see WindowManager.add)."""
         raise NotImplementedError
 
     def emit_windows(self, windows: list[ClosedWindow], anchors: list[Hashable]) -> None:
@@ -104,7 +112,8 @@ class WindowedBolt(Bolt):
         released: list[Hashable] = []
         windows.hold(token)
         recovering = windows.recovering()
-        for key, event_id, ts, values, item in self.extract(tup):
+        where: list[Position | None]
+        for key, event_id, ts, values, item, *where in self.extract(tup):
             try:
                 if recovering and self.previously_late(item):
                     # A replay of an event a previous instance dead-lettered as late: this instance's watermark
@@ -114,7 +123,7 @@ class WindowedBolt(Bolt):
                     counts["late_before_restart"] += 1
                     self.emit_late(tup, item, windows.watermark(key))
                     continue
-                outcome = windows.add(key, event_id, ts, values, token)
+                outcome = windows.add(key, event_id, ts, values, token, where[0] if where else None)
             except Exception as exc:  # noqa: BLE001 - the subclass decides: fail the tuple or dead-letter
                 counts["errors"] += 1
                 self.event_failed(tup, item, exc)
@@ -135,6 +144,10 @@ class WindowedBolt(Bolt):
                 anchors[token] = None
             if outcome.closed or outcome.released:  # most events close and release nothing
                 self._collect(outcome, closed, anchors, released)
+        amended = windows.amended()
+        if amended is not None:  # replays on time in source order amended windows that had closed
+            counts["amended"] += len(amended.closed)
+            self._collect(amended, closed, anchors, released)
         if windows.unhold(token):
             released.append(token)
         self.end_of_tuple(tup)

@@ -43,6 +43,7 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,11 @@ NO_WATERMARK = -(2**63)
 NO_END = 2**63  # a key with no open window: no watermark makes one due
 FENCES = 1 << 16  # slots of the table of forgotten keys' fences (allocated when a first key is forgotten)
 WindowKey = tuple[int, int]  # (definition id, window start)
+# Where an event sits in its source: (stream, position), e.g. ((topic, partition), offset). Positions of one stream
+# are ordered as the events were produced.
+Position = tuple[Hashable, int]
+_MIXED = object()  # a key whose events came from more than one stream: its order is arrival order
+STAIRCASE = 64  # breakpoints a key keeps before dropping those no retained window needs
 _NO_IDS: set[str] = set()  # the ids of every final closed window (never added to: final windows never reopen)
 
 
@@ -120,6 +126,15 @@ class _KeyState:
     provisional: int = 0  # closed windows not final yet
     # the earliest end of an open window (NO_END: none): a watermark below it closes nothing
     next_end: int = NO_END
+    # Source order (events given a position): the stream, the newest position seen, and a staircase of
+    # (position, largest event time at or before it) breakpoints, so an event that arrives behind newer ones
+    # (a replay) is judged late against the events produced before it, not against everything that overtook it.
+    stream: Any = None
+    newest: int = -(2**63)
+    offs: list[int] = field(default_factory=list)
+    tops: list[int] = field(default_factory=list)
+    floor_top: int = NO_WATERMARK  # the largest time of the breakpoints dropped from the staircase
+    forgotten_end: int = NO_WATERMARK  # the latest end of this key's windows forgotten after closing
 
 
 class WindowManager:
@@ -138,6 +153,9 @@ class WindowManager:
         self.forgotten_keys = 0  # resting keys forgotten (only their fence is left)
         self.forgotten_windows = 0  # closed windows forgotten past max_closed_windows, before their retention
         self._pending: dict[Hashable, int] = {}  # token -> open windows holding it
+        # final windows amended by replays since the last `amended()` call, with the tokens that amended them
+        self._amended: dict[tuple[Key, WindowKey], tuple[_Closed, list[Hashable]]] = {}
+        self.amended_windows = 0  # emits of final windows amended by a replay on time in source order
         self._retain_s = retain_closed_s
         self._oracle: StoredOracle | None = None
         self._clear: ClearOracle | None = None
@@ -171,7 +189,19 @@ class WindowManager:
         return self._oracle is not None and self.clock.now() < self._recover_until
 
     # --- input -------------------------------------------------------------------------------------------
-    def add(self, key: Key, event_id: str, ts: int, values: Mapping[str, float], token: Hashable) -> Outcome:
+    def add(
+        self,
+        key: Key,
+        event_id: str,
+        ts: int,
+        values: Mapping[str, float],
+        token: Hashable,
+        position: Position | None = None,
+    ) -> Outcome:
+        """Count one event in its windows under `token`. With `position` (where the event sits in its source,
+        see `Position`), an event that arrives behind newer events of its key is judged late by the events
+        produced before it: a replay that is on time in source order joins its windows, and a window that
+        already closed is amended (emitted again by `amended()`) while it is retained."""
         keys = self._keys
         state = keys.get(key)
         early: Outcome | None = None
@@ -181,10 +211,13 @@ class WindowManager:
             keys.move_to_end(key)
         now = self.clock.now()
         state.last_seen = now
+        amend = False
         if ts < state.watermark:
-            late = self._behind_watermark(state, event_id, ts, token)
-            return late if early is None else _after(early, late)
-        recovering = self._oracle is not None
+            amend = position is not None and self._on_time_in_source(key, state, position, ts, now)
+            if not amend:
+                late = self._behind_watermark(state, event_id, ts, token)
+                return late if early is None else _after(early, late)
+        recovering = self._oracle is not None and not amend
         if recovering:
             clear = self._clear
             if clear is None or now >= self._recover_until or not clear(key, ts, values):
@@ -204,8 +237,11 @@ class WindowManager:
                 window = open_windows.get(wkey)
                 if window is None:
                     done = state.closed.get(wkey) if state.closed else None
-                    if done is not None and event_id in done.result.event_ids:
+                    if done is not None and event_id in _ids(done):
                         reemitted.append(done.result)  # a re-delivery after an (idle) close: re-emit
+                        continue
+                    if done is not None and done.final:  # only a replay on time in source order gets here
+                        added += self._amend(key, wkey, done, event_id, values, token)
                         continue
                     if done is not None and not done.final:
                         # on time for a window an idle timeout closed early: reopen it; its next emit amends
@@ -252,7 +288,12 @@ class WindowManager:
             pending[token] = pending.get(token, 0) + added + held
         elif token not in self._pending:  # a held batch token is released by `unhold`
             outcome.released.append(token)
-        if ts > state.max_ts:
+        if position is not None:
+            self._record_position(state, position, ts)
+        if amend:
+            if state.next_end <= state.watermark:  # a window it opened is already due: emit it now
+                self._close(key, state, state.watermark, outcome, now)
+        elif ts > state.max_ts:
             state.max_ts = ts
             watermark = ts - self._lateness
             if watermark > state.watermark:
@@ -266,6 +307,137 @@ class WindowManager:
                     self._prune(state, now)
         outcome.watermark = state.watermark
         return outcome if early is None else _after(early, outcome)
+
+    # --- source order ------------------------------------------------------------------------------------
+    def _on_time_in_source(self, key: Key, state: _KeyState, position: Position, ts: int, now: float) -> bool:
+        """An event behind the watermark that may still be on time: it sits before the key's newest position in
+        the same stream, and no event produced before it (of those seen) is `allowed lateness` newer. It is
+        placed only if every window it belongs to is open or retained, or was never opened (then it is opened
+        and emitted at once); a window that was forgotten, or that a recovering instance may have stored, makes
+        it late as before."""
+        stream, at = position
+        if stream != state.stream or at >= state.newest:
+            return False
+        i = bisect_left(state.offs, at)
+        top = state.tops[i - 1] if i else state.floor_top
+        if ts < top - self._lateness:
+            return False
+        asking = self._oracle is not None and now < self._recover_until
+        for _, ident, slide, length, _ in self._definitions:
+            for start in window_starts(ts, slide, length):
+                wkey = (ident, start)
+                if wkey in state.open or wkey in state.closed:
+                    continue
+                if asking or start < state.forgotten_end:
+                    return False
+        return True
+
+    def _record_position(self, state: _KeyState, position: Position, ts: int) -> None:
+        """Add a counted event to its key's staircase of (position, largest time so far)."""
+        stream, at = position
+        if stream != state.stream:
+            if state.stream is None:
+                state.stream = stream
+            else:  # two streams feed this key: no order between them, judge by arrival from now on
+                state.stream = _MIXED
+                state.offs, state.tops = [], []
+                return
+        offs, tops = state.offs, state.tops
+        if at > state.newest:
+            state.newest = at
+            if not tops or ts > tops[-1]:
+                offs.append(at)
+                tops.append(ts)
+            return
+        i = bisect_right(offs, at)
+        if i and tops[i - 1] >= ts:
+            return  # earlier events were already as new
+        offs.insert(i, at)
+        tops.insert(i, ts)
+        for j in range(i + 1, len(tops)):
+            if tops[j] >= ts:
+                break
+            tops[j] = ts
+
+    def _trim_staircase(self, state: _KeyState) -> None:
+        """Drop the breakpoints older than every window the key still has: an event behind them belongs only to
+        windows that are gone, so it is late whatever they say (`floor_top` keeps their largest time)."""
+        tops = state.tops
+        floor = min((w.start for w in state.open.values()), default=NO_END)
+        if state.closed:
+            floor = min(floor, min(c.window.start for c in state.closed.values()))
+        cut = bisect_left(tops, floor)
+        if cut > len(tops) - STAIRCASE // 2:
+            cut = len(tops) - STAIRCASE // 2  # keep the newest half whatever the windows
+        if cut > 0:
+            state.floor_top = max(state.floor_top, tops[cut - 1])
+            del state.offs[:cut], tops[:cut]
+
+    def _amend(
+        self,
+        key: Key,
+        wkey: WindowKey,
+        done: _Closed,
+        event_id: str,
+        values: Mapping[str, float],
+        token: Hashable,
+    ) -> int:
+        """Count a replay on time in source order in a final window that closed without it (1 if counted)."""
+        window = done.window
+        counted = values
+        if window.stored:
+            counted = {m: v for m, v in values.items() if m not in window.stored}
+            if not counted:
+                return 0
+        if window.event_ids is _NO_IDS:
+            window.event_ids = set(done.result.event_ids)
+        window.event_ids.add(event_id)
+        metrics = window.metrics
+        for metric, value in counted.items():
+            series = metrics.get(metric)
+            if series is None:
+                metrics[metric] = [value]
+            else:
+                series.append(value)
+        entry = self._amended.get((key, wkey))
+        if entry is None:
+            entry = self._amended[(key, wkey)] = (done, [])
+        entry[1].append(token)  # held like an open window's token (counted in `add`), released by `amended()`
+        return 1
+
+    def amended(self) -> Outcome | None:
+        """The final windows replays amended since the last call, emitted again (`closed`, anchored to the
+        amending tokens) and the tokens that releases; None when there are none. Call it once per input tuple,
+        before `unhold`."""
+        if not self._amended:
+            return None
+        outcome = Outcome()
+        accuracy = self.settings.relative_accuracy
+        pending = self._pending
+        for (key, _), (done, tokens) in self._amended.items():
+            window = done.window
+            result = ClosedWindow(
+                key,
+                window.definition,
+                window.start,
+                window.end,
+                {m: summarize(v, accuracy) for m, v in sorted(window.metrics.items())},
+                tuple(tokens),
+                frozenset(window.event_ids),
+            )
+            done.result = result
+            window.event_ids = _NO_IDS
+            outcome.closed.append(result)
+            for token in tokens:
+                left = pending[token] - 1
+                if left:
+                    pending[token] = left
+                else:
+                    del pending[token]
+                    outcome.released.append(token)
+        self.amended_windows += len(self._amended)
+        self._amended.clear()
+        return outcome
 
     # --- bounds ------------------------------------------------------------------------------------------
     def _admit(self, key: Key) -> tuple[_KeyState, Outcome | None]:
@@ -324,6 +496,7 @@ class WindowManager:
             if state is None:
                 state = self._resting[key]
             del state.closed[wkey]
+            state.forgotten_end = max(state.forgotten_end, done.window.end)
             if not done.final:
                 state.provisional -= 1
                 state.watermark = max(state.watermark, done.window.end)
@@ -367,7 +540,7 @@ class WindowManager:
         again = [
             c.result
             for c in state.closed.values()
-            if c.window.start <= ts < c.window.end and event_id in c.result.event_ids
+            if c.window.start <= ts < c.window.end and event_id in _ids(c)
         ]
         held = 0
         for window in state.open.values():
@@ -480,7 +653,7 @@ class WindowManager:
                         del pending[token]
                         released.append(token)
                 if final:
-                    _drop_values(window)
+                    _drop_values(window, state)
             if len(retained) > self._max_closed:
                 self._prune(state, now)
                 self._forget_oldest_closed()
@@ -492,10 +665,12 @@ class WindowManager:
         for done in state.closed.values():
             if not done.final and done.window.end <= state.watermark:
                 done.final = True
-                _drop_values(done.window)
+                _drop_values(done.window, state)
                 state.provisional -= 1
 
     def _prune(self, state: _KeyState, now: float) -> None:
+        if len(state.tops) > STAIRCASE:
+            self._trim_staircase(state)
         closed = state.closed
         if not closed:
             return
@@ -507,6 +682,7 @@ class WindowManager:
         for k in [k for k, c in closed.items() if c.at < horizon]:
             done = closed.pop(k)
             del retained[(key, k)]
+            state.forgotten_end = max(state.forgotten_end, done.window.end)
             if not done.final:
                 # forgotten while reopenable: later events of it are late from now on (see module doc)
                 state.provisional -= 1
@@ -537,15 +713,23 @@ class WindowManager:
             "evicted_keys": self.evicted_keys,
             "forgotten_keys": self.forgotten_keys,
             "forgotten_windows": self.forgotten_windows,
+            "amended_windows": self.amended_windows,
         }
 
 
-def _drop_values(window: _Window) -> None:
-    """A final window is never reopened: a re-delivery is recognised by its result's ids, so only its bounds are
-    kept (the values, ids and tokens are dropped)."""
-    window.metrics = {}
+def _drop_values(window: _Window, state: _KeyState) -> None:
+    """A final window is never reopened: a re-delivery is recognised by its result's ids, so its own ids and
+    tokens are dropped. Its values are kept only for a key in source order, whose replays may amend it."""
+    if state.stream is None or state.stream is _MIXED:
+        window.metrics = {}
     window.event_ids = _NO_IDS
     window.tokens = []
+
+
+def _ids(done: _Closed) -> set[str] | frozenset[str]:
+    """The event ids a closed window counted (its own set while a replay amends it)."""
+    ids = done.window.event_ids
+    return done.result.event_ids if ids is _NO_IDS else ids
 
 
 def _after(early: Outcome, outcome: Outcome) -> Outcome:

@@ -3,6 +3,7 @@ emits, anchors, acks and fails; the aggregate's clock is a ManualClock, nothing 
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 from concurrent.futures import Future
@@ -70,10 +71,14 @@ def conf(tmp_path: Path, **pipeline: Any) -> dict[str, Any]:
     return {"squall.pipeline": base, "topology.message.timeout.secs": 60, "topology.tick.tuple.freq.secs": 1}
 
 
-def entry(**change: Any) -> list[Any]:
-    """One event of a batch, as parse emits it: [event dict, source]."""
+OFFSETS = itertools.count()
+
+
+def entry(offset: int | None = None, **change: Any) -> list[Any]:
+    """One event of a batch, as parse emits it: [event dict, source]; by default each new entry is the next
+    message of partition 0 (the order a test makes them in is the order they were produced in)."""
     event = {**EVENT, "attrs": {}, **change}
-    return [event, ["iot.events", 0, int(event["ts"]) % 1000]]
+    return [event, ["iot.events", 0, next(OFFSETS) if offset is None else offset]]
 
 
 def batch(*entries: list[Any], shard: int = 3) -> list[Any]:
@@ -324,7 +329,9 @@ def test_dlq_publishes_invalid_and_late_events(tmp_path: Path) -> None:
         stream="invalid",
     )
     h.process(
-        [pack_batch([late_values(entry(), T0 + 99_000)], binary=True)], component="aggregate", stream="late"
+        [pack_batch([late_values(entry(offset=0), T0 + 99_000)], binary=True)],
+        component="aggregate",
+        stream="late",
     )
     assert len(h.acked) == 2
     records = [r for e in h.emits for r in e.values[1]]

@@ -213,11 +213,11 @@ class WindowManager:
         state.last_seen = now
         amend = False
         if ts < state.watermark:
-            amend = position is not None and self._on_time_in_source(key, state, position, ts, now)
+            amend = position is not None and self._on_time_in_source(state, position, ts)
             if not amend:
                 late = self._behind_watermark(state, event_id, ts, token)
                 return late if early is None else _after(early, late)
-        recovering = self._oracle is not None and not amend
+        recovering = self._oracle is not None
         if recovering:
             clear = self._clear
             if clear is None or now >= self._recover_until or not clear(key, ts, values):
@@ -289,7 +289,15 @@ class WindowManager:
         elif token not in self._pending:  # a held batch token is released by `unhold`
             outcome.released.append(token)
         if position is not None:
-            self._record_position(state, position, ts)
+            stream, at = position
+            if at > state.newest and stream == state.stream:  # in order: the common case, inline
+                state.newest = at
+                tops = state.tops
+                if not tops or ts > tops[-1]:
+                    state.offs.append(at)
+                    tops.append(ts)
+            else:
+                self._record_position(state, position, ts)
         if amend:
             if state.next_end <= state.watermark:  # a window it opened is already due: emit it now
                 self._close(key, state, state.watermark, outcome, now)
@@ -309,12 +317,12 @@ class WindowManager:
         return outcome if early is None else _after(early, outcome)
 
     # --- source order ------------------------------------------------------------------------------------
-    def _on_time_in_source(self, key: Key, state: _KeyState, position: Position, ts: int, now: float) -> bool:
+    def _on_time_in_source(self, state: _KeyState, position: Position, ts: int) -> bool:
         """An event behind the watermark that may still be on time: it sits before the key's newest position in
         the same stream, and no event produced before it (of those seen) is `allowed lateness` newer. It is
         placed only if every window it belongs to is open or retained, or was never opened (then it is opened
-        and emitted at once); a window that was forgotten, or that a recovering instance may have stored, makes
-        it late as before."""
+        and emitted at once; a recovering instance asks the store about it first, as for any new window); a
+        window that was forgotten makes it late as before."""
         stream, at = position
         if stream != state.stream or at >= state.newest:
             return False
@@ -322,13 +330,13 @@ class WindowManager:
         top = state.tops[i - 1] if i else state.floor_top
         if ts < top - self._lateness:
             return False
-        asking = self._oracle is not None and now < self._recover_until
+        forgotten = state.forgotten_end
+        if forgotten == NO_WATERMARK:
+            return True
         for _, ident, slide, length, _ in self._definitions:
             for start in window_starts(ts, slide, length):
                 wkey = (ident, start)
-                if wkey in state.open or wkey in state.closed:
-                    continue
-                if asking or start < state.forgotten_end:
+                if start < forgotten and wkey not in state.open and wkey not in state.closed:
                     return False
         return True
 

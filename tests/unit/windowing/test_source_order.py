@@ -5,6 +5,7 @@ If it is on time it joins its windows, and a window that already closed is amend
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -83,6 +84,23 @@ def test_a_replay_into_a_window_the_device_never_opened_opens_and_emits_it() -> 
     # b was produced after a (1 s) only, so 19 s is on time; it is alone in [10, 20 s), which is already due
     out = wm.add(KEY, "b", T0 + 19_000, {"t": 2.0}, "t2", (P, 11))
     assert [(w.start, w.results["t"].count) for w in out.closed] == [(T0 + 10_000, 1)]
+    assert out.released == ["t2"]
+
+
+def test_a_recovering_instance_asks_the_store_before_it_opens_a_window_for_a_replay() -> None:
+    wm, _ = make()
+    asked = []
+
+    def stored(key: Any, definition: Any, start: int, metric: str) -> bool:
+        asked.append((start, metric))
+        return metric == "t"  # a previous instance stored this window's `t` row, not its `u` row
+
+    wm.recover_from(stored, horizon_s=60)
+    wm.add(KEY, "c", T0 + 25_000, {"t": 3.0, "u": 3.0}, "t3", (P, 12))
+    out = wm.add(KEY, "b", T0 + 4000, {"t": 2.0, "u": 2.0}, "t2", (P, 11))  # a replay, overtaken by c
+    assert (T0, "t") in asked and (T0, "u") in asked
+    [window] = out.closed
+    assert window.start == T0 and set(window.results) == {"u"}  # the stored `t` row is not overwritten
     assert out.released == ["t2"]
 
 

@@ -49,15 +49,16 @@ class AggregateBolt(WindowedBolt):
     def setup(
         self, settings: PipelineSettings, storm_conf: Mapping[str, Any], context: Mapping[str, Any]
     ) -> None:
-        # After a restart, replays arrive within the message timeout (a failed tree replays, a restarted spout
-        # resumes at its committed offset): for twice that, windows the store already holds are not rebuilt.
+        # After a restart, replays arrive within the replay horizon (a failed tree replays after the message timeout,
+        # perhaps twice while a lost worker is replaced; a restarted spout resumes at its committed offset): within
+        # it, windows the store already holds are not rebuilt.
         timeout = float(storm_conf.get("topology.message.timeout.secs", STORM_DEFAULT_MESSAGE_TIMEOUT_S))
         self.pipeline_settings = settings
         self.shards = shards_for(settings, context)
         self.letters = Letters(self)
         self.lates = Letters(self, "late")
         self.longest_ms = max(d.length_ms for d in self.window_settings.definitions)
-        self.windows.recover_from(self.stored, 2.0 * timeout, self.clear)
+        self.windows.recover_from(self.stored, self.window_settings.replay_horizon(timeout), self.clear)
 
     def _open_store(self) -> Store:
         """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""

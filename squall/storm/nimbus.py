@@ -1,6 +1,6 @@
 """Read-only questions to a Storm Nimbus over Thrift (streamparse's client): what runs, with which executors/conf.
 
-Used by tests and benchmarks to verify what `sparse submit` deployed; `sparse list/kill` remain the user commands.
+Used by `squall storm info|rebalance`, tests and benchmarks; `sparse list/kill` remain the user commands.
 """
 
 from __future__ import annotations
@@ -35,6 +35,14 @@ def executor_counts(nimbus: Any, topo_id: str) -> dict[str, int]:
     """component id -> number of executors Storm scheduled (system components such as __acker included)."""
     info = nimbus.getTopologyInfo(topo_id)
     return dict(Counter(e.component_id for e in info.executors or []))
+
+
+def task_counts(nimbus: Any, topo_id: str) -> dict[str, int]:
+    """component id -> number of tasks (fixed at submit; a rebalance can run them in 1..tasks executors)."""
+    counts: Counter[str] = Counter()
+    for e in nimbus.getTopologyInfo(topo_id).executors or []:
+        counts[e.component_id] += e.executor_info.task_end - e.executor_info.task_start + 1
+    return dict(counts)
 
 
 def topology_conf(nimbus: Any, topo_id: str) -> dict[str, Any]:

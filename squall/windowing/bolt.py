@@ -51,7 +51,9 @@ class WindowedBolt(Bolt):
                 "%s is not set for this bolt: idle windows will only close when new events arrive", TICK_KEY
             )
         validate_message_timeout(self.window_settings, timeout, float(tick or 0))
-        self.windows = WindowManager(self.window_settings, self.clock, retain_closed_s=2.0 * timeout)
+        self.windows = WindowManager(
+            self.window_settings, self.clock, retain_closed_s=self.window_settings.replay_horizon(timeout)
+        )
         self.counts = {
             "events": 0,
             "late": 0,

@@ -8,11 +8,14 @@ config.json `pipeline.windows`:
       "idle_timeout_s": 2,
       "sketch_relative_accuracy": 0.01,
       "max_keys": 100000,
-      "max_closed_windows": 200000
+      "max_closed_windows": 200000,
+      "replay_horizon_s": null
     }
 
 `max_keys` bounds the (tenant, device) pairs whose state (watermark, open windows) is kept and
 `max_closed_windows` the emitted windows kept for re-deliveries; docs/pipeline.md says what happens past them.
+`replay_horizon_s` is how long a replay may come after a window closed or a task started (closed windows are kept,
+and a restarted task asks the store, for that long); null: 4 x `topology.message.timeout.secs`.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ KEYS = (
     "sketch_relative_accuracy",
     "max_keys",
     "max_closed_windows",
+    "replay_horizon_s",
 )
 DEFINITION_KEYS = ("type", "length_s", "slide_s")
 DEFAULT_MAX_KEYS = 100_000
 DEFAULT_MAX_CLOSED_WINDOWS = 200_000
+REPLAY_TIMEOUTS = 4  # default replay horizon, in message timeouts
 MAX_SECONDS = 366 * 86_400  # a year: longer windows, lateness or idle timeouts are certainly a unit mistake
 DEFAULT_DEFINITIONS: list[dict[str, Any]] = [
     {"type": "tumbling", "length_s": 10},
@@ -88,6 +93,16 @@ class WindowSettings:
     # the oldest forgotten past it
     max_keys: int = DEFAULT_MAX_KEYS
     max_closed_windows: int = DEFAULT_MAX_CLOSED_WINDOWS
+    # seconds of processing time a replay may come after a close or a start (None: REPLAY_TIMEOUTS x the
+    # topology's message timeout)
+    replay_horizon_s: float | None = None
+
+    def replay_horizon(self, message_timeout_s: float) -> float:
+        """Closed windows are kept, and a restarted task asks the store, this long: a tuple lost with a worker
+        fails after the message timeout, and its replay can be lost again while the worker's replacement starts."""
+        if self.replay_horizon_s is not None:
+            return self.replay_horizon_s
+        return REPLAY_TIMEOUTS * message_timeout_s
 
     @property
     def max_length_s(self) -> int:
@@ -165,6 +180,11 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
         max_keys=checks.integer(section.get("max_keys", DEFAULT_MAX_KEYS), f"{SECTION}.max_keys", 1),
         max_closed_windows=checks.integer(
             section.get("max_closed_windows", DEFAULT_MAX_CLOSED_WINDOWS), f"{SECTION}.max_closed_windows", 1
+        ),
+        replay_horizon_s=None
+        if section.get("replay_horizon_s") is None
+        else checks.number(
+            section["replay_horizon_s"], f"{SECTION}.replay_horizon_s", 1, MAX_SECONDS, unit="seconds"
         ),
     )
 

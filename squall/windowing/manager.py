@@ -20,7 +20,7 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
   every window any of its events joined has closed. A re-delivery of an event
   whose windows already closed re-emits those windows, so a failed downstream write is repaired by the replay
   instead of being dead-lettered as late. Closed windows are kept for `retain_closed_s` of processing time on
-  the clock (the windowed bolt uses twice the message timeout: a tree fails, and its tuples replay, within it).
+  the clock (the windowed bolt uses the replay horizon: 4 message timeouts by default, WindowSettings.replay_horizon).
 - Recovery (`recover_from`): a fresh instance does not know which windows a previous one closed and stored.
   During a horizon after its start it asks the store about each (window, metric) before counting; a stored
   row is complete (written once, at close), so that metric is not counted again there. An event all of whose

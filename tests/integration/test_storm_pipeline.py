@@ -9,10 +9,12 @@ so it neither sees nor disturbs anything else on the shared cluster.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -133,9 +135,10 @@ def diagnose(
 
 
 def check_pipeline(
-    tmp_path: Path, duration: int, fault: str | None = None, exact_timeout: float = 420
+    tmp_path: Path, duration: int, fault: str | None = None, exact_timeout: float = 420, ui: str | None = None
 ) -> None:
-    """Simulate, submit, (optionally inject `fault` mid-stream), and check windows and dead letters exactly."""
+    """Simulate, submit, (optionally inject `fault` mid-stream), and check windows and dead letters exactly.
+    `ui`: a Storm UI REST API base ("http://host:port") that must show a rebalance's new parallelism."""
     suffix = uuid.uuid4().hex[:8]
     made = isolated_config(tmp_path, suffix)
     config_path, pipeline, kafka, cassandra = made.config_path, made.pipeline, made.kafka, made.cassandra
@@ -173,7 +176,10 @@ def check_pipeline(
                 assert compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1), (
                     "not mid-stream"
                 )
-                inject(fault, topo.topo_id)
+                if fault == "rebalance":
+                    rebalance_mid_stream(topo, ui)
+                else:
+                    inject(fault, topo.topo_id)
             topo.wait_until(
                 lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
                 timeout=exact_timeout,
@@ -227,6 +233,37 @@ def inject(fault: str, topo_id: str) -> None:
     bolts = shell_component_pids(workers[0], "bolts.aggregate.AggregateBolt")
     assert bolts, "no aggregate bolt subprocess found"
     os.kill(bolts[0], signal.SIGKILL)
+
+
+# Rebalance while events flow: one worker to two, aggregate and persist from two executors to one (each keeps its
+# two tasks, so fields groupings still send a device to the same task). Every worker restarts; in-flight tuples
+# are replayed from the committed offsets.
+REBALANCE = ("-w", "5", "-n", "2", "-x", "aggregate=1", "-x", "persist=1")
+
+
+def rebalance_mid_stream(topo: Any, ui: str | None) -> None:
+    out = run("storm", "rebalance", topo.name, "-e", "dev", *REBALANCE)
+    assert f"rebalancing {topo.name}" in out, out
+
+    def rebalanced() -> bool:
+        if ui is None:
+            return False
+        with urllib.request.urlopen(f"{ui}/api/v1/topology/{topo.topo_id}", timeout=20) as resp:
+            page = json.load(resp)
+        bolts = {b["boltId"]: (b["executors"], b["tasks"]) for b in page["bolts"]}
+        return (
+            page["workersTotal"] == 2
+            and bolts["aggregate"] == (1, 2)
+            and bolts["persist"] == (1, 2)
+            and bolts["parse"] == (1, 1)
+        )
+
+    topo.wait_until(rebalanced, timeout=180, what="the UI REST API shows the new parallelism (2 workers)")
+    assert len(worker_jvm_pids(topo.topo_id)) == 2
+
+
+def test_iot_pipeline_exact_after_a_rebalance_under_load(tmp_path: Path, own_ui: str) -> None:
+    check_pipeline(tmp_path, duration=60, fault="rebalance", exact_timeout=300, ui=own_ui)
 
 
 def test_iot_pipeline_on_storm_equals_truth(tmp_path: Path) -> None:

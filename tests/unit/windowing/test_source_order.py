@@ -7,12 +7,14 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from squall.clock import ManualClock
+from squall.errors import ConfigError
 from squall.pipeline.truth import compare_rows, compute_truth
-from squall.windowing.definitions import WindowSettings, tumbling
+from squall.windowing.definitions import WindowSettings, parse_window_settings, tumbling
 from squall.windowing.manager import ClosedWindow, WindowManager
 from tests.unit.windowing.test_windowing import DEFS, produced, rows_of, telemetry
 
@@ -198,3 +200,10 @@ def test_runs_lost_and_replayed_later_give_the_truth_of_the_production_order(
     }
     assert compare_rows(rows_of(closed), want) == []
     assert wm.pending_tokens() == 0
+
+
+def test_the_replay_horizon_defaults_to_four_message_timeouts_and_names_its_key_when_wrong() -> None:
+    assert parse_window_settings(None).replay_horizon(90) == 360
+    assert parse_window_settings({"replay_horizon_s": 600}).replay_horizon(90) == 600
+    with pytest.raises(ConfigError, match=r"pipeline\.windows\.replay_horizon_s"):
+        parse_window_settings({"replay_horizon_s": 0})

@@ -169,6 +169,7 @@ class WindowManager:
             (d, ids[d], d.slide_ms, d.length_ms, d.slide_ms == d.length_ms) for d in settings.definitions
         )
         self._lateness = settings.allowed_lateness_ms
+        self._longest = max(d.length_ms for d in settings.definitions)
 
     def recover_from(self, oracle: StoredOracle, horizon_s: float, clear: ClearOracle | None = None) -> None:
         """For `horizon_s` of processing time from now, ask `oracle(key, definition, window_start, metric)` about
@@ -372,8 +373,8 @@ class WindowManager:
         windows that are gone, so it is late whatever they say (`floor_top` keeps their largest time)."""
         tops = state.tops
         floor = min((w.start for w in state.open.values()), default=NO_END)
-        if state.closed:
-            floor = min(floor, min(c.window.start for c in state.closed.values()))
+        if state.closed:  # oldest close first: no retained window starts a whole window length before it
+            floor = min(floor, next(iter(state.closed.values())).window.start - self._longest)
         cut = bisect_left(tops, floor)
         if cut > len(tops) - STAIRCASE // 2:
             cut = len(tops) - STAIRCASE // 2  # keep the newest half whatever the windows

@@ -177,9 +177,8 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
                     what=f"metric_windows in {cassandra.keyspace} equal the truth ({len(expected)} rows)",
                 )
             except InfraError:
-                # Known gap (docs/deploy.md, Node loss): the surviving worker's aggregate tasks keep their
-                # watermarks while the lost worker's tuples wait out topology.message.timeout.secs, so their
-                # replays arrive behind the watermark and are dead-lettered as late.
+                # Known gap (docs/deploy.md, node loss): a late event replayed to a fresh aggregate task before the
+                # events produced just before it is taken for on time (the fresh task never saw them).
                 summary = compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=3)
                 letters = [
                     line for line in explain().splitlines() if line.startswith(("rows:", "dead letters"))

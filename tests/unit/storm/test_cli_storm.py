@@ -1,4 +1,4 @@
-"""`squall storm info`: pure formatting, and the refusal without a Nimbus."""
+"""`squall storm info` and `rebalance`: pure formatting and checks, and the refusal without a Nimbus."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from squall.cli.main import cli
-from squall.cli.storm import format_info
+from squall.cli.storm import format_info, idle_note, parse_executors
+from squall.config import PIPELINE_CONF_KEY
+from squall.errors import ConfigError
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "storm_project"
 
@@ -26,3 +28,30 @@ def test_info_without_nimbus_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     res = CliRunner().invoke(cli, ["storm", "info", "passthrough", "-e", "local"])
     assert res.exit_code == 2
     assert "envs.local.nimbus" in res.output
+
+
+def test_rebalance_executors_are_checked_against_the_components_and_their_tasks() -> None:
+    tasks = {"parse": 2, "aggregate": 2, "__acker": 1}
+    assert parse_executors(("aggregate=1", " parse = 2"), tasks) == {"aggregate": 1, "parse": 2}
+    with pytest.raises(ConfigError, match=r"-x aggregate=3.*at most 2 executor"):
+        parse_executors(("aggregate=3",), tasks)
+    with pytest.raises(ConfigError, match=r"no component 'sink'.*aggregate, parse"):
+        parse_executors(("sink=1",), tasks)
+    for bad in ("aggregate", "aggregate=0", "aggregate=x"):
+        with pytest.raises(ConfigError, match="COMPONENT=N"):
+            parse_executors((bad,), tasks)
+
+
+def test_rebalance_without_nimbus_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURE)
+    res = CliRunner().invoke(cli, ["storm", "rebalance", "passthrough", "-e", "local", "-n", "2"])
+    assert res.exit_code == 2
+    assert "envs.local.nimbus" in res.output
+
+
+def test_rebalance_warns_when_its_pause_outlasts_the_window_idle_timeout() -> None:
+    conf = {"topology.message.timeout.secs": 90, PIPELINE_CONF_KEY: {"windows": {"idle_timeout_s": 2}}}
+    note = idle_note(conf, None)  # Storm's default wait: the message timeout
+    assert note is not None and "90 s" in note and "idle_timeout_s (2 s)" in note and "-w" in note
+    assert idle_note(conf, 1) is None
+    assert idle_note({"topology.message.timeout.secs": 90}, 5) is None  # not the reference pipeline

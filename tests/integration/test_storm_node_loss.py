@@ -24,11 +24,16 @@ from squall.infra import api, process
 from squall.infra.storm import extra_supervisor_dirs
 from squall.kafka import admin
 from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.truth import compare_rows
 from squall.storm.harness import SparseProject, worker_jvm_pids
-from squall.testing import isolated_pipeline_project
-from tests.integration.test_storm_pipeline import SQUALL, diagnose, events_stored, run, stored_windows
+from tests.integration.test_storm_pipeline import (
+    events_stored,
+    isolated_config,
+    live_explain,
+    paced_producer,
+    run,
+    stored_windows,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1500)]
 
@@ -66,26 +71,11 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
     (sup2,) = ctx.endpoints.extra_supervisors
     _, _, sup2_local = extra_supervisor_dirs(ctx, "supervisor-2")
     suffix = uuid.uuid4().hex[:8]
-    made = isolated_pipeline_project(
-        tmp_path,
-        suffix,
-        prefix="it.node",
-        source=ROOT,
-        env="cluster",
-        pipeline={"windows": {"idle_timeout_s": 1}, "routing": {"rules": ARCHIVE_RULES}},
-        parallelism={"parse": 1},
-        link_code=False,
-    )
+    made = isolated_config(tmp_path, suffix, env="cluster", prefix="it.node")
     kafka, cassandra = made.kafka, made.cassandra
     truth_path = tmp_path / "truth.json"
     run("db", "init", "-e", "dev", "--keyspace", cassandra.keyspace)
     admin.ensure_topics(kafka, [kafka.events_topic, kafka.dlq_topic, kafka.alerts_topic])
-    # A live stream, not a backlog: the node dies while events are still being produced (100/s for 60 s).
-    simulate = [
-        SQUALL, "simulate", "-e", "dev", "--topic", kafka.events_topic, "--devices", "6", "--rate", "100",
-        "--duration", "60", "--pace", "--bad-ratio", "0.03", "--dup-ratio", "0.03", "--late-ratio", "0.02",
-        "--seed", "11", "--truth", str(truth_path),
-    ]  # fmt: skip
     producer: subprocess.Popen[str] | None = None
 
     cluster, session = connect(cassandra)
@@ -96,12 +86,7 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
         with SparseProject(ROOT).submitted(
             "iot_pipeline", env="cluster", name=f"it_node_{suffix}", config=made.config_path
         ) as topo:
-
-            def explain() -> str:
-                if not truth_path.exists():
-                    return "(the producer has not finished: no truth to compare with yet)"
-                truth = read_truth(truth_path)
-                return diagnose(session, kafka, made.pipeline, cassandra.keyspace, truth, topo.topo_id)
+            explain = live_explain(session, made, truth_path, topo.topo_id)
 
             # One worker on each node: Storm's even scheduler spreads a topology's workers over Supervisors.
             topo.wait_until(
@@ -113,9 +98,7 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
             ports = executor_ports(topo.nimbus, topo.topo_id)
             assert ports & set(sup2.slots) and ports & set(ctx.endpoints.slots), ports
 
-            producer = subprocess.Popen(
-                simulate, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
+            producer = paced_producer(kafka, truth_path)  # the node dies while events are being produced
             threshold = 1000  # of about 5,600 valid events: the loss comes early in the stream
             topo.wait_until(
                 lambda: events_stored(session, cassandra.keyspace) >= threshold,

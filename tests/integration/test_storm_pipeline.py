@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +44,51 @@ SQUALL = str(Path(sys.executable).parent / "squall")
 COLUMNS = ", ".join(WINDOW_COLUMNS)
 
 
-def isolated_config(tmp_path: Path, suffix: str) -> IsolatedProject:
+def isolated_config(
+    tmp_path: Path, suffix: str, idle_timeout_s: float = 1, env: str = "dev", prefix: str = "it.storm"
+) -> IsolatedProject:
     """config.json (only: `sparse submit --config` with this project's code) with this run's names."""
     # One parse task keeps the worker small on 2 shared cores (the topology groups events -> parse by partition,
     # so more parse tasks keep each device's order too: tests/local/test_pipeline_local.py runs 2).
     return isolated_pipeline_project(
         tmp_path,
         suffix,
-        prefix="it.storm",
+        prefix=prefix,
         source=ROOT,
+        env=env,
         # 1 s on purpose: after a worker JVM kill the replay stalls for well over a second (fresh subprocesses,
         # Cassandra point reads in recovery), so devices look idle and their windows close early. Earlier code
         # moved the watermark at such a close and dead-lettered the device's next on-time events as late (a row of
         # count 1 instead of 2, "late" events the truth has in time). Idle closes are now
         # provisional (squall/windowing/manager.py): the next on-time event reopens the window and its second
         # emit overwrites the early row. This test keeps the stalls and checks the rows are still exact.
-        pipeline={"windows": {"idle_timeout_s": 1}, "routing": {"rules": ARCHIVE_RULES}},
+        pipeline={"windows": {"idle_timeout_s": idle_timeout_s}, "routing": {"rules": ARCHIVE_RULES}},
         parallelism={"parse": 1},
         link_code=False,
     )
+
+
+def paced_producer(kafka: KafkaSettings, truth_path: Path) -> subprocess.Popen[str]:
+    """`squall simulate --pace` in the background: 100 messages a second for 60 s (a live stream, not a backlog)
+    into this run's topic; the truth file is written when it ends."""
+    simulate = [
+        SQUALL, "simulate", "-e", "dev", "--topic", kafka.events_topic, "--devices", "6", "--rate", "100",
+        "--duration", "60", "--pace", "--bad-ratio", "0.03", "--dup-ratio", "0.03", "--late-ratio", "0.02",
+        "--seed", "11", "--truth", str(truth_path),
+    ]  # fmt: skip
+    return subprocess.Popen(simulate, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def live_explain(session: Any, made: IsolatedProject, truth_path: Path, topo_id: str) -> Callable[[], str]:
+    """`diagnose` for a run whose producer may still be running (no truth until it ends)."""
+
+    def explain() -> str:
+        if not truth_path.exists():
+            return "(the producer has not finished: no truth to compare with yet)"
+        truth = read_truth(truth_path)
+        return diagnose(session, made.kafka, made.pipeline, made.cassandra.keyspace, truth, topo_id)
+
+    return explain
 
 
 def stored_windows(session: Any, keyspace: str) -> dict[tuple[str, str, str, int, int], dict[str, Any]]:
@@ -243,37 +270,17 @@ REBALANCE = ("-w", "5", "-n", "2", "-x", "aggregate=1", "-x", "persist=1")
 
 def test_iot_pipeline_exact_after_a_rebalance_under_load(tmp_path: Path, own_ui: str) -> None:
     suffix = uuid.uuid4().hex[:8]
-    made = isolated_pipeline_project(
-        tmp_path,
-        suffix,
-        prefix="it.storm",
-        source=ROOT,
-        pipeline={"windows": {"idle_timeout_s": 20}, "routing": {"rules": ARCHIVE_RULES}},
-        parallelism={"parse": 1},
-        link_code=False,
-    )
-    kafka, cassandra = made.kafka, made.cassandra
+    made = isolated_config(tmp_path, suffix, idle_timeout_s=20)
+    cassandra = made.cassandra
     truth_path = tmp_path / "truth.json"
     run("db", "init", "-e", "dev", "--keyspace", cassandra.keyspace)
-    simulate = [
-        SQUALL, "simulate", "-e", "dev", "--topic", kafka.events_topic, "--devices", "6", "--rate", "100",
-        "--duration", "60", "--pace", "--bad-ratio", "0.03", "--dup-ratio", "0.03", "--late-ratio", "0.02",
-        "--seed", "11", "--truth", str(truth_path),
-    ]  # fmt: skip
-    producer = subprocess.Popen(
-        simulate, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    producer = paced_producer(made.kafka, truth_path)
     cluster, session = connect(cassandra)
     try:
         with SparseProject(ROOT).submitted(
             "iot_pipeline", env="dev", name=f"it_rebalance_{suffix}", config=made.config_path
         ) as topo:
-
-            def explain() -> str:
-                if not truth_path.exists():
-                    return "(the producer has not finished: no truth to compare with yet)"
-                truth = read_truth(truth_path)
-                return diagnose(session, kafka, made.pipeline, cassandra.keyspace, truth, topo.topo_id)
+            explain = live_explain(session, made, truth_path, topo.topo_id)
 
             def rebalanced() -> bool:
                 with urllib.request.urlopen(f"{own_ui}/api/v1/topology/{topo.topo_id}", timeout=20) as resp:

@@ -330,7 +330,13 @@ def test_iot_pipeline_exact_after_a_rebalance_under_load(tmp_path: Path, own_ui:
                 stored_windows(session, cassandra.keyspace), expected, truth["relative_accuracy"]
             )
             assert not problems, problems
-            assert events_stored(session, cassandra.keyspace) == truth["unique_events"]
+            # the raw archive is written apart from the windows, and may finish a little after them
+            topo.wait_until(
+                lambda: events_stored(session, cassandra.keyspace) == truth["unique_events"],
+                timeout=180,
+                what=f"all {truth['unique_events']} valid events stored",
+                explain=explain,
+            )
             print(
                 f"\nrebalance under load: new parallelism in the UI REST API after {shown:.1f}s, "
                 f"windows exact {time.monotonic() - started:.1f}s after the rebalance"

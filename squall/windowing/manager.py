@@ -727,8 +727,9 @@ class WindowManager:
 
 
 def _drop_values(window: _Window, state: _KeyState) -> None:
-    """A final window is never reopened: a re-delivery is recognised by its result's ids, so its own ids and
-    tokens are dropped. Its values are kept only for a key in source order, whose replays may amend it."""
+    """A final window is not reopened (a replay on time in source order amends it in place): a re-delivery is
+    recognised by its result's ids, so its own ids and tokens are dropped. Its values are kept only for a key in
+    source order, whose replays may amend it."""
     if state.stream is None or state.stream is _MIXED:
         window.metrics = {}
     window.event_ids = _NO_IDS

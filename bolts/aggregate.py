@@ -27,7 +27,8 @@ from squall.pipeline.tuples import (
 )
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, Extracted, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
-from squall.windowing.manager import ClosedWindow, Key
+from squall.windowing.drafts import decode_draft, encode_draft
+from squall.windowing.manager import ClosedWindow, Draft, Key
 from squall.windowing.stats import Summary
 
 ROWS_PER_TUPLE = 500
@@ -63,7 +64,8 @@ class AggregateBolt(WindowedBolt):
     def _open_store(self) -> Store:
         """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""
         self.store = make_store(self.pipeline_settings)
-        self.stored_days: dict[tuple[str, str, str, int, int], set[int]] = {}
+        # window start -> the row's draft (None: a complete row), per (tenant, device, metric, length, day)
+        self.stored_days: dict[tuple[str, str, str, int, int], dict[int, str | None]] = {}
         self.late_buckets: dict[tuple[str, int, int], set[int]] = {}
         # what the reads in stored_days cover, for `clear`: (tenant, device, day) -> metrics read for every window
         # length; (tenant, device) -> the end of the latest stored window read (any metric, length or day)
@@ -71,9 +73,10 @@ class AggregateBolt(WindowedBolt):
         self.stored_until: dict[tuple[str, str], int] = {}
         return self.store
 
-    def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool:
+    def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool | Draft:
         """Recovery oracle: one store read per (device, metric, window length, UTC day), cached. Rows stored
-        after the read were stored by this instance, which knows its own windows (it never asks about them)."""
+        after the read were stored by this instance, which knows its own windows (it never asks about them).
+        False: no row; True: a complete row; a provisional row's draft (squall.windowing.drafts) otherwise."""
         store = self.store or self._open_store()
         day = window_start // DAY_MS
         cache_key = (key[0], key[1], metric, definition.length_s, day)
@@ -84,7 +87,10 @@ class AggregateBolt(WindowedBolt):
             starts = self.stored_days[cache_key] = store.window_starts_on_day(
                 key[0], key[1], metric, definition.length_s, day
             )
-        return window_start in starts
+        if window_start not in starts:
+            return False
+        draft = starts[window_start]
+        return decode_draft(draft) if draft else True
 
     def clear(self, key: Key, ts: int, values: Mapping[str, float]) -> bool:
         """Recovery: the reads so far show no stored row of these metrics for a window holding `ts` (every
@@ -221,8 +227,20 @@ class AggregateBolt(WindowedBolt):
             if rows is None:
                 rows = by_shard[shard] = []
             window_s, start, end = window.definition.length_s, window.start, window.end
-            for metric, s in window.results.items():
-                rows.append(window_row(tenant, device_id, metric, window_s, start, end, s))
+            drafts = window.draft
+            if drafts is not None:  # a provisional close: each row carries its draft
+                for metric, s in window.results.items():
+                    row = window_row(tenant, device_id, metric, window_s, start, end, s)
+                    row["draft"] = encode_draft(window.event_ids, drafts[metric])
+                    rows.append(row)
+            elif window.clears_draft:  # the final emit of a window stored with a draft before
+                for metric, s in window.results.items():
+                    row = window_row(tenant, device_id, metric, window_s, start, end, s)
+                    row["draft"] = ""
+                    rows.append(row)
+            else:
+                for metric, s in window.results.items():
+                    rows.append(window_row(tenant, device_id, metric, window_s, start, end, s))
         for shard, rows in by_shard.items():
             for i in range(0, len(rows), ROWS_PER_TUPLE):
                 self.emit(["window", rows[i : i + ROWS_PER_TUPLE], shard], anchors=anchors)

@@ -55,4 +55,25 @@ def apply_schema(session: Any, settings: CassandraSettings, timeout_s: float = 6
     statements = render_schema(settings)
     for stmt in statements:
         session.execute(stmt, timeout=timeout_s)
+    add_missing_columns(session, settings.keyspace, timeout_s)
     return table_names(statements)
+
+
+# Columns added to a table after its first release: a keyspace made before gets them (`CREATE TABLE IF NOT EXISTS`
+# leaves an existing table as it is). (table, column, CQL type)
+ADDED_COLUMNS = (("metric_windows", "draft", "text"),)
+
+
+def add_missing_columns(session: Any, keyspace: str, timeout_s: float = 60.0) -> list[str]:
+    """ALTER the tables of `keyspace` that lack a column of ADDED_COLUMNS; returns the columns added."""
+    added = []
+    for table, column, cql_type in ADDED_COLUMNS:
+        rows = session.execute(
+            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = %s AND table_name = %s",
+            (keyspace, table),
+            timeout=timeout_s,
+        )
+        if column not in {r.column_name for r in rows}:
+            session.execute(f"ALTER TABLE {keyspace}.{table} ADD {column} {cql_type}", timeout=timeout_s)
+            added.append(f"{table}.{column}")
+    return added

@@ -1,6 +1,6 @@
 """The upsert for each record kind: its CQL (rendered for a keyspace) and how a record becomes bind values.
 
-Pure: no driver, no session. The Store prepares these once and binds per write.
+Pure: no session, nothing sent (only the driver's UNSET marker). The Store prepares these once and binds per write.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
+
+from cassandra.query import UNSET_VALUE
 
 from squall.errors import ConfigError
 from squall.pipeline.model import RECORD_KINDS, WINDOW_COLUMNS, Alert, DeadLetter, Event, WindowResult
@@ -19,7 +21,7 @@ _EPOCH_DT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # metric_windows' day bucket (a partition key column) stands right before window_start.
 _DAY_AT = WINDOW_COLUMNS.index("window_start")
 _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "window": ("metric_windows", (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:])),
+    "window": ("metric_windows", (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:], "draft")),
     "event": ("events", ("tenant", "device_id", "day", "ts", "event_id", "type", "metrics", "attrs")),
     "alert": (
         "alerts",
@@ -80,18 +82,19 @@ def window_exists_cql(keyspace: str) -> str:
 
 
 def window_starts_cql(keyspace: str) -> str:
-    """The window_start of every metric_windows row of one partition (a device, metric, length and UTC day)."""
+    """The window_start and draft of every metric_windows row of one partition (a device, metric, length and UTC
+    day)."""
     return (
-        f"SELECT window_start FROM {keyspace}.metric_windows"
+        f"SELECT window_start, draft FROM {keyspace}.metric_windows"
         " WHERE tenant = ? AND device_id = ? AND metric = ? AND window_s = ? AND day = ?"
     )
 
 
 def window_starts_in_cql(keyspace: str) -> str:
-    """The (metric, window_s, window_start) of every metric_windows row of one device and UTC day, for the
+    """The (metric, window_s, window_start, draft) of every metric_windows row of one device and UTC day, for the
     metrics and lengths bound as lists: one request over metrics x lengths partitions."""
     return (
-        f"SELECT metric, window_s, window_start FROM {keyspace}.metric_windows"
+        f"SELECT metric, window_s, window_start, draft FROM {keyspace}.metric_windows"
         " WHERE tenant = ? AND device_id = ? AND metric IN ? AND window_s IN ? AND day = ?"
     )
 
@@ -114,6 +117,8 @@ def window_key_values(
 def _window(r: WindowResult) -> tuple[Any, ...]:
     values = [getattr(r, column) for column in WINDOW_COLUMNS]
     values.insert(_DAY_AT, utc_day(r.window_start))
+    # no draft: leave the stored one as it is (UNSET writes no cell, so most rows carry no draft and no tombstone)
+    values.append(UNSET_VALUE if r.draft is None else r.draft)
     return tuple(values)
 
 

@@ -269,14 +269,14 @@ class CassandraStore:
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> set[int]:
-        """One partition read (the writer's day bucket): the stored window starts of that UTC day."""
+    ) -> dict[int, str | None]:
+        """One partition read (the writer's day bucket): the stored window starts of that UTC day, with drafts."""
         values = (tenant, device_id, metric, window_s, utc_day(day * DAY_MS))
-        return {datetime_to_ms(r.window_start) for r in self._read(self._window_starts, values)}
+        return {datetime_to_ms(r.window_start): r.draft for r in self._read(self._window_starts, values)}
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], set[int]]]:
+    ) -> list[dict[tuple[str, int], dict[int, str | None]]]:
         """One multi-partition read (metrics x lengths) per request, all in flight at once."""
         pending = [
             self._session.execute_async(
@@ -287,9 +287,11 @@ class CassandraStore:
             )
             for tenant, device_id, day, metrics, lengths in requests
         ]
-        out: list[dict[tuple[str, int], set[int]]] = []
+        out: list[dict[tuple[str, int], dict[int, str | None]]] = []
         for (tenant, device_id, day, metrics, lengths), future in zip(requests, pending, strict=True):
-            found: dict[tuple[str, int], set[int]] = {(m, w): set() for m in metrics for w in lengths}
+            found: dict[tuple[str, int], dict[int, str | None]] = {
+                (m, w): {} for m in metrics for w in lengths
+            }
             try:
                 rows = future.result()
             except Exception as exc:
@@ -298,7 +300,7 @@ class CassandraStore:
                     f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
                 ) from exc
             for r in rows:
-                found.setdefault((r.metric, r.window_s), set()).add(datetime_to_ms(r.window_start))
+                found.setdefault((r.metric, r.window_s), {})[datetime_to_ms(r.window_start)] = r.draft
             out.append(found)
         return out
 

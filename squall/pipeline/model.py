@@ -60,14 +60,22 @@ class WindowResult:
     mean: float
     p50: float
     p95: float
+    # A provisional row (its window closed before its end was final) carries the draft a fresh instance goes on
+    # from (squall.windowing.drafts); "" clears a draft written before; None leaves the stored draft as it is.
+    # Not a result: not compared, not among WINDOW_COLUMNS.
+    draft: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The row's columns (WINDOW_COLUMNS), and its draft only when it has one to write."""
+        row = asdict(self)
+        if row["draft"] is None:
+            del row["draft"]
+        return row
 
 
-# metric_windows' columns, in WindowResult's order: every store and reader selects these (a store may add its own
-# bucket columns, as Cassandra's `day`).
-WINDOW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WindowResult))
+# metric_windows' result columns, in WindowResult's order: every store and reader selects these (a store may add
+# its own bucket columns, as Cassandra's `day`). The draft column is written and read only by recovery.
+WINDOW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WindowResult) if f.name != "draft")
 
 
 @dataclass(frozen=True)
@@ -125,17 +133,18 @@ class Store(Protocol):
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> set[int]:
+    ) -> dict[int, str | None]:
         """The window_start of every stored WindowResult row of (tenant, device_id, metric, window_s) starting
-        on UTC day `day` (= window_start // DAY_MS): one partition read in Cassandra. Aggregate asks after a
-        restart, once per day bucket, instead of once per window."""
+        on UTC day `day` (= window_start // DAY_MS), with the row's draft (None or "" for a complete row): one
+        partition read in Cassandra. Aggregate asks after a restart, once per day bucket, instead of once per
+        window."""
         ...
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], set[int]]]:
+    ) -> list[dict[tuple[str, int], dict[int, str | None]]]:
         """`window_starts_on_day` for many (tenant, device_id, day, metrics, window lengths) at once: per request,
-        (metric, window_s) -> stored window starts of that day, for every metric x length asked. Cassandra sends
+        (metric, window_s) -> stored window starts of that day and their drafts, for every metric x length asked. Cassandra sends
         one multi-partition read per request, all requests concurrently (a restarted aggregate prefetches a
         batch's devices instead of blocking on one read per device, metric and length)."""
         ...

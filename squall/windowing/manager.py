@@ -45,8 +45,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from squall.clock import Clock
@@ -55,7 +55,10 @@ from squall.windowing.definitions import WindowDefinition, WindowSettings
 from squall.windowing.stats import Summary, summarize
 
 Key = tuple[str, str]
-StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
+# A provisional row's draft, as a store keeps it: the ids of the events its window counted and the metric's values
+Draft = tuple[Collection[str], Sequence[float]]
+# (key, definition, window_start, metric) -> False: no row; True: a complete row; a Draft: a provisional row
+StoredOracle = Callable[[Key, WindowDefinition, int, str], "bool | Draft"]
 # (key, event time, metric values): True when the store certainly holds no row of these metrics for any window
 # holding that time (so the oracle need not be asked about them)
 ClearOracle = Callable[[Key, int, Mapping[str, float]], bool]
@@ -82,6 +85,9 @@ class _Window:
     tokens: list[Hashable] = field(default_factory=list)
     asked: set[str] | None = None  # recovery: metrics whose row the store was asked about
     stored: set[str] | None = None  # recovery: metrics whose row the store already holds (not counted here)
+    drafted: bool = (
+        False  # a provisional row of it was stored (by this instance, or a previous one): see Draft
+    )
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,11 @@ class ClosedWindow:
     results: Mapping[str, Summary]  # metric -> summary
     tokens: tuple[Hashable, ...]  # the tuples this window's output is anchored to
     event_ids: frozenset[str]
+    # A provisional close (an idle timeout or an eviction closed it before the watermark passed its end): the
+    # values of every metric, so the stored row carries a draft a fresh instance can go on from (`recover_from`).
+    draft: Mapping[str, list[float]] | None = None
+    # A final close of a window whose row was stored with a draft: the row's draft must be cleared.
+    clears_draft: bool = False
 
 
 @dataclass(slots=True)
@@ -312,7 +323,7 @@ class WindowManager:
                     self._close(key, state, watermark, outcome, now)
                 else:  # what _close does when nothing is due
                     if state.provisional:
-                        self._finalize(state)
+                        self._finalize(state, outcome)
                     self._prune(state, now)
         outcome.watermark = state.watermark
         return outcome if early is None else _after(early, outcome)
@@ -433,6 +444,8 @@ class WindowManager:
                 {m: summarize(v, accuracy) for m, v in sorted(window.metrics.items())},
                 tuple(tokens),
                 frozenset(window.event_ids),
+                None,
+                window.drafted,
             )
             done.result = result
             window.event_ids = _NO_IDS
@@ -536,10 +549,18 @@ class WindowManager:
                     continue  # opened before recover_from: this instance saw it from its start
                 for metric in values:
                     if metric not in window.asked:
-                        if oracle(key, definition, start, metric):
+                        found = oracle(key, definition, start, metric)
+                        if found is True:
                             if window.stored is None:
                                 window.stored = set()
                             window.stored.add(metric)
+                        elif found:  # a provisional row: go on from its draft instead of trusting it
+                            ids, drafted = found
+                            window.event_ids.update(ids)
+                            if drafted:
+                                series = window.metrics.get(metric)
+                                window.metrics[metric] = [*drafted, *series] if series else list(drafted)
+                            window.drafted = True
                         window.asked.add(metric)
 
     def _behind_watermark(self, state: _KeyState, event_id: str, ts: int, token: Hashable) -> Outcome:
@@ -629,7 +650,7 @@ class WindowManager:
                     next_end = w.end
             state.next_end = next_end
             if state.provisional:
-                self._finalize(state)
+                self._finalize(state, outcome)
         if due:
             if len(due) > 1:
                 due.sort(key=lambda w: (w.end, w.rank))
@@ -637,9 +658,18 @@ class WindowManager:
             pending = self._pending
             released = outcome.released
             retained = self._closed
+            watermark_now = state.watermark
             for window in due:
                 wkey = (window.rank, window.start)
                 del open_windows[wkey]
+                final = window.end <= watermark_now
+                if final:
+                    draft = None
+                    clears = window.drafted
+                else:  # provisional: the row carries what a fresh instance needs to go on from it
+                    draft = {m: list(v) for m, v in window.metrics.items()}
+                    clears = False
+                    window.drafted = True
                 closed = ClosedWindow(
                     key,
                     window.definition,
@@ -648,9 +678,10 @@ class WindowManager:
                     {m: summarize(v, accuracy) for m, v in sorted(window.metrics.items())},
                     tuple(window.tokens),
                     frozenset(window.event_ids),
+                    draft,
+                    clears,
                 )
                 outcome.closed.append(closed)
-                final = window.end <= state.watermark
                 if not final:
                     state.provisional += 1
                 state.closed[wkey] = retained[(key, wkey)] = _Closed(now, window, closed, final)
@@ -669,11 +700,16 @@ class WindowManager:
                 return
         self._prune(state, now)
 
-    def _finalize(self, state: _KeyState) -> None:
-        """Provisional windows the watermark has now passed are final (drop their values)."""
+    def _finalize(self, state: _KeyState, outcome: Outcome) -> None:
+        """Provisional windows the watermark has now passed are final (drop their values). A row stored with a
+        draft is written again without it (in `outcome.reemitted`, anchored to the tuple that moved the
+        watermark), so a fresh instance never goes on from a window that is already final."""
         for done in state.closed.values():
             if not done.final and done.window.end <= state.watermark:
                 done.final = True
+                if done.window.drafted:
+                    done.result = replace(done.result, draft=None, clears_draft=True)
+                    outcome.reemitted.append(done.result)
                 _drop_values(done.window, state)
                 state.provisional -= 1
 

@@ -18,7 +18,7 @@ from hypothesis import settings as settings_
 from hypothesis import strategies as st
 
 from squall.cassandra.binding import RowBinder
-from squall.cassandra.schema import apply_schema
+from squall.cassandra.schema import add_missing_columns, apply_schema
 from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import bind_values, datetime_to_ms, insert_cql
 from squall.cassandra.store import CassandraStore, connect
@@ -177,9 +177,9 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         assert not store.has_window("acme", "dev-9", "temperature", 10, day_end)
         assert not store.has_window("acme", "dev-9", "humidity", 10, day_end - 10_000)
         day = day_end // 86_400_000
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end}
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == set()
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == set()
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end: None}
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == {}
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == {}
         # the batched form a restarted aggregate prefetches with: one request per device and day
         other = replace(late_window, metric="temperature", window_s=60, window_start=day_end - 50_000)
         store.write("window", other).result(timeout=60)
@@ -192,16 +192,45 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         )
         assert found == [
             {
-                ("humidity", 10): {day_end},
-                ("humidity", 60): set(),
-                ("temperature", 10): set(),
-                ("temperature", 60): {day_end - 50_000},
+                ("humidity", 10): {day_end: None},
+                ("humidity", 60): {},
+                ("temperature", 10): {},
+                ("temperature", 60): {day_end - 50_000: None},
             },
-            {("humidity", 10): set()},
-            {("humidity", 10): set(), ("humidity", 60): set()},
+            {("humidity", 10): {}},
+            {("humidity", 10): {}, ("humidity", 60): {}},
         ]
     finally:
         store.close()
+
+
+def test_a_provisional_rows_draft_is_kept_until_a_final_emit_clears_it(
+    settings: CassandraSettings, session: Session
+) -> None:
+    """A row written with a draft reads back with it; a write without one (None: UNSET) leaves it, so rows that
+    never had a draft carry no cell; an empty draft (the final emit) clears it. A keyspace made before the draft
+    column gets it from `squall db init` (apply_schema)."""
+    store = CassandraStore(settings)
+    try:
+        provisional = replace(window(0), device_id="dev-draft", draft='[["e1","e2"],[1.0,5.0]]')
+        store.write_many("window", [provisional]).pop().result(timeout=60)
+        day = T0 // 86_400_000
+        assert store.window_starts_on_day("acme", "dev-draft", "temperature", 10, day) == {
+            T0: provisional.draft
+        }
+        store.write("window", replace(provisional, draft=None)).result(
+            timeout=60
+        )  # no draft given: the stored one stays
+        assert store.window_starts_of_days([("acme", "dev-draft", day, ("temperature",), (10,))]) == [
+            {("temperature", 10): {T0: provisional.draft}}
+        ]
+        store.write("window", replace(window(0), device_id="dev-draft", draft="")).result(timeout=60)
+        assert store.window_starts_on_day("acme", "dev-draft", "temperature", 10, day) == {T0: ""}
+    finally:
+        store.close()
+    session.execute(f"ALTER TABLE {settings.keyspace}.metric_windows DROP draft")
+    assert add_missing_columns(session, settings.keyspace) == ["metric_windows.draft"]
+    assert add_missing_columns(session, settings.keyspace) == []
 
 
 def test_write_many_batches_rows_per_partition_and_every_row_lands(

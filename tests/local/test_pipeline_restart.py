@@ -224,7 +224,7 @@ def test_sqlite_store_has_window(tmp_path: Path) -> None:
         "window",
         WindowResult("acme", "dev-1", "t", 10, 86_400_000, 86_410_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
     )
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 0) == {1_000}  # day 0 only
-    assert store.window_starts_on_day("acme", "dev-1", "t", 10, 1) == {86_400_000}
-    assert store.window_starts_on_day("acme", "dev-1", "t", 60, 0) == set()
+    assert set(store.window_starts_on_day("acme", "dev-1", "t", 10, 0)) == {1_000}  # day 0 only
+    assert set(store.window_starts_on_day("acme", "dev-1", "t", 10, 1)) == {86_400_000}
+    assert store.window_starts_on_day("acme", "dev-1", "t", 60, 0) == {}
     store.close()

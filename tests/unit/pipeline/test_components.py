@@ -598,3 +598,79 @@ def test_the_earliest_window_start_recovery_reads_is_that_of_the_assigner(
     assert _earliest_start(ts, definition) == min(
         window_starts(ts, definition.slide_ms, definition.length_ms)
     )
+
+
+def test_a_restarted_aggregate_goes_on_from_a_row_an_idle_timeout_stored_early(tmp_path: Path) -> None:
+    """A stall closes d1's window before its end (a provisional row, with its draft, is stored through the real
+    SQLite store and its tuples are acked); the task is replaced. The fresh task counts a re-delivery once and an
+    on-time event into the stored row, and the final row carries no draft."""
+    from squall.pipeline.stores import make_store
+    from squall.pipeline.tuples import record_from_values
+
+    c = conf(tmp_path)
+    telemetry = {"component": "route", "stream": "telemetry"}
+
+    def persist(h: BoltHarness) -> None:
+        store = make_store(c["squall.pipeline"])
+        for e in h.emits:
+            if e.stream == "default":
+                for row in e.values[1]:
+                    store.write("window", record_from_values("window", row)).result(timeout=10)
+        store.close()
+        h.emits.clear()
+
+    def stored() -> list[tuple[Any, ...]]:
+        with sqlite3.connect(tmp_path / "s.db") as db:
+            return db.execute(
+                "SELECT count, sum, draft FROM metric_windows WHERE window_start = ?", (T0,)
+            ).fetchall()
+
+    ManualAggregate.clock = ManualClock()
+    first = BoltHarness(ManualAggregate, c, inputs={("route", "telemetry"): BATCH_FIELDS})
+    t1 = first.process(batch(entry(event_id="a1", metrics={"temperature": 1.0})), **telemetry)
+    ManualAggregate.clock.advance(5)
+    first.tick()  # idle: a provisional close
+    assert t1 in first.acked
+    persist(first)
+    [(count, total, draft)] = stored()
+    assert (count, total) == (1, 1.0) and json.loads(draft) == [["a1"], [1.0]]
+
+    ManualAggregate.clock = ManualClock()
+    fresh = BoltHarness(ManualAggregate, c, inputs={("route", "telemetry"): BATCH_FIELDS})
+    fresh.process(
+        batch(
+            entry(event_id="a1", metrics={"temperature": 1.0}),  # re-delivered: counted once
+            entry(event_id="a2", ts=T0 + 3000, metrics={"temperature": 2.0}),  # on time: joins the stored row
+            entry(event_id="a3", ts=T0 + 20_000, metrics={"temperature": 3.0}),  # the window is final
+        ),
+        **telemetry,
+    )
+    persist(fresh)
+    assert stored() == [(2, 3.0, "")]  # the final emit cleared the draft
+
+
+def test_a_sqlite_store_made_before_window_drafts_gets_the_column(tmp_path: Path) -> None:
+    from squall.pipeline.model import WINDOW_COLUMNS, WindowResult
+    from squall.pipeline.sqlite_store import SqliteStore
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # metric_windows as it was before drafts, with a row
+        db.execute(
+            "CREATE TABLE metric_windows (tenant TEXT NOT NULL, device_id TEXT NOT NULL, metric TEXT NOT NULL,"
+            " window_s INTEGER NOT NULL, window_start INTEGER NOT NULL, window_end INTEGER NOT NULL,"
+            " count INTEGER NOT NULL, sum REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL,"
+            " p50 REAL NOT NULL, p95 REAL NOT NULL, PRIMARY KEY (tenant, device_id, metric, window_s, window_start))"
+        )
+        db.execute("INSERT INTO metric_windows VALUES ('acme', 'd1', 't', 10, 0, 10000, 1, 1, 1, 1, 1, 1, 1)")
+    store = SqliteStore({"sink": "sqlite", "sqlite": {"path": str(path)}})
+    try:
+        row = WindowResult(
+            "acme", "d1", "t", 10, 10_000, 20_000, 1, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, draft='[["e"],[2.0]]'
+        )
+        store.write("window", row).result(timeout=10)
+        assert store.window_starts_on_day("acme", "d1", "t", 10, 0) == {0: None, 10_000: '[["e"],[2.0]]'}
+        # a row written without a draft (a final emit) replaces the provisional one whole
+        store.write("window", WindowResult(*[getattr(row, c) for c in WINDOW_COLUMNS])).result(timeout=10)
+        assert store.window_starts_on_day("acme", "d1", "t", 10, 0) == {0: None, 10_000: None}
+    finally:
+        store.close()

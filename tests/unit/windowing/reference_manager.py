@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ddsketch import DDSketch
@@ -40,7 +40,8 @@ def summarize(values: Iterable[float], relative_accuracy: float = 0.01) -> Summa
 
 
 Key = tuple[str, str]
-StoredOracle = Callable[[Key, WindowDefinition, int, str], bool]  # (key, definition, window_start, metric)
+# (key, definition, window_start, metric) -> False: no row; True: a complete row; (ids, values): a provisional row
+StoredOracle = Callable[[Key, WindowDefinition, int, str], Any]
 NO_WATERMARK = -(2**63)
 
 
@@ -54,6 +55,7 @@ class _Window:
     tokens: list[Hashable] = field(default_factory=list)
     asked: set[str] | None = None  # recovery: metrics whose row the store was asked about
     stored: set[str] | None = None  # recovery: metrics whose row the store already holds (not counted here)
+    drafted: bool = False  # a provisional row of it was stored
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class ClosedWindow:
     results: Mapping[str, Summary]  # metric -> summary
     tokens: tuple[Hashable, ...]  # the tuples this window's output is anchored to
     event_ids: frozenset[str]
+    draft: Mapping[str, list[float]] | None = None  # a provisional close: every metric's values
+    clears_draft: bool = False  # a final close of a window stored with a draft
 
 
 @dataclass
@@ -207,10 +211,17 @@ class WindowManager:
                     continue  # opened before recover_from: this instance saw it from its start
                 for metric in values:
                     if metric not in window.asked:
-                        if oracle(key, definition, start, metric):
+                        found = oracle(key, definition, start, metric)
+                        if found is True:
                             if window.stored is None:
                                 window.stored = set()
                             window.stored.add(metric)
+                        elif found:
+                            ids, drafted = found
+                            window.event_ids |= set(ids)
+                            if drafted:
+                                window.metrics[metric] = list(drafted) + window.metrics.get(metric, [])
+                            window.drafted = True
                         window.asked.add(metric)
 
     def _behind_watermark(self, state: _KeyState, event_id: str, ts: int, token: Hashable) -> Outcome:
@@ -284,11 +295,12 @@ class WindowManager:
         else:
             due = [w for w in state.open.values() if w.end <= watermark]
             if state.provisional:
-                self._finalize(state)
+                self._finalize(state, outcome)
         if due:
             due.sort(key=lambda w: (w.end, w.definition))
             for window in due:
                 del state.open[(window.definition, window.start)]
+                final = window.end <= state.watermark
                 closed = ClosedWindow(
                     key=key,
                     definition=window.definition,
@@ -300,9 +312,12 @@ class WindowManager:
                     },
                     tokens=tuple(window.tokens),
                     event_ids=frozenset(window.event_ids),
+                    draft=None if final else {m: list(v) for m, v in window.metrics.items()},
+                    clears_draft=final and window.drafted,
                 )
+                if not final:
+                    window.drafted = True
                 outcome.closed.append(closed)
-                final = window.end <= state.watermark
                 if final:
                     window.metrics = {}  # only the ids are needed to recognise re-deliveries
                 else:
@@ -319,11 +334,15 @@ class WindowManager:
                         outcome.released.append(token)
         self._prune(state)
 
-    def _finalize(self, state: _KeyState) -> None:
-        """Provisional windows the watermark has now passed are final (drop their values)."""
+    def _finalize(self, state: _KeyState, outcome: Outcome) -> None:
+        """Provisional windows the watermark has now passed are final (drop their values); a row stored with a
+        draft is emitted again without it."""
         for done in state.closed.values():
             if not done.final and done.window.end <= state.watermark:
                 done.final = True
+                if done.window.drafted:
+                    done.result = replace(done.result, draft=None, clears_draft=True)
+                    outcome.reemitted.append(done.result)
                 done.window.metrics = {}
                 state.provisional -= 1
 

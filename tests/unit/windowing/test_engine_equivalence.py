@@ -66,6 +66,8 @@ def view(outcome: Any) -> Any:
                 [(m, repr(s)) for m, s in w.results.items()],
                 w.tokens,
                 sorted(w.event_ids),
+                None if w.draft is None else sorted((m, list(v)) for m, v in w.draft.items()),
+                w.clears_draft,
             )
             for w in ws
         ]
@@ -104,9 +106,14 @@ def run(
     log: list[Any] = []
     if oracle_seed is not None:
 
-        def oracle(key: Any, definition: Any, start: int, metric: str) -> bool:
+        def oracle(key: Any, definition: Any, start: int, metric: str) -> Any:
             log.append(("asked", key, definition, start, metric))
-            return hash((key, definition.length_s, start, metric, oracle_seed)) % 3 == 0
+            h = hash((key, definition.length_s, start, metric, oracle_seed))
+            if h % 3 == 0:
+                return True  # a complete row
+            if h % 3 == 1:  # a provisional row: its draft (ids of events, the metric's values)
+                return [f"e{i}" for i in range(h // 3 % 4)], [float(i) for i in range(1 + h // 12 % 3)]
+            return False
 
         wm.recover_from(oracle, 5.0)
 

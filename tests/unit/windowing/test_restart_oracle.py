@@ -14,7 +14,8 @@ import pytest
 
 from squall.clock import ManualClock
 from squall.windowing.definitions import WindowDefinition, WindowSettings, tumbling
-from squall.windowing.manager import Key, Outcome, WindowManager
+from squall.windowing.drafts import decode_draft, encode_draft
+from squall.windowing.manager import Draft, Key, Outcome, WindowManager
 
 T0 = 1_767_225_600_000
 A: Key = ("acme", "dev-a")
@@ -37,21 +38,27 @@ class DictStore:
 
     def __init__(self) -> None:
         self.rows: dict[RowKey, tuple[int, float]] = {}
+        self.drafts: dict[RowKey, str] = {}  # as the aggregate bolt writes them beside the rows
         self.asked: list[RowKey] = []
 
     def persist(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
             for window in [*outcome.closed, *outcome.reemitted]:
                 for metric, s in window.results.items():
-                    self.rows[(window.key, window.definition.length_s, window.start, metric)] = (
-                        s.count,
-                        s.sum,
-                    )
+                    row = (window.key, window.definition.length_s, window.start, metric)
+                    self.rows[row] = (s.count, s.sum)
+                    if window.draft is not None:
+                        self.drafts[row] = encode_draft(window.event_ids, window.draft[metric])
+                    elif window.clears_draft:
+                        self.drafts[row] = ""
 
-    def oracle(self, key: Key, definition: WindowDefinition, start: int, metric: str) -> bool:
+    def oracle(self, key: Key, definition: WindowDefinition, start: int, metric: str) -> bool | Draft:
         row = (key, definition.length_s, start, metric)
         self.asked.append(row)
-        return row in self.rows
+        if row not in self.rows:
+            return False
+        draft = self.drafts.get(row)
+        return decode_draft(draft) if draft else True
 
 
 def feed(manager: WindowManager, events: list[tuple[Key, str, int, dict[str, float]]]) -> list[Outcome]:
@@ -179,10 +186,6 @@ def test_the_oracle_is_not_asked_about_windows_this_instance_emitted_itself() ->
     assert complete.results["t"].count == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit (docs/pipeline.md, Restarts): a provisional row stored before a restart is taken as complete",
-)
 def test_an_on_time_event_after_a_restart_joins_a_window_an_idle_timeout_closed_before_it() -> None:
     """A stall closes A's window early (provisional: stored with a1, a1 acked), the worker dies, and a2 (on time:
     the watermark never moved) arrives at the fresh instance. The final row should count a1 and a2."""
@@ -199,6 +202,65 @@ def test_an_on_time_event_after_a_restart_joins_a_window_an_idle_timeout_closed_
     after = feed(fresh, [(A, "a2", T0 + 3_000, {"t": 2.0}), (A, "a3", T0 + 16_000, {"t": 3.0})])
     store.persist(after)
     assert store.rows[(A, 10, T0, "t")] == (2, 3.0)
+
+
+def stalled_then_restarted(store: DictStore) -> WindowManager:
+    """a1, a2 counted; a stall closes the window early (a provisional row with its draft is stored and both
+    tuples are acked); the worker dies. Returns the fresh instance, recovering from `store`."""
+    clock = ManualClock()
+    first = WindowManager(TWO, clock)
+    outcomes = feed(first, [(A, "a1", T0 + 1_000, {"t": 1.0}), (A, "a2", T0 + 2_000, {"t": 2.0, "u": 5.0})])
+    clock.advance(TWO.idle_timeout_s)
+    outcomes.append(first.on_tick())
+    store.persist(outcomes)
+    assert set(store.drafts) == {(A, n, T0, m) for n in (10, 60) for m in "tu"}
+    assert {"a1", "a2"} <= released(outcomes)
+    fresh = WindowManager(TWO, ManualClock())
+    fresh.recover_from(store.oracle, 180.0)
+    return fresh
+
+
+def test_a_redelivery_after_a_restart_counts_once_in_a_window_stored_with_a_draft() -> None:
+    """a2 is re-delivered (acked, but past the committed offset) with a3 on time: the rows go on from the
+    drafts, a2 counts once, and the final emit clears the drafts."""
+    store = DictStore()
+    fresh = stalled_then_restarted(store)
+    after = feed(
+        fresh,
+        [
+            (A, "a2", T0 + 2_000, {"t": 2.0, "u": 5.0}),
+            (A, "a3", T0 + 4_000, {"t": 4.0}),
+            (A, "a4", T0 + 70_000, {"t": 9.0}),  # every window of a1-a3 is final
+        ],
+    )
+    store.persist(after)
+    assert store.rows[(A, 10, T0, "t")] == (3, 7.0)
+    assert store.rows[(A, 10, T0, "u")] == (1, 5.0)
+    assert store.rows[(A, 60, T0, "t")] == (3, 7.0)
+    assert all(store.drafts[(A, n, T0, m)] == "" for n in (10, 60) for m in "tu")
+
+
+def test_a_provisional_window_the_watermark_passes_is_written_again_without_its_draft() -> None:
+    """Idle close (draft), then a newer event makes the window final without reopening it: its row is emitted
+    again (a re-emit anchored to that event) with the draft cleared, so a fresh instance takes it as complete."""
+    store = DictStore()
+    clock = ManualClock()
+    first = WindowManager(SETTINGS, clock)
+    outcomes = feed(first, [(A, "a1", T0 + 1_000, {"t": 1.0})])
+    clock.advance(SETTINGS.idle_timeout_s)
+    outcomes.append(first.on_tick())
+    later = first.add(A, "a2", T0 + 30_000, {"t": 2.0}, "a2")  # watermark T0 + 25 s: [T0, T0 + 10 s) is final
+    assert [w.clears_draft for w in later.reemitted] == [True]
+    assert later.reemitted[0].draft is None and later.reemitted[0].results["t"].count == 1
+    store.persist([*outcomes, later])
+    assert store.drafts[(A, 10, T0, "t")] == ""
+    fresh = WindowManager(SETTINGS, ManualClock())
+    fresh.recover_from(store.oracle, 180.0)
+    # a replay of a1 after the restart: the row is complete, nothing is counted or emitted again
+    replay = fresh.add(A, "a1", T0 + 1_000, {"t": 1.0}, "r1")
+    assert replay.stored and replay.released == ["r1"]
+    store.persist([replay, fresh.flush()])
+    assert store.rows[(A, 10, T0, "t")] == (1, 1.0)
 
 
 def test_events_past_every_stored_window_skip_the_questions_and_count_the_same() -> None:
@@ -233,3 +295,12 @@ def test_events_past_every_stored_window_skip_the_questions_and_count_the_same()
     assert rows_clear.rows == rows_always.rows
     assert len(asked_clear.asked) < len(asked_always.asked)
     assert not any(start >= T0 + 60_000 for (_, _, start, _) in asked_clear.asked)
+
+
+def test_a_draft_survives_its_text_exactly_and_anything_else_is_refused() -> None:
+    values = [0.1, 1e-310, -0.0, 2.0**60, 1 / 3]
+    ids, back = decode_draft(encode_draft({"b", "a"}, values))
+    assert ids == ["a", "b"] and [v.hex() for v in back] == [v.hex() for v in values]
+    for bad in ('{"a": 1}', "[[1], [2.0]]", '[["a"], ["x"]]', '[["a"]]', '[["a"], [true]]'):
+        with pytest.raises(ValueError, match="metric_windows.draft"):
+            decode_draft(bad)

@@ -80,28 +80,6 @@ def parse_executors(values: tuple[str, ...], components: Mapping[str, int]) -> d
     return out
 
 
-def idle_note(conf: Mapping[str, Any], wait_secs: int | None) -> str | None:
-    """A warning when the rebalance pause is not shorter than the topology's window idle timeout: windows the
-    pause closes early are stored, and a restarted task takes such a row for complete (docs/pipeline.md,
-    Restarts), so events of those windows after the rebalance would be missing from the rows."""
-    from squall.config import PIPELINE_CONF_KEY
-
-    section = conf.get(PIPELINE_CONF_KEY)
-    windows = section.get("windows") if isinstance(section, Mapping) else None
-    if not isinstance(windows, Mapping):
-        return None
-    idle = float(windows.get("idle_timeout_s", 2))
-    wait = float(conf.get("topology.message.timeout.secs", 30) if wait_secs is None else wait_secs)
-    if wait < idle:
-        return None
-    return (
-        f"the rebalance pauses the spouts for {wait:g} s, not less than pipeline.windows.idle_timeout_s "
-        f"({idle:g} s): windows of devices the pause makes look idle close early, and after the workers restart "
-        "those early rows are taken as complete (docs/pipeline.md, Restarts). Pass -w below the idle timeout, "
-        "or raise the idle timeout, to keep every row exact"
-    )
-
-
 @storm.command()
 @click.argument("name")
 @click.option("-e", "--environment", "env", default=None, help="config.json env whose nimbus to ask.")
@@ -155,10 +133,6 @@ def rebalance(
     client, topo_id = _running(name, env)
     tasks = nimbus.task_counts(client, topo_id)
     counts = parse_executors(executors, tasks)
-    conf = nimbus.topology_conf(client, topo_id)
-    note = idle_note(conf, wait_secs)
-    if note:
-        click.echo(f"warning: {note}", err=True)
     options = RebalanceOptions(wait_secs=wait_secs, num_workers=workers, num_executors=counts or None)
     client.rebalance(name, options)
     what = [f"{workers} worker(s)"] if workers else []

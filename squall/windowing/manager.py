@@ -22,10 +22,13 @@ Rules (documented in docs/pipeline.md, reproduced independently by squall.pipeli
   instead of being dead-lettered as late. Closed windows are kept for `retain_closed_s` of processing time on
   the clock (the windowed bolt uses the replay horizon: 4 message timeouts by default, WindowSettings.replay_horizon).
 - Recovery (`recover_from`): a fresh instance does not know which windows a previous one closed and stored.
-  During a horizon after its start it asks the store about each (window, metric) before counting; a stored
-  row is complete (written once, at close), so that metric is not counted again there. An event all of whose
-  windows are stored is released at once (`Outcome.stored`). A replay of a committed-offset tail thus never
-  overwrites a complete row with a partial one.
+  During a horizon after its start it asks the store about each (window, metric) before counting; a row stored
+  by a final close is complete, so that metric is not counted again there. An event all of whose windows are
+  stored is released at once (`Outcome.stored`). A replay of a committed-offset tail thus never overwrites a
+  complete row with a partial one. A provisional close (idle, eviction) emits the window with its values
+  (`ClosedWindow.draft`): its row carries a draft of the event ids and values, and a fresh instance goes on from
+  it (`Draft`). The final emit clears it (`clears_draft`); a provisional window the watermark passes without
+  reopening is emitted again, in `reemitted`, to clear it.
 - Bounded memory (`WindowSettings.max_keys`, `max_closed_windows`), whatever the number of keys:
   - At most `max_keys` keys are live (watermark, open windows). A new key past it evicts the least recently
     active one as if it went idle: its open windows close provisionally (emitted, their tuples released) and

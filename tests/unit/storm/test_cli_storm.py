@@ -8,8 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from squall.cli.main import cli
-from squall.cli.storm import format_info, idle_note, parse_executors
-from squall.config import PIPELINE_CONF_KEY
+from squall.cli.storm import format_info, parse_executors
 from squall.errors import ConfigError
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "storm_project"
@@ -47,11 +46,3 @@ def test_rebalance_without_nimbus_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     res = CliRunner().invoke(cli, ["storm", "rebalance", "passthrough", "-e", "local", "-n", "2"])
     assert res.exit_code == 2
     assert "envs.local.nimbus" in res.output
-
-
-def test_rebalance_warns_when_its_pause_outlasts_the_window_idle_timeout() -> None:
-    conf = {"topology.message.timeout.secs": 90, PIPELINE_CONF_KEY: {"windows": {"idle_timeout_s": 2}}}
-    note = idle_note(conf, None)  # Storm's default wait: the message timeout
-    assert note is not None and "90 s" in note and "idle_timeout_s (2 s)" in note and "-w" in note
-    assert idle_note(conf, 1) is None
-    assert idle_note({"topology.message.timeout.secs": 90}, 5) is None  # not the reference pipeline

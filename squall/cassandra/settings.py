@@ -42,6 +42,9 @@ class CassandraSettings:
     # or "replica_set" (rows whose partitions live on the same replicas: the coordinator is one of them, so the
     # batch fans out to no extra node; far fewer requests when rows are spread over many partitions).
     batch_rows: int = 50
+    # A batch also closes before it holds more than this many KiB of values (a row larger goes alone): Cassandra
+    # refuses a batch over `batch_size_fail_threshold` (50 KiB by default), and would refuse it on every replay.
+    batch_max_kib: int = 40
     batch_grouping: str = "replica_set"
     consistency: str = "LOCAL_QUORUM"
     request_timeout_s: float = 10.0
@@ -121,7 +124,7 @@ class CassandraSettings:
                     raise ConfigError(
                         where, f"{value!r} is not a protocol version", "use 3, 4, 5, or 0 to negotiate"
                     )
-            elif key in ("port", "max_in_flight", "batch_rows"):
+            elif key in ("port", "max_in_flight", "batch_rows", "batch_max_kib"):
                 if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                     raise ConfigError(where, f"{value!r} is not valid", "use an integer >= 1")
             elif key in ("request_timeout_s", "connect_timeout_s", "reconnect_max_s"):

@@ -155,9 +155,11 @@ class CassandraStore:
         one request and no extra hop). Returns one Future per record, shared by the records of a batch."""
         check_kind(kind)
         binder, size, limit = self._binders[kind], PARTITION_KEY_SIZE[kind], self.settings.batch_rows
+        max_bytes = self.settings.batch_max_kib * 1024
         by_replicas = self.settings.batch_grouping == "replica_set"
         groups: dict[Any, list[int]] = {}
         bound: list[Any] = []
+        weights: list[int] = []
         write_time = (
             self._write_time()
         )  # one per call: its rows of one key are equal (persisting keeps a window's last emit)
@@ -165,14 +167,14 @@ class CassandraStore:
             values = bind_values(kind, record)
             statement = binder.bind((*values, write_time))
             bound.append(statement)
+            weights.append(_weight(values))
             key: Any = values[:size]
             if by_replicas:
                 key = self._replica_key(key, statement)
             groups.setdefault(key, []).append(i)
         futures: list[Future[None] | None] = [None] * len(records)
         for indexes in groups.values():
-            for lo in range(0, len(indexes), limit):
-                chunk = indexes[lo : lo + limit]
+            for chunk in _chunks(indexes, weights, limit, max_bytes):
                 if len(chunk) == 1:
                     statement = bound[chunk[0]]
                 else:
@@ -414,6 +416,28 @@ class CassandraStore:
 
 
 WindowKey = tuple[str, str, str, int, int]
+
+
+def _weight(values: tuple[Any, ...]) -> int:
+    """About how many bytes a row's values take in a batch: text and blobs by length, anything else 16."""
+    return sum(len(v) if isinstance(v, str | bytes) else 16 for v in values)
+
+
+def _chunks(indexes: list[int], weights: list[int], rows: int, max_bytes: int) -> list[list[int]]:
+    """`indexes` in order, cut into batches of at most `rows` rows and `max_bytes` of values (a heavier row alone)."""
+    out: list[list[int]] = []
+    chunk: list[int] = []
+    held = 0
+    for i in indexes:
+        weight = weights[i]
+        if chunk and (len(chunk) == rows or held + weight > max_bytes):
+            out.append(chunk)
+            chunk, held = [], 0
+        chunk.append(i)
+        held += weight
+    if chunk:
+        out.append(chunk)
+    return out
 
 
 def _window(r: Any) -> WindowResult:

@@ -9,11 +9,14 @@ config.json `pipeline.windows`:
       "sketch_relative_accuracy": 0.01,
       "max_keys": 100000,
       "max_closed_windows": 200000,
+      "max_draft_events": 10000,
       "replay_horizon_s": null
     }
 
 `max_keys` bounds the (tenant, device) pairs whose state (watermark, open windows) is kept and
 `max_closed_windows` the emitted windows kept for re-deliveries; docs/pipeline.md says what happens past them.
+`max_draft_events` bounds the draft a window closed early stores beside its row (squall.windowing.drafts): a
+window that counted more events stores none, and a restarted task takes its row for complete.
 `replay_horizon_s` is how long a replay may come after a window closed or a task started (closed windows are kept,
 and a restarted task asks the store, for that long); null: 4 x `topology.message.timeout.secs`.
 """
@@ -35,11 +38,13 @@ KEYS = (
     "sketch_relative_accuracy",
     "max_keys",
     "max_closed_windows",
+    "max_draft_events",
     "replay_horizon_s",
 )
 DEFINITION_KEYS = ("type", "length_s", "slide_s")
 DEFAULT_MAX_KEYS = 100_000
 DEFAULT_MAX_CLOSED_WINDOWS = 200_000
+DEFAULT_MAX_DRAFT_EVENTS = 10_000  # a draft of about 60 bytes an event: at most ~600 KB beside one row
 REPLAY_TIMEOUTS = 4  # default replay horizon, in message timeouts
 MAX_SECONDS = 366 * 86_400  # a year: longer windows, lateness or idle timeouts are certainly a unit mistake
 DEFAULT_DEFINITIONS: list[dict[str, Any]] = [
@@ -93,6 +98,8 @@ class WindowSettings:
     # the oldest forgotten past it
     max_keys: int = DEFAULT_MAX_KEYS
     max_closed_windows: int = DEFAULT_MAX_CLOSED_WINDOWS
+    # events a window closed early may have counted and still store a draft of them (0: no drafts)
+    max_draft_events: int = DEFAULT_MAX_DRAFT_EVENTS
     # seconds of processing time a replay may come after a close or a start (None: REPLAY_TIMEOUTS x the
     # topology's message timeout)
     replay_horizon_s: float | None = None
@@ -180,6 +187,9 @@ def parse_window_settings(section: Mapping[str, Any] | None) -> WindowSettings:
         max_keys=checks.integer(section.get("max_keys", DEFAULT_MAX_KEYS), f"{SECTION}.max_keys", 1),
         max_closed_windows=checks.integer(
             section.get("max_closed_windows", DEFAULT_MAX_CLOSED_WINDOWS), f"{SECTION}.max_closed_windows", 1
+        ),
+        max_draft_events=checks.integer(
+            section.get("max_draft_events", DEFAULT_MAX_DRAFT_EVENTS), f"{SECTION}.max_draft_events", 0
         ),
         replay_horizon_s=None
         if section.get("replay_horizon_s") is None

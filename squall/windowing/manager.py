@@ -662,6 +662,7 @@ class WindowManager:
             released = outcome.released
             retained = self._closed
             watermark_now = state.watermark
+            max_draft = self.settings.max_draft_events
             for window in due:
                 wkey = (window.rank, window.start)
                 del open_windows[wkey]
@@ -669,10 +670,15 @@ class WindowManager:
                 if final:
                     draft = None
                     clears = window.drafted
-                else:  # provisional: the row carries what a fresh instance needs to go on from it
+                elif len(window.event_ids) <= max_draft:
+                    # provisional: the row carries what a fresh instance needs to go on from it
                     draft = {m: list(v) for m, v in window.metrics.items()}
                     clears = False
                     window.drafted = True
+                else:  # too many events for a draft: the row is stored as complete (docs/pipeline.md, Restarts)
+                    draft = None
+                    clears = window.drafted
+                    window.drafted = False
                 closed = ClosedWindow(
                     key,
                     window.definition,

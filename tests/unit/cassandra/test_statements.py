@@ -64,3 +64,34 @@ def test_timestamped_insert_binds_the_write_time_last() -> None:
     cql = timestamped_insert_cql("ks", "window")
     assert cql.startswith(insert_cql("ks", "window")) and cql.endswith(" USING TIMESTAMP ?")
     assert cql.count("?") == insert_cql("ks", "window").count("?") + 1
+
+
+def test_batches_close_at_the_row_limit_or_the_byte_limit_and_a_heavy_row_goes_alone() -> None:
+    from squall.cassandra.store import _chunks, _weight
+
+    assert _weight(("acme", b"xy", 3, 2.5)) == 4 + 2 + 16 + 16
+    weights = [100, 100, 100, 5_000, 100, 100, 100, 100]
+    indexes = list(range(len(weights)))
+    assert _chunks(indexes, weights, 3, 1_000) == [[0, 1, 2], [3], [4, 5, 6], [7]]
+    assert _chunks(indexes, weights, 50, 1_000) == [[0, 1, 2], [3], [4, 5, 6, 7]]
+    assert _chunks([], weights, 3, 1_000) == []
+
+
+def test_a_window_row_without_a_draft_leaves_the_stored_one_and_an_empty_one_clears_it() -> None:
+    from cassandra.query import UNSET_VALUE
+
+    from squall.cassandra.statements import bind_values, insert_cql
+    from squall.pipeline.model import WindowResult
+
+    row = WindowResult("acme", "d1", "t", 10, 0, 10_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    assert "draft" in insert_cql("ks", "window")
+    assert bind_values("window", row)[-1] is UNSET_VALUE
+    assert (
+        bind_values(
+            "window",
+            WindowResult(
+                *bind_values("window", row)[:4], 0, 10_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, draft=""
+            ),
+        )[-1]
+        == ""
+    )

@@ -301,6 +301,7 @@ class WindowManager:
             for window in due:
                 del state.open[(window.definition, window.start)]
                 final = window.end <= state.watermark
+                drafts = not final and len(window.event_ids) <= self.settings.max_draft_events
                 closed = ClosedWindow(
                     key=key,
                     definition=window.definition,
@@ -312,11 +313,11 @@ class WindowManager:
                     },
                     tokens=tuple(window.tokens),
                     event_ids=frozenset(window.event_ids),
-                    draft=None if final else {m: list(v) for m, v in window.metrics.items()},
-                    clears_draft=final and window.drafted,
+                    draft=None if not drafts else {m: list(v) for m, v in window.metrics.items()},
+                    clears_draft=not drafts and window.drafted,
                 )
                 if not final:
-                    window.drafted = True
+                    window.drafted = drafts
                 outcome.closed.append(closed)
                 if final:
                     window.metrics = {}  # only the ids are needed to recognise re-deliveries

@@ -163,6 +163,23 @@ def test_the_engine_matches_its_reference_operation_by_operation(
     st.lists(st.sampled_from(DEFINITIONS), min_size=1, max_size=3, unique=True),
     st.one_of(st.none(), st.integers(0, 5)),
 )
+def test_windows_past_the_draft_limit_store_no_draft_in_both_engines(
+    script: list[Any], definitions: list[Any], oracle_seed: int | None
+) -> None:
+    """max_draft_events 1: a window closed early with two events or more stores no draft, and one that had a
+    draft clears it."""
+    small = WindowSettings(tuple(definitions), 2_000, 2.0, 0.01, max_draft_events=1)
+    assert run(WindowManager, script, definitions, oracle_seed, small) == run(
+        ref.WindowManager, script, definitions, oracle_seed, small
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ops,
+    st.lists(st.sampled_from(DEFINITIONS), min_size=1, max_size=3, unique=True),
+    st.one_of(st.none(), st.integers(0, 5)),
+)
 def test_bounds_that_are_never_reached_change_nothing(
     script: list[Any], definitions: list[Any], oracle_seed: int | None
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from streamparse import Stream
 
+from squall.pipeline.collector import tune_collector
 from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.model import DAY_MS, Store
 from squall.pipeline.settings import PipelineSettings
@@ -60,6 +61,7 @@ class AggregateBolt(WindowedBolt):
         self.lates = Letters(self, "late")
         self.longest_ms = max(d.length_ms for d in self.window_settings.definitions)
         self.windows.recover_from(self.stored, self.window_settings.replay_horizon(timeout), self.clear)
+        tune_collector()
 
     def _open_store(self) -> Store:
         """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""

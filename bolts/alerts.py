@@ -13,6 +13,7 @@ from typing import Any
 from streamparse import Bolt, Stream
 
 from squall.pipeline.alerting import AlertEngine
+from squall.pipeline.collector import tune_collector
 from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.persisting import WriteWindow
@@ -28,6 +29,7 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
+        tune_collector()
         # pipeline.windows.max_keys bounds both engines' per-device state
         self.engine = AlertEngine(settings.alerts.rules, max_keys=settings.windows.max_keys)
         self.publisher = AlertPublisher(settings)

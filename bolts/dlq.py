@@ -16,6 +16,7 @@ from typing import Any
 
 from streamparse import Bolt
 
+from squall.pipeline.collector import tune_collector
 from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.dead_letters import processing_error
 from squall.pipeline.persisting import WriteWindow
@@ -31,6 +32,7 @@ class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
+        tune_collector()
         self.publisher = DeadLetterPublisher(settings)
         limit = settings.dlq.max_in_flight
         self.sends = WriteWindow(limit, self.ack, self._failed, self.publisher.timeout_s)

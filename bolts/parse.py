@@ -13,6 +13,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
+from squall.pipeline.collector import tune_collector
 from squall.pipeline.dead_letters import coordinates, invalid_values, processing_error
 from squall.pipeline.model import DeadLetter
 from squall.pipeline.parse import Parser
@@ -35,6 +36,7 @@ class ParseBolt(Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         settings = from_conf(conf)
+        tune_collector()
         self.parser = Parser(settings)
         self.shards = shards_for(settings, ctx)
         self.binary = packs_binary(self)

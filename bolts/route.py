@@ -8,6 +8,7 @@ from typing import Any
 
 from streamparse import Bolt, Stream
 
+from squall.pipeline.collector import tune_collector
 from squall.pipeline.dead_letters import invalid_values
 from squall.pipeline.routing import STREAMS, route_fields
 from squall.pipeline.settings import from_conf
@@ -26,6 +27,7 @@ class RouteBolt(Bolt):  # type: ignore[misc]
 
     def initialize(self, conf: dict[str, Any], ctx: dict[str, Any]) -> None:
         self.rules = from_conf(conf).routing.rules
+        tune_collector()
         self.binary = packs_binary(self)
         self.letters = Letters(self)
 

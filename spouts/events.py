@@ -26,6 +26,7 @@ from typing import Any
 
 from streamparse import Spout
 
+from squall.pipeline.collector import tune_collector
 from squall.pipeline.dead_letters import digest
 from squall.pipeline.settings import from_conf
 from squall.pipeline.sources import check_source_settings, make_source
@@ -41,6 +42,7 @@ class EventSpout(Spout):  # type: ignore[misc]
         task_id = int(context.get("taskid", 0))
         index = task_ids.index(task_id) if task_id in task_ids else 0
         settings = from_conf(stormconf)
+        tune_collector()
         check_source_settings(settings, stormconf, max(1, len(task_ids)))
         self.batch_size = settings.spout.batch_size
         self.max_payload = settings.parse.max_payload_bytes

@@ -10,8 +10,9 @@ garbage collector off while timing (as timeit does):
   nothing: every new (window, metric) is asked once);
 - emit_windows: AggregateBolt.emit_windows turning the closed windows of window_add into `records` tuples
   (per event, the windows' rows spread over the events that fed them);
-- alerts: what AlertsBolt does per event dict of a batch: `AlertEngine.evaluate_dict(data)` where the engine has
-  it, else `evaluate(event_from_dict(data))`, with config.json's rules;
+- alerts: what AlertsBolt does per event of a batch: `AlertEngine.evaluate_fields(fields)` (positional entries),
+  `evaluate_dict(data)` on trees whose entries carry dicts, else `evaluate(event_from_dict(data))`, with
+  config.json's rules;
 - alerts_event: `AlertEngine.evaluate(Event)` on already decoded events;
 - dedup: parse's `Deduplicator.check` for every valid event (a fresh one per run, the default horizon);
 - dedup_tenants: the same with every event given one of 50,000 tenants (the memory was per tenant before).
@@ -110,9 +111,12 @@ def emit_run(windows: list[ClosedWindow]) -> float:
     return time.perf_counter() - t0
 
 
-def alerts_run(rules: Any, entries: list[dict[str, Any]]) -> float:
+def alerts_run(rules: Any, entries: list[Any]) -> float:
+    """The batch entries' events (positional fields, or dicts on trees that carry dicts) through the engine as
+    AlertsBolt hands them over."""
     engine = AlertEngine(rules)
-    fast = getattr(engine, "evaluate_dict", None)
+    positional = bool(entries) and not isinstance(entries[0], dict)
+    fast = getattr(engine, "evaluate_fields" if positional else "evaluate_dict", None)
     t0 = time.perf_counter()
     if fast is not None:
         for data in entries:

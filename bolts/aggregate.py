@@ -13,7 +13,7 @@ from streamparse import Stream
 
 from squall.pipeline.collector import tune_collector
 from squall.pipeline.dead_letters import invalid_values
-from squall.pipeline.model import DAY_MS, Store
+from squall.pipeline.model import DAY_MS, DEVICE_ID, EVENT_ID, METRICS, TENANT, TS, Store
 from squall.pipeline.settings import PipelineSettings
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import (
@@ -142,8 +142,8 @@ class AggregateBolt(WindowedBolt):
         for entry in entries:
             try:
                 event = entry[0]
-                tenant, device_id, ts = event["tenant"], event["device_id"], int(event["ts"])
-                metrics = event["metrics"]
+                tenant, device_id, ts = event[TENANT], event[DEVICE_ID], int(event[TS])
+                metrics = event[METRICS]
             except Exception:  # noqa: BLE001 - extract dead-letters it
                 continue
             day = ts // DAY_MS
@@ -197,13 +197,13 @@ class AggregateBolt(WindowedBolt):
             self.read_metrics, self.stored_until = {}, {}
         for entry in entries:
             try:
-                event = entry[0]
+                event = entry[0]  # the event's fields, EVENT_KEYS order
                 source = entry[1]  # [topic, partition, offset]: a replay is judged in its partition's order
                 yield (
-                    (event["tenant"], event["device_id"]),
-                    event["event_id"],
-                    int(event["ts"]),
-                    event["metrics"],
+                    (event[TENANT], event[DEVICE_ID]),
+                    event[EVENT_ID],
+                    int(event[TS]),
+                    event[METRICS],
                     entry,
                     ((source[0], source[1]), int(source[2])),
                 )

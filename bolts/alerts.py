@@ -38,7 +38,7 @@ class AlertsBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.letters = Letters(self)
 
     def process(self, tup: Any) -> None:
-        evaluate = self.engine.evaluate_dict
+        evaluate = self.engine.evaluate_fields
         alerts = []
         for entry in unpack_batch(tup.values[1]):
             try:

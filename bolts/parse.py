@@ -76,11 +76,21 @@ class ParseBolt(Bolt):  # type: ignore[misc]
         payload = message[1]
         outcome = self.parser.entry(payload if type(payload) is bytes else text_to_bytes(payload), source)
         if type(outcome) is dict:
-            shard = shard_of(outcome["tenant"], outcome["device_id"], self.shards)
+            tenant, device_id = outcome["tenant"], outcome["device_id"]
+            shard = shard_of(tenant, device_id, self.shards)
             entries = by_shard.get(shard)
             if entries is None:
                 entries = by_shard[shard] = []
-            entries.append([outcome, [topic, partition, offset]])  # as tuples.event_entry lays it out
+            fields = [  # the event's fields in EVENT_KEYS order, as tuples.event_entry lays them out
+                tenant,
+                device_id,
+                outcome["event_id"],
+                outcome["ts"],
+                outcome["type"],
+                outcome["metrics"],
+                outcome["attrs"],
+            ]
+            entries.append([fields, [topic, partition, offset]])
         elif outcome is not None:
             self.emit_dead_letter(outcome)
 

@@ -17,7 +17,7 @@ from streamparse import Bolt
 from squall.clock import SystemClock
 from squall.pipeline.confirming import AckOnConfirm
 from squall.pipeline.dead_letters import coordinates, event_payload, processing_error
-from squall.pipeline.model import DeadLetter
+from squall.pipeline.model import DeadLetter, event_of
 from squall.pipeline.persisting import WriteWindow, write_tuples
 from squall.pipeline.settings import from_conf
 from squall.pipeline.stores import make_store
@@ -49,7 +49,7 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
                 try:
                     records.append(record_from_values("event", entry[0]))
                 except Exception as exc:  # noqa: BLE001 - one event never stops the stream
-                    letters.append(self._letter(exc, entry[0], entry[1]))
+                    letters.append(self._letter(exc, event_of(entry[0]), entry[1]))
         else:
             kind = tup.values[0]
             records = []

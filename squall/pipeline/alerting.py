@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,6 +210,10 @@ class AlertEngine:
             data["metrics"],
             True,
         )
+
+    def evaluate_fields(self, fields: Sequence[Any]) -> list[Alert]:
+        """`evaluate_dict` of a batch entry's positional event fields (squall.pipeline.model.EVENT_KEYS order)."""
+        return self._run(fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], True)
 
     def _run(
         self,

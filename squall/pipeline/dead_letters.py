@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from squall.pipeline.model import DeadLetter
+from squall.pipeline.model import DeadLetter, event_of
 
 Source = tuple[str, int, int]
 DETAIL_CHARS = 500
@@ -76,13 +76,13 @@ def processing_error(
 
 
 def invalid_values(component: str, exc: BaseException, entry: Any) -> list[Any]:
-    """An `invalid` stream letter (an item of INVALID_FIELDS' `letters`) for a batch entry ([event dict, source])
-    that failed in `component` past parse: the payload is the normalised event."""
+    """An `invalid` stream letter (an item of INVALID_FIELDS' `letters`) for a batch entry ([event fields, source])
+    that failed in `component` past parse: the payload is the normalised event (its dict form)."""
     event, source = _entry_parts(entry)
     return [
         processing_error_reason(component, exc),
         processing_error_detail(exc),
-        event_payload(event),
+        event_payload(event_of(event)),
         list(source),
     ]
 

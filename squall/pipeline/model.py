@@ -43,6 +43,33 @@ def event_dict(event: Event) -> dict[str, Any]:
     }
 
 
+# An event's fields in the order batch entries carry them (squall.pipeline.tuples: [event fields, source]), with
+# their indices: a list unpacks in about half the time of the same dict (no key strings to rebuild per event).
+EVENT_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Event))
+TENANT, DEVICE_ID, EVENT_ID, TS, TYPE, METRICS, ATTRS = range(len(EVENT_KEYS))
+
+
+def event_fields(data: Any) -> list[Any]:
+    """An event's dict form (`Event.to_dict()`) as the positional list a batch entry carries."""
+    return [
+        data["tenant"],
+        data["device_id"],
+        data["event_id"],
+        data["ts"],
+        data["type"],
+        data["metrics"],
+        data["attrs"],
+    ]
+
+
+def event_of(values: Any) -> Any:
+    """The dict form of a batch entry's event fields (`event_fields` reversed); a value that is not such a list (a
+    dict form already, or a broken entry being dead-lettered) is returned as it is."""
+    if isinstance(values, (list, tuple)) and len(values) == len(EVENT_KEYS):
+        return dict(zip(EVENT_KEYS, values, strict=True))
+    return values
+
+
 @dataclass(frozen=True)
 class WindowResult:
     """One closed window. Key: (tenant, device_id, metric, window_s, window_start)."""

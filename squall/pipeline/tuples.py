@@ -6,8 +6,8 @@ bytes as latin-1 strings (lossless: every byte maps to one code point).
 Micro-batches (docs/pipeline.md, "Tuples carry micro-batches"): one multilang hop costs tens of microseconds
 whatever the tuple holds, so the hot streams carry lists. The spout emits one tuple per Kafka partition and
 `next_tuple` (`messages` = [[offset, payload], ...], its own msg id, acked/failed as a whole); parse re-groups
-the valid events by `shard` = a stable hash of (tenant, device_id) (`events` = [[event, source], ...] in
-arrival order), so a fields grouping on `shard` keeps every event of a device on one task, in order, exactly as
+the valid events by `shard` = a stable hash of (tenant, device_id) (`events` = [[event fields, source], ...] in
+arrival order, the event's fields positional in EVENT_KEYS order), so a fields grouping on `shard` keeps every event of a device on one task, in order, exactly as
 a fields grouping on (tenant, device_id) does. Window and alert results travel as `records` lists.
 Dead letters (invalid, late) stay one per tuple: they are rare and each carries its own bytes and reason.
 
@@ -30,11 +30,13 @@ from typing import Any
 import msgpack
 
 from squall.pipeline.events import event_from_dict
-from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult, event_dict
+from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult, event_of
 from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 
 SPOUT_FIELDS = ["topic", "partition", "messages"]  # messages = packed [[offset, payload bytes], ...]
-BATCH_FIELDS = ["shard", "events"]  # events = packed [[event dict, [topic, partition, offset]], ...]
+# events = packed [[event fields, [topic, partition, offset]], ...]; event fields = [tenant, device_id, event_id,
+# ts, type, metrics, attrs] (squall.pipeline.model.EVENT_KEYS)
+BATCH_FIELDS = ["shard", "events"]
 # Dead letters travel as one packed list per input tuple (most tuples have none; a parse batch has a few):
 # letters = packed [[reason, detail, payload bytes, [topic, partition, offset]], ...]
 INVALID_FIELDS = ["letters"]
@@ -121,15 +123,16 @@ def source_of(values: Any) -> tuple[str, int, int]:
 
 
 def event_entry(event: Event, source: tuple[str, int, int]) -> list[Any]:
-    """One event of a batch: [event dict, [topic, partition, offset]] (`event_dict`: the freshly parsed event is
-    not reused)."""
-    return [event_dict(event), list(source)]
+    """One event of a batch: [event fields, [topic, partition, offset]] (the fields in EVENT_KEYS order; the
+    metrics and attrs dicts are shared: the freshly parsed event is not reused)."""
+    fields = [event.tenant, event.device_id, event.event_id, event.ts, event.type, event.metrics, event.attrs]
+    return [fields, list(source)]
 
 
 def late_values(entry: list[Any], watermark: int) -> list[Any]:
-    """A late event's item of a LATE_FIELDS batch, from its batch entry."""
-    data, source = entry
-    return [data["tenant"], data["device_id"], data, source, watermark]
+    """A late event's item of a LATE_FIELDS batch (the event in its dict form), from its batch entry."""
+    fields, source = entry
+    return [fields[0], fields[1], event_of(fields), source, watermark]
 
 
 class Letters:
@@ -184,8 +187,8 @@ def record_values(kind: str, records: list[Record]) -> list[Any]:
 
 
 def record_from_values(kind: str, data: dict[str, Any]) -> Record:
-    if kind == "event":
-        return event_from_dict(data)
+    if kind == "event":  # a dict form, or a batch entry's positional fields (the archive stream)
+        return event_from_dict(data if isinstance(data, Mapping) else event_of(data))
     if kind == "window":
         return WindowResult(**data)
     if kind == "alert":

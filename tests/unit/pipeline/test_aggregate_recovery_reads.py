@@ -41,7 +41,7 @@ def bolt(store: Store) -> AggregateBolt:
 
 
 def entry(ts: int, **metrics: float) -> list[Any]:
-    return [{"tenant": KEY[0], "device_id": KEY[1], "ts": ts, "metrics": metrics}, ["t", 0, 0]]
+    return [[KEY[0], KEY[1], f"e{ts}", ts, "telemetry", metrics, {}], ["t", 0, 0]]
 
 
 def test_clear_only_past_every_stored_window_and_only_for_metrics_read() -> None:

@@ -16,6 +16,7 @@ from squall.clock import ManualClock
 from squall.errors import ConfigError
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
 from squall.pipeline.dedup import Deduplicator, Seen
+from squall.pipeline.model import event_fields
 from squall.pipeline.parse import Parser
 from squall.pipeline.tuples import BATCH_FIELDS, pack_batch
 from squall.testing import BoltHarness
@@ -143,7 +144,8 @@ def pipeline_conf(tmp_path: Path, **windows: Any) -> dict[str, Any]:
 
 def batch(*devices: str, ts: int = T0 + 1_000) -> list[Any]:
     entries = [
-        [alarm("acme", d, f"{d}-1", 20.0) | {"ts": ts}, ["iot.events", 0, i]] for i, d in enumerate(devices)
+        [event_fields(alarm("acme", d, f"{d}-1", 20.0) | {"ts": ts}), ["iot.events", 0, i]]
+        for i, d in enumerate(devices)
     ]
     return [3, pack_batch(entries, binary=True)]
 

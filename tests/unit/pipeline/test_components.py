@@ -25,6 +25,7 @@ from spouts.events import EventSpout
 from squall.clock import ManualClock
 from squall.errors import ConfigError
 from squall.kafka.dead_letters import decode_dead_letter
+from squall.pipeline.model import event_fields, event_of
 from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.settings import MAX_SHARDS, PipelineSettings
 from squall.pipeline.tuples import (
@@ -75,10 +76,10 @@ OFFSETS = itertools.count()
 
 
 def entry(offset: int | None = None, **change: Any) -> list[Any]:
-    """One event of a batch, as parse emits it: [event dict, source]; by default each new entry is the next
+    """One event of a batch, as parse emits it: [event fields, source]; by default each new entry is the next
     message of partition 0 (the order a test makes them in is the order they were produced in)."""
     event = {**EVENT, "attrs": {}, **change}
-    return [event, ["iot.events", 0, next(OFFSETS) if offset is None else offset]]
+    return [event_fields(event), ["iot.events", 0, next(OFFSETS) if offset is None else offset]]
 
 
 def batch(*entries: list[Any], shard: int = 3) -> list[Any]:
@@ -109,8 +110,8 @@ def test_parse_emits_valid_events_by_shard_and_invalid_ones_with_original_bytes(
     assert shard_of("acme", "d1", DEFAULT_SHARDS) != shard_of("acme", "d2", DEFAULT_SHARDS)
     [d1] = shards[shard_of("acme", "d1", DEFAULT_SHARDS)]
     [d2] = shards[shard_of("acme", "d2", DEFAULT_SHARDS)]
-    assert (d1[0]["event_id"], d1[1]) == ("e1", ["iot.events", 3, 42])
-    assert (d2[0]["device_id"], d2[1]) == ("d2", ["iot.events", 3, 44])
+    assert (event_of(d1[0])["event_id"], d1[1]) == ("e1", ["iot.events", 3, 42])
+    assert (event_of(d2[0])["device_id"], d2[1]) == ("d2", ["iot.events", 3, 44])
     assert [e[1] for e in unpack_batch(valid[-1].values[1])] == [["iot.events", 3, 42]]  # only the replay
     invalid = h.letters()
     assert len(invalid) == 1 and invalid[0][0] == "invalid_json" and invalid[0][2] == raw
@@ -125,7 +126,7 @@ def test_parse_keeps_a_devices_arrival_order_inside_its_shard(tmp_path: Path) ->
     h.process(["iot.events", 0, messages(*payloads)], component="events")
     [out] = h.emits
     assert out.values[0] == 0
-    assert [e[0]["event_id"] for e in unpack_batch(out.values[1])] == ["e0", "e1", "e2", "e3", "e4"]
+    assert [event_of(e[0])["event_id"] for e in unpack_batch(out.values[1])] == ["e0", "e1", "e2", "e3", "e4"]
 
 
 def test_automatic_shards_are_the_least_common_multiple_of_the_topologys_task_counts() -> None:

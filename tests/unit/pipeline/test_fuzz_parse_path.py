@@ -19,6 +19,7 @@ from squall.clock import ManualClock
 from squall.kafka.dead_letters import decode_dead_letter, encode_dead_letter
 from squall.pipeline.alerting import AlertEngine, parse_alert_rules
 from squall.pipeline.dead_letters import event_payload
+from squall.pipeline.model import event_of
 from squall.pipeline.parse import Parser
 from squall.pipeline.routing import parse_rules, route_fields
 from squall.pipeline.sqlite_store import SqliteStore
@@ -71,9 +72,9 @@ def test_any_payload_is_accepted_all_the_way_or_dead_lettered_with_a_reason(
     event = parsed.event
     entry: Any = event_entry(event, source)
     [back] = unpack_batch(pack_batch([entry], binary))
-    assert back == [event.to_dict(), list(source)]
+    assert [event_of(back[0]), back[1]] == [event.to_dict(), list(source)]
     route_fields(event.type, event.tenant, event.metrics, path.rules)
-    path.alerts.evaluate_dict(back[0])
+    path.alerts.evaluate_fields(back[0])
     path.windows.add((event.tenant, event.device_id), event.event_id, event.ts, event.metrics, source)
-    event_payload(back[0]).decode("utf-8")
+    event_payload(event_of(back[0])).decode("utf-8")
     path.store.write("event", event).result(timeout=10)

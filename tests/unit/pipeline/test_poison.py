@@ -24,6 +24,7 @@ from bolts.route import RouteBolt
 from spouts.events import EventSpout
 from squall.clock import ManualClock
 from squall.pipeline import parse as parse_module
+from squall.pipeline.model import event_fields, event_of
 from squall.pipeline.routing import ARCHIVE_RULES
 from squall.pipeline.tuples import (
     BATCH_FIELDS,
@@ -62,7 +63,7 @@ def test_parse_dead_letters_every_poison_class_and_its_batch_mates_go_on(tmp_pat
     tup = h.process(["iot.events", 1, messages(*payloads)], component="events")
     assert h.acked == [tup] and h.failed == [] and h.errors == []
     valid = [e for e in h.emits if e.stream == "default"]
-    events = [item[0]["event_id"] for e in valid for item in unpack_batch(e.values[1])]
+    events = [event_of(item[0])["event_id"] for e in valid for item in unpack_batch(e.values[1])]
     assert events == [f"ok-{i}" for i in range(len(POISON))]
     assert len(h.emitted("invalid")) == 1  # one tuple carries all of a batch's letters
     letters = h.letters()
@@ -85,7 +86,7 @@ def test_an_event_ahead_of_the_wall_clock_by_more_than_the_skew_is_future_ts(tmp
         letter[0] == "future_ts" and "max_future_skew_s 60" in letter[1] and letter[3] == ["iot.events", 0, 2]
     )
     [batch_out] = h.emitted("default")
-    assert [e[0]["event_id"] for e in unpack_batch(batch_out[1])] == ["near"]
+    assert [event_of(e[0])["event_id"] for e in unpack_batch(batch_out[1])] == ["near"]
 
 
 def test_an_unexpected_exception_in_parse_dead_letters_that_message_only(
@@ -107,7 +108,7 @@ def test_an_unexpected_exception_in_parse_dead_letters_that_message_only(
     assert letter[0] == "processing_error:parse:RuntimeError" and "a bug in a decoder" in letter[1]
     assert letter[2] == boom and letter[3] == ["iot.events", 0, 2]
     [out] = h.emitted("default")
-    assert [e[0]["event_id"] for e in unpack_batch(out[1])] == ["ok-1", "ok-3"]
+    assert [event_of(e[0])["event_id"] for e in unpack_batch(out[1])] == ["ok-1", "ok-3"]
 
 
 def test_an_oversized_message_travels_and_is_dead_lettered_as_prefix_size_and_digest(tmp_path: Path) -> None:
@@ -163,7 +164,10 @@ class ManualAggregate(AggregateBolt):
 def test_aggregate_dead_letters_an_event_it_cannot_read_and_windows_the_rest(tmp_path: Path) -> None:
     h = BoltHarness(ManualAggregate, conf(tmp_path), inputs={("route", "telemetry"): BATCH_FIELDS})
     telemetry = {"component": "route", "stream": "telemetry"}
-    broken = [{**entry()[0], "event_id": "e2", "ts": "not a time"}, ["iot.events", 0, 2]]
+    broken = [
+        event_fields({**EVENT, "attrs": {}, "event_id": "e2", "ts": "not a time"}),
+        ["iot.events", 0, 2],
+    ]
     h.process(batch(entry(), broken, entry(event_id="e3", ts=T0 + 12_500)), **telemetry)
     [letter] = h.letters()
     assert letter[0] == "processing_error:aggregate:ValueError" and letter[3] == broken[1]
@@ -173,12 +177,10 @@ def test_aggregate_dead_letters_an_event_it_cannot_read_and_windows_the_rest(tmp
 
 def test_alerts_dead_letter_an_event_whose_evaluation_raises(tmp_path: Path) -> None:
     h = BoltHarness(AlertsBolt, conf(tmp_path), inputs={("route", "telemetry"): BATCH_FIELDS})
-    tup = h.process(
-        batch(entry(), [{"tenant": "acme"}, ["iot.events", 0, 5]]), component="route", stream="telemetry"
-    )
+    tup = h.process(batch(entry(), [["acme"], ["iot.events", 0, 5]]), component="route", stream="telemetry")
     assert h.acked == [tup] and h.failed == []
     [letter] = h.letters()
-    assert letter[0] == "processing_error:alerts:KeyError" and letter[3] == ["iot.events", 0, 5]
+    assert letter[0] == "processing_error:alerts:IndexError" and letter[3] == ["iot.events", 0, 5]
 
 
 def test_persist_writes_a_record_it_cannot_read_as_a_dead_letter_and_the_rest_as_usual(

@@ -6,6 +6,7 @@ event whose handling raises is dead-lettered alone on `invalid` (processing_erro
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from streamparse import Stream
 
 from squall.pipeline.collector import tune_collector
 from squall.pipeline.dead_letters import invalid_values
-from squall.pipeline.model import DAY_MS, DEVICE_ID, EVENT_ID, METRICS, TENANT, TS, Store
+from squall.pipeline.model import DAY_MS, DEVICE_ID, EVENT_ID, METRICS, TENANT, TS, Store, StoredWindow
 from squall.pipeline.settings import PipelineSettings
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import (
@@ -28,8 +29,8 @@ from squall.pipeline.tuples import (
 )
 from squall.windowing.bolt import STORM_DEFAULT_MESSAGE_TIMEOUT_S, Extracted, WindowedBolt
 from squall.windowing.definitions import WindowDefinition
-from squall.windowing.drafts import decode_draft, encode_draft
-from squall.windowing.manager import ClosedWindow, Draft, Key
+from squall.windowing.drafts import decode_draft, decode_source, encode_draft, encode_source
+from squall.windowing.manager import NO_WATERMARK, ClosedWindow, Draft, Key, Position
 from squall.windowing.stats import Summary
 
 ROWS_PER_TUPLE = 500
@@ -60,14 +61,20 @@ class AggregateBolt(WindowedBolt):
         self.letters = Letters(self)
         self.lates = Letters(self, "late")
         self.longest_ms = max(d.length_ms for d in self.window_settings.definitions)
-        self.windows.recover_from(self.stored, self.window_settings.replay_horizon(timeout), self.clear)
+        self.windows.recover_from(
+            self.stored, self.window_settings.replay_horizon(timeout), self.clear, self.bound
+        )
         tune_collector()
 
     def _open_store(self) -> Store:
         """The env's store, opened on first use (only a recovering instance reads it), with empty caches."""
         self.store = make_store(self.pipeline_settings)
-        # window start -> the row's draft (None: a complete row), per (tenant, device, metric, length, day)
-        self.stored_days: dict[tuple[str, str, str, int, int], dict[int, str | None]] = {}
+        # window start -> the row's draft and source mark, per (tenant, device, metric, length, day)
+        self.stored_days: dict[tuple[str, str, str, int, int], dict[int, StoredWindow]] = {}
+        # ((tenant, device), stream) -> the source marks of the rows read: (position, newest time) pairs, and
+        # (positions sorted, newest time up to each) for `bound`, rebuilt when a read adds marks
+        self.marks: dict[tuple[Key, Any], set[tuple[int, int]]] = {}
+        self.mark_steps: dict[tuple[Key, Any], tuple[list[int], list[int]]] = {}
         self.late_buckets: dict[tuple[str, int, int], set[int]] = {}
         # what the reads in stored_days cover, for `clear`: (tenant, device, day) -> metrics read for every window
         # length; (tenant, device) -> the end of the latest stored window read (any metric, length or day)
@@ -89,10 +96,41 @@ class AggregateBolt(WindowedBolt):
             starts = self.stored_days[cache_key] = store.window_starts_on_day(
                 key[0], key[1], metric, definition.length_s, day
             )
+            self._learn_marks(key, starts)
         if window_start not in starts:
             return False
-        draft = starts[window_start]
+        draft = starts[window_start].draft
         return decode_draft(draft) if draft else True
+
+    def _learn_marks(self, key: Key, starts: Mapping[int, StoredWindow]) -> None:
+        """Keep the source marks of rows a recovery read returned (for `bound`)."""
+        for row in starts.values():
+            if row.source:
+                stream, offset, ts = decode_source(row.source)
+                points = self.marks.get((key, stream))
+                if points is None:
+                    points = self.marks[(key, stream)] = set()
+                if (offset, ts) not in points:
+                    points.add((offset, ts))
+                    self.mark_steps.pop((key, stream), None)
+
+    def bound(self, key: Key, position: Position) -> int:
+        """Recovery: the newest event time the stored rows' marks show for the device's events before `position`
+        in its stream (NO_WATERMARK if none): a replay older than it by more than the allowed lateness is late."""
+        stream, at = position
+        steps = self.mark_steps.get((key, stream))
+        if steps is None:
+            points = self.marks.get((key, stream)) if self.store is not None else None
+            if not points:
+                return NO_WATERMARK
+            offsets, tops, top = [], [], NO_WATERMARK
+            for offset, ts in sorted(points):
+                top = max(top, ts)
+                offsets.append(offset)
+                tops.append(top)
+            steps = self.mark_steps[(key, stream)] = (offsets, tops)
+        i = bisect_left(steps[0], at)
+        return steps[1][i - 1] if i else NO_WATERMARK
 
     def clear(self, key: Key, ts: int, values: Mapping[str, float]) -> bool:
         """Recovery: the reads so far show no stored row of these metrics for a window holding `ts` (every
@@ -178,6 +216,7 @@ class AggregateBolt(WindowedBolt):
         ):
             for (metric, length), starts in found.items():
                 cached[(tenant, device_id, metric, length, day)] = starts
+                self._learn_marks((tenant, device_id), starts)
                 if starts:
                     end = max(starts) + length * 1000
                     if end > stored_until.get((tenant, device_id), -1):
@@ -195,6 +234,7 @@ class AggregateBolt(WindowedBolt):
         elif self.store is not None and (self.stored_days or self.late_buckets):
             self.stored_days, self.late_buckets = {}, {}  # recovery is over: free what it read
             self.read_metrics, self.stored_until = {}, {}
+            self.marks, self.mark_steps = {}, {}
         for entry in entries:
             try:
                 event = entry[0]  # the event's fields, EVENT_KEYS order
@@ -230,19 +270,17 @@ class AggregateBolt(WindowedBolt):
                 rows = by_shard[shard] = []
             window_s, start, end = window.definition.length_s, window.start, window.end
             drafts = window.draft
-            if drafts is not None:  # a provisional close: each row carries its draft
-                for metric, s in window.results.items():
-                    row = window_row(tenant, device_id, metric, window_s, start, end, s)
+            source = None if window.source is None else encode_source(window.source)
+            clears = window.clears_draft
+            for metric, s in window.results.items():
+                row = window_row(tenant, device_id, metric, window_s, start, end, s)
+                if drafts is not None:  # a provisional close: each row carries its draft
                     row["draft"] = encode_draft(window.event_ids, drafts[metric])
-                    rows.append(row)
-            elif window.clears_draft:  # the final emit of a window stored with a draft before
-                for metric, s in window.results.items():
-                    row = window_row(tenant, device_id, metric, window_s, start, end, s)
+                elif clears:  # the final emit of a window stored with a draft before
                     row["draft"] = ""
-                    rows.append(row)
-            else:
-                for metric, s in window.results.items():
-                    rows.append(window_row(tenant, device_id, metric, window_s, start, end, s))
+                if source is not None:
+                    row["source"] = source
+                rows.append(row)
         for shard, rows in by_shard.items():
             for i in range(0, len(rows), ROWS_PER_TUPLE):
                 self.emit(["window", rows[i : i + ROWS_PER_TUPLE], shard], anchors=anchors)

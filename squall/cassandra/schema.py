@@ -61,7 +61,7 @@ def apply_schema(session: Any, settings: CassandraSettings, timeout_s: float = 6
 
 # Columns added to a table after its first release: a keyspace made before gets them (`CREATE TABLE IF NOT EXISTS`
 # leaves an existing table as it is). (table, column, CQL type)
-ADDED_COLUMNS = (("metric_windows", "draft", "text"),)
+ADDED_COLUMNS = (("metric_windows", "draft", "text"), ("metric_windows", "source", "text"))
 
 
 def add_missing_columns(session: Any, keyspace: str, timeout_s: float = 60.0) -> list[str]:

@@ -21,7 +21,10 @@ _EPOCH_DT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # metric_windows' day bucket (a partition key column) stands right before window_start.
 _DAY_AT = WINDOW_COLUMNS.index("window_start")
 _COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "window": ("metric_windows", (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:], "draft")),
+    "window": (
+        "metric_windows",
+        (*WINDOW_COLUMNS[:_DAY_AT], "day", *WINDOW_COLUMNS[_DAY_AT:], "draft", "source"),
+    ),
     "event": ("events", ("tenant", "device_id", "day", "ts", "event_id", "type", "metrics", "attrs")),
     "alert": (
         "alerts",
@@ -82,19 +85,19 @@ def window_exists_cql(keyspace: str) -> str:
 
 
 def window_starts_cql(keyspace: str) -> str:
-    """The window_start and draft of every metric_windows row of one partition (a device, metric, length and UTC
+    """The window_start, draft and source of every metric_windows row of one partition (a device, metric, length and UTC
     day)."""
     return (
-        f"SELECT window_start, draft FROM {keyspace}.metric_windows"
+        f"SELECT window_start, draft, source FROM {keyspace}.metric_windows"
         " WHERE tenant = ? AND device_id = ? AND metric = ? AND window_s = ? AND day = ?"
     )
 
 
 def window_starts_in_cql(keyspace: str) -> str:
-    """The (metric, window_s, window_start, draft) of every metric_windows row of one device and UTC day, for the
+    """The (metric, window_s, window_start, draft, source) of every metric_windows row of one device and UTC day, for the
     metrics and lengths bound as lists: one request over metrics x lengths partitions."""
     return (
-        f"SELECT metric, window_s, window_start, draft FROM {keyspace}.metric_windows"
+        f"SELECT metric, window_s, window_start, draft, source FROM {keyspace}.metric_windows"
         " WHERE tenant = ? AND device_id = ? AND metric IN ? AND window_s IN ? AND day = ?"
     )
 
@@ -119,6 +122,7 @@ def _window(r: WindowResult) -> tuple[Any, ...]:
     values.insert(_DAY_AT, utc_day(r.window_start))
     # no draft: leave the stored one as it is (UNSET writes no cell, so most rows carry no draft and no tombstone)
     values.append(UNSET_VALUE if r.draft is None else r.draft)
+    values.append(UNSET_VALUE if r.source is None else r.source)
     return tuple(values)
 
 

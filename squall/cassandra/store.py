@@ -40,7 +40,7 @@ from squall.cassandra.statements import (
     window_starts_in_cql,
 )
 from squall.errors import InfraError
-from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, WindowResult
+from squall.pipeline.model import DAY_MS, RECORD_KINDS, Alert, DeadLetter, StoredWindow, WindowResult
 
 log = logging.getLogger(__name__)
 
@@ -271,14 +271,18 @@ class CassandraStore:
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> dict[int, str | None]:
-        """One partition read (the writer's day bucket): the stored window starts of that UTC day, with drafts."""
+    ) -> dict[int, StoredWindow]:
+        """One partition read (the writer's day bucket): the stored window starts of that UTC day, with drafts and
+        source marks."""
         values = (tenant, device_id, metric, window_s, utc_day(day * DAY_MS))
-        return {datetime_to_ms(r.window_start): r.draft for r in self._read(self._window_starts, values)}
+        return {
+            datetime_to_ms(r.window_start): StoredWindow(r.draft, r.source)
+            for r in self._read(self._window_starts, values)
+        }
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], dict[int, str | None]]]:
+    ) -> list[dict[tuple[str, int], dict[int, StoredWindow]]]:
         """One multi-partition read (metrics x lengths) per request, all in flight at once."""
         pending = [
             self._session.execute_async(
@@ -289,9 +293,9 @@ class CassandraStore:
             )
             for tenant, device_id, day, metrics, lengths in requests
         ]
-        out: list[dict[tuple[str, int], dict[int, str | None]]] = []
+        out: list[dict[tuple[str, int], dict[int, StoredWindow]]] = []
         for (tenant, device_id, day, metrics, lengths), future in zip(requests, pending, strict=True):
-            found: dict[tuple[str, int], dict[int, str | None]] = {
+            found: dict[tuple[str, int], dict[int, StoredWindow]] = {
                 (m, w): {} for m in metrics for w in lengths
             }
             try:
@@ -302,7 +306,9 @@ class CassandraStore:
                     f"{self.settings.request_timeout_s}s (pipeline.cassandra.request_timeout_s): {exc}"
                 ) from exc
             for r in rows:
-                found.setdefault((r.metric, r.window_s), {})[datetime_to_ms(r.window_start)] = r.draft
+                found.setdefault((r.metric, r.window_s), {})[datetime_to_ms(r.window_start)] = StoredWindow(
+                    r.draft, r.source
+                )
             out.append(found)
         return out
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 DAY_MS = 86_400_000  # one UTC day: the day buckets of window reads (Store.window_starts_on_day)
 
@@ -91,18 +91,25 @@ class WindowResult:
     # from (squall.windowing.drafts); "" clears a draft written before; None leaves the stored draft as it is.
     # Not a result: not compared, not among WINDOW_COLUMNS.
     draft: str | None = field(default=None, compare=False, repr=False)
+    # Where the device's events stood when the window closed (squall.windowing.drafts.encode_source): a restarted
+    # aggregate judges replays by it. Not a result either.
+    source: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """The row's columns (WINDOW_COLUMNS), and its draft only when it has one to write."""
+        """The row's columns (WINDOW_COLUMNS), and its draft and source only when it has them to write."""
         row = _scalar_dict(self, WINDOW_COLUMNS)
         if self.draft is not None:
             row["draft"] = self.draft
+        if self.source is not None:
+            row["source"] = self.source
         return row
 
 
 # metric_windows' result columns, in WindowResult's order: every store and reader selects these (a store may add
 # its own bucket columns, as Cassandra's `day`). The draft column is written and read only by recovery.
-WINDOW_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(WindowResult) if f.name != "draft")
+WINDOW_COLUMNS: tuple[str, ...] = tuple(
+    f.name for f in fields(WindowResult) if f.name not in ("draft", "source")
+)
 WINDOW_FIELDS = WINDOW_COLUMNS
 
 
@@ -153,6 +160,13 @@ DEAD_LETTER_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DeadLetter))
 RECORD_KINDS = ("event", "window", "alert", "dead_letter")
 
 
+class StoredWindow(NamedTuple):
+    """What recovery reads of a stored metric_windows row besides its key."""
+
+    draft: str | None  # a provisional row's draft; None or "": a complete row
+    source: str | None  # the device's source-order mark when the row was written (None: unknown)
+
+
 class Store(Protocol):
     """Where persist writes. SQLite (embedded default) and Cassandra implement it.
 
@@ -171,16 +185,16 @@ class Store(Protocol):
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> dict[int, str | None]:
+    ) -> dict[int, StoredWindow]:
         """The window_start of every stored WindowResult row of (tenant, device_id, metric, window_s) starting
-        on UTC day `day` (= window_start // DAY_MS), with the row's draft (None or "" for a complete row): one
+        on UTC day `day` (= window_start // DAY_MS), with the row's draft and source mark (StoredWindow): one
         partition read in Cassandra. Aggregate asks after a restart, once per day bucket, instead of once per
         window."""
         ...
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], dict[int, str | None]]]:
+    ) -> list[dict[tuple[str, int], dict[int, StoredWindow]]]:
         """`window_starts_on_day` for many (tenant, device_id, day, metrics, window lengths) at once: per request,
         (metric, window_s) -> stored window starts of that day and their drafts, for every metric x length asked. Cassandra sends
         one multi-partition read per request, all requests concurrently (a restarted aggregate prefetches a

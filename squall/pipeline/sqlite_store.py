@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from squall.errors import ConfigError, InfraError
-from squall.pipeline.model import DAY_MS, RECORD_KINDS, WINDOW_COLUMNS, Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.model import (
+    DAY_MS,
+    RECORD_KINDS,
+    WINDOW_COLUMNS,
+    Alert,
+    DeadLetter,
+    Event,
+    StoredWindow,
+    WindowResult,
+)
 from squall.pipeline.settings import PipelineSettings
 from squall.private_state import STATE_DIR_NAME, ensure_state_dir, open_private, private_dir, private_file
 
@@ -31,7 +40,7 @@ CREATE TABLE IF NOT EXISTS metric_windows (
   tenant TEXT NOT NULL, device_id TEXT NOT NULL, metric TEXT NOT NULL, window_s INTEGER NOT NULL,
   window_start INTEGER NOT NULL, window_end INTEGER NOT NULL, count INTEGER NOT NULL, sum REAL NOT NULL,
   min REAL NOT NULL, max REAL NOT NULL, mean REAL NOT NULL, p50 REAL NOT NULL, p95 REAL NOT NULL, draft TEXT,
-  PRIMARY KEY (tenant, device_id, metric, window_s, window_start));
+  source TEXT, PRIMARY KEY (tenant, device_id, metric, window_s, window_start));
 CREATE TABLE IF NOT EXISTS alerts (
   tenant TEXT NOT NULL, device_id TEXT NOT NULL, alert_id TEXT NOT NULL, ts INTEGER NOT NULL, metric TEXT NOT NULL,
   kind TEXT NOT NULL, value REAL NOT NULL, message TEXT NOT NULL, PRIMARY KEY (tenant, device_id, alert_id));
@@ -67,10 +76,12 @@ def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
-    """A store made before metric_windows had its draft column gets it (existing rows: complete)."""
+    """A store made before metric_windows had its draft and source columns gets them (existing rows: complete,
+    no source mark)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(metric_windows)")}
-    if "draft" not in columns:
-        db.execute("ALTER TABLE metric_windows ADD COLUMN draft TEXT")
+    for column in ("draft", "source"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE metric_windows ADD COLUMN {column} TEXT")
 
 
 def _private_store_file(path: Path) -> None:
@@ -190,17 +201,17 @@ class SqliteStore:
 
     def window_starts_on_day(
         self, tenant: str, device_id: str, metric: str, window_s: int, day: int
-    ) -> dict[int, str | None]:
+    ) -> dict[int, StoredWindow]:
         rows = self._db.execute(
-            "SELECT window_start, draft FROM metric_windows WHERE tenant = ? AND device_id = ? AND metric = ?"
-            " AND window_s = ? AND window_start >= ? AND window_start < ?",
+            "SELECT window_start, draft, source FROM metric_windows WHERE tenant = ? AND device_id = ?"
+            " AND metric = ? AND window_s = ? AND window_start >= ? AND window_start < ?",
             (tenant, device_id, metric, window_s, day * DAY_MS, (day + 1) * DAY_MS),
         )
-        return {int(r[0]): r[1] for r in rows}
+        return {int(r[0]): StoredWindow(r[1], r[2]) for r in rows}
 
     def window_starts_of_days(
         self, requests: list[tuple[str, str, int, tuple[str, ...], tuple[int, ...]]]
-    ) -> list[dict[tuple[str, int], dict[int, str | None]]]:
+    ) -> list[dict[tuple[str, int], dict[int, StoredWindow]]]:
         return [
             {
                 (metric, window_s): self.window_starts_on_day(tenant, device_id, metric, window_s, day)

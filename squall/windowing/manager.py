@@ -65,6 +65,9 @@ StoredOracle = Callable[[Key, WindowDefinition, int, str], "bool | Draft"]
 # (key, event time, metric values): True when the store certainly holds no row of these metrics for any window
 # holding that time (so the oracle need not be asked about them)
 ClearOracle = Callable[[Key, int, Mapping[str, float]], bool]
+# (key, position) -> the largest event time a previous instance had seen at positions of that stream before this
+# one, from the marks its stored rows carry (`ClosedWindow.source`); NO_WATERMARK when none is known
+StoredBound = Callable[[Key, "Position"], int]
 NO_WATERMARK = -(2**63)
 NO_END = 2**63  # a key with no open window: no watermark makes one due
 FENCES = 1 << 16  # slots of the table of forgotten keys' fences (allocated when a first key is forgotten)
@@ -107,6 +110,10 @@ class ClosedWindow:
     draft: Mapping[str, list[float]] | None = None
     # A final close of a window whose row was stored with a draft: the row's draft must be cleared.
     clears_draft: bool = False
+    # The key's source-order mark when it closed, for a key whose events come from one stream: (stream, newest
+    # position seen, newest event time seen). A restarted instance judges a replay by the marks of stored rows
+    # (`recover_from`'s bound): an event at a later position is late if it is late against that time.
+    source: tuple[Hashable, int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -173,6 +180,7 @@ class WindowManager:
         self._retain_s = retain_closed_s
         self._oracle: StoredOracle | None = None
         self._clear: ClearOracle | None = None
+        self._bound: StoredBound | None = None
         self._recover_until = 0.0
         # Per definition: (definition, id, slide ms, length ms, tumbling). Windows are keyed (id, start): equal
         # definitions share an id (so share windows, as equal (definition, start) keys would) and an int pair
@@ -185,7 +193,13 @@ class WindowManager:
         self._lateness = settings.allowed_lateness_ms
         self._longest = max(d.length_ms for d in settings.definitions)
 
-    def recover_from(self, oracle: StoredOracle, horizon_s: float, clear: ClearOracle | None = None) -> None:
+    def recover_from(
+        self,
+        oracle: StoredOracle,
+        horizon_s: float,
+        clear: ClearOracle | None = None,
+        bound: StoredBound | None = None,
+    ) -> None:
         """For `horizon_s` of processing time from now, ask `oracle(key, definition, window_start, metric)` about
         each (window, metric) a new window gets, before counting anything in it. A row the store holds was
         written whole when a previous instance closed the window, so the replayed events are not counted there
@@ -194,9 +208,15 @@ class WindowManager:
         `clear(key, ts, values)`, if given, is asked first for each event: True when the store certainly holds no
         row of those metrics for any window holding `ts` (e.g. `ts` is past the end of every stored window of
         the key), and the windows are then not asked about (an event newer than what a previous instance
-        stored, which is most events of a recovery, costs one call instead of one question per window)."""
+        stored, which is most events of a recovery, costs one call instead of one question per window).
+
+        `bound(key, position)`, if given, is the newest event time the stored rows show for events before
+        `position` in its stream: an event with a position is late when it is late against it, though this
+        instance never saw those events (they were acked and stored before it started; a replay that overtook
+        the replays of the events just before it is thus still judged in source order)."""
         self._oracle = oracle
         self._clear = clear
+        self._bound = bound
         self._recover_until = self.clock.now() + horizon_s
 
     def recovering(self) -> bool:
@@ -233,6 +253,13 @@ class WindowManager:
                 late = self._behind_watermark(state, event_id, ts, token)
                 return late if early is None else _after(early, late)
         recovering = self._oracle is not None
+        if recovering and position is not None and self._bound is not None and now < self._recover_until:
+            missed = self._bound(key, position) - self._lateness
+            if ts < missed:  # late among events a previous instance saw (and stored)
+                late = self._behind_watermark(state, event_id, ts, token)
+                if late.late:
+                    late.watermark = max(missed, state.watermark)
+                return late if early is None else _after(early, late)
         if recovering:
             clear = self._clear
             if clear is None or now >= self._recover_until or not clear(key, ts, values):
@@ -449,6 +476,7 @@ class WindowManager:
                 frozenset(window.event_ids),
                 None,
                 window.drafted,
+                _mark(self._keys.get(key) or self._resting.get(key)),
             )
             done.result = result
             window.event_ids = _NO_IDS
@@ -663,6 +691,7 @@ class WindowManager:
             retained = self._closed
             watermark_now = state.watermark
             max_draft = self.settings.max_draft_events
+            mark = _mark(state)
             for window in due:
                 wkey = (window.rank, window.start)
                 del open_windows[wkey]
@@ -689,6 +718,7 @@ class WindowManager:
                     frozenset(window.event_ids),
                     draft,
                     clears,
+                    mark,
                 )
                 outcome.closed.append(closed)
                 if not final:
@@ -779,6 +809,14 @@ def _drop_values(window: _Window, state: _KeyState) -> None:
         window.metrics = {}
     window.event_ids = _NO_IDS
     window.tokens = []
+
+
+def _mark(state: _KeyState | None) -> tuple[Hashable, int, int] | None:
+    """The key's source-order mark (see ClosedWindow.source): an event at a position up to `newest` of its one
+    stream had the time `max_ts`."""
+    if state is None or state.stream is None or state.stream is _MIXED or state.max_ts == NO_WATERMARK:
+        return None
+    return (state.stream, state.newest, state.max_ts)
 
 
 def _ids(done: _Closed) -> set[str] | frozenset[str]:

@@ -23,7 +23,7 @@ from squall.cassandra.settings import CassandraSettings
 from squall.cassandra.statements import bind_values, datetime_to_ms, insert_cql
 from squall.cassandra.store import CassandraStore, connect
 from squall.errors import InfraError
-from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, WindowResult
+from squall.pipeline.model import RECORD_KINDS, Alert, DeadLetter, Event, StoredWindow, WindowResult
 from squall.pipeline.parse import Parser
 from tests.strategies import payloads
 
@@ -177,7 +177,9 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         assert not store.has_window("acme", "dev-9", "temperature", 10, day_end)
         assert not store.has_window("acme", "dev-9", "humidity", 10, day_end - 10_000)
         day = day_end // 86_400_000
-        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {day_end: None}
+        assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day) == {
+            day_end: StoredWindow(None, None)
+        }
         assert store.window_starts_on_day("acme", "dev-9", "humidity", 10, day + 1) == {}
         assert store.window_starts_on_day("acme", "dev-9", "humidity", 60, day) == {}
         # the batched form a restarted aggregate prefetches with: one request per device and day
@@ -192,10 +194,10 @@ def test_has_window_reads_the_row_in_the_writers_day_bucket(settings: CassandraS
         )
         assert found == [
             {
-                ("humidity", 10): {day_end: None},
+                ("humidity", 10): {day_end: StoredWindow(None, None)},
                 ("humidity", 60): {},
                 ("temperature", 10): {},
-                ("temperature", 60): {day_end - 50_000: None},
+                ("temperature", 60): {day_end - 50_000: StoredWindow(None, None)},
             },
             {("humidity", 10): {}},
             {("humidity", 10): {}, ("humidity", 60): {}},
@@ -216,20 +218,27 @@ def test_a_provisional_rows_draft_is_kept_until_a_final_emit_clears_it(
         store.write_many("window", [provisional]).pop().result(timeout=60)
         day = T0 // 86_400_000
         assert store.window_starts_on_day("acme", "dev-draft", "temperature", 10, day) == {
-            T0: provisional.draft
+            T0: StoredWindow(provisional.draft, None)
         }
-        store.write("window", replace(provisional, draft=None)).result(
-            timeout=60
-        )  # no draft given: the stored one stays
+        # no draft given: the stored one stays
+        store.write("window", replace(provisional, draft=None)).result(timeout=60)
         assert store.window_starts_of_days([("acme", "dev-draft", day, ("temperature",), (10,))]) == [
-            {("temperature", 10): {T0: provisional.draft}}
+            {("temperature", 10): {T0: StoredWindow(provisional.draft, None)}}
         ]
-        store.write("window", replace(window(0), device_id="dev-draft", draft="")).result(timeout=60)
-        assert store.window_starts_on_day("acme", "dev-draft", "temperature", 10, day) == {T0: ""}
+        store.write("window", replace(provisional, draft="", source='["iot.events",3,41,7]')).result(
+            timeout=60
+        )
+        assert store.window_starts_on_day("acme", "dev-draft", "temperature", 10, day) == {
+            T0: StoredWindow("", '["iot.events",3,41,7]')
+        }
     finally:
         store.close()
     session.execute(f"ALTER TABLE {settings.keyspace}.metric_windows DROP draft")
-    assert add_missing_columns(session, settings.keyspace) == ["metric_windows.draft"]
+    session.execute(f"ALTER TABLE {settings.keyspace}.metric_windows DROP source")
+    assert add_missing_columns(session, settings.keyspace) == [
+        "metric_windows.draft",
+        "metric_windows.source",
+    ]
     assert add_missing_columns(session, settings.keyspace) == []
 
 

@@ -77,21 +77,16 @@ def test_batches_close_at_the_row_limit_or_the_byte_limit_and_a_heavy_row_goes_a
     assert _chunks([], weights, 3, 1_000) == []
 
 
-def test_a_window_row_without_a_draft_leaves_the_stored_one_and_an_empty_one_clears_it() -> None:
+def test_a_window_row_without_a_draft_or_source_leaves_the_stored_ones_and_an_empty_draft_clears_it() -> None:
+    from dataclasses import replace
+
     from cassandra.query import UNSET_VALUE
 
     from squall.cassandra.statements import bind_values, insert_cql
     from squall.pipeline.model import WindowResult
 
     row = WindowResult("acme", "d1", "t", 10, 0, 10_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
-    assert "draft" in insert_cql("ks", "window")
-    assert bind_values("window", row)[-1] is UNSET_VALUE
-    assert (
-        bind_values(
-            "window",
-            WindowResult(
-                *bind_values("window", row)[:4], 0, 10_000, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, draft=""
-            ),
-        )[-1]
-        == ""
-    )
+    assert insert_cql("ks", "window").split(") VALUES")[0].endswith("p95, draft, source")
+    assert bind_values("window", row)[-2:] == (UNSET_VALUE, UNSET_VALUE)
+    marked = replace(row, draft="", source='["iot.events",0,7,5]')
+    assert bind_values("window", marked)[-2:] == ("", '["iot.events",0,7,5]')

@@ -5,23 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 from bolts.aggregate import AggregateBolt
-from squall.pipeline.model import DAY_MS
+from squall.pipeline.model import DAY_MS, StoredWindow
 from squall.windowing.definitions import WindowSettings, tumbling
+from squall.windowing.manager import NO_WATERMARK
 
 T0 = 1_767_225_600_000 + 3_600_000  # 01:00 UTC: not near midnight
 KEY = ("acme", "d1")
 
 
 class Store:
-    def __init__(self, stored: dict[tuple[str, int], set[int]]) -> None:
+    def __init__(
+        self, stored: dict[tuple[str, int], set[int]], sources: dict[int, str] | None = None
+    ) -> None:
         self.stored = stored  # (metric, window_s) -> stored window starts of KEY on T0's day
+        self.sources = sources or {}  # window start -> the row's source mark
         self.requests: list[Any] = []
 
-    def window_starts_of_days(self, requests: list[Any]) -> list[dict[tuple[str, int], set[int]]]:
+    def window_starts_of_days(
+        self, requests: list[Any]
+    ) -> list[dict[tuple[str, int], dict[int, StoredWindow]]]:
         self.requests.extend(requests)
         return [
             {
-                (m, n): set(self.stored.get((m, n), set())) if day == T0 // DAY_MS else set()
+                (m, n): {s: StoredWindow(None, self.sources.get(s)) for s in self.stored.get((m, n), set())}
+                if day == T0 // DAY_MS
+                else {}
                 for m in ms
                 for n in ns
             }
@@ -37,6 +45,7 @@ def bolt(store: Store) -> AggregateBolt:
     b.longest_ms = 60_000
     b.store = store  # type: ignore[assignment]
     b.stored_days, b.late_buckets, b.read_metrics, b.stored_until = {}, {}, {}, {}
+    b.marks, b.mark_steps = {}, {}
     return b
 
 
@@ -63,3 +72,17 @@ def test_a_read_is_made_once_per_device_day_and_metric() -> None:
     b.prefetch_stored([entry(T0 + 60_000, temp=1.0), entry(T0 + 61_000, temp=1.0, hum=2.0)])
     assert [(r[2], r[3]) for r in store.requests] == [(T0 // DAY_MS, ("temp",)), (T0 // DAY_MS, ("hum",))]
     assert b.clear(KEY, T0, {"temp": 1.0, "hum": 2.0})  # nothing stored: every event is clear once read
+
+
+def test_bound_is_the_newest_time_the_stored_rows_marks_show_before_a_position() -> None:
+    """Marks ((topic, partition), newest offset, newest time) of the rows read: for a position, the newest time of
+    the marks at lower offsets of the same stream."""
+    marks = {T0: '["t",0,100,' + str(T0 + 9_000) + "]", T0 + 10_000: '["t",0,250,' + str(T0 + 19_000) + "]"}
+    store = Store({("temp", 10): {T0, T0 + 10_000}, ("temp", 60): {T0}}, marks)
+    b = bolt(store)
+    b.prefetch_stored([entry(T0 + 5_000, temp=1.0)])
+    assert b.bound(KEY, (("t", 0), 100)) == NO_WATERMARK  # nothing stored before offset 100
+    assert b.bound(KEY, (("t", 0), 101)) == T0 + 9_000
+    assert b.bound(KEY, (("t", 0), 10**9)) == T0 + 19_000
+    assert b.bound(KEY, (("t", 1), 10**9)) == NO_WATERMARK  # another partition: no order with this one
+    assert b.bound(("acme", "d2"), (("t", 0), 10**9)) == NO_WATERMARK

@@ -650,8 +650,8 @@ def test_a_restarted_aggregate_goes_on_from_a_row_an_idle_timeout_stored_early(t
     assert stored() == [(2, 3.0, "")]  # the final emit cleared the draft
 
 
-def test_a_sqlite_store_made_before_window_drafts_gets_the_column(tmp_path: Path) -> None:
-    from squall.pipeline.model import WINDOW_COLUMNS, WindowResult
+def test_a_sqlite_store_made_before_window_drafts_gets_the_columns(tmp_path: Path) -> None:
+    from squall.pipeline.model import WINDOW_COLUMNS, StoredWindow, WindowResult
     from squall.pipeline.sqlite_store import SqliteStore
 
     path = tmp_path / "old.db"
@@ -669,9 +669,67 @@ def test_a_sqlite_store_made_before_window_drafts_gets_the_column(tmp_path: Path
             "acme", "d1", "t", 10, 10_000, 20_000, 1, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, draft='[["e"],[2.0]]'
         )
         store.write("window", row).result(timeout=10)
-        assert store.window_starts_on_day("acme", "d1", "t", 10, 0) == {0: None, 10_000: '[["e"],[2.0]]'}
+        assert store.window_starts_on_day("acme", "d1", "t", 10, 0) == {
+            0: StoredWindow(None, None),
+            10_000: StoredWindow('[["e"],[2.0]]', None),
+        }
         # a row written without a draft (a final emit) replaces the provisional one whole
         store.write("window", WindowResult(*[getattr(row, c) for c in WINDOW_COLUMNS])).result(timeout=10)
-        assert store.window_starts_on_day("acme", "d1", "t", 10, 0) == {0: None, 10_000: None}
+        assert store.window_starts_on_day("acme", "d1", "t", 10, 0) == {
+            0: StoredWindow(None, None),
+            10_000: StoredWindow(None, None),
+        }
     finally:
         store.close()
+
+
+def test_a_restarted_aggregate_judges_a_replay_by_the_source_marks_of_stored_rows(tmp_path: Path) -> None:
+    """A late event (35 s behind its device) is replayed to a fresh task before the replays of the events just
+    before it (they were lost twice while a worker was replaced). The fresh task never saw the device's earlier
+    events, but the rows the previous task stored carry where the device stood: the replay is late, as in the
+    production order, instead of opening a window the truth does not have."""
+    from squall.pipeline.stores import make_store
+    from squall.pipeline.tuples import record_from_values
+
+    c = conf(tmp_path)
+    H = T0 + 3_600_000  # 01:00 UTC: the late event's windows are read on the same UTC day as the stored row
+    telemetry = {"component": "route", "stream": "telemetry"}
+
+    def persist(h: BoltHarness) -> list[dict[str, Any]]:
+        rows = [row for e in h.emits if e.stream == "default" for row in e.values[1]]
+        store = make_store(c["squall.pipeline"])
+        for row in rows:
+            store.write("window", record_from_values("window", row)).result(timeout=10)
+        store.close()
+        h.emits.clear()
+        return rows
+
+    ManualAggregate.clock = ManualClock()
+    first = BoltHarness(ManualAggregate, c, inputs={("route", "telemetry"): BATCH_FIELDS})
+    first.process(
+        batch(
+            entry(offset=10, event_id="a", ts=H + 1000),
+            entry(offset=11, event_id="b", ts=H + 5000),
+            entry(offset=12, event_id="c", ts=H + 16_000),  # watermark H + 14 s: [H, H + 10 s) closes
+        ),
+        **telemetry,
+    )
+    [stored] = persist(first)
+    assert json.loads(stored["source"]) == ["iot.events", 0, 12, H + 16_000]
+
+    ManualAggregate.clock = ManualClock()
+    fresh = BoltHarness(ManualAggregate, c, inputs={("route", "telemetry"): BATCH_FIELDS})
+    fresh.process(batch(entry(offset=14, event_id="late", ts=H - 20_000)), **telemetry)
+    # dead-lettered as late, as in the production order, with the time it was judged by
+    assert [(item[2]["event_id"], item[4]) for item in fresh.letters("late")] == [("late", H + 14_000)]
+    fresh.process(
+        batch(
+            entry(offset=12, event_id="c", ts=H + 16_000),  # its window was open: it replays too
+            entry(offset=13, event_id="d", ts=H + 17_000),
+            entry(offset=15, event_id="e", ts=H + 30_000),
+        ),
+        **telemetry,
+    )
+    rows = persist(fresh)
+    # the replays of the events before it count as before; nothing was opened for the late event
+    assert {(r["window_start"], r["count"]) for r in rows} == {(H + 10_000, 2)}

@@ -158,6 +158,8 @@ class Screen:
         self.serializer = serializer
         self.encode = encode or component_encoder(serializer)
         self._flat = _flat_msgpack if serializer == "msgpack" else _flat_json
+        # True when every one of some values is one the serializer takes as it is (no encoding needed)
+        self.flat: Callable[[Any], bool] = self._flat
 
     def __call__(self, message: dict[str, Any]) -> dict[str, Any]:
         command = message.get("command")

@@ -14,7 +14,11 @@ heartbeat after the last of them.
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +28,9 @@ from squall.runner.metrics import BUCKET_OF_BITS, EXECUTE_METRIC, new_buckets
 
 _GUARDED = "_squall_guarded"
 _TIMED = "_squall_timed"
+_FAST = "_squall_fast"
+_END = b"\nend\n"
+_READ_CHUNK = 1024**2  # as pystorm's msgpack reader
 REPORT_SECS = 0.2
 _HEARTBEAT = "__heartbeat"
 
@@ -133,10 +140,91 @@ def guard(cls: type, name: str) -> None:
     cls.serialize_dict = serialize_dict  # type: ignore[attr-defined]
 
 
+def faster_serializers(json_cls: type | None = None, msgpack_cls: type | None = None) -> None:
+    """Less Python per message in pystorm's serializers, with the same bytes on the wire and the same
+    results (the component's code and pystorm's loop are untouched; every message is still written and
+    flushed as it is sent):
+
+    * JSON `read_message`: reads what is there on stdin (one `os.read`) and splits it at "\\nend\\n",
+      instead of reading line by line through a text wrapper and joining the lines; each message is decoded
+      with `simplejson.loads`, as pystorm does.
+    * `serialize_dict`: one msgpack Packer / simplejson encoder for the main thread instead of one per
+      message (the same bytes as `msgpack.packb` / `json.dumps(msg, namedtuple_as_object=False)`); other
+      threads (a batching bolt's timer) use pystorm's own calls.
+
+    `json_cls`, `msgpack_cls`: the classes to change (pystorm's JSONSerializer and MsgpackSerializer)."""
+    import msgpack
+    import simplejson  # type: ignore[import-untyped]
+    from pystorm.exceptions import StormWentAwayError
+    from pystorm.serializers.json_serializer import JSONSerializer
+    from pystorm.serializers.msgpack_serializer import MsgpackSerializer
+
+    json_to: Any = json_cls or JSONSerializer
+    msgpack_to: Any = msgpack_cls or MsgpackSerializer
+    if getattr(json_to.read_message, _FAST, False):
+        return
+    log = logging.getLogger("pystorm.serializers.json_serializer")  # where pystorm logs a decode error
+    main = threading.main_thread().ident
+    get_ident = threading.get_ident
+    original_read = json_to.read_message
+    loads = simplejson.loads
+
+    def json_read_message(self: Any) -> Any:
+        buf = self.__dict__.get("_squall_in")
+        if buf is None:
+            try:
+                self._squall_fd = self.input_stream.fileno()
+            except (io.UnsupportedOperation, AttributeError, ValueError):
+                self._squall_fd = None
+            buf = self._squall_in = bytearray()
+        fd = self._squall_fd
+        if fd is None:  # not a file (a test's in-memory stream): pystorm's own reader
+            return original_read(self)
+        while True:
+            if buf.startswith(b"end\n"):  # an empty message (pystorm fails to decode it too)
+                end, skip = 0, 4
+            else:
+                end, skip = buf.find(_END), 5
+            if end >= 0:
+                text = buf[:end].decode("utf-8")
+                del buf[: end + skip]
+                try:
+                    return loads(text)
+                except Exception:
+                    log.error("JSON decode error for message: %r", text, exc_info=True)
+                    raise
+            with self._reader_lock:
+                data = os.read(fd, _READ_CHUNK)
+            if not data:
+                raise StormWentAwayError()
+            buf += data
+
+    packb = msgpack.packb
+    pack = msgpack.Packer().pack
+
+    def msgpack_serialize_dict(self: Any, msg_dict: Any) -> Any:
+        return pack(msg_dict) if get_ident() == main else packb(msg_dict)
+
+    dumps = simplejson.dumps
+    encode = simplejson.JSONEncoder(namedtuple_as_object=False).encode
+
+    def json_serialize_dict(self: Any, msg_dict: Any) -> Any:
+        if get_ident() == main:
+            return encode(msg_dict) + "\nend\n"
+        return dumps(msg_dict, namedtuple_as_object=False) + "\nend\n"
+
+    setattr(json_read_message, _FAST, True)
+    json_to.read_message = json_read_message
+    json_to.serialize_dict = json_serialize_dict
+    msgpack_to.serialize_dict = msgpack_serialize_dict
+
+
 def install() -> None:
-    """Guard every serializer streamparse_run can choose (`-s json`, `-s msgpack`); time bolts' execute."""
+    """Guard every serializer streamparse_run can choose (`-s json`, `-s msgpack`), made faster first
+    (`faster_serializers`); time bolts' execute."""
     from pystorm.component import _SERIALIZERS  # the table streamparse_run chooses from
 
+    faster_serializers()
     for name, cls in _SERIALIZERS.items():
         guard(cls, name)
     from pystorm.bolt import Bolt

@@ -287,7 +287,9 @@ class Cluster:
         if self.hosting(comp) == "inline":
             cls = comp.component_cls or load_class(comp.class_path)
             timed = ex.metrics if isinstance(ex, BoltExecutor) else None
-            host: Any = InlineHost(cls, ex.handle, on_death, label, serializer=self.serializer, metrics=timed)
+            host: Any = InlineHost(
+                cls, ex.handle, on_death, label, serializer=self.serializer, metrics=timed, executor=ex
+            )
             self._inline_hosts.append((task, host))
             self._inline_hosts.sort(key=lambda p: p[0])
         else:

@@ -272,18 +272,23 @@ class BoltExecutor(TaskExecutor):
 
     # -- from the component -------------------------------------------------------------------------
     def _emit(self, msg: dict[str, Any]) -> None:
-        stream = msg.get("stream") or "default"
         values = msg.get("tuple")
         if type(values) is not list and not isinstance(values, (list, tuple)):
             raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
         direct = msg.get("task")
+        tasks = self.emit(msg.get("stream") or "default", values, msg.get("anchors"), direct)
+        if direct is None and msg.get("need_task_ids", True):
+            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+
+    def emit(self, stream: str, values: Any, anchor_ids: Any, direct: int | None) -> list[int]:
+        """An emit of the component (`values` a list or tuple), anchored to the pending tuples `anchor_ids`
+        names; returns the tasks it went to (what the component gets when it asks for task ids)."""
         engine = self.engine
         tasks = engine.route(self.task, self.name, stream, values, direct)
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
         events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
-        anchor_ids = msg.get("anchors")
         deliver = engine.deliver
         if anchor_ids and engine.acker is not None:
             pending = self.pending
@@ -328,13 +333,11 @@ class BoltExecutor(TaskExecutor):
                 deliver(target, self.name, stream, self.task, values, None, events)
         if self.capture:
             engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
-        if direct is None and msg.get("need_task_ids", True):
-            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+        return tasks
 
-    def _settle(self, msg: dict[str, Any], acked: bool) -> list[Any] | None:
-        """The pending entry [msgid, ackval, received, user] an ack or fail names, counted as executed; None
-        (reported) when no such tuple is pending."""
-        tid = msg.get("id")
+    def _settle(self, tid: Any, acked: bool) -> list[Any] | None:
+        """The pending entry [msgid, ackval, received, user] of tuple id `tid` (an ack or fail names it),
+        counted as executed; None (reported) when no such tuple is pending."""
         tup = self.pending.pop(tid if type(tid) is str else str(tid), None)
         if tup is None:
             self._unknown(tid, acked)
@@ -353,7 +356,11 @@ class BoltExecutor(TaskExecutor):
         return tup
 
     def _ack(self, msg: dict[str, Any]) -> None:
-        tup = self._settle(msg, True)
+        self.ack(msg.get("id"))
+
+    def ack(self, tid: Any) -> None:
+        """The component acked tuple `tid`."""
+        tup = self._settle(tid, True)
         if tup is None:
             return
         msgid, ackval = tup[0], tup[1]
@@ -368,7 +375,11 @@ class BoltExecutor(TaskExecutor):
                         engine.finished(outcome)
 
     def _fail(self, msg: dict[str, Any]) -> None:
-        tup = self._settle(msg, False)
+        self.fail(msg.get("id"))
+
+    def fail(self, tid: Any) -> None:
+        """The component failed tuple `tid`."""
+        tup = self._settle(tid, False)
         if tup is None:
             return
         msgid = tup[0]
@@ -566,11 +577,17 @@ class SpoutExecutor(TaskExecutor):
 
     # -- from the component -------------------------------------------------------------------------
     def _emit(self, msg: dict[str, Any]) -> None:
-        stream = msg.get("stream") or "default"
         values = msg.get("tuple")
         if type(values) is not list and not isinstance(values, (list, tuple)):
             raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
         direct = msg.get("task")
+        tasks = self.emit(msg.get("stream") or "default", values, msg.get("id"), direct)
+        if direct is None and msg.get("need_task_ids", True):
+            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+
+    def emit(self, stream: str, values: Any, msg_id: Any, direct: int | None) -> list[int]:
+        """An emit of the spout (`values` a list or tuple; `msg_id` None: unreliable); returns the tasks it
+        went to (what the component gets when it asks for task ids)."""
         engine = self.engine
         tasks = engine.route(self.task, self.name, stream, values, direct)
         m = self.metrics
@@ -579,7 +596,6 @@ class SpoutExecutor(TaskExecutor):
         events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
         m.events += events
         self._emitted_this_call += 1
-        msg_id = msg.get("id")
         acker = engine.acker
         deliver = engine.deliver
         if msg_id is not None and acker is not None and tasks:
@@ -603,8 +619,7 @@ class SpoutExecutor(TaskExecutor):
                 self.tell({"command": "ack", "id": msg_id})
         if self.capture:
             engine.captured(self.name, stream, values, None, self.task)
-        if direct is None and msg.get("need_task_ids", True):
-            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+        return tasks
 
     def _lost(self, info: dict[str, Any]) -> str:
         super()._lost(info)

@@ -20,9 +20,12 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from pystorm.bolt import Bolt
 from pystorm.component import Component
+from pystorm.component import Tuple as PystormTuple
 from pystorm.serializers.json_serializer import JSONSerializer
 from pystorm.serializers.msgpack_serializer import MsgpackSerializer
+from pystorm.spout import Spout
 
 from squall.errors import ProtocolError
 from squall.protocol.carry import SCREENED, Screen
@@ -51,7 +54,11 @@ class InlineSerializer:
 
     def read_message(self) -> Any:
         if self.inbound:
-            return self.inbound.popleft()
+            msg = self.inbound.popleft()
+            if type(msg) is tuple:  # a tuple queued for the direct adapter (`Direct`), read the usual way
+                tid, comp, stream, task, values = msg
+                return {"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values}
+            return msg
         raise ProtocolError(
             "component read a message the runner never sent (it waited for task ids it will not get?)"
         )
@@ -121,6 +128,34 @@ def make_component(cls: type, serializer: InlineSerializer) -> Any:
     return component
 
 
+def _same(cls: type, name: str, owner: type) -> bool:
+    return getattr(cls, name, None) is getattr(owner, name)
+
+
+def direct_kind(cls: type) -> str | None:
+    """ "bolt" or "spout" when `cls` runs pystorm's own loop (pystorm's `_run`, reading and sending through
+    pystorm's own methods), so the direct adapter (`InlineHost` with an executor) can drive it without
+    multilang messages; None for any other class (e.g. BatchingBolt, with its own `_run`), which is fed the
+    messages as in a process."""
+    if not all(_same(cls, name, Component) for name in ("read_message", "read_command", "send_message")):
+        return None
+    if (
+        issubclass(cls, Bolt)
+        and _same(cls, "_run", Bolt)
+        and _same(cls, "read_tuple", Bolt)
+        and _same(cls, "is_heartbeat", Component)
+        and _same(cls, "is_tick", Bolt)
+    ):
+        return "bolt"
+    if issubclass(cls, Spout) and _same(cls, "_run", Spout):
+        return "spout"
+    return None
+
+
+_SYNC = {"command": "sync"}
+_TICK_COMPONENT, _TICK_STREAM = "__system", "__tick"
+
+
 class InlineHost:
     """Hosts one task's component object. `on_message(msg)` receives everything it sends;
     `on_death(reason)` is called when it raises (after pystorm's own error/fail handling ran)."""
@@ -136,10 +171,18 @@ class InlineHost:
         raise_errors: bool = False,
         serializer: str | None = None,
         metrics: TaskMetrics | None = None,
+        executor: Any = None,
     ) -> None:
         """`serializer`: the topology's multilang serializer; each message is screened for what it could not
         encode (None: no screening). `metrics`: a bolt's counters, to which the time of each tuple inside the
-        component (its `_run`) is added (execute latency; None: not timed)."""
+        component (its `_run`) is added (execute latency; None: not timed).
+
+        `executor` (the task's BoltExecutor or SpoutExecutor): when the component runs pystorm's own loop
+        (`direct_kind`), drive it directly: tuples are queued as they are and become pystorm `Tuple`s for
+        `process`, commands call `next_tuple`/`ack`/`fail`/..., and its `emit`, `ack` and `fail` (pystorm's
+        own) call the executor instead of building multilang messages. What the component sees, and every
+        outcome, is what pystorm's `_run` gives; an emit the screen cannot pass as plain values, or one from
+        another thread, still goes the message way. Without `executor`, everything is a message."""
         self.cls = cls
         self.raise_errors = raise_errors
         self.label = label
@@ -152,6 +195,9 @@ class InlineHost:
         self.metrics = metrics
         if metrics is not None:
             metrics.exec_measured = True
+        self.executor = executor
+        self.direct: str | None = None  # "bolt" / "spout" once the direct adapter drives the component
+        self._steps = self._steps_messages
 
     def _receive(self, msg: Any) -> None:
         if self.pid is None and isinstance(msg, dict) and "pid" in msg:
@@ -182,6 +228,8 @@ class InlineHost:
             self.component.logger = own
             self._logger = own
             self.serializer.bind(self.component)
+            if self.executor is not None:
+                self._bind_direct()
             self.component.initialize(conf, context)
         except Exception:
             self.alive = False
@@ -212,55 +260,240 @@ class InlineHost:
         """Let the component consume up to `budget` queued messages. Returns how many it consumed."""
         ser = self.serializer
         done = ser.drain_foreign() if not ser.foreign.empty() else 0
-        inbound = ser.inbound
-        component = self.component
         m = self.metrics
         if m is None:
-            return self._run_untimed(inbound, component, budget, done)
+            return self._steps(budget, done)[0]
         # execute latency: the component's time on the tuples it takes in this call, two perf_counter_ns per
         # call (not per tuple: a per-tuple clock read and histogram update cost ~5% of an inline pass-through);
         # the histogram gets the call's average for each of its tuples. Heartbeats are not tuples.
-        buckets = m.buckets
-        beats = 0
         first = done
         t0 = _perf_ns()
-        try:
-            while inbound and done < budget and self.alive:
-                head = inbound[0]
-                if type(head) is list:
-                    inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
-                    continue
-                if head.get("stream") == _HEARTBEAT:
-                    beats += 1
-                try:
-                    component._run()
-                except Exception as exc:
-                    self._raised(component, exc)
-                    if not self.alive:
-                        return done + 1
-                done += 1
-        finally:
-            n = done - first - beats
-            if n > 0:
-                took = _perf_ns() - t0
-                m.exec_ns += took
-                m.exec_count += n
-                buckets[BUCKET_OF_BITS[(took // n - 1).bit_length()]] += n
+        done, beats = self._steps(budget, done)
+        n = done - first - beats
+        if n > 0:
+            took = _perf_ns() - t0
+            m.exec_ns += took
+            m.exec_count += n
+            m.buckets[BUCKET_OF_BITS[(took // n - 1).bit_length()]] += n
         return done
 
-    def _run_untimed(self, inbound: deque[Any], component: Any, budget: int, done: int) -> int:
+    def _steps_messages(self, budget: int, done: int) -> tuple[int, int]:
+        """The component's own `_run` for each queued message: (messages consumed, heartbeats among them)."""
+        inbound = self.serializer.inbound
+        component = self.component
+        beats = 0
         while inbound and done < budget and self.alive:
-            if type(inbound[0]) is list:
+            head = inbound[0]
+            if type(head) is list:
                 inbound.popleft()  # task ids nobody asked for (the emit did not want them): drop
                 continue
+            if type(head) is dict and head.get("stream") == _HEARTBEAT:
+                beats += 1
             try:
                 component._run()
             except Exception as exc:
                 self._raised(component, exc)
                 if not self.alive:
-                    return done + 1
+                    return done + 1, beats
             done += 1
-        return done
+        return done, beats
+
+    def _steps_bolt(self, budget: int, done: int) -> tuple[int, int]:
+        """pystorm's `Bolt._run` for each queued tuple, without the messages: the tuple becomes the `Tuple`
+        pystorm's `read_tuple` makes, then `process` (`process_tick` for a tick) and the automatic ack."""
+        inbound = self.serializer.inbound
+        popleft = inbound.popleft
+        c = self.component
+        types = c._source_tuple_types
+        make = PystormTuple
+        beats = 0
+        while inbound and done < budget and self.alive:
+            entry = inbound[0]
+            if type(entry) is not tuple or c._pending_commands:
+                if type(entry) is list:
+                    popleft()  # task ids nobody asked for (the emit did not want them): drop
+                    continue
+                if type(entry) is dict and entry.get("stream") == _HEARTBEAT:
+                    beats += 1
+                try:
+                    c._run()  # a heartbeat: pystorm's own loop answers it
+                except Exception as exc:
+                    self._raised(c, exc)
+                    if not self.alive:
+                        return done + 1, beats
+                done += 1
+                continue
+            popleft()
+            tid, comp, stream, task, values = entry
+            try:
+                val_type = types[comp].get(stream)
+                tup = make(tid, comp, stream, task, tuple(values) if val_type is None else val_type(*values))
+                c._current_tups = [tup]
+                if stream == _TICK_STREAM and comp == _TICK_COMPONENT:
+                    c.process_tick(tup)
+                else:
+                    c.process(tup)
+                if c.auto_ack:
+                    c.ack(tup)
+                c._current_tups = []
+            except Exception as exc:
+                self._raised(c, exc)
+                if not self.alive:
+                    return done + 1, beats
+            done += 1
+        return done, beats
+
+    def _steps_spout(self, budget: int, done: int) -> tuple[int, int]:
+        """pystorm's `Spout._run` for each queued command, its `sync` answered straight to the executor."""
+        inbound = self.serializer.inbound
+        popleft = inbound.popleft
+        c = self.component
+        sync = self.executor._spout_sync
+        self.executor.last_heard = self.executor.engine.now
+        while inbound and done < budget and self.alive:
+            cmd = inbound[0]
+            if type(cmd) is not dict or c._pending_commands:
+                if type(cmd) is list:
+                    popleft()  # task ids nobody asked for (the emit did not want them): drop
+                    continue
+                try:
+                    c._run()
+                except Exception as exc:
+                    self._raised(c, exc)
+                    if not self.alive:
+                        return done + 1, 0
+                done += 1
+                continue
+            popleft()
+            try:
+                name = cmd["command"]
+                if name == "next":
+                    c.next_tuple()
+                elif name == "ack":
+                    c.ack(cmd["id"])
+                elif name == "fail":
+                    c.fail(cmd["id"])
+                elif name == "activate":
+                    c.activate()
+                elif name == "deactivate":
+                    c.deactivate()
+                else:
+                    c.logger.error("Received invalid command from Storm: %r", cmd)
+                sync(_SYNC)
+            except Exception as exc:
+                self._raised(c, exc)
+                if not self.alive:
+                    return done + 1, 0
+            done += 1
+        return done, 0
+
+    def _bind_direct(self) -> None:
+        """Drive the component without multilang messages where it runs pystorm's own code (`direct_kind`)."""
+        c = self.component
+        cls = type(c)
+        kind = direct_kind(cls)
+        if kind is None:
+            return
+        ex = self.executor
+        owner = threading.get_ident()
+        get_ident = threading.get_ident
+        screen = self.serializer.screen
+        flat = screen.flat if screen is not None else None
+        make = PystormTuple
+        self.direct = kind
+        if kind == "bolt":
+            append = self.serializer.inbound.append
+
+            def send_tuple(tid: str, comp: str, stream: str, task: int, values: Any) -> None:
+                append((tid, comp, stream, task, values))
+
+            self.send_tuple = send_tuple  # type: ignore[method-assign]
+            self._steps = self._steps_bolt
+            if _same(cls, "emit", Bolt):
+                slow_emit = cls.emit
+                emit_values = ex.emit
+
+                def bolt_emit(
+                    tup: Any,
+                    stream: str | None = None,
+                    anchors: Any = None,
+                    direct_task: int | None = None,
+                    need_task_ids: bool = False,
+                ) -> Any:
+                    """pystorm's Bolt.emit, straight to the executor."""
+                    if anchors is None:
+                        anchors = c._current_tups if c.auto_anchor else []
+                    ids = [a.id if isinstance(a, make) else a for a in anchors]
+                    if (
+                        isinstance(tup, (list, tuple))
+                        and get_ident() == owner
+                        and (flat is None or flat((*tup, stream, *ids)))
+                    ):
+                        tasks = emit_values(stream or "default", tup, ids, direct_task)
+                        if not need_task_ids:
+                            return None
+                        return [direct_task] if direct_task is not None else tasks
+                    return slow_emit(
+                        c,
+                        tup,
+                        stream=stream,
+                        anchors=anchors,
+                        direct_task=direct_task,
+                        need_task_ids=need_task_ids,
+                    )
+
+                c.emit = bolt_emit
+            for name, settle in (("ack", ex.ack), ("fail", ex.fail)):
+                if _same(cls, name, Bolt):
+                    c.__dict__[name] = self._settler(name, settle, owner)
+        else:
+            self._steps = self._steps_spout
+            if _same(cls, "emit", Spout):
+                slow_emit = cls.emit
+                emit_values = ex.emit
+
+                def spout_emit(
+                    tup: Any,
+                    tup_id: Any = None,
+                    stream: str | None = None,
+                    direct_task: int | None = None,
+                    need_task_ids: bool = False,
+                ) -> Any:
+                    """pystorm's Spout.emit, straight to the executor."""
+                    if (
+                        isinstance(tup, (list, tuple))
+                        and get_ident() == owner
+                        and (flat is None or flat((*tup, tup_id, stream)))
+                    ):
+                        tasks = emit_values(stream or "default", tup, tup_id, direct_task)
+                        if not need_task_ids:
+                            return None
+                        return [direct_task] if direct_task is not None else tasks
+                    return slow_emit(
+                        c,
+                        tup,
+                        tup_id=tup_id,
+                        stream=stream,
+                        direct_task=direct_task,
+                        need_task_ids=need_task_ids,
+                    )
+
+                c.emit = spout_emit
+
+    def _settler(self, command: str, settle: Callable[[Any], None], owner: int) -> Callable[[Any], None]:
+        """pystorm's Bolt.ack / Bolt.fail, straight to the executor (from the component's own thread)."""
+        make = PystormTuple
+        get_ident = threading.get_ident
+        send = self.component.send_message
+
+        def settler(tup: Any) -> None:
+            tup_id = tup.id if isinstance(tup, make) else tup
+            if get_ident() == owner:
+                settle(tup_id)
+            else:
+                send({"command": command, "id": tup_id})
+
+        return settler
 
     def _raised(self, component: Any, exc: Exception) -> None:
         """The component raised: pystorm's own handling, then (unless it keeps going) the task is dead."""

@@ -4,13 +4,17 @@ report names the offending value, and the process-mode guard writes that report 
 from __future__ import annotations
 
 import io
+import json
 import math
+import os
 import threading
+from collections import namedtuple
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pystorm.exceptions import StormWentAwayError
 from pystorm.serializers.json_serializer import JSONSerializer
 from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 
@@ -23,7 +27,8 @@ from squall.protocol.carry import (
     find_offender,
     lost_message_report,
 )
-from squall.runner.bootstrap import guard
+from squall.protocol.framing import JsonFraming
+from squall.runner.bootstrap import faster_serializers, guard
 
 odd = st.sampled_from([{1, 2}, object(), b"\xff", b"ok", float("nan"), 2**70, -(2**64), "\ud800", (1, 2)])
 scalars = st.one_of(
@@ -122,3 +127,69 @@ def test_the_guarded_pystorm_serializer_writes_the_report_instead_of_dropping(
     assert msg["command"] == "error" and "cannot be serialized with" in msg["msg"]
     assert msg[UNSERIALIZABLE]["id"] == "9" and msg[UNSERIALIZABLE]["where"] == "tuple[1]"
     assert not msg[UNSERIALIZABLE]["need_task_ids"]
+
+
+def _fast_classes() -> tuple[type, type]:
+    class FastJSON(JSONSerializer):  # type: ignore[misc]
+        pass
+
+    class FastMsgpack(MsgpackSerializer):  # type: ignore[misc]
+        pass
+
+    faster_serializers(FastJSON, FastMsgpack)
+    return FastJSON, FastMsgpack
+
+
+_Pair = namedtuple("_Pair", "word n")
+_MESSAGES: list[Any] = [
+    {"conf": {"topology.name": "t", "a.b": [1, 2.5, None, True]}, "context": {}, "pidDir": "/tmp"},
+    {"id": "1", "comp": "source", "stream": "default", "task": 3, "tuple": ["dog", 1]},
+    {"command": "emit", "tuple": _Pair("caf\u00e9 \u2603", 2**40), "anchors": ["1"], "need_task_ids": False},
+    [4, 5],
+    {"command": "next"},
+    {
+        "id": "x",
+        "comp": "a",
+        "stream": "s",
+        "task": 1,
+        "tuple": ["line\nend\nnot an end", "\\nend\\n", {"k": []}],
+    },
+]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_faster_serializers_encode_the_same_bytes_as_pystorm(index: int) -> None:
+    fast = _fast_classes()[index]
+    plain = (JSONSerializer, MsgpackSerializer)[index]
+    lock = threading.RLock()
+    for msg in _MESSAGES:
+        if isinstance(msg, dict):
+            got = fast(io.BytesIO(), io.BytesIO(), lock, lock).serialize_dict(msg)
+            assert got == plain(io.BytesIO(), io.BytesIO(), lock, lock).serialize_dict(msg)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 4096])
+def test_the_faster_json_reader_reads_what_pystorms_reads(piece: int) -> None:
+    fast_json, _ = _fast_classes()
+    lock = threading.RLock()
+    encode = JsonFraming().encode
+    wire = b"".join(encode(m) for m in _MESSAGES) + b"\n\n" + encode({"after": "blank lines"})
+    read_fd, write_fd = os.pipe()
+
+    def write() -> None:
+        for i in range(0, len(wire), piece):
+            os.write(write_fd, wire[i : i + piece])
+        os.close(write_fd)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with open(read_fd, "rb", buffering=0) as stdin:
+        ser = fast_json(stdin, io.BytesIO(), lock, lock)
+        got = [ser.read_message() for _ in range(len(_MESSAGES) + 1)]
+        with pytest.raises(StormWentAwayError):
+            ser.read_message()
+    writer.join()
+    expected = [json.loads(json.dumps(m)) for m in _MESSAGES] + [{"after": "blank lines"}]
+    assert got == expected
+    plain = JSONSerializer(io.BytesIO(wire), io.BytesIO(), lock, lock)
+    assert [plain.read_message() for _ in expected] == expected

@@ -225,7 +225,10 @@ class Cluster:
         self.window = Window(window_secs)
         self._next_sample = 0.0
         self._busy_wall = 0.0  # perf_counter time of the last step that was busy (`last_busy`)
-        self._deliver: dict[int, Callable[..., None]] = {}  # bolt task -> its executor's deliver
+        # bolt task -> its executor's deliver (executors call it straight: the Engine's `deliverers`)
+        self._deliver: dict[int, Callable[..., None]] = {}
+        self.deliverers = self._deliver
+        self.edge_bits = self._bits  # edge ids: edge_bits(64) or 1
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
         )
@@ -255,7 +258,7 @@ class Cluster:
                 self.executors[task] = ex
         self.spouts.sort(key=lambda e: e.task)
         self._spout_tasks = {s.task: s for s in self.spouts}
-        self._deliver = {b.task: b.deliver for b in self.bolts}
+        self._deliver.update({b.task: b.deliver for b in self.bolts})
         self.bolts.sort(key=lambda e: e.task)
         for comp in self.graph.components.values():
             if comp.kind != "bolt":

@@ -7,8 +7,10 @@ Router, tree bookkeeping to the Acker, both reached through the Engine (the clus
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from squall.protocol.carry import UNSERIALIZABLE, describe_lost
@@ -78,6 +80,16 @@ class Engine(Protocol):
     ) -> None: ...
 
 
+class _Through:
+    """An engine without a `deliverers` map: its `deliver`, looked up by target task as that map is."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __getitem__(self, task: int) -> Callable[..., None]:
+        return functools.partial(self._engine.deliver, task)
+
+
 # A tuple delivered to a bolt task and not yet acked or failed is a plain list (nothing built per tuple but
 # the list): [msgid (root -> edge id, or None), ackval (XOR of the edge ids of tuples emitted anchored to it),
 # delivered at (perf_counter), user (0 for tick tuples: they do not keep a run from being idle; for a user
@@ -100,6 +112,11 @@ class TaskExecutor:
         self._batch_at = self.count_events.at  # stream -> index of its batch value, -1: none
         self.last_heard = engine.now  # any message from the component counts as a heartbeat (Storm does so)
         self.ready = False
+        # The engine's bolt task -> its deliver (a cluster's map: one call less per delivered tuple), and its
+        # source of random edge ids (`edge_bits(64) or 1` is what a cluster's `edge_id` returns)
+        to = getattr(engine, "deliverers", None)  # filled in once every task exists
+        self._to: Any = to if to is not None else _Through(engine)
+        self._bits: Callable[[int], int] = getattr(engine, "edge_bits", None) or (lambda _: engine.edge_id())
         # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
         # reports its own totals from zero
         self._exec_base: tuple[int, int, list[int]] | None = None
@@ -289,7 +306,8 @@ class BoltExecutor(TaskExecutor):
         m.emitted += 1
         m.transferred += len(tasks)
         events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
-        deliver = engine.deliver
+        to = self._to
+        name, task = self.name, self.task
         if anchor_ids and engine.acker is not None:
             pending = self.pending
             rooted = []
@@ -305,32 +323,30 @@ class BoltExecutor(TaskExecutor):
                     targets: list[int] = []
                 else:
                     targets = tasks
-                edge_id = engine.edge_id
+                bits = self._bits
                 if len(rooted) == 1:
                     # The usual case: one anchor. Each target gets a fresh edge id under each of its roots.
                     anchor = rooted[0]
                     roots = anchor[0]
                     for target in targets:
-                        edge = edge_id()
+                        edge = bits(64) or 1
                         anchor[1] ^= edge
-                        deliver(
-                            target, self.name, stream, self.task, values, dict.fromkeys(roots, edge), events
-                        )
+                        to[target](name, stream, task, values, dict.fromkeys(roots, edge), events)
                 else:
                     for target in targets:
                         out: dict[int, int] = {}
                         for anchor in rooted:
-                            edge = edge_id()
+                            edge = bits(64) or 1
                             anchor[1] ^= edge
                             for root in anchor[0]:
                                 out[root] = out.get(root, 0) ^ edge
-                        deliver(target, self.name, stream, self.task, values, out, events)
+                        to[target](name, stream, task, values, out, events)
             else:
                 for target in tasks:
-                    deliver(target, self.name, stream, self.task, values, None, events)
+                    to[target](name, stream, task, values, None, events)
         else:
             for target in tasks:
-                deliver(target, self.name, stream, self.task, values, None, events)
+                to[target](name, stream, task, values, None, events)
         if self.capture:
             engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
         return tasks
@@ -360,9 +376,18 @@ class BoltExecutor(TaskExecutor):
 
     def ack(self, tid: Any) -> None:
         """The component acked tuple `tid`."""
-        tup = self._settle(tid, True)
+        tup = self.pending.pop(tid if type(tid) is str else str(tid), None)
         if tup is None:
+            self._unknown(tid, True)
             return
+        m = self.metrics  # as `_settle`, inline: an ack is the usual case
+        user = tup[3]
+        if user:
+            self.user_pending -= 1
+            m.events += user - 1
+        m.executed += 1
+        m.acked += 1
+        m.latency_sum += _perf() - tup[2]
         msgid, ackval = tup[0], tup[1]
         if msgid:
             engine = self.engine
@@ -597,22 +622,23 @@ class SpoutExecutor(TaskExecutor):
         m.events += events
         self._emitted_this_call += 1
         acker = engine.acker
-        deliver = engine.deliver
+        to = self._to
+        name, task = self.name, self.task
         if msg_id is not None and acker is not None and tasks:
-            edge_id = engine.edge_id
-            root = edge_id()
+            bits = self._bits
+            root = bits(64) or 1
             val = 0
             for target in tasks:
-                edge = edge_id()
+                edge = bits(64) or 1
                 val ^= edge
-                deliver(target, self.name, stream, self.task, values, {root: edge}, events)
+                to[target](name, stream, task, values, {root: edge}, events)
             self.roots[root] = (msg_id, _perf_ns())
-            outcome = acker.init(root, val, self.task, engine.now)
+            outcome = acker.init(root, val, task, engine.now)
             if outcome is not None:
                 engine.finished(outcome)
         else:
             for target in tasks:
-                deliver(target, self.name, stream, self.task, values, None, events)
+                to[target](name, stream, task, values, None, events)
             if msg_id is not None:
                 # No ackers, or nobody subscribed: Storm acks the spout message right away.
                 m.acked += 1

@@ -78,7 +78,6 @@ class ShellHost:
         self.cwd = cwd
         self.framing = framing
         self.encode = framing.encode
-        self._encode_tuple = framing.tuple_encoder()
         self.decoder = framing.decoder()
         self._on_message = on_message
         self._on_messages = on_messages
@@ -90,6 +89,7 @@ class ShellHost:
         self.alive = False
         self.out = bytearray()
         self._parts: list[bytes] = []
+        self.send_tuple = framing.tuple_sender(self._parts.append)  # type: ignore[method-assign,assignment]
         self._out_msgs = 0  # messages (about) still in `out`, not yet accepted by the pipe
         self._stderr = bytearray()
         self.stderr_lines: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
@@ -173,7 +173,8 @@ class ShellHost:
         self._parts.append(self.encode(message))
 
     def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
-        self._parts.append(self._encode_tuple(tid, comp, stream, task, values))
+        """Queue the tuple message (replaced in `__init__` by the framing's sender into `_parts`)."""
+        self._parts.append(self.framing.tuple_encoder()(tid, comp, stream, task, values))
 
     def send_task_ids(self, task_ids: list[int]) -> None:
         self._parts.append(self.encode(task_ids))

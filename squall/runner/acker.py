@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 # A ledger entry is a plain list (no object built per tree): [XOR value, spout task or None (acks seen before
-# the spout's init), started, failed].
-_VAL, _SPOUT, _STARTED, _FAILED = 0, 1, 2, 3
+# the spout's init), started, failed, the rotation bucket holding its root (a finished tree leaves it, as an
+# entry leaves Storm's RotatingMap, so a bucket holds only open trees)].
+_VAL, _SPOUT, _STARTED, _FAILED, _BUCKET = 0, 1, 2, 3, 4
 
 
 class Outcome(NamedTuple):
@@ -89,9 +90,10 @@ class Acker:
     def _entry(self, root: int, now: float) -> list[Any]:
         entry = self._pending.get(root)
         if entry is None:
-            entry = [0, None, now, False]
+            bucket = self._buckets[0]
+            entry = [0, None, now, False, bucket]
             self._pending[root] = entry
-            self._buckets[0].add(root)
+            bucket.add(root)
         return entry
 
     def _settle(self, root: int, entry: list[Any]) -> Outcome | None:
@@ -100,10 +102,12 @@ class Acker:
             return None
         if entry[_FAILED]:
             del self._pending[root]
+            entry[_BUCKET].discard(root)
             self._open -= 1
             return Outcome(spout_task, root, False, entry[_STARTED])
         if entry[_VAL] == 0:
             del self._pending[root]
+            entry[_BUCKET].discard(root)
             self._open -= 1
             return Outcome(spout_task, root, True, entry[_STARTED])
         return None
@@ -112,8 +116,9 @@ class Acker:
         """A spout emitted tree `root`; `val` is the XOR of the edge ids it sent."""
         pending = self._pending
         if val and root not in pending:  # the usual case: a new root, acks not seen before it
-            pending[root] = [val, spout_task, now, False]
-            self._buckets[0].add(root)
+            bucket = self._buckets[0]
+            pending[root] = [val, spout_task, now, False, bucket]
+            bucket.add(root)
             self._open += 1
             return None
         entry = self._entry(root, now)
@@ -146,7 +151,10 @@ class Acker:
         """Drop trees without telling anyone (their spout task is gone)."""
         for root in roots:
             entry = self._pending.pop(root, None)
-            if entry is not None and entry[_SPOUT] is not None:
+            if entry is None:
+                continue
+            entry[_BUCKET].discard(root)
+            if entry[_SPOUT] is not None:
                 self._open -= 1
 
     def due(self, now: float) -> bool:

@@ -91,3 +91,25 @@ def test_tuple_encoder_writes_what_encode_writes(framing, tuples) -> None:
 def test_tuple_encoder_refuses_what_the_wire_cannot_carry(framing) -> None:
     with pytest.raises(ProtocolError, match=f"(?i)cannot encode message as {framing.name}"):
         framing.tuple_encoder()("1", "src", "default", 1, [object()])
+
+
+json_values = st.recursive(
+    st.one_of(scalars, st.floats(), st.integers()),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.one_of(st.text(max_size=8), st.integers(), st.none()), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(value=json_values)
+def test_the_json_framing_writes_what_the_standard_encoder_writes(value) -> None:
+    import json
+
+    from squall.protocol.framing import _compact_dumps
+
+    assert _compact_dumps()(value) == json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode(
+        value
+    )

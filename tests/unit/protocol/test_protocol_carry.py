@@ -193,3 +193,21 @@ def test_the_faster_json_reader_reads_what_pystorms_reads(piece: int) -> None:
     assert got == expected
     plain = JSONSerializer(io.BytesIO(wire), io.BytesIO(), lock, lock)
     assert [plain.read_message() for _ in expected] == expected
+
+
+@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("bad", [{1, 2}, float("nan"), 2**70, b"\xff", "\ud800", {(1,): 2}])
+def test_faster_serializers_fail_as_pystorm_does(index: int, bad: Any) -> None:
+    fast = _fast_classes()[index]
+    plain = (JSONSerializer, MsgpackSerializer)[index]
+    lock = threading.RLock()
+    msg = {"command": "emit", "tuple": [1, bad], "need_task_ids": False}
+
+    def outcome(cls: type) -> Any:
+        try:
+            return cls(io.BytesIO(), io.BytesIO(), lock, lock).serialize_dict(msg)
+        except Exception as exc:  # noqa: BLE001 - what pystorm's send_message would log
+            return f"{type(exc).__name__}: {exc}"
+
+    assert outcome(fast) == outcome(plain)
+    assert outcome(fast) == outcome(plain)  # and again: nothing left over from the failure

@@ -37,7 +37,7 @@ from typing import Any
 
 from squall import checks
 from squall.errors import ConfigError
-from squall.pipeline.model import Alert, Event
+from squall.pipeline.model import Alert, Event, event_fields
 from squall.pipeline.routing import OPS
 from squall.windowing.definitions import DEFAULT_MAX_KEYS
 
@@ -201,15 +201,7 @@ class AlertEngine:
     def evaluate_dict(self, data: Mapping[str, Any]) -> list[Alert]:
         """`evaluate(event_from_dict(data))` without building the Event: `data` is an event's `to_dict()` form
         (as it travels in a batch tuple); its metric values are read as floats, its time as an int."""
-        return self._run(
-            data["tenant"],
-            data["device_id"],
-            data["event_id"],
-            data["ts"],
-            data["type"],
-            data["metrics"],
-            True,
-        )
+        return self.evaluate_fields(event_fields(data))
 
     def evaluate_fields(self, fields: Sequence[Any]) -> list[Alert]:
         """`evaluate_dict` of a batch entry's positional event fields (squall.pipeline.model.EVENT_KEYS order)."""

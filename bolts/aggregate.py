@@ -117,10 +117,12 @@ class AggregateBolt(WindowedBolt):
     def bound(self, key: Key, position: Position) -> int:
         """Recovery: the newest event time the stored rows' marks show for the device's events before `position`
         in its stream (NO_WATERMARK if none): a replay older than it by more than the allowed lateness is late."""
+        if self.store is None:  # nothing read yet
+            return NO_WATERMARK
         stream, at = position
         steps = self.mark_steps.get((key, stream))
         if steps is None:
-            points = self.marks.get((key, stream)) if self.store is not None else None
+            points = self.marks.get((key, stream))
             if not points:
                 return NO_WATERMARK
             offsets, tops, top = [], [], NO_WATERMARK

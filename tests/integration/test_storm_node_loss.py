@@ -22,8 +22,7 @@ from squall.cassandra.store import connect
 from squall.infra import api, process
 from squall.infra.storm import extra_supervisor_dirs
 from squall.kafka import admin
-from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.truth import compare_rows
+from squall.kafka.simulate import read_truth
 from squall.storm.harness import SparseProject, worker_jvm_pids
 from tests.integration.test_storm_pipeline import (
     events_stored,
@@ -31,7 +30,7 @@ from tests.integration.test_storm_pipeline import (
     live_explain,
     paced_producer,
     run,
-    stored_windows,
+    wait_for_exact_windows,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.storm, pytest.mark.timeout(1500)]
@@ -137,7 +136,6 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
             out, _ = producer.communicate(timeout=300)
             assert producer.returncode == 0, out
             truth = read_truth(truth_path)
-            expected = truth_rows(truth)
             print(
                 f"\nnode loss: {len(victims)} processes killed; Nimbus reassigned after "
                 f"{reassigned_at - lost_at:.1f}s, events stored again after {flowing_at - lost_at:.1f}s"
@@ -154,16 +152,7 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
             assert not executor_ports(topo.nimbus, topo.topo_id) & set(sup2.slots)
             # A replay that overtakes the replays of the events just before it reaches a fresh aggregate task that
             # never saw them: it is judged by the source marks of the rows the lost task stored (docs/pipeline.md).
-            topo.wait_until(
-                lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
-                timeout=180,
-                what=f"metric_windows in {cassandra.keyspace} equal the truth ({len(expected)} rows)",
-                explain=explain,
-            )
-            problems = compare_rows(
-                stored_windows(session, cassandra.keyspace), expected, truth["relative_accuracy"]
-            )
-            assert not problems, problems
+            wait_for_exact_windows(topo, session, cassandra.keyspace, truth, 180, explain)
             letters = [line for line in explain().splitlines() if line.startswith("dead letters")]
             print(f"windows exact after {time.monotonic() - lost_at:.1f}s; {' '.join(letters)}")
     finally:

@@ -112,6 +112,21 @@ def events_stored(session: Any, keyspace: str) -> int:
     return int(session.execute(f"SELECT COUNT(*) FROM {keyspace}.events").one()[0])
 
 
+def wait_for_exact_windows(
+    topo: Any, session: Any, keyspace: str, truth: dict[str, Any], timeout: float, explain: Any
+) -> None:
+    """Wait until metric_windows equals the truth's rows (p50/p95 within the sketch accuracy), then assert it."""
+    expected = truth_rows(truth)
+    topo.wait_until(
+        lambda: not compare_rows(stored_windows(session, keyspace), expected, limit=1),
+        timeout=timeout,
+        what=f"metric_windows in {keyspace} equal the truth ({len(expected)} rows)",
+        explain=explain,
+    )
+    problems = compare_rows(stored_windows(session, keyspace), expected, truth["relative_accuracy"])
+    assert not problems, problems
+
+
 def diagnose(
     session: Any,
     kafka: KafkaSettings,
@@ -205,16 +220,7 @@ def check_pipeline(
                     "not mid-stream"
                 )
                 inject(fault, topo.topo_id)
-            topo.wait_until(
-                lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
-                timeout=exact_timeout,
-                what=f"metric_windows in {cassandra.keyspace} equal the truth ({len(expected)} rows)",
-                explain=explain,
-            )
-            problems = compare_rows(
-                stored_windows(session, cassandra.keyspace), expected, truth["relative_accuracy"]
-            )
-            assert not problems, problems
+            wait_for_exact_windows(topo, session, cassandra.keyspace, truth, exact_timeout, explain)
 
             bad = {(b["topic"], b["partition"], b["offset"]): b["reason"] for b in truth["bad"]}
 
@@ -320,17 +326,7 @@ def test_iot_pipeline_exact_after_a_rebalance_under_load(tmp_path: Path, own_ui:
             out, _ = producer.communicate(timeout=300)
             assert producer.returncode == 0, out
             truth = read_truth(truth_path)
-            expected = truth_rows(truth)
-            topo.wait_until(
-                lambda: not compare_rows(stored_windows(session, cassandra.keyspace), expected, limit=1),
-                timeout=300,
-                what=f"metric_windows in {cassandra.keyspace} equal the truth ({len(expected)} rows)",
-                explain=explain,
-            )
-            problems = compare_rows(
-                stored_windows(session, cassandra.keyspace), expected, truth["relative_accuracy"]
-            )
-            assert not problems, problems
+            wait_for_exact_windows(topo, session, cassandra.keyspace, truth, 300, explain)
             # the raw archive is written apart from the windows, and may finish a little after them
             topo.wait_until(
                 lambda: events_stored(session, cassandra.keyspace) == truth["unique_events"],

@@ -170,7 +170,8 @@ class AggregateBolt(WindowedBolt):
     def prefetch_stored(self, entries: list[Any]) -> None:
         """Recovery: read the stored window starts this batch will ask about, one request per device and day
         (every metric of its events x every window length), all at once, instead of a blocking read per
-        (device, metric, length, day) as each event asks (`stored`)."""
+        (device, metric, length, day) as each event asks (`stored`). An event's days are those its windows start
+        on and the day after, whose rows' source marks may show that it is late (`bound`)."""
         store = self.store or self._open_store()
         definitions = self.window_settings.definitions
         lengths = tuple(sorted({d.length_s for d in definitions}))
@@ -187,13 +188,17 @@ class AggregateBolt(WindowedBolt):
             except Exception:  # noqa: BLE001 - extract dead-letters it
                 continue
             day = ts // DAY_MS
+            # the days its windows start on, and the next day: the source marks that show whether it is late
+            # (the device's newer events before it in its stream) may sit in rows past midnight
             if (ts - longest + 1) // DAY_MS == day:
                 read = read_metrics.get((tenant, device_id, day))
                 if read is not None and read.issuperset(metrics):
-                    continue  # read already, for every length
-                days: tuple[int, ...] = (day,)
-            else:  # near midnight: the days its windows' starts fall on
-                days = tuple({_earliest_start(ts, d) // DAY_MS for d in definitions} | {day})
+                    after = read_metrics.get((tenant, device_id, day + 1))
+                    if after is not None and after.issuperset(metrics):
+                        continue  # read already, for every length
+                days: tuple[int, ...] = (day, day + 1)
+            else:  # near midnight: also the day before, where some of its windows start
+                days = tuple({_earliest_start(ts, d) // DAY_MS for d in definitions} | {day, day + 1})
             for d in days:
                 key = (tenant, device_id, d)
                 known = metrics_by_day.get(key)

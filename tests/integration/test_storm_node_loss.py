@@ -19,12 +19,10 @@ from typing import Any
 import pytest
 
 from squall.cassandra.store import connect
-from squall.errors import InfraError
 from squall.infra import api, process
 from squall.infra.storm import extra_supervisor_dirs
 from squall.kafka import admin
-from squall.kafka.simulate import read_truth, truth_rows
-from squall.pipeline.truth import compare_rows
+from squall.kafka.simulate import read_truth
 from squall.storm.harness import SparseProject, worker_jvm_pids
 from tests.integration.test_storm_pipeline import (
     events_stored,
@@ -32,7 +30,6 @@ from tests.integration.test_storm_pipeline import (
     live_explain,
     paced_producer,
     run,
-    stored_windows,
     wait_for_exact_windows,
 )
 
@@ -155,19 +152,7 @@ def test_pipeline_survives_the_loss_of_a_supervisor(tmp_path: Path, infra_up: An
             assert not executor_ports(topo.nimbus, topo.topo_id) & set(sup2.slots)
             # A replay that overtakes the replays of the events just before it reaches a fresh aggregate task that
             # never saw them: it is judged by the source marks of the rows the lost task stored (docs/pipeline.md).
-            try:
-                wait_for_exact_windows(topo, session, cassandra.keyspace, truth, 180, explain)
-            except InfraError:
-                # Known gap (docs/deploy.md, node loss): the simulated event times start at a UTC midnight (late
-                # events fall on the day before), and a fresh aggregate task's recovery reads go by UTC day, so a
-                # replay's windows on one day are judged without the marks and rows of the next.
-                summary = compare_rows(
-                    stored_windows(session, cassandra.keyspace), truth_rows(truth), limit=3
-                )
-                letters = [
-                    line for line in explain().splitlines() if line.startswith(("rows:", "dead letters"))
-                ]
-                pytest.xfail(f"metric_windows not exact after losing one of two workers: {summary} {letters}")
+            wait_for_exact_windows(topo, session, cassandra.keyspace, truth, 180, explain)
             letters = [line for line in explain().splitlines() if line.startswith("dead letters")]
             print(f"windows exact after {time.monotonic() - lost_at:.1f}s; {' '.join(letters)}")
     finally:

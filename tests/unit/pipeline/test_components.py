@@ -560,9 +560,11 @@ def test_a_restarted_aggregate_prefetches_stored_windows_once_per_device_and_day
     )
     day = T0 // 86_400_000
     [requests] = calls["many"]
-    assert sorted(requests) == [
+    assert sorted(requests) == [  # the events' day, and the day after (source marks past midnight)
         ("acme", "d1", day, ("humidity", "temperature"), (10, 60)),
+        ("acme", "d1", day + 1, ("humidity", "temperature"), (10, 60)),
         ("acme", "d2", day, ("temperature",), (10, 60)),
+        ("acme", "d2", day + 1, ("temperature",), (10, 60)),
     ]
     h.process(batch(entry(event_id="e3", ts=T0 + 3000, metrics={"temperature": 1.0})), **telemetry)
     assert len(calls["many"]) == 1 and calls["one"] == []  # all cached: no read at all
@@ -683,16 +685,29 @@ def test_a_sqlite_store_made_before_window_drafts_gets_the_columns(tmp_path: Pat
         store.close()
 
 
-def test_a_restarted_aggregate_judges_a_replay_by_the_source_marks_of_stored_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "H",
+    [
+        pytest.param(
+            T0 + 3_600_000, id="same-day"
+        ),  # 01:00 UTC: the late event's windows lie on the row's day
+        pytest.param(
+            T0, id="across-midnight"
+        ),  # 00:00 UTC: its windows lie on the day before the stored row's
+    ],
+)
+def test_a_restarted_aggregate_judges_a_replay_by_the_source_marks_of_stored_rows(
+    tmp_path: Path, H: int
+) -> None:
     """A late event (35 s behind its device) is replayed to a fresh task before the replays of the events just
     before it (they were lost twice while a worker was replaced). The fresh task never saw the device's earlier
     events, but the rows the previous task stored carry where the device stood: the replay is late, as in the
-    production order, instead of opening a window the truth does not have."""
+    production order, instead of opening a window the truth does not have. Across midnight the row that shows it
+    lies on the UTC day after the late event's windows."""
     from squall.pipeline.stores import make_store
     from squall.pipeline.tuples import record_from_values
 
     c = conf(tmp_path)
-    H = T0 + 3_600_000  # 01:00 UTC: the late event's windows are read on the same UTC day as the stored row
     telemetry = {"component": "route", "stream": "telemetry"}
 
     def persist(h: BoltHarness) -> list[dict[str, Any]]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from bolts.aggregate import AggregateBolt
 from squall.pipeline.model import DAY_MS, StoredWindow
 from squall.windowing.definitions import WindowSettings, tumbling
@@ -92,3 +95,50 @@ def test_bound_is_the_newest_time_the_stored_rows_marks_show_before_a_position()
     assert b.bound(KEY, (("t", 0), 10**9)) == T0 + 19_000
     assert b.bound(KEY, (("t", 1), 10**9)) == NO_WATERMARK  # another partition: no order with this one
     assert b.bound(("acme", "d2"), (("t", 0), 10**9)) == NO_WATERMARK
+
+
+class DayStore:
+    """Rows of KEY anywhere in time: (metric, window_s) -> window start -> the row's source mark."""
+
+    def __init__(self, rows: dict[tuple[str, int], dict[int, str]]) -> None:
+        self.rows = rows
+
+    def window_starts_of_days(
+        self, requests: list[Any]
+    ) -> list[dict[tuple[str, int], dict[int, StoredWindow]]]:
+        return [
+            {
+                (m, n): {
+                    s: StoredWindow(None, mark)
+                    for s, mark in self.rows.get((m, n), {}).items()
+                    if s // DAY_MS == day
+                }
+                for m in ms
+                for n in ns
+            }
+            for _, _, day, ms, ns in requests
+        ]
+
+
+MIDNIGHT = 1_767_225_600_000
+
+
+@given(
+    ts=st.one_of(st.integers(-1_200_000, 1_200_000), st.integers(-DAY_MS // 2, DAY_MS // 2)).map(
+        lambda t: MIDNIGHT + t
+    ),
+    ahead=st.integers(1, 600_000),
+    length=st.sampled_from([10, 60]),
+)
+def test_a_replay_sees_the_marks_of_the_devices_newer_rows_on_either_side_of_midnight(
+    ts: int, ahead: int, length: int
+) -> None:
+    """The device had moved on to `ts + ahead` (up to 10 min, a row of the lost task carries that mark) when the
+    event at a later offset was produced: after its batch's recovery reads, `bound` shows the mark, whether or
+    not a UTC midnight lies between the event's windows and that row."""
+    newest = ts + ahead
+    start = newest - newest % (length * 1000)
+    store = DayStore({("temp", length): {start: f'["t",0,50,{newest}]'}})
+    b = bolt(store)  # type: ignore[arg-type]
+    b.prefetch_stored([entry(ts, temp=1.0)])
+    assert b.bound(KEY, (("t", 0), 100)) == newest

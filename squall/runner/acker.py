@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 # the spout's init), started, failed, the rotation bucket holding its root (a finished tree leaves it, as an
 # entry leaves Storm's RotatingMap, so a bucket holds only open trees)].
 _VAL, _SPOUT, _STARTED, _FAILED, _BUCKET = 0, 1, 2, 3, 4
+_new = tuple.__new__  # an Outcome made as its own __new__ makes it, without that call
 
 
 class Outcome(NamedTuple):
@@ -104,12 +105,12 @@ class Acker:
             del self._pending[root]
             entry[_BUCKET].discard(root)
             self._open -= 1
-            return Outcome(spout_task, root, False, entry[_STARTED])
+            return _new(Outcome, (spout_task, root, False, entry[_STARTED], False))
         if entry[_VAL] == 0:
             del self._pending[root]
             entry[_BUCKET].discard(root)
             self._open -= 1
-            return Outcome(spout_task, root, True, entry[_STARTED])
+            return _new(Outcome, (spout_task, root, True, entry[_STARTED], False))
         return None
 
     def init(self, root: int, val: int, spout_task: int, now: float) -> Outcome | None:

@@ -171,8 +171,12 @@ class Cluster:
         self.router = Router(graph, self.rng)
         # the Engine's `route`: the router's own (no call in between; executors call it once per emit)
         self.route: Callable[[int, str, str, Any, int | None], list[int]] = self.router.route
+        # (task, stream) -> (arity, tasks) where a stream's emits always go to the same tasks, for executors
+        # to skip `route`; None under topology.debug (every emit goes through the logging `route`)
+        self.fixed_route: Callable[[int, str], tuple[int, list[int]] | None] | None = self.router.fixed
         if is_debug(self.conf):  # topology.debug: each emit logged as Storm logs it
             self.route = logging_route(self.router.route)
+            self.fixed_route = None
         self.capture = capture
         self.max_restarts = max_restarts
         self.on_log = on_log

@@ -105,7 +105,10 @@ class TaskExecutor:
         self.component = component
         self.name = component.name
         self.engine = engine
-        self.host: Host | None = None
+        self._host: Host | None = None
+        # A bolt's receive queue's append, when its host is the inline direct adapter (which sets it): a
+        # delivered tuple goes there as (id, comp, stream, task, values), without a call to the host
+        self._inbox: Callable[[tuple[str, str, str, int, Any]], None] | None = None
         self.metrics = TaskMetrics()
         self.capture = capture
         self.count_events = EventCounter()  # events of each tuple this task emits
@@ -117,9 +120,25 @@ class TaskExecutor:
         to = getattr(engine, "deliverers", None)  # filled in once every task exists
         self._to: Any = to if to is not None else _Through(engine)
         self._bits: Callable[[int], int] = getattr(engine, "edge_bits", None) or (lambda _: engine.edge_id())
+        # stream -> (arity, tasks) for streams whose emits always go to the same tasks (the engine's
+        # `fixed_route`, asked once per stream after its first emit; None: routed per emit). The lists are
+        # shared: `emit` returns them, and whoever hands them to a component hands a copy.
+        self._fixed_of: Callable[[int, str], tuple[int, list[int]] | None] | None = getattr(
+            engine, "fixed_route", None
+        )
+        self._fixed: dict[str, tuple[int, list[int]] | None] = {}
         # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
         # reports its own totals from zero
         self._exec_base: tuple[int, int, list[int]] | None = None
+
+    @property
+    def host(self) -> Host | None:
+        return self._host
+
+    @host.setter
+    def host(self, host: Host | None) -> None:
+        self._host = host
+        self._inbox = None
 
     # -- from the component -------------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
@@ -148,6 +167,14 @@ class TaskExecutor:
                 self.handle(msg)
             else:
                 handler(self, msg)
+
+    def _route(self, stream: str, values: Any, direct: int | None) -> list[int]:
+        """The engine's `route` for an emit; the first emit on a stream whose targets never change makes the
+        later ones skip it (`_fixed`)."""
+        tasks = self.engine.route(self.task, self.name, stream, values, direct)
+        if direct is None and stream not in self._fixed and self._fixed_of is not None:
+            self._fixed[stream] = self._fixed_of(self.task, stream)
+        return tasks
 
     def _error(self, msg: dict[str, Any]) -> None:
         self.metrics.errors += 1
@@ -270,7 +297,11 @@ class BoltExecutor(TaskExecutor):
                 if len(loose) > 1024 + 2 * self.user_pending:
                     pending = self.pending
                     self.loose = deque(e for e in loose if e[1] in pending)
-        self.host.send_tuple(tid, comp, stream, src_task, values)  # type: ignore[union-attr]
+        inbox = self._inbox
+        if inbox is not None:
+            inbox((tid, comp, stream, src_task, values))
+        else:
+            self._host.send_tuple(tid, comp, stream, src_task, values)  # type: ignore[union-attr]
 
     def tick(self, freq: float) -> None:
         self.deliver(SYSTEM_COMPONENT, TICK_STREAM, SYSTEM_TASK, [freq], None)
@@ -295,13 +326,18 @@ class BoltExecutor(TaskExecutor):
         direct = msg.get("task")
         tasks = self.emit(msg.get("stream") or "default", values, msg.get("anchors"), direct)
         if direct is None and msg.get("need_task_ids", True):
-            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+            self.host.send_task_ids(list(tasks))  # type: ignore[union-attr]
 
     def emit(self, stream: str, values: Any, anchor_ids: Any, direct: int | None) -> list[int]:
         """An emit of the component (`values` a list or tuple), anchored to the pending tuples `anchor_ids`
-        names; returns the tasks it went to (what the component gets when it asks for task ids)."""
+        names; returns the tasks it went to (what the component gets when it asks for task ids: a list it must
+        not change)."""
         engine = self.engine
-        tasks = engine.route(self.task, self.name, stream, values, direct)
+        fixed = self._fixed.get(stream)
+        if fixed is not None and direct is None and len(values) == fixed[0]:
+            tasks = fixed[1]
+        else:
+            tasks = self._route(stream, values, direct)
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
@@ -349,6 +385,43 @@ class BoltExecutor(TaskExecutor):
                 to[target](name, stream, task, values, None, events)
         if self.capture:
             engine.captured(self.name, stream, values, list(anchor_ids or []), self.task)
+        return tasks
+
+    def emit_anchored(self, stream: str, values: Any, aid: str) -> list[int]:
+        """`emit(stream, values, [aid], None)` for one anchor named by its runner-made id (the inline
+        adapter's auto-anchored emit): the same outcome, without the general case's loops."""
+        anchor = self.pending.get(aid)
+        engine = self.engine
+        acker = engine.acker
+        if anchor is None or not anchor[0] or acker is None or self.capture:
+            return self.emit(stream, values, [aid], None)
+        fixed = self._fixed.get(stream)
+        if fixed is not None and len(values) == fixed[0]:
+            tasks = fixed[1]
+        else:
+            tasks = self._route(stream, values, None)
+        m = self.metrics
+        m.emitted += 1
+        m.transferred += len(tasks)
+        events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
+        roots = anchor[0]
+        if not acker.any_open(roots):
+            self.discarded += len(tasks)  # as `emit`: every tree it belongs to already failed
+            return tasks
+        to = self._to
+        bits = self._bits
+        name, task = self.name, self.task
+        if len(roots) == 1:
+            for root in roots:
+                for target in tasks:
+                    edge = bits(64) or 1
+                    anchor[1] ^= edge
+                    to[target](name, stream, task, values, {root: edge}, events)
+            return tasks
+        for target in tasks:
+            edge = bits(64) or 1
+            anchor[1] ^= edge
+            to[target](name, stream, task, values, dict.fromkeys(roots, edge), events)
         return tasks
 
     def _settle(self, tid: Any, acked: bool) -> list[Any] | None:
@@ -608,13 +681,17 @@ class SpoutExecutor(TaskExecutor):
         direct = msg.get("task")
         tasks = self.emit(msg.get("stream") or "default", values, msg.get("id"), direct)
         if direct is None and msg.get("need_task_ids", True):
-            self.host.send_task_ids(tasks)  # type: ignore[union-attr]
+            self.host.send_task_ids(list(tasks))  # type: ignore[union-attr]
 
     def emit(self, stream: str, values: Any, msg_id: Any, direct: int | None) -> list[int]:
         """An emit of the spout (`values` a list or tuple; `msg_id` None: unreliable); returns the tasks it
-        went to (what the component gets when it asks for task ids)."""
+        went to (what the component gets when it asks for task ids: a list it must not change)."""
         engine = self.engine
-        tasks = engine.route(self.task, self.name, stream, values, direct)
+        fixed = self._fixed.get(stream)
+        if fixed is not None and direct is None and len(values) == fixed[0]:
+            tasks = fixed[1]
+        else:
+            tasks = self._route(stream, values, direct)
         m = self.metrics
         m.emitted += 1
         m.transferred += len(tasks)
@@ -666,6 +743,11 @@ class SpoutExecutor(TaskExecutor):
             self.last_next_empty = self._emitted_this_call == 0
             if self.last_next_empty:
                 self.sleep_until = _perf() + SPOUT_WAIT_SECS
+
+    def synced(self, n: int) -> None:
+        """`n` syncs at once, each answering an ack or fail command (what `_spout_sync` does for each)."""
+        self.outstanding = max(0, self.outstanding - n)
+        self.waiting_since = self.engine.now
 
     def died(self) -> None:
         """A restarted spout is a new instance: trees of the dead one are forgotten, not replayed to it."""

@@ -180,6 +180,23 @@ class Router:
                 return out
         return self._route(task, component, stream, values, direct_task)
 
+    def fixed(self, task: int, stream: str) -> tuple[int, list[int]] | None:
+        """(arity, tasks) when every emit of `task` on `stream` (routed once already, not direct) goes to the
+        same tasks: each grouping is all, global, or shuffle/fields into one task. The list is shared: its
+        holder must not change it. None when some grouping chooses per tuple (or nothing was routed yet)."""
+        plan = self._plans.get((task, stream))
+        if plan is None:
+            return None
+        tasks: list[int] = []
+        for chooser in plan[1]:
+            if type(chooser) is _One:
+                tasks.append(chooser._task)
+            elif type(chooser) is _Fixed:
+                tasks.extend(chooser._out)
+            else:
+                return None
+        return plan[0], tasks
+
     def _route(
         self, task: int, component: str, stream: str, values: Sequence[Any], direct_task: int | None
     ) -> list[int]:

@@ -197,6 +197,10 @@ class InlineHost:
             metrics.exec_measured = True
         self.executor = executor
         self.direct: str | None = None  # "bolt" / "spout" once the direct adapter drives the component
+        # The direct adapter's Bolt.ack (None: not installed), and [the `_current_tups` list it set for the tuple
+        # in `process`, that tuple's id]: an emit that anchors to exactly that list anchors to that id.
+        self._direct_ack: Any = None
+        self._current: list[Any] = [None, None]
         self._steps = self._steps_messages
 
     def _receive(self, msg: Any) -> None:
@@ -306,6 +310,12 @@ class InlineHost:
         c = self.component
         types = c._source_tuple_types
         make = PystormTuple
+        new = tuple.__new__  # a namedtuple made as its own __new__ makes it, without that call
+        # The component's ack is the adapter's (pystorm's Bolt.ack, straight to the executor): the automatic
+        # ack goes to the executor without it.
+        direct_ack = self._direct_ack
+        ack = self.executor.ack if direct_ack is not None and c.__dict__.get("ack") is direct_ack else None
+        current = self._current
         beats = 0
         while inbound and done < budget and self.alive:
             entry = inbound[0]
@@ -327,14 +337,24 @@ class InlineHost:
             tid, comp, stream, task, values = entry
             try:
                 val_type = types[comp].get(stream)
-                tup = make(tid, comp, stream, task, tuple(values) if val_type is None else val_type(*values))
-                c._current_tups = [tup]
+                if val_type is None:
+                    values = tuple(values)
+                elif len(values) == len(val_type._fields):
+                    values = new(val_type, values)
+                else:
+                    values = val_type(*values)  # raises as pystorm's read_tuple does
+                tup = new(make, (tid, comp, stream, task, values))
+                current[0] = c._current_tups = [tup]
+                current[1] = tid
                 if stream == _TICK_STREAM and comp == _TICK_COMPONENT:
                     c.process_tick(tup)
                 else:
                     c.process(tup)
                 if c.auto_ack:
-                    c.ack(tup)
+                    if ack is not None:
+                        ack(tid)
+                    else:
+                        c.ack(tup)
                 c._current_tups = []
             except Exception as exc:
                 self._raised(c, exc)
@@ -344,18 +364,25 @@ class InlineHost:
         return done, beats
 
     def _steps_spout(self, budget: int, done: int) -> tuple[int, int]:
-        """pystorm's `Spout._run` for each queued command, its `sync` answered straight to the executor."""
+        """pystorm's `Spout._run` for each queued command, its `sync` answered straight to the executor (the
+        syncs of a run of acks and fails at once, after the last of them)."""
         inbound = self.serializer.inbound
         popleft = inbound.popleft
         c = self.component
-        sync = self.executor._spout_sync
-        self.executor.last_heard = self.executor.engine.now
+        ex = self.executor
+        sync = ex._spout_sync
+        synced = ex.synced
+        ex.last_heard = ex.engine.now
+        settled = 0  # acks and fails answered and not yet synced
         while inbound and done < budget and self.alive:
             cmd = inbound[0]
             if type(cmd) is not dict or c._pending_commands:
                 if type(cmd) is list:
                     popleft()  # task ids nobody asked for (the emit did not want them): drop
                     continue
+                if settled:
+                    synced(settled)
+                    settled = 0
                 try:
                     c._run()
                 except Exception as exc:
@@ -367,12 +394,21 @@ class InlineHost:
             popleft()
             try:
                 name = cmd["command"]
+                if name == "ack":
+                    c.ack(cmd["id"])
+                    settled += 1
+                    done += 1
+                    continue
+                if name == "fail":
+                    c.fail(cmd["id"])
+                    settled += 1
+                    done += 1
+                    continue
+                if settled:
+                    synced(settled)
+                    settled = 0
                 if name == "next":
                     c.next_tuple()
-                elif name == "ack":
-                    c.ack(cmd["id"])
-                elif name == "fail":
-                    c.fail(cmd["id"])
                 elif name == "activate":
                     c.activate()
                 elif name == "deactivate":
@@ -381,10 +417,15 @@ class InlineHost:
                     c.logger.error("Received invalid command from Storm: %r", cmd)
                 sync(_SYNC)
             except Exception as exc:
+                if settled:
+                    synced(settled)
+                    settled = 0
                 self._raised(c, exc)
                 if not self.alive:
                     return done + 1, 0
             done += 1
+        if settled:
+            synced(settled)
         return done, 0
 
     def _bind_direct(self) -> None:
@@ -408,10 +449,13 @@ class InlineHost:
                 append((tid, comp, stream, task, values))
 
             self.send_tuple = send_tuple  # type: ignore[method-assign]
+            ex._inbox = append  # the executor's deliver queues tuples itself
             self._steps = self._steps_bolt
             if _same(cls, "emit", Bolt):
                 slow_emit = cls.emit
                 emit_values = ex.emit
+                emit_anchored = ex.emit_anchored
+                current = self._current
 
                 def bolt_emit(
                     tup: Any,
@@ -422,6 +466,17 @@ class InlineHost:
                 ) -> Any:
                     """pystorm's Bolt.emit, straight to the executor."""
                     if anchors is None:
+                        if (
+                            c._current_tups is current[0]
+                            and direct_task is None
+                            and c.auto_anchor
+                            and isinstance(tup, (list, tuple))
+                            and get_ident() == owner
+                            and (flat is None or flat((*tup, stream)))  # the anchor id is the runner's
+                        ):
+                            # auto-anchored to the tuple in `process` (the usual case)
+                            tasks = emit_anchored(stream or "default", tup, current[1])
+                            return list(tasks) if need_task_ids else None
                         anchors = c._current_tups if c.auto_anchor else []
                     ids = [a.id if isinstance(a, make) else a for a in anchors]
                     if (
@@ -432,7 +487,7 @@ class InlineHost:
                         tasks = emit_values(stream or "default", tup, ids, direct_task)
                         if not need_task_ids:
                             return None
-                        return [direct_task] if direct_task is not None else tasks
+                        return [direct_task] if direct_task is not None else list(tasks)
                     return slow_emit(
                         c,
                         tup,
@@ -446,6 +501,7 @@ class InlineHost:
             for name, settle in (("ack", ex.ack), ("fail", ex.fail)):
                 if _same(cls, name, Bolt):
                     c.__dict__[name] = self._settler(name, settle, owner)
+            self._direct_ack = c.__dict__.get("ack")
         else:
             self._steps = self._steps_spout
             if _same(cls, "emit", Spout):
@@ -468,7 +524,7 @@ class InlineHost:
                         tasks = emit_values(stream or "default", tup, tup_id, direct_task)
                         if not need_task_ids:
                             return None
-                        return [direct_task] if direct_task is not None else tasks
+                        return [direct_task] if direct_task is not None else list(tasks)
                     return slow_emit(
                         c,
                         tup,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import select
 import sys
 import threading
 import time
@@ -313,6 +314,33 @@ def faster_serializers(json_cls: type | None = None, msgpack_cls: type | None = 
     msgpack_to.read_message = msgpack_read_message
 
 
+def write_all(out: Any, data: bytes | str) -> None:
+    """Write all of `data` to `out` and flush. Under PYTHONUNBUFFERED (`python -u`, many containers) stdout's
+    binary layer is the raw file, whose `write` may take only part of the data when a signal interrupts a
+    write into a full pipe (pystorm ignores the count; so do text wrappers over it): the rest would be lost
+    and the runner would read a broken message. Text (JSON) goes to the binary layer under `out`."""
+    if isinstance(data, str):
+        binary = getattr(out, "buffer", None)
+        if binary is None:
+            out.write(data)
+            out.flush()
+            return
+        out.flush()  # whatever was written through the text layer goes first
+        out, data = binary, data.encode("utf-8")
+    n = out.write(data)
+    if n is not None and n >= len(data):
+        out.flush()
+        return
+    view = memoryview(data)[n or 0 :]
+    while view:
+        n = out.write(view)
+        if n is None:  # a non-blocking stream that took nothing: wait until it takes more
+            select.select([], [out], [], 1.0)
+            continue
+        view = view[n:]
+    out.flush()
+
+
 def buffer_output(serializer_cls: type | None = None, component_cls: type | None = None) -> None:
     """Write a component's per-tuple messages in batches: an emit, ack, fail or sync sent from the main
     thread of a component that reads through its serializer (pystorm's read_message) is kept (encoded) until the component is about to wait for input (its serializer reads stdin),
@@ -350,9 +378,7 @@ def buffer_output(serializer_cls: type | None = None, component_cls: type | None
             data = last
         else:
             return
-        out = self.output_stream
-        out.write(data)
-        out.flush()
+        write_all(self.output_stream, data)
 
     def send_message(self: Any, msg_dict: Any) -> None:
         with self._writer_lock:

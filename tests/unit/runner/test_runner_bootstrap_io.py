@@ -120,3 +120,37 @@ def test_nothing_is_kept_for_a_component_that_reads_by_itself() -> None:
     )
     comp.serializer.send_message({"command": "sync"})
     assert framing_for("msgpack").decoder().feed(out.getvalue()) == [{"command": "sync"}]
+
+
+class _Skimpy(io.RawIOBase):
+    """A raw stream that takes at most `step` bytes a write (as a pipe write cut short by a signal)."""
+
+    def __init__(self, step: int) -> None:
+        self.data = bytearray()
+        self.step = step
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        chunk = bytes(b[: self.step])
+        self.data += chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("serializer", ["msgpack", "json"])
+def test_a_write_cut_short_is_completed(serializer: str) -> None:
+    """PYTHONUNBUFFERED makes stdout's binary layer the raw file: a write may take only part of a batch."""
+    ser_cls, _ = _classes(serializer)
+    raw = _Skimpy(7)
+    lock = threading.RLock()
+    ser = ser_cls(io.BytesIO(), raw, lock, lock)  # JSON: pystorm wraps it in a text layer, as stdout
+    ser._squall_keep = True
+    sent = [{"command": "emit", "tuple": ["é" * 30, n], "need_task_ids": False} for n in range(50)]
+    for msg in sent:
+        ser.send_message(msg)
+    ser.send_message({"command": "log", "msg": "flushes", "level": 2})
+    assert framing_for(serializer).decoder().feed(bytes(raw.data)) == [
+        *sent,
+        {"command": "log", "msg": "flushes", "level": 2},
+    ]

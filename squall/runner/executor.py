@@ -324,9 +324,28 @@ class BoltExecutor(TaskExecutor):
         if type(values) is not list and not isinstance(values, (list, tuple)):
             raise_protocol(self, f"emit without a 'tuple' list: {msg!r:.200}")
         direct = msg.get("task")
-        tasks = self.emit(msg.get("stream") or "default", values, msg.get("anchors"), direct)
+        anchors = msg.get("anchors")
+        if direct is None and type(anchors) is list and len(anchors) == 1 and type(anchors[0]) is str:
+            tasks = self.emit_anchored(msg.get("stream") or "default", values, anchors[0])  # the usual case
+        else:
+            tasks = self.emit(msg.get("stream") or "default", values, anchors, direct)
         if direct is None and msg.get("need_task_ids", True):
             self.host.send_task_ids(list(tasks))  # type: ignore[union-attr]
+
+    def handle_all(self, messages: list[Any]) -> None:
+        """`handle` each of `messages` in order; emits and acks (most of them) without the handler table."""
+        self.last_heard = self.engine.now
+        emit, ack, handle = self._emit, self.ack, self.handle
+        for msg in messages:
+            if type(msg) is dict:
+                command = msg.get("command")
+                if command == "ack":
+                    ack(msg.get("id"))
+                    continue
+                if command == "emit":
+                    emit(msg)
+                    continue
+            handle(msg)
 
     def emit(self, stream: str, values: Any, anchor_ids: Any, direct: int | None) -> list[int]:
         """An emit of the component (`values` a list or tuple), anchored to the pending tuples `anchor_ids`
@@ -733,6 +752,21 @@ class SpoutExecutor(TaskExecutor):
         self.metrics.failed += 1
         self.tell({"command": "fail", "id": info.get("id")})
         return "the tuple failed (the spout gets fail for its message id and may replay it)"
+
+    def handle_all(self, messages: list[Any]) -> None:
+        """`handle` each of `messages` in order; syncs and emits (most of them) without the handler table."""
+        self.last_heard = self.engine.now
+        emit, sync, handle = self._emit, self._spout_sync, self.handle
+        for msg in messages:
+            if type(msg) is dict:
+                command = msg.get("command")
+                if command == "sync":
+                    sync(msg)
+                    continue
+                if command == "emit":
+                    emit(msg)
+                    continue
+            handle(msg)
 
     def _spout_sync(self, msg: dict[str, Any]) -> None:
         if self.outstanding:

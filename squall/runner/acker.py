@@ -37,6 +37,9 @@ class Acker:
             raise ValueError("an acker needs at least 2 buckets")
         self.timeout_secs = timeout_secs
         self._pending: dict[int, list[Any]] = {}
+        # root -> its ledger entry (see above), for executors to read, and to XOR into where that leaves the
+        # tree open (a nonzero value of a tree that has not failed): anything else goes through `ack`
+        self.ledger = self._pending
         self._buckets: list[set[int]] = [set() for _ in range(buckets)]
         self._next_rotation = now + timeout_secs
         self._open = 0  # entries a spout task waits on (not acks for a tree that already finished)
@@ -139,7 +142,13 @@ class Acker:
         entry[0] = left
         if left and not entry[3]:
             return None  # the tree is not complete yet
-        return self._settle(root, entry)
+        spout_task = entry[1]
+        if left or entry[3] or spout_task is None:
+            return self._settle(root, entry)
+        del self._pending[root]  # complete: as `_settle`, inline (a tree completes once per spout emit)
+        entry[4].discard(root)
+        self._open -= 1
+        return _new(Outcome, (spout_task, root, True, entry[2], False))
 
     def fail(self, root: int, now: float = 0.0) -> Outcome | None:
         entry = self._pending.get(root)

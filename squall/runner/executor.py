@@ -424,18 +424,22 @@ class BoltExecutor(TaskExecutor):
         m.transferred += len(tasks)
         events = 1 if self._batch_at.get(stream, -2) == -1 else self.count_events(stream, values)
         roots = anchor[0]
-        if not acker.any_open(roots):
-            self.discarded += len(tasks)  # as `emit`: every tree it belongs to already failed
-            return tasks
         to = self._to
         bits = self._bits
         name, task = self.name, self.task
         if len(roots) == 1:
             for root in roots:
+                entry = acker.ledger.get(root)  # as `any_open`, inline
+                if entry is None or entry[1] is None or entry[3]:
+                    self.discarded += len(tasks)  # as `emit`: the tree it belongs to already failed
+                    return tasks
                 for target in tasks:
                     edge = bits(64) or 1
                     anchor[1] ^= edge
                     to[target](name, stream, task, values, {root: edge}, events)
+            return tasks
+        if not acker.any_open(roots):
+            self.discarded += len(tasks)  # as `emit`: every tree it belongs to already failed
             return tasks
         for target in tasks:
             edge = bits(64) or 1
@@ -485,9 +489,15 @@ class BoltExecutor(TaskExecutor):
             engine = self.engine
             acker = engine.acker
             if acker is not None:
-                now = engine.now
+                ledger = acker.ledger
                 for root, edge in msgid.items():
-                    outcome = acker.ack(root, edge ^ ackval, now)
+                    entry = ledger.get(root)
+                    if entry is not None:
+                        left = entry[0] ^ edge ^ ackval
+                        if left and not entry[3]:  # the tree stays open: the acker has nothing to say
+                            entry[0] = left
+                            continue
+                    outcome = acker.ack(root, edge ^ ackval, engine.now)
                     if outcome is not None:
                         engine.finished(outcome)
 

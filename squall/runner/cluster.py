@@ -232,6 +232,7 @@ class Cluster:
         # bolt task -> its executor's deliver (executors call it straight: the Engine's `deliverers`)
         self._deliver: dict[int, Callable[..., None]] = {}
         self.deliverers = self._deliver
+        self.receivers: dict[int, BoltExecutor] = {}  # bolt task -> its executor (filled in once all exist)
         self.edge_bits = self._bits  # edge ids: edge_bits(64) or 1
         self.last_work = (
             0  # work done by the last step; 0 = it only waited (tests advance a ManualClock then)
@@ -263,6 +264,7 @@ class Cluster:
         self.spouts.sort(key=lambda e: e.task)
         self._spout_tasks = {s.task: s for s in self.spouts}
         self._deliver.update({b.task: b.deliver for b in self.bolts})
+        self.receivers.update({b.task: b for b in self.bolts})
         self.bolts.sort(key=lambda e: e.task)
         for comp in self.graph.components.values():
             if comp.kind != "bolt":

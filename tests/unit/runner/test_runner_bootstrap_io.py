@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections import namedtuple
 from typing import Any
 
 import pytest
@@ -154,3 +155,42 @@ def test_a_write_cut_short_is_completed(serializer: str) -> None:
         *sent,
         {"command": "log", "msg": "flushes", "level": 2},
     ]
+
+
+def test_faster_read_tuple_makes_what_pystorm_makes() -> None:
+    from pystorm.bolt import Bolt
+
+    from squall.runner.bootstrap import faster_read_tuple
+
+    class Plain(Bolt):  # type: ignore[misc]
+        pass
+
+    class Fast(Bolt):  # type: ignore[misc]
+        pass
+
+    faster_read_tuple(Fast)
+    faster_read_tuple(Fast)  # once only
+    assert Fast.read_tuple is not Bolt.read_tuple and Plain.read_tuple is Bolt.read_tuple
+    src_default = namedtuple("SrcDefaultTuple", ["word", "n"])
+    messages = [
+        {"id": "1", "comp": "src", "stream": "default", "task": 3, "tuple": ["a", 1]},
+        {"id": "2", "comp": "other", "stream": "s", "task": 4, "tuple": ["b", 2, 3]},
+        {"id": "3", "comp": "__system", "stream": "__tick", "task": -1, "tuple": [5]},
+        {"id": "4", "comp": "src", "stream": "default", "task": 3, "tuple": ["too", "many", "values"]},
+    ]
+    bolts = []
+    for cls in (Plain, Fast):
+        bolt = cls(input_stream=io.BytesIO(), output_stream=io.BytesIO(), rdb_signal=None)
+        bolt._source_tuple_types["src"]["default"] = src_default  # as _setup_component makes it
+        queue = list(messages)
+        bolt.read_command = lambda queue=queue: queue.pop(0)  # type: ignore[method-assign]
+        bolts.append(bolt)
+    plain, fast = bolts
+    for _ in range(3):
+        a, b = plain.read_tuple(), fast.read_tuple()
+        assert a == b and type(a) is type(b) and type(a.values) is type(b.values)
+    with pytest.raises(TypeError) as plain_error:
+        plain.read_tuple()
+    with pytest.raises(TypeError) as fast_error:
+        fast.read_tuple()
+    assert str(plain_error.value) == str(fast_error.value)

@@ -3,6 +3,7 @@ messages, with exactly the outcomes of feeding it the messages."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
@@ -143,3 +144,41 @@ def test_direct_only_for_pystorms_own_loop() -> None:
     assert direct_kind(BatchingBolt) is None
     assert direct_kind(OwnRead) is None
     assert direct_kind(OwnSend) is None
+
+
+def _figures(serializer: str, capture: bool) -> dict[str, Any]:
+    """Per component (acked, failed, errors, emitted, transferred), the logged acks and fails of the spout,
+    the errors: what a run without capture (as `squall run`, whose emits take the executors' fast paths)
+    gives."""
+    from squall.runner.session import execute, plan_for
+
+    conf = {"topology.message.timeout.secs": 5}
+    plan = plan_for(Mixed, None, None, {}, None, extra_conf=conf)
+    summary, cluster = execute(
+        plan, inline=True, until_idle=0.5, seed=7, capture=capture, serializer=serializer, drain_secs=5
+    )
+    return {
+        "stats": {
+            c.name: (c.acked, c.failed, c.errors, c.emitted, c.transferred) for c in summary.components
+        },
+        "errors": sorted(e.message for e in summary.errors),
+        "logs": sorted(
+            r.message.rsplit(" - ", 1)[-1]
+            for r in cluster.logs
+            if " - acked " in r.message or " - failed " in r.message
+        ),
+        "pending": summary.pending_trees,
+    }
+
+
+@pytest.mark.parametrize("serializer", ["msgpack", "json"])
+def test_fast_paths_without_capture_give_what_the_messages_give(
+    serializer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thresholds = gc.get_threshold()
+    direct = _figures(serializer, capture=False)
+    assert gc.get_threshold() == thresholds  # the run's collector setting is undone (Cluster.close)
+    assert direct == _figures(serializer, capture=True)  # capture takes the general paths
+    monkeypatch.setattr(inline, "direct_kind", lambda cls: None)  # every component fed messages
+    assert direct == _figures(serializer, capture=False)
+    assert direct["stats"]["words"][1] >= 6 and direct["pending"] == 0

@@ -47,6 +47,10 @@ class Framing(Protocol):
 
     def decoder(self) -> Decoder: ...
 
+    def encode_all(self, messages: list[Any]) -> bytes:
+        """`encode` of each of `messages`, joined."""
+        ...
+
     def tuple_encoder(self) -> TupleEncoder:
         """An encoder of tuple messages, the same bytes' worth as `encode` of the message dict but cheaper:
         the part that depends only on (comp, stream, task) is encoded once per source."""
@@ -131,6 +135,13 @@ class JsonFraming:
     def decoder(self) -> JsonDecoder:
         return JsonDecoder()
 
+    def encode_all(self, messages: list[Any]) -> bytes:
+        dumps = self._dumps
+        try:
+            return "".join([dumps(m) + "\nend\n" for m in messages]).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"cannot encode message as JSON: {exc}") from exc
+
     def tuple_encoder(self) -> TupleEncoder:
         return self.tuple_sender(_bytes_of)
 
@@ -181,6 +192,12 @@ class MsgpackFraming:
 
     def decoder(self) -> MsgpackDecoder:
         return MsgpackDecoder()
+
+    def encode_all(self, messages: list[Any]) -> bytes:
+        try:
+            return b"".join(map(self._pack, messages))
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"cannot encode message as msgpack: {exc}") from exc
 
     def tuple_encoder(self) -> TupleEncoder:
         return self.tuple_sender(_bytes_of)

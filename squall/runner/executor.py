@@ -687,6 +687,11 @@ class SpoutExecutor(TaskExecutor):
             if not self.outstanding:
                 self.waiting_since = self.engine.now
             self.outstanding += n
+            send_all = getattr(self._host, "send_all", None)
+            if send_all is not None:
+                popleft = commands.popleft
+                send_all([popleft() for _ in range(n)])  # as `query` does, for each
+                return True
             send = self.host.send  # type: ignore[union-attr]
             for _ in range(n):
                 send(commands.popleft())  # as `query` does, for each
@@ -790,13 +795,18 @@ class SpoutExecutor(TaskExecutor):
 
     def handle_all(self, messages: list[Any]) -> None:
         """`handle` each of `messages` in order; syncs and emits (most of them) without the handler table."""
-        self.last_heard = self.engine.now
+        now = self.last_heard = self.engine.now
         emit, sync, handle = self._emit, self._spout_sync, self.handle
         for msg in messages:
             if type(msg) is dict:
                 command = msg.get("command")
                 if command == "sync":
-                    sync(msg)
+                    if self._in_next:
+                        sync(msg)
+                    else:  # an ack's or fail's: as `_spout_sync`, inline
+                        if self.outstanding:
+                            self.outstanding -= 1
+                        self.waiting_since = now
                     continue
                 if command == "emit":
                     emit(msg)

@@ -244,6 +244,9 @@ class InlineHost:
     def send(self, message: Any) -> None:
         self.serializer.inbound.append(message)
 
+    def send_all(self, messages: list[Any]) -> None:
+        self.serializer.inbound.extend(messages)
+
     def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
         self.serializer.inbound.append(
             {"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values}

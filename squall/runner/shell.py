@@ -172,6 +172,11 @@ class ShellHost:
     def send(self, message: Any) -> None:
         self._parts.append(self.encode(message))
 
+    def send_all(self, messages: list[Any]) -> None:
+        """`send` each of `messages` (encoded together)."""
+        self._parts.append(self.framing.encode_all(messages))
+        self._out_msgs += len(messages) - 1  # one part, that many messages
+
     def send_tuple(self, tid: str, comp: str, stream: str, task: int, values: Any) -> None:
         """Queue the tuple message (replaced in `__init__` by the framing's sender into `_parts`)."""
         self._parts.append(self.framing.tuple_encoder()(tid, comp, stream, task, values))

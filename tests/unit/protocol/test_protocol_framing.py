@@ -88,6 +88,18 @@ def test_tuple_encoder_writes_what_encode_writes(framing, tuples) -> None:
 
 
 @pytest.mark.parametrize("framing", [JsonFraming(), MsgpackFraming()], ids=["json", "msgpack"])
+@given(batch=st.lists(messages, min_size=1, max_size=8))
+def test_encode_all_writes_what_encode_writes(framing, batch) -> None:
+    assert framing.encode_all(batch) == b"".join(framing.encode(m) for m in batch)
+
+
+@pytest.mark.parametrize("framing", [JsonFraming(), MsgpackFraming()], ids=["json", "msgpack"])
+def test_encode_all_refuses_what_the_wire_cannot_carry(framing) -> None:
+    with pytest.raises(ProtocolError, match=f"(?i)cannot encode message as {framing.name}"):
+        framing.encode_all([{"command": "ack", "id": 1}, {"command": "ack", "id": object()}])
+
+
+@pytest.mark.parametrize("framing", [JsonFraming(), MsgpackFraming()], ids=["json", "msgpack"])
 def test_tuple_encoder_refuses_what_the_wire_cannot_carry(framing) -> None:
     with pytest.raises(ProtocolError, match=f"(?i)cannot encode message as {framing.name}"):
         framing.tuple_encoder()("1", "src", "default", 1, [object()])

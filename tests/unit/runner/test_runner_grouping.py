@@ -120,3 +120,22 @@ def test_each_route_is_a_new_list_the_caller_may_keep() -> None:
     first = r.route(src, "src", "side", [1])
     first.append(-1)
     assert r.route(src, "src", "side", [2]) == graph.components["pair"].tasks
+
+
+def test_fixed_targets_only_where_no_grouping_chooses() -> None:
+    graph = build_graph(Narrow)
+    r = Router(graph, random.Random(0))
+    src = graph.components["src"].tasks[0]
+    assert r.fixed(src, "default") is None  # nothing routed yet
+    r.route(src, "src", "default", ["k", 1])
+    r.route(src, "src", "side", [1])
+    one = sorted(graph.components["one_shuffle"].tasks + graph.components["one_fields"].tasks)
+    assert r.fixed(src, "default") is not None
+    arity, tasks = r.fixed(src, "default")  # type: ignore[misc]
+    assert arity == 2 and sorted(tasks) == one
+    assert r.fixed(src, "side") == (1, graph.components["pair"].tasks)  # all: every task, always
+    tasks.append(-1)  # the router's own lists are not the ones handed out
+    assert sorted(r.route(src, "src", "default", ["k", 2])) == one
+    wide, all_tasks = router()
+    wide.route(all_tasks["src"][0], "src", "default", ["x", 1])
+    assert wide.fixed(all_tasks["src"][0], "default") is None  # shuffle and fields over several tasks

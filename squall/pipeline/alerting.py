@@ -192,6 +192,14 @@ class AlertEngine:
         self.evicted_keys = 0
         anomaly = rules.anomaly
         self._anomaly_metrics = None if anomaly.metrics is None else tuple(sorted(anomaly.metrics))
+        # the rules as flat tuples, read once per event without attribute lookups or method calls
+        self._thresholds = tuple(
+            (str(i), r.metric, r.op, r.value, r.tenants, r.op_name) for i, r in enumerate(rules.thresholds)
+        )
+        self._consecutive = tuple(
+            (i, str(i), r.metric, r.op, r.value, r.tenants, r.op_name, r.count)
+            for i, r in enumerate(rules.consecutive)
+        )
 
     def evaluate(self, event: Event) -> list[Alert]:
         return self._run(
@@ -269,65 +277,100 @@ class AlertEngine:
         metrics: Mapping[str, float],
         state: _DeviceState,
     ) -> list[Alert]:
+        # Most events raise nothing: the checks below read the rules as flat tuples and do the EWMA arithmetic
+        # in place (the same operations, in the same order, as Predicate.reading, Ewma.score and Ewma.update).
         out: list[Alert] = []
         rules = self.rules
-
-        def alert(kind: str, rule: str, metric: str, value: float, message: str) -> None:
-            # the id is deterministic from the cause, so a replay upserts the same row
-            out.append(
-                Alert(
-                    tenant, device_id, f"{kind}:{rule}:{event_id}:{metric}", ts, metric, kind, value, message
-                )
-            )
-
         if etype == "alarm" and rules.alarm_events:
             for metric, value in sorted(metrics.items()):
-                alert("alarm", "event", metric, value, f"device raised alarm {metric}={value:g}")
-        for i, rule in enumerate(rules.thresholds):
-            value = rule.reading(tenant, metrics)
-            if value is not None and rule.op(value, rule.value):
-                alert(
-                    "threshold",
-                    str(i),
-                    rule.metric,
-                    value,
-                    f"{rule.metric}={value:g} {rule.op_name} {rule.value:g}",
+                out.append(
+                    Alert(
+                        tenant,
+                        device_id,
+                        f"alarm:event:{event_id}:{metric}",
+                        ts,
+                        metric,
+                        "alarm",
+                        value,
+                        f"device raised alarm {metric}={value:g}",
+                    )
                 )
-        for i, rule in enumerate(rules.consecutive):
-            value = rule.reading(tenant, metrics)
-            if value is None:
+        for rule_id, metric, op, limit, tenants, op_name in self._thresholds:
+            if tenants is not None and tenant not in tenants:
                 continue
-            run = state.runs.get(i, 0) + 1 if rule.op(value, rule.value) else 0
-            state.runs[i] = run
-            if run == rule.count:
-                alert(
-                    "consecutive",
-                    str(i),
-                    rule.metric,
-                    value,
-                    f"{rule.count} consecutive readings {rule.metric} {rule.op_name} {rule.value:g}",
+            value = metrics.get(metric)
+            if value is not None and op(value, limit):
+                out.append(
+                    Alert(
+                        tenant,
+                        device_id,
+                        f"threshold:{rule_id}:{event_id}:{metric}",
+                        ts,
+                        metric,
+                        "threshold",
+                        value,
+                        f"{metric}={value:g} {op_name} {limit:g}",
+                    )
                 )
+        if self._consecutive:
+            runs = state.runs
+            for i, rule_id, metric, op, limit, tenants, op_name, count in self._consecutive:
+                if tenants is not None and tenant not in tenants:
+                    continue
+                value = metrics.get(metric)
+                if value is None:
+                    continue
+                run = runs.get(i, 0) + 1 if op(value, limit) else 0
+                runs[i] = run
+                if run == count:
+                    out.append(
+                        Alert(
+                            tenant,
+                            device_id,
+                            f"consecutive:{rule_id}:{event_id}:{metric}",
+                            ts,
+                            metric,
+                            "consecutive",
+                            value,
+                            f"{count} consecutive readings {metric} {op_name} {limit:g}",
+                        )
+                    )
         anomaly = rules.anomaly
         if anomaly.enabled and etype != "alarm":
             watched = self._anomaly_metrics
             if watched is None:
                 watched = sorted(metrics)
             ewmas = state.ewma
+            alpha, min_samples = anomaly.alpha, anomaly.min_samples
             for metric in watched:
                 value = metrics.get(metric)
                 if value is None:
                     continue
                 ewma = ewmas.get(metric)
                 if ewma is None:
-                    ewma = ewmas[metric] = Ewma(anomaly.alpha)
-                z = ewma.score(value) if ewma.n >= anomaly.min_samples else None
-                if z is not None and z >= anomaly.z:
-                    alert(
-                        "anomaly",
-                        "ewma",
-                        metric,
-                        value,
-                        f"{metric}={value:g} is {z:.1f} sd from its EWMA {ewma.mean:g}",
-                    )
-                ewma.update(value)
+                    ewma = ewmas[metric] = Ewma(alpha)
+                n, mean, var = ewma.n, ewma.mean, ewma.var
+                if n >= min_samples and n != 0 and var > 0:  # Ewma.score
+                    z = abs(value - mean) / math.sqrt(var)
+                    if z >= anomaly.z:
+                        out.append(
+                            Alert(
+                                tenant,
+                                device_id,
+                                f"anomaly:ewma:{event_id}:{metric}",
+                                ts,
+                                metric,
+                                "anomaly",
+                                value,
+                                f"{metric}={value:g} is {z:.1f} sd from its EWMA {mean:g}",
+                            )
+                        )
+                if n == 0:  # Ewma.update
+                    ewma.mean, ewma.var = value, 0.0
+                else:
+                    diff = value - mean
+                    incr = ewma.alpha * diff
+                    ewma.mean = mean + incr
+                    ewma.var = (1 - ewma.alpha) * (var + diff * incr)
+                ewma.n = n + 1
         return out

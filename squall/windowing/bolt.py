@@ -114,38 +114,49 @@ class WindowedBolt(Bolt):
         released: list[Hashable] = []
         windows.hold(token)
         recovering = windows.recovering()
-        where: list[Position | None]
-        for key, event_id, ts, values, item, *where in self.extract(tup):
-            try:
-                if recovering and self.previously_late(item):
-                    # A replay of an event a previous instance dead-lettered as late: this instance's watermark
-                    # is rebuilt from the replayed tail only and could take it for on time; keep the decision.
-                    counts["events"] += 1
-                    counts["late"] += 1
-                    counts["late_before_restart"] += 1
-                    self.emit_late(tup, item, windows.watermark(key))
+        add = windows.add
+        position: Position | None
+        events = 0  # added to counts["events"] once per tuple
+        try:
+            for extracted in self.extract(tup):
+                # unpacked by length rather than with a starred target, which builds a list per event
+                if len(extracted) == 6:
+                    key, event_id, ts, values, item, position = extracted
+                else:
+                    key, event_id, ts, values, item = extracted
+                    position = None
+                try:
+                    if recovering and self.previously_late(item):
+                        # A replay of an event a previous instance dead-lettered as late: this instance's watermark
+                        # is rebuilt from the replayed tail only and could take it for on time; keep the decision.
+                        events += 1
+                        counts["late"] += 1
+                        counts["late_before_restart"] += 1
+                        self.emit_late(tup, item, windows.watermark(key))
+                        continue
+                    outcome = add(key, event_id, ts, values, token, position)
+                except Exception as exc:  # noqa: BLE001 - the subclass decides: fail the tuple or dead-letter
+                    counts["errors"] += 1
+                    self.event_failed(tup, item, exc)
                     continue
-                outcome = windows.add(key, event_id, ts, values, token, where[0] if where else None)
-            except Exception as exc:  # noqa: BLE001 - the subclass decides: fail the tuple or dead-letter
-                counts["errors"] += 1
-                self.event_failed(tup, item, exc)
-                continue
-            counts["events"] += 1
-            if outcome.late:
-                counts["late"] += 1
-                self.emit_late(tup, item, outcome.watermark)
-            elif outcome.duplicate:
-                counts["duplicates"] += 1
-            elif outcome.stored:
-                counts["already_stored"] += 1
-            if outcome.reemitted:
-                # A replay of events whose windows closed (their write failed): re-emit, anchored to this tuple
-                # (the windows' original tuples may be acked already).
-                counts["reemitted"] += len(outcome.reemitted)
-                closed.extend(outcome.reemitted)
-                anchors[token] = None
-            if outcome.closed or outcome.released:  # most events close and release nothing
-                self._collect(outcome, closed, anchors, released)
+                events += 1
+                if outcome.late:
+                    counts["late"] += 1
+                    self.emit_late(tup, item, outcome.watermark)
+                elif outcome.duplicate:
+                    counts["duplicates"] += 1
+                elif outcome.stored:
+                    counts["already_stored"] += 1
+                if outcome.reemitted:
+                    # A replay of events whose windows closed (their write failed): re-emit, anchored to this tuple
+                    # (the windows' original tuples may be acked already).
+                    counts["reemitted"] += len(outcome.reemitted)
+                    closed.extend(outcome.reemitted)
+                    anchors[token] = None
+                if outcome.closed or outcome.released:  # most events close and release nothing
+                    self._collect(outcome, closed, anchors, released)
+        finally:
+            counts["events"] += events
         amended = windows.amended()
         if amended is not None:  # replays on time in source order amended windows that had closed
             counts["amended"] += len(amended.closed)

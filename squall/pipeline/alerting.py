@@ -239,9 +239,13 @@ class AlertEngine:
         earlier = done.get(event_id)
         if earlier is not None:
             return list(earlier)
-        if convert:
-            ts = int(ts)
-            metrics = {k: float(v) for k, v in metrics.items()}
+        if convert:  # read as an int and floats; a batch entry's usually are already (no copy then)
+            if type(ts) is not int:
+                ts = int(ts)
+            for v in metrics.values():
+                if type(v) is not float:
+                    metrics = {k: float(v) for k, v in metrics.items()}
+                    break
         alerts = self._evaluate_fields(tenant, device_id, event_id, ts, etype, metrics, state)
         done[event_id] = alerts
         if len(done) > self.replay_memory:

@@ -2,8 +2,9 @@
 
 Inputs carry lists of records (window rows, alerts, dead letters) or shard batches of raw events (`archive`).
 Records are buffered up to `pipeline.persist.batch_size` (default 500) and written together (SQLite: one
-transaction; Cassandra: unlogged batches by replica set or partition, `cassandra.batch_grouping`) when the buffer is full and on every tick tuple, so a
-tuple waits at most one tick. A tuple is acked when all its records are durable, failed otherwise (a store that is
+transaction; Cassandra: unlogged batches by replica set or partition, `cassandra.batch_grouping`) when the buffer
+is full, when a tuple comes after the buffer's first waited MAX_WAIT_S, and on every tick tuple, so a tuple waits
+at most one tick. A tuple is acked when all its records are durable, failed otherwise (a store that is
 down fails tuples, and the spout replays them). A record that cannot be read or written at all (not the store's
 fault: the same record would fail on every replay) is written as a dead letter in its place
 (processing_error:persist:<type>), so one record never stops the stream."""
@@ -23,6 +24,10 @@ from squall.pipeline.settings import from_conf
 from squall.pipeline.stores import make_store
 from squall.pipeline.tuples import Record, record_from_values, unpack_batch
 
+# A tuple that comes while the buffer's first has waited this long writes the buffer out (besides a full
+# buffer and every tick): under steady input a record waits at most about this long, not up to a tick (1 s).
+MAX_WAIT_S = 0.2
+
 
 class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
     confirming = "write"
@@ -39,6 +44,7 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         self.clock = SystemClock()
         self.buffer: list[tuple[str, list[Record], Any]] = []
         self.buffered = 0  # records in the buffer
+        self.buffered_since = 0.0  # clock.now() when the buffer's first tuple came
 
     def process(self, tup: Any) -> None:
         letters: list[Record] = []
@@ -58,11 +64,13 @@ class PersistBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
                     records.append(record_from_values(kind, data))
                 except Exception as exc:  # noqa: BLE001
                     letters.append(self._letter(exc, data, (f"persist:{kind}", -1, -1)))
+        if not self.buffer:
+            self.buffered_since = self.clock.now()
         if letters:
             self.buffer.append(("dead_letter", letters, tup.id))
         self.buffer.append((kind, records, tup.id))
         self.buffered += len(records) + len(letters)
-        if self.buffered >= self.batch_size:
+        if self.buffered >= self.batch_size or self.clock.now() - self.buffered_since >= MAX_WAIT_S:
             self.flush()
 
     def _letter(self, exc: Exception, data: Any, source: Any) -> Record:

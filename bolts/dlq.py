@@ -56,9 +56,9 @@ class DeadLetterBolt(AckOnConfirm, Bolt):  # type: ignore[misc]
         if not letters:
             self.ack(tup)
             return
-        futures = [self.publisher.publish_async(dl) for dl in letters]
+        sent = self.publisher.publish_many_async(letters)
         self.emit(record_values("dead_letter", letters))
-        self.sends.add(futures, tup.id)
+        self.sends.add([sent], tup.id)
 
     @staticmethod
     def _unreadable(tup: Any, value: Any, exc: Exception, now: int) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -10,6 +12,7 @@ from kafka.errors import KafkaError
 
 from squall.kafka.client import client_config, unreachable
 from squall.kafka.settings import KafkaSettings
+from squall.pipeline.publishing import settle_once
 
 
 class KafkaPublisher:
@@ -38,6 +41,35 @@ class KafkaPublisher:
             return done
         sent.add_callback(lambda _meta: done.set_result(None))
         sent.add_errback(lambda exc: done.set_exception(exc))
+        return done
+
+    def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> Future[None]:
+        """Send every (key, value) now; one Future for all of them, done when the broker acknowledged the last
+        one, failed with the first error. Per record this costs the producer's `send` and two callbacks, not a
+        Future and two closures of its own (a tenth of what a record cost the alerts and dead-letter bolts)."""
+        done: Future[None] = Future()
+        if not records:
+            done.set_result(None)
+            return done
+        acknowledged = itertools.count(1).__next__  # atomic under the GIL: callbacks run on the sender thread
+        last = len(records)
+
+        def ok(_meta: Any) -> None:
+            if acknowledged() == last:
+                settle_once(done, None)
+
+        def failed(exc: BaseException) -> None:
+            settle_once(done, exc)
+
+        send = self._producer.send
+        for key, value in records:
+            try:
+                sent = send(topic, key=key, value=value)
+            except KafkaError as exc:
+                settle_once(done, exc)
+                return done
+            sent.add_callback(ok)
+            sent.add_errback(failed)
         return done
 
     def flush(self, timeout_s: float | None = None) -> None:

@@ -214,4 +214,7 @@ class Publisher(Protocol):
 
     def publish(self, topic: str, key: bytes | None, value: bytes) -> Future[None]: ...
 
+    # Optional: `publish_many(topic, [(key, value), ...]) -> Future[None]`, one Future for a batch of records
+    # (squall.pipeline.publishing.publish_many falls back to `publish` per record without it).
+
     def close(self) -> None: ...

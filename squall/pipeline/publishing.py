@@ -8,9 +8,10 @@ messages are durable; a failure raises and the tuple fails (and is replayed).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any
 
 from squall.clock import Clock, SystemClock
@@ -44,15 +45,13 @@ class AlertPublisher:
         _wait(futures, self.timeout_s, f"{len(futures)} alerts to {self.topic}")
 
     def publish_alerts_async(self, alerts: Sequence[Alert]) -> list[Future[None]]:
-        """Send now; each Future completes when the broker acknowledged that alert (or fails)."""
-        return [
-            self.publisher.publish(
-                self.topic,
-                f"{a.tenant}/{a.device_id}".encode(),
-                json.dumps(a.to_dict(), sort_keys=True).encode(),
-            )
+        """Send now; the Futures (one for all of them) complete when the broker acknowledged every alert (or
+        fail)."""
+        records = [
+            (f"{a.tenant}/{a.device_id}".encode(), json.dumps(a.to_dict(), sort_keys=True).encode())
             for a in alerts
         ]
+        return [publish_many(self.publisher, self.topic, records)]
 
 
 class DeadLetterPublisher:
@@ -74,6 +73,55 @@ class DeadLetterPublisher:
     def publish_async(self, dl: DeadLetter) -> Future[None]:
         """Send now; the Future completes when the broker acknowledged it (or fails)."""
         return self.publisher.publish(self.topic, dead_letter_key(dl), encode_dead_letter(dl))
+
+    def publish_many_async(self, letters: Sequence[DeadLetter]) -> Future[None]:
+        """Send every letter now; one Future, done when the broker acknowledged them all (or failed)."""
+        records = [(dead_letter_key(dl), encode_dead_letter(dl)) for dl in letters]
+        return publish_many(self.publisher, self.topic, records)
+
+
+def publish_many(
+    publisher: Publisher, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+) -> Future[None]:
+    """One Future for a batch of records: the publisher's own `publish_many` when it has one, else one `publish`
+    per record, gathered (done when every record is, failed with the first error)."""
+    many = getattr(publisher, "publish_many", None)
+    if many is not None:
+        return many(topic, records)  # type: ignore[no-any-return]
+    return gather([publisher.publish(topic, key, value) for key, value in records])
+
+
+def gather(futures: Sequence[Future[None]]) -> Future[None]:
+    """A Future done when every one of `futures` is, failed with the first exception among them."""
+    done: Future[None] = Future()
+    if not futures:
+        done.set_result(None)
+        return done
+    finished = itertools.count(1).__next__  # atomic under the GIL: the futures may finish on other threads
+    last = len(futures)
+
+    def one(f: Future[None]) -> None:
+        exc = f.exception()
+        if exc is not None:
+            settle_once(done, exc)
+        elif finished() == last:
+            settle_once(done, None)
+
+    for f in futures:
+        f.add_done_callback(one)
+    return done
+
+
+def settle_once(done: Future[None], exc: BaseException | None) -> None:
+    """Complete `done` unless it is already: the first error or the success wins (callbacks may race on other
+    threads)."""
+    try:
+        if exc is None:
+            done.set_result(None)
+        else:
+            done.set_exception(exc)
+    except InvalidStateError:
+        pass
 
 
 def dead_letter_from_invalid(values: Sequence[Any], now_ms: int) -> DeadLetter:

@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import fields
@@ -282,6 +282,27 @@ class EmbeddedPublisher:
                 "INSERT OR IGNORE INTO published (topic, key, value) VALUES (?, ?, ?)",
                 (topic, key or b"", value),
             )
+        except sqlite3.Error as exc:
+            done.set_exception(exc)
+            return done
+        done.set_result(None)
+        return done
+
+    def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> Future[None]:
+        """Every (key, value) in one transaction; one Future for all of them."""
+        done: Future[None] = Future()
+        db = self._db
+        try:
+            db.execute("BEGIN")
+            try:
+                db.executemany(
+                    "INSERT OR IGNORE INTO published (topic, key, value) VALUES (?, ?, ?)",
+                    [(topic, key or b"", value) for key, value in records],
+                )
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         except sqlite3.Error as exc:
             done.set_exception(exc)
             return done

@@ -155,6 +155,9 @@ class _KeyState:
     offs: list[int] = field(default_factory=list)
     tops: list[int] = field(default_factory=list)
     floor_top: int = NO_WATERMARK  # the largest time of the breakpoints dropped from the staircase
+    # the staircase's length that makes the next event trim it: twice what the last trim left, so a key whose
+    # open windows still need every breakpoint (a long window) is not searched again on each of its events
+    trim_at: int = STAIRCASE
     forgotten_end: int = NO_WATERMARK  # the latest end of this key's windows forgotten after closing
 
 
@@ -753,8 +756,9 @@ class WindowManager:
                 state.provisional -= 1
 
     def _prune(self, state: _KeyState, now: float) -> None:
-        if len(state.tops) > STAIRCASE:
+        if len(state.tops) > state.trim_at:
             self._trim_staircase(state)
+            state.trim_at = max(STAIRCASE, 2 * len(state.tops))
         closed = state.closed
         if not closed:
             return

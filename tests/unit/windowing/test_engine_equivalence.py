@@ -2,7 +2,7 @@
 operation by operation on random scripts: adds (several keys, re-deliveries, out-of-order and late times, metric
 subsets), batch hold/unhold, idle ticks, clock moves past the retention, flushes and a recovery oracle. Every
 Outcome, every oracle call and every unhold answer must be identical, values bit for bit; so must the sketch
-quantiles fed per bin run (stats.feed_sorted) and fed per value. One freedom: a tick or a flush visits keys
+quantiles read off the sorted values (stats.sketch_quantiles) and those of a sketch fed every value. One freedom: a tick or a flush visits keys
 least recently active first (the reference: first seen first), so there the closed windows are compared key by
 key (each key's in order) and the released tuples as a multiset. With max_keys / max_closed_windows large
 enough never to evict, the bounded engine is the reference."""
@@ -215,7 +215,9 @@ def bin_edges(accuracy: float) -> st.SearchStrategy[float]:
 
 @settings(max_examples=400, deadline=None)
 @given(st.data(), st.sampled_from([0.01, 0.05, 0.001, 0.3]))
-def test_quantiles_fed_per_bin_run_equal_those_fed_per_value(data: Any, accuracy: float) -> None:
+def test_quantiles_read_off_sorted_values_equal_those_of_a_sketch_fed_per_value(
+    data: Any, accuracy: float
+) -> None:
     ordered = sorted(
         data.draw(
             st.lists(
@@ -225,4 +227,20 @@ def test_quantiles_fed_per_bin_run_equal_those_fed_per_value(data: Any, accuracy
             )
         )
     )
+    assert repr(sketch_quantiles(ordered, accuracy)) == repr(per_value_quantiles(ordered, accuracy))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([-2.5, -1e-310, -0.0, 0.0, 1e-310, 0.5, 0.505, 1.0, 7.0]), min_size=1, max_size=400
+    ),
+    st.sampled_from([0.01, 0.3]),
+)
+def test_quantiles_of_many_repeated_values_equal_those_of_a_sketch(
+    drawn: list[float], accuracy: float
+) -> None:
+    """Long windows of few distinct values (counts land exactly on the ranks 0.5 (n - 1) and 0.95 (n - 1)),
+    with zeros, subnormals and both signs."""
+    ordered = sorted(drawn)
     assert repr(sketch_quantiles(ordered, accuracy)) == repr(per_value_quantiles(ordered, accuracy))

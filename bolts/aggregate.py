@@ -6,8 +6,9 @@ event whose handling raises is dead-lettered alone on `invalid` (processing_erro
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 from streamparse import Stream
@@ -38,6 +39,7 @@ LATE_BUCKET = 1_000_000  # source offsets per dead_letters read (the Cassandra t
 STORED_DAYS_CACHED = 100_000  # recovery reads kept, (device, metric, length, day) each; cleared when full
 # recovery reads of late offsets kept, (source partition, offset bucket) each; cleared when full
 LATE_BUCKETS_CACHED = 1_024
+DAYS_OF_CACHED = 4_096  # days_to_read by time grain, for recovery reads; cleared when full
 # Both caches are emptied when the recovery horizon ends: nothing reads them after it.
 
 
@@ -80,6 +82,9 @@ class AggregateBolt(WindowedBolt):
         # length; (tenant, device) -> the end of the latest stored window read (any metric, length or day)
         self.read_metrics: dict[tuple[str, str, int], set[str]] = {}
         self.stored_until: dict[tuple[str, str], int] = {}
+        # an event's days to read (`days_to_read`) by its time // day_grain: the same for every time in a grain
+        self.days_of: dict[int, tuple[int, ...]] = {}
+        self.day_grain = day_grain(self.window_settings.definitions)
         return self.store
 
     def stored(self, key: Key, definition: WindowDefinition, window_start: int, metric: str) -> bool | Draft:
@@ -175,10 +180,9 @@ class AggregateBolt(WindowedBolt):
         store = self.store or self._open_store()
         definitions = self.window_settings.definitions
         lengths = tuple(sorted({d.length_s for d in definitions}))
-        # a window holding ts starts in (ts - length, ts]: on ts's UTC day or, near midnight, the day before
-        longest = max(d.length_ms for d in definitions)
         cached = self.stored_days
         read_metrics = self.read_metrics
+        days_of, grain = self.days_of, self.day_grain
         metrics_by_day: dict[tuple[str, str, int], set[str]] = {}
         for entry in entries:
             try:
@@ -187,18 +191,20 @@ class AggregateBolt(WindowedBolt):
                 metrics = event[METRICS]
             except Exception:  # noqa: BLE001 - extract dead-letters it
                 continue
-            day = ts // DAY_MS
-            # the days its windows start on, and the next day: the source marks that show whether it is late
-            # (the device's newer events before it in its stream) may sit in rows past midnight
-            if (ts - longest + 1) // DAY_MS == day:
-                read = read_metrics.get((tenant, device_id, day))
-                if read is not None and read.issuperset(metrics):
-                    after = read_metrics.get((tenant, device_id, day + 1))
-                    if after is not None and after.issuperset(metrics):
-                        continue  # read already, for every length
-                days: tuple[int, ...] = (day, day + 1)
-            else:  # near midnight: also the day before, where some of its windows start
-                days = tuple({_earliest_start(ts, d) // DAY_MS for d in definitions} | {day, day + 1})
+            # the days its windows start on, and the day after it: the source marks that show whether it is
+            # late (the device's newer events before it in its stream) may sit in rows past midnight
+            span = ts // grain
+            days = days_of.get(span)
+            if days is None:
+                if len(days_of) >= DAYS_OF_CACHED:
+                    days_of.clear()
+                days = days_of[span] = days_to_read(ts, definitions)
+            for d in days:
+                read = read_metrics.get((tenant, device_id, d))
+                if read is None or not read.issuperset(metrics):
+                    break
+            else:
+                continue  # read already, for every length
             for d in days:
                 key = (tenant, device_id, d)
                 known = metrics_by_day.get(key)
@@ -240,7 +246,7 @@ class AggregateBolt(WindowedBolt):
             self.prefetch_stored(entries)
         elif self.store is not None and (self.stored_days or self.late_buckets):
             self.stored_days, self.late_buckets = {}, {}  # recovery is over: free what it read
-            self.read_metrics, self.stored_until = {}, {}
+            self.read_metrics, self.stored_until, self.days_of = {}, {}, {}
             self.marks, self.mark_steps = {}, {}
         for entry in entries:
             try:
@@ -291,6 +297,20 @@ class AggregateBolt(WindowedBolt):
         for shard, rows in by_shard.items():
             for i in range(0, len(rows), ROWS_PER_TUPLE):
                 self.emit(["window", rows[i : i + ROWS_PER_TUPLE], shard], anchors=anchors)
+
+
+def days_to_read(ts: int, definitions: Sequence[WindowDefinition]) -> tuple[int, ...]:
+    """The UTC days whose stored rows a recovering instance reads for an event at `ts`: the days its windows
+    start on (near midnight, the day before too) and its own day and the next."""
+    day = ts // DAY_MS
+    return tuple(sorted({_earliest_start(ts, d) // DAY_MS for d in definitions} | {day, day + 1}))
+
+
+def day_grain(definitions: Sequence[WindowDefinition]) -> int:
+    """A span of time within which `days_to_read` gives the same days whatever the time (aligned at its
+    multiples): the starts of the windows holding ts change only where ts crosses a multiple of a slide or a
+    multiple of the slide shifted by the length, and its day at multiples of a day."""
+    return math.gcd(DAY_MS, *(d.slide_ms for d in definitions), *(d.length_ms for d in definitions))
 
 
 def _earliest_start(ts: int, definition: WindowDefinition) -> int:

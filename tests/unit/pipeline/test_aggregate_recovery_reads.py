@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bolts.aggregate import AggregateBolt
+from bolts.aggregate import AggregateBolt, _earliest_start, day_grain, days_to_read
 from squall.pipeline.model import DAY_MS, StoredWindow
-from squall.windowing.definitions import WindowSettings, tumbling
+from squall.windowing.definitions import WindowDefinition, WindowSettings, sliding, tumbling
 from squall.windowing.manager import NO_WATERMARK
 
 T0 = 1_767_225_600_000 + 3_600_000  # 01:00 UTC: not near midnight
@@ -49,6 +49,7 @@ def bolt(store: Store) -> AggregateBolt:
     b.store = store  # type: ignore[assignment]
     b.stored_days, b.late_buckets, b.read_metrics, b.stored_until = {}, {}, {}, {}
     b.marks, b.mark_steps = {}, {}
+    b.days_of, b.day_grain = {}, day_grain(b.window_settings.definitions)
     return b
 
 
@@ -142,3 +143,36 @@ def test_a_replay_sees_the_marks_of_the_devices_newer_rows_on_either_side_of_mid
     b = bolt(store)  # type: ignore[arg-type]
     b.prefetch_stored([entry(ts, temp=1.0)])
     assert b.bound(KEY, (("t", 0), 100)) == newest
+
+
+definitions = st.lists(
+    st.one_of(
+        st.builds(tumbling, st.integers(1, 7200)),
+        st.integers(1, 3600).flatmap(
+            lambda slide: st.builds(sliding, st.integers(slide, 7200), st.just(slide))
+        ),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@given(definitions, st.integers(0, 3 * DAY_MS), st.integers(0, 10**6))
+def test_the_days_to_read_are_the_same_for_every_time_in_a_grain(
+    defs: list[WindowDefinition], ts: int, step: int
+) -> None:
+    """prefetch_stored caches days_to_read by ts // day_grain: every time in a grain must give the same days,
+    and they are the days of the windows holding ts (each window [start, start + length) with start on a
+    multiple of the slide), with ts's day and the next."""
+    grain = day_grain(defs)
+    first = ts - ts % grain
+    other = first + step % grain
+    assert days_to_read(other, defs) == days_to_read(ts, defs)
+    day = ts // DAY_MS
+    starts = set()
+    for d in defs:
+        start = _earliest_start(ts, d)
+        assert start <= ts < start + d.length_ms and start % d.slide_ms == 0
+        assert start - d.slide_ms + d.length_ms <= ts  # the window before it does not hold ts
+        starts.add(start // DAY_MS)
+    assert days_to_read(ts, defs) == tuple(sorted(starts | {day, day + 1}))

@@ -12,6 +12,8 @@ as many tasks as config.json's dev env runs), then the dead-letter bolt (every `
 Settings: config.json's pipeline section with the embedded sink and publisher (SQLite in a temporary folder),
 so no service is needed and nothing outside the bolts' own work is counted except the embedded publisher's
 (alerts, dead letters) and the harness's per-tuple cost (one dict per tuple; batches carry hundreds of events).
+With `--services`, the dev env's Cassandra store (what a recovering aggregate reads) and Kafka publisher (alerts
+and dead letters): process time then includes the clients' own threads, counted in whichever bolt was running.
 
 Reported per bolt: CPU seconds (process time around its `process` calls) and µs per message of the run, best
 of `--repeat` runs (each run starts fresh bolts); the sum is comparable with bench.end_to_end's per-process
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from collections import defaultdict
@@ -43,17 +46,20 @@ from squall.testing import BoltHarness
 
 ROOT = Path(__file__).resolve().parents[1]
 BOLTS = ("parse", "route", "aggregate", "alerts", "dlq")
+KEYSPACE = "squall_bench_components"  # --services: its own keyspace, its schema applied at the start
 
 
-def pipeline_conf(state: Path) -> dict[str, Any]:
+def pipeline_conf(state: Path, services: bool = False) -> dict[str, Any]:
     config = json.loads((ROOT / "config.json").read_text())
     pipeline = dict(config["pipeline"])
     pipeline.update(
         {
             "source": "simulator",
-            "sink": "sqlite",
-            "publisher": "embedded",
+            "sink": "cassandra" if services else "sqlite",
+            "publisher": "kafka" if services else "embedded",
             "sqlite": {**pipeline.get("sqlite", {}), "path": str(state / "bench.db")},
+            "shards": math.lcm(*parallelism().values()),  # what shards_for gives the dev env's topology
+            "cassandra": {**pipeline.get("cassandra", {}), "keyspace": KEYSPACE},
         }
     )
     return {
@@ -113,7 +119,7 @@ class Timed:
             h.close()
 
 
-def one_run(batches: list[list[Any]], only: set[str]) -> dict[str, float]:
+def one_run(batches: list[list[Any]], only: set[str], services: bool = False) -> dict[str, float]:
     from bolts.aggregate import AggregateBolt
     from bolts.alerts import AlertsBolt
     from bolts.dlq import DeadLetterBolt
@@ -122,11 +128,21 @@ def one_run(batches: list[list[Any]], only: set[str]) -> dict[str, float]:
 
     par = parallelism()
     with tempfile.TemporaryDirectory(prefix="bench-components-") as tmp:
-        conf = pipeline_conf(Path(tmp))
+        conf = pipeline_conf(Path(tmp), services)
         from squall.pipeline.settings import from_conf
-        from squall.pipeline.sqlite_store import SqliteStore
+        from squall.pipeline.stores import make_store
 
-        SqliteStore(from_conf(conf)).close()  # the schema, as `squall db init` makes it
+        settings = from_conf(conf)
+        if services:
+            from squall.cassandra.schema import apply_schema
+            from squall.cassandra.store import connect
+
+            cluster, session = connect(settings.cassandra)
+            try:
+                apply_schema(session, settings.cassandra)
+            finally:
+                cluster.shutdown()
+        make_store(settings).close()  # SQLite: the schema, as `squall db init` makes it
         parse = Timed(ParseBolt, conf, par["parse"], {"events": list(SPOUT_FIELDS)})
         route = Timed(RouteBolt, conf, par["route"], {"parse": list(BATCH_FIELDS)})
         aggregate = Timed(AggregateBolt, conf, par["aggregate"], {("route", "telemetry"): list(BATCH_FIELDS)})
@@ -211,19 +227,25 @@ def main(argv: list[str] | None = None) -> None:
         "--only", default=",".join(BOLTS), help=f"comma-separated subset of {','.join(BOLTS)}"
     )
     parser.add_argument("--no-write", action="store_true", help="print only, write no result file")
+    parser.add_argument(
+        "--services",
+        action="store_true",
+        help="Cassandra store (recovery reads) and Kafka publisher as on the dev env (`squall infra up kafka cassandra` first)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     o = Options(devices=args.devices, rate=args.rate, duration=args.duration, rate_limit=0, quix=False)
     batch_size = int(json.loads((ROOT / "config.json").read_text())["pipeline"]["spout"]["batch_size"])
     batches = spout_batches(o, batch_size)
     messages = int(o.rate * o.duration)
-    runs = [one_run(batches, only) for _ in range(args.repeat)]
+    runs = [one_run(batches, only, args.services) for _ in range(args.repeat)]
     best = {name: min(r[name] for r in runs) for name in BOLTS if name in only}
     us: Callable[[float], float] = lambda s: round(s * 1e6 / messages, 2)  # noqa: E731
     result = {
         "benchmark": "components",
         "messages": messages,
         "spout_batches": len(batches),
+        "services": args.services,
         "parallelism": parallelism(),
         "cpu_us_per_message_best": {name: us(s) for name, s in best.items()},
         "cpu_us_per_message_runs": [{name: us(r[name]) for name in best} for r in runs],

@@ -25,6 +25,10 @@ row in `events` (includes the jar build and JVM start for `sparse run`); peak RS
 Resolution of these times is the 0.2 s poll. A `sparse run` is stopped early (SIGTERM to its process group) once
 `events` and metric_windows hold the truth's row counts and nothing was committed for 5 s (PRAGMA data_version);
 else it ends after -t seconds (LocalCluster keeps running until then even when the input is done).
+CPU per event by process (`cpu_us_per_event_by_process`, bench.cpu's roles: `java` for the Storm JVM (and
+lein's), a component by its class, `runner` for the command's own process: `sparse` or `squall run`): the
+process tree's CPU seconds between the first and the last change of the `events` count, over the events stored
+in between (start-up, the jar build and the wait for the last windows are left out).
 `identical` is whether the final metric_windows rows of the three runs are equal (row dicts, exactly), and
 `matches_truth` per run whether they equal squall.pipeline.truth's rows (compare_rows).
 """
@@ -44,6 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import CpuMeter
 from bench.machine import write_result
 from squall.config import Project, pipeline_settings
 from squall.pipeline.report import window_rows
@@ -88,6 +93,7 @@ def _run(
     cwd: Path = FIXTURE,
     on_sample: Callable[[], bool] | None = None,
     log: Path | None = None,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> tuple[float, int, int]:
     """Run `cmd` in `cwd`; (start wall time, exit code, peak tree RSS in kB). `on_sample` is called every sample;
     when it returns True the command's process group is stopped (SIGTERM, then SIGKILL after 20 s)."""
@@ -100,6 +106,8 @@ def _run(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    if on_spawn is not None:
+        on_spawn(proc.pid)
     peak = 0
     deadline = time.monotonic() + timeout
     try:
@@ -248,16 +256,33 @@ def _measure_pipeline(
 ) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
     watch = _SqliteWatch(db_path, truth.unique_events, len(truth.rows))
     stopped: list[float] = []
+    meters: list[CpuMeter] = []
+    # (CPU seconds by role, events stored) when the events count first moved and when it last did
+    marks: dict[str, tuple[dict[str, float], int]] = {}
+
+    def on_spawn(pid: int) -> None:
+        meter = CpuMeter(lambda: pid, interval_s=1.0, service_ports={})
+        meter.start()
+        meters.append(meter)
 
     def on_sample() -> bool:
-        if stop_when_settled and watch.settled():
+        before = watch.counts["events"]
+        done = stop_when_settled and watch.settled()
+        if not done:
+            watch.sample()
+        after = watch.counts["events"]
+        if after != before and meters:
+            mark = (meters[0].snapshot(), after)
+            marks.setdefault("first", mark)
+            marks["last"] = mark
+        if done:
             stopped.append(time.time())
-            return True
-        watch.sample()
-        return False
+        return done
 
     log = db_path.parent / "run.log"
-    start, code, peak_kb = _run(cmd, timeout, cwd=cwd, on_sample=on_sample, log=log)
+    start, code, peak_kb = _run(cmd, timeout, cwd=cwd, on_sample=on_sample, log=log, on_spawn=on_spawn)
+    for meter in meters:
+        meter.stop()
     watch.sample()
     watch.close()
     rows = window_rows(db_path) if db_path.exists() else {}
@@ -283,6 +308,17 @@ def _measure_pipeline(
         result["events_per_s"] = round(events / span, 1) if span > 0 else None
         result["events_span_s"] = round(span, 2)
         result["time_to_first_result_s"] = round(watch.first["events"] - start, 2)
+    if "first" in marks and marks["last"][1] > marks["first"][1]:
+        (cpu0, n0), (cpu1, n1) = marks["first"], marks["last"]
+        per = 1e6 / (n1 - n0)
+        by_role = {role: cpu1[role] - cpu0.get(role, 0.0) for role in cpu1}
+        result["cpu_us_per_event_by_process"] = {
+            role: round(cpu * per, 1)
+            for role, cpu in sorted(by_role.items(), key=lambda kv: -kv[1])
+            if cpu > 0
+        }
+        result["cpu_us_per_event_total"] = round(sum(by_role.values()) * per, 1)
+        result["cpu_measured_events"] = n1 - n0
     if "metric_windows" in watch.first:
         result["time_to_first_window_s"] = round(watch.first["metric_windows"] - start, 2)
         result["time_to_last_window_s"] = round(watch.last["metric_windows"] - start, 2)

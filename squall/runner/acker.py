@@ -150,6 +150,10 @@ class Acker:
         self._open -= 1
         return _new(Outcome, (spout_task, root, True, entry[2], False))
 
+    def completed(self, n: int) -> None:
+        """`n` trees completed and were taken out of the ledger by an executor (`BoltExecutor.run_acker`)."""
+        self._open -= n
+
     def fail(self, root: int, now: float = 0.0) -> Outcome | None:
         entry = self._pending.get(root)
         if entry is None:

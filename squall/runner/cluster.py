@@ -363,6 +363,21 @@ class Cluster:
         if spout is not None:
             spout.outcome(outcome)
 
+    def trees_acked(self, trees: list[tuple[int, int, int]]) -> None:
+        """`finished` for a run of completed trees, in order: (spout task, root, completed at ns)."""
+        spouts = self._spout_tasks
+        if len(spouts) == 1:  # every tree is that spout's (a spout ignores roots not its own)
+            for spout in spouts.values():
+                spout.trees_acked(trees)
+            return
+        by_task: dict[int, list[tuple[int, int, int]]] = {}
+        for tree in trees:
+            by_task.setdefault(tree[0], []).append(tree)
+        for task, mine in by_task.items():
+            spout = spouts.get(task)
+            if spout is not None:
+                spout.trees_acked(mine)
+
     def component_log(self, task: int, level: int, text: str) -> None:
         text = self._user_paths(text)
         rec = LogRecord(self.graph.task_component[task], task, level, text)

@@ -517,6 +517,81 @@ class BoltExecutor(TaskExecutor):
                     if outcome is not None:
                         engine.finished(outcome)
 
+    def run_acker(self) -> tuple[Callable[[str], None], Callable[[], None]]:
+        """(ack, flush) for a host that acks the tuples it hands its component one after another (the inline
+        direct adapter's automatic ack). `ack(tid)` is `self.ack(tid)` for a runner-made id: the tuple
+        leaves `pending` and its edges are XORed into the ledger at once, but the task's counters and the
+        trees it completes are handed over in one go by `flush()` (a run of acks costs one update of each
+        counter and one call to the spouts). The host calls `flush` before anything else can look at them:
+        at the end of its run, before a fail or the task's death (so a spout still hears of its trees in the
+        order they finished), and before any other message of the component."""
+        pending = self.pending
+        m = self.metrics
+        engine = self.engine
+        acker = engine.acker
+        ledger = acker.ledger if acker is not None else {}
+        trees_acked = getattr(engine, "trees_acked", None) or self._trees_acked
+        general = self.ack
+        perf, perf_ns = _perf, _perf_ns
+        done: list[tuple[int, int, int]] = []  # (spout task, root, completed at ns) of completed trees
+        count = users = events = 0
+        latency = 0.0
+
+        def flush() -> None:
+            nonlocal count, users, events, latency
+            if count:
+                m.executed += count
+                m.acked += count
+                m.events += events
+                m.latency_sum += latency
+                self.user_pending -= users
+                count = users = events = 0
+                latency = 0.0
+            if done:
+                trees = done.copy()
+                done.clear()
+                acker.completed(len(trees))  # type: ignore[union-attr]
+                trees_acked(trees)
+
+        def ack(tid: str) -> None:
+            nonlocal count, users, events, latency
+            tup = pending.pop(tid, None)
+            if tup is None:
+                general(tid)  # reports it
+                return
+            user = tup[3]
+            if user:
+                users += 1
+                events += user - 1
+            count += 1
+            latency += perf() - tup[2]
+            msgid = tup[0]
+            if msgid and acker is not None:
+                ackval = tup[1]
+                for root, edge in msgid.items():
+                    entry = ledger.get(root)
+                    if entry is not None and not entry[3]:
+                        left = entry[0] ^ edge ^ ackval
+                        if left:  # the tree stays open
+                            entry[0] = left
+                            continue
+                        if entry[1] is not None:  # complete: as `Acker.ack`, its spout told at `flush`
+                            del ledger[root]
+                            entry[4].discard(root)
+                            done.append((entry[1], root, perf_ns()))
+                            continue
+                    outcome = acker.ack(root, edge ^ ackval, engine.now)
+                    if outcome is not None:
+                        flush()
+                        engine.finished(outcome)
+
+        return ack, flush
+
+    def _trees_acked(self, trees: list[tuple[int, int, int]]) -> None:
+        """An engine without `trees_acked`: each tree's outcome through its `finished`."""
+        for spout_task, root, _ in trees:
+            self.engine.finished(Outcome(spout_task, root, True, self.engine.now))
+
     def _fail(self, msg: dict[str, Any]) -> None:
         self.fail(msg.get("id"))
 
@@ -705,6 +780,27 @@ class SpoutExecutor(TaskExecutor):
 
     def tell(self, command: dict[str, Any]) -> None:
         self.commands.append(command)
+
+    def trees_acked(self, trees: list[tuple[int, int, int]]) -> None:
+        """`outcome` for each of a run of completed trees: (spout task, root, completed at perf_counter_ns)."""
+        roots = self.roots
+        m = self.metrics
+        buckets = m.buckets
+        append = self.commands.append
+        n = took_ns = 0
+        for _, root, at in trees:
+            entry = roots.pop(root, None)
+            if entry is None:
+                continue
+            msg_id, started = entry
+            took = at - started
+            took_ns += took
+            buckets[BUCKET_OF_BITS[(took - 1).bit_length()]] += 1
+            append({"command": "ack", "id": msg_id})
+            n += 1
+        m.acked += n
+        m.executed += n
+        m.latency_sum += took_ns * 1e-9
 
     def outcome(self, outcome: Outcome) -> None:
         entry = self.roots.pop(outcome.root, None)

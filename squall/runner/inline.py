@@ -152,6 +152,10 @@ def direct_kind(cls: type) -> str | None:
     return None
 
 
+def _nothing() -> None:
+    pass
+
+
 _SYNC = {"command": "sync"}
 _TICK_COMPONENT, _TICK_STREAM = "__system", "__tick"
 
@@ -202,6 +206,9 @@ class InlineHost:
         self._direct_ack: Any = None
         self._current: list[Any] = [None, None]
         self._steps = self._steps_messages
+        # a direct bolt's automatic ack and the flush of its run (`BoltExecutor.run_acker`)
+        self._run_ack: Callable[[str], None] | None = None
+        self._flush: Callable[[], None] = _nothing
 
     def _receive(self, msg: Any) -> None:
         if self.pid is None and isinstance(msg, dict) and "pid" in msg:
@@ -315,56 +322,63 @@ class InlineHost:
         make = PystormTuple
         new = tuple.__new__  # a namedtuple made as its own __new__ makes it, without that call
         # The component's ack is the adapter's (pystorm's Bolt.ack, straight to the executor): the automatic
-        # ack goes to the executor without it.
+        # ack goes to the executor's run acker without it, and the run's acks are settled by `flush` (also
+        # before anything else reaches the executor: see `_bind_direct`).
         direct_ack = self._direct_ack
-        ack = self.executor.ack if direct_ack is not None and c.__dict__.get("ack") is direct_ack else None
+        ack = self._run_ack if direct_ack is not None and c.__dict__.get("ack") is direct_ack else None
+        flush = self._flush
         current = self._current
         beats = 0
-        while inbound and done < budget and self.alive:
-            entry = inbound[0]
-            if type(entry) is not tuple or c._pending_commands:
-                if type(entry) is list:
-                    popleft()  # task ids nobody asked for (the emit did not want them): drop
+        try:
+            while inbound and done < budget and self.alive:
+                entry = inbound[0]
+                if type(entry) is not tuple or c._pending_commands:
+                    if type(entry) is list:
+                        popleft()  # task ids nobody asked for (the emit did not want them): drop
+                        continue
+                    if type(entry) is dict and entry.get("stream") == _HEARTBEAT:
+                        beats += 1
+                    try:
+                        c._run()  # a heartbeat: pystorm's own loop answers it
+                    except Exception as exc:
+                        flush()
+                        self._raised(c, exc)
+                        if not self.alive:
+                            return done + 1, beats
+                    done += 1
                     continue
-                if type(entry) is dict and entry.get("stream") == _HEARTBEAT:
-                    beats += 1
+                popleft()
+                tid, comp, stream, task, values = entry
                 try:
-                    c._run()  # a heartbeat: pystorm's own loop answers it
+                    val_type = types[comp].get(stream)
+                    if val_type is None:
+                        values = tuple(values)
+                    elif len(values) == len(val_type._fields):
+                        values = new(val_type, values)
+                    else:
+                        values = val_type(*values)  # raises as pystorm's read_tuple does
+                    tup = new(make, (tid, comp, stream, task, values))
+                    current[0] = c._current_tups = [tup]
+                    current[1] = tid
+                    if stream == _TICK_STREAM and comp == _TICK_COMPONENT:
+                        c.process_tick(tup)
+                    else:
+                        c.process(tup)
+                    if c.auto_ack:
+                        if ack is not None:
+                            ack(tid)
+                        else:
+                            c.ack(tup)
+                    c._current_tups = []
                 except Exception as exc:
+                    flush()
                     self._raised(c, exc)
                     if not self.alive:
                         return done + 1, beats
                 done += 1
-                continue
-            popleft()
-            tid, comp, stream, task, values = entry
-            try:
-                val_type = types[comp].get(stream)
-                if val_type is None:
-                    values = tuple(values)
-                elif len(values) == len(val_type._fields):
-                    values = new(val_type, values)
-                else:
-                    values = val_type(*values)  # raises as pystorm's read_tuple does
-                tup = new(make, (tid, comp, stream, task, values))
-                current[0] = c._current_tups = [tup]
-                current[1] = tid
-                if stream == _TICK_STREAM and comp == _TICK_COMPONENT:
-                    c.process_tick(tup)
-                else:
-                    c.process(tup)
-                if c.auto_ack:
-                    if ack is not None:
-                        ack(tid)
-                    else:
-                        c.ack(tup)
-                c._current_tups = []
-            except Exception as exc:
-                self._raised(c, exc)
-                if not self.alive:
-                    return done + 1, beats
-            done += 1
-        return done, beats
+            return done, beats
+        finally:
+            flush()
 
     def _steps_spout(self, budget: int, done: int) -> tuple[int, int]:
         """pystorm's `Spout._run` for each queued command, its `sync` answered straight to the executor (the
@@ -454,6 +468,18 @@ class InlineHost:
             self.send_tuple = send_tuple  # type: ignore[method-assign]
             ex._inbox = append  # the executor's deliver queues tuples itself
             self._steps = self._steps_bolt
+            # the automatic ack's run acker; whatever else reaches the executor settles its run first
+            self._run_ack, flush = ex.run_acker()
+            self._flush = flush
+            handle = self._on_message
+
+            def on_message(msg: Any) -> None:
+                flush()
+                handle(msg)
+
+            self._on_message = on_message
+            if self.serializer._on_message is handle:
+                self.serializer._on_message = on_message
             if _same(cls, "emit", Bolt):
                 slow_emit = cls.emit
                 emit_values = ex.emit
@@ -503,7 +529,7 @@ class InlineHost:
                 c.emit = bolt_emit
             for name, settle in (("ack", ex.ack), ("fail", ex.fail)):
                 if _same(cls, name, Bolt):
-                    c.__dict__[name] = self._settler(name, settle, owner)
+                    c.__dict__[name] = self._settler(name, settle, owner, flush)
             self._direct_ack = c.__dict__.get("ack")
         else:
             self._steps = self._steps_spout
@@ -539,8 +565,11 @@ class InlineHost:
 
                 c.emit = spout_emit
 
-    def _settler(self, command: str, settle: Callable[[Any], None], owner: int) -> Callable[[Any], None]:
-        """pystorm's Bolt.ack / Bolt.fail, straight to the executor (from the component's own thread)."""
+    def _settler(
+        self, command: str, settle: Callable[[Any], None], owner: int, flush: Callable[[], None]
+    ) -> Callable[[Any], None]:
+        """pystorm's Bolt.ack / Bolt.fail, straight to the executor (from the component's own thread), after
+        the acks of the run so far (`flush`)."""
         make = PystormTuple
         get_ident = threading.get_ident
         send = self.component.send_message
@@ -548,6 +577,7 @@ class InlineHost:
         def settler(tup: Any) -> None:
             tup_id = tup.id if isinstance(tup, make) else tup
             if get_ident() == owner:
+                flush()
                 settle(tup_id)
             else:
                 send({"command": command, "id": tup_id})

@@ -133,6 +133,25 @@ class Acker:
         entry[_STARTED] = now
         return self._settle(root, entry)
 
+    def init_run(self, trees: list[tuple[int, int]], spout_task: int, now: float) -> list[Outcome]:
+        """`init` for each of a run of (root, val) a spout emitted, in order; the trees that finished."""
+        pending = self._pending
+        bucket = self._buckets[0]
+        add = bucket.add
+        out = []
+        opened = 0
+        for root, val in trees:
+            if val and root not in pending:  # as `init`'s usual case
+                pending[root] = [val, spout_task, now, False, bucket]
+                add(root)
+                opened += 1
+                continue
+            outcome = self.init(root, val, spout_task, now)
+            if outcome is not None:
+                out.append(outcome)
+        self._open += opened
+        return out
+
     def ack(self, root: int, val: int, now: float = 0.0) -> Outcome | None:
         entry = self._pending.get(root)
         if entry is None:
@@ -151,7 +170,7 @@ class Acker:
         return _new(Outcome, (spout_task, root, True, entry[2], False))
 
     def completed(self, n: int) -> None:
-        """`n` trees completed and were taken out of the ledger by an executor (`BoltExecutor.run_acker`)."""
+        """`n` trees completed and were taken out of the ledger by an executor (`BoltExecutor.run_paths`)."""
         self._open -= n
 
     def fail(self, root: int, now: float = 0.0) -> Outcome | None:

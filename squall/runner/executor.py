@@ -517,54 +517,118 @@ class BoltExecutor(TaskExecutor):
                     if outcome is not None:
                         engine.finished(outcome)
 
-    def run_acker(self) -> tuple[Callable[[str], None], Callable[[], None]]:
-        """(ack, flush) for a host that acks the tuples it hands its component one after another (the inline
-        direct adapter's automatic ack). `ack(tid)` is `self.ack(tid)` for a runner-made id: the tuple
-        leaves `pending` and its edges are XORed into the ledger at once, but the task's counters and the
-        trees it completes are handed over in one go by `flush()` (a run of acks costs one update of each
-        counter and one call to the spouts). The host calls `flush` before anything else can look at them:
-        at the end of its run, before a fail or the task's death (so a spout still hears of its trees in the
-        order they finished), and before any other message of the component."""
+    def run_paths(self) -> tuple[Callable[[str, Any, str], list[int] | None], list[Any], Callable[[], None]]:
+        """(emit, acks, flush) for a host that hands its component one tuple after another and acks each (the
+        inline direct adapter, its automatic anchoring and ack): the tuples' emits and acks are taken as they
+        come and handled in one go by `flush`, with each counter updated once and one call to the spouts for
+        the trees the run completed.
+
+        `emit(stream, values, aid)` takes `emit_anchored(stream, values, aid)` on a stream with fixed targets
+        and no batch value, and returns those targets; for any other emit it returns None, having done
+        nothing (the caller calls `flush`, then `emit_anchored`). The host appends to `acks`, for each tuple
+        acked, its runner-made id and the time of the ack (perf_counter_ns).
+
+        `flush` handles the emits taken, in order, then the acks, in order: what `emit_anchored` and `ack`
+        would have done one at a time (an emit is anchored to the tuple being processed, which is acked
+        after it; an ack that completes a tree leaves no tuple of it that a later emit could be anchored to),
+        a tuple emitted being delivered at the time of the flush, as a run of emits read from a component
+        process is. The host calls `flush` before anything else can look at the task or the trees: at the
+        end of its run, before any other emit, ack or fail, before the task's death and before any other
+        message of the component (so spouts hear of their trees in the order they finished)."""
+        engine = self.engine
+        acker = engine.acker
+        emits: list[tuple[str, Any, str]] = []  # (stream, values, anchor id) taken
+        acks: list[Any] = []  # tuple id, acked at (ns), ...
+        fast: dict[str, tuple[int, list[int]]] = {}  # stream -> (arity, targets) of streams `emit` takes
+        fixed_of = self._fixed
+        batch_at = self._batch_at
+        take = emits.append
+
+        def emit(stream: str, values: Any, aid: str) -> list[int] | None:
+            route = fast.get(stream)
+            if route is None:
+                route = fixed_of.get(stream)
+                if route is None or batch_at.get(stream, -2) != -1 or acker is None or self.capture:
+                    return None
+                fast[stream] = route
+            if len(values) != route[0]:
+                return None
+            take((stream, values, aid))
+            return route[1]
+
+        def flush() -> None:
+            if emits:
+                run = emits.copy()
+                emits.clear()
+                self._emit_run(run, fast)
+            if acks:
+                run = acks.copy()
+                acks.clear()
+                self._ack_run(run)
+
+        return emit, acks, flush
+
+    def _emit_run(self, run: list[tuple[str, Any, str]], fast: dict[str, tuple[int, list[int]]]) -> None:
+        """`emit_anchored` for each of `run` (see `run_paths`)."""
         pending = self.pending
+        ledger = self.engine.acker.ledger  # type: ignore[union-attr]
+        bits = self._bits
+        rx = self._rx
+        to = self._to
+        name, task = self.name, self.task
+        at = _perf()
+        emitted = transferred = 0
+        for stream, values, aid in run:
+            anchor = pending.get(aid)
+            if anchor is not None and (roots := anchor[0]) and len(roots) == 1:
+                (root,) = roots
+                entry = ledger.get(root)
+                if entry is not None and entry[1] is not None and not entry[3]:  # an open tree
+                    tasks = fast[stream][1]
+                    emitted += 1
+                    transferred += len(tasks)
+                    for target in tasks:  # as `emit_anchored`
+                        edge = bits(64) or 1
+                        anchor[1] ^= edge
+                        bolt = rx.get(target)
+                        if bolt is not None and (inbox := bolt._inbox) is not None:  # as its `deliver`
+                            bolt._next_id += 1
+                            tid = str(bolt._next_id)
+                            bolt.pending[tid] = [{root: edge}, 0, at, 2]
+                            bolt.user_pending += 1
+                            inbox((tid, name, stream, task, values))
+                        else:
+                            to[target](name, stream, task, values, {root: edge}, 1)
+                    continue
+            self.emit_anchored(stream, values, aid)  # not the usual case: as it is
         m = self.metrics
+        m.emitted += emitted
+        m.transferred += transferred
+
+    def _ack_run(self, run: list[Any]) -> None:
+        """`ack` for each (tuple id, acked at ns) of `run` (see `run_paths`); the spouts hear of the trees it
+        completed in one go."""
+        pending = self.pending
+        pop = pending.pop
         engine = self.engine
         acker = engine.acker
         ledger = acker.ledger if acker is not None else {}
-        trees_acked = getattr(engine, "trees_acked", None) or self._trees_acked
-        general = self.ack
-        perf, perf_ns = _perf, _perf_ns
-        done: list[tuple[int, int, int]] = []  # (spout task, root, completed at ns) of completed trees
-        count = users = events = 0
-        latency = 0.0
-
-        def flush() -> None:
-            nonlocal count, users, events, latency
-            if count:
-                m.executed += count
-                m.acked += count
-                m.events += events
-                m.latency_sum += latency
-                self.user_pending -= users
-                count = users = events = 0
-                latency = 0.0
-            if done:
-                trees = done.copy()
-                done.clear()
-                acker.completed(len(trees))  # type: ignore[union-attr]
-                trees_acked(trees)
-
-        def ack(tid: str) -> None:
-            nonlocal count, users, events, latency
-            tup = pending.pop(tid, None)
+        done: list[tuple[int, int, int]] = []  # (spout task, root, completed at ns)
+        count = users = events = at_sum = 0
+        received = 0.0
+        it = iter(run)
+        for tid, at in zip(it, it, strict=False):  # (id, time) pairs
+            tup = pop(tid, None)
             if tup is None:
-                general(tid)  # reports it
-                return
+                self._unknown(tid, True)
+                continue
             user = tup[3]
             if user:
                 users += 1
                 events += user - 1
             count += 1
-            latency += perf() - tup[2]
+            at_sum += at
+            received += tup[2]
             msgid = tup[0]
             if msgid and acker is not None:
                 ackval = tup[1]
@@ -575,21 +639,33 @@ class BoltExecutor(TaskExecutor):
                         if left:  # the tree stays open
                             entry[0] = left
                             continue
-                        if entry[1] is not None:  # complete: as `Acker.ack`, its spout told at `flush`
+                        if entry[1] is not None:  # complete: as `Acker.ack`; its spout told below
                             del ledger[root]
                             entry[4].discard(root)
-                            done.append((entry[1], root, perf_ns()))
+                            done.append((entry[1], root, at))
                             continue
                     outcome = acker.ack(root, edge ^ ackval, engine.now)
-                    if outcome is not None:
-                        flush()
+                    if outcome is not None:  # a failed tree: its spout hears of what finished before
+                        self._trees_done(done)
+                        done = []
                         engine.finished(outcome)
+        m = self.metrics
+        m.executed += count
+        m.acked += count
+        m.events += events
+        m.latency_sum += at_sum * 1e-9 - received
+        self.user_pending -= users
+        self._trees_done(done)
 
-        return ack, flush
-
-    def _trees_acked(self, trees: list[tuple[int, int, int]]) -> None:
-        """An engine without `trees_acked`: each tree's outcome through its `finished`."""
-        for spout_task, root, _ in trees:
+    def _trees_done(self, done: list[tuple[int, int, int]]) -> None:
+        if not done:
+            return
+        self.engine.acker.completed(len(done))  # type: ignore[union-attr]
+        trees_acked = getattr(self.engine, "trees_acked", None)
+        if trees_acked is not None:
+            trees_acked(done)
+            return
+        for spout_task, root, _ in done:  # an engine without it: each tree through its `finished`
             self.engine.finished(Outcome(spout_task, root, True, self.engine.now))
 
     def _fail(self, msg: dict[str, Any]) -> None:
@@ -878,6 +954,83 @@ class SpoutExecutor(TaskExecutor):
         if self.capture:
             engine.captured(self.name, stream, values, None, self.task)
         return tasks
+
+    def run_emitter(self) -> tuple[Callable[[str, Any, Any], list[int] | None], Callable[[], None]]:
+        """(emit, flush) for a host whose component emits one tuple after another while nothing else runs
+        (the inline direct adapter, inside `next_tuple`, `ack` or `fail`). `emit(stream, values, msg_id)`
+        takes a reliable emit on a stream whose targets are fixed (`_fixed`) and returns those targets;
+        it returns None for any other, which the caller hands to `emit` after `flush`. The emits taken are
+        handled as `emit` would, in order, by `flush`, in one go: edge ids, deliveries, roots, the acker's
+        ledger and the counters (delivered and started at the time of the flush, as a run of emits read from
+        a component process is). The host calls `flush` before anything else can look at them: at the end of
+        the component's call, before its sync, and before any other message of the component or its death."""
+        run: list[tuple[Any, Any]] = []  # (values, msg_id) taken, not yet handled; all on `stream`
+        stream: Any = None  # the stream of the emits taken (None: none yet)
+        arity = 0
+        tasks: list[int] = []
+        fixed_of = self._fixed
+        engine = self.engine
+        acker = engine.acker
+        emit_one = self.emit
+        take = run.append
+
+        def emit(on: str, values: Any, msg_id: Any) -> list[int] | None:
+            nonlocal stream, arity, tasks
+            if on is not stream:
+                fixed = fixed_of.get(on)
+                if fixed is None or not fixed[1] or msg_id is None or acker is None or self.capture:
+                    return None
+                if run:
+                    flush()
+                stream = on
+                arity, tasks = fixed
+            if msg_id is None or len(values) != arity:
+                return None
+            take((values, msg_id))
+            return tasks
+
+        def flush() -> None:
+            if not run:
+                return
+            items = run.copy()
+            run.clear()
+            on = stream
+            bolt = self._rx.get(tasks[0]) if len(tasks) == 1 else None
+            inbox = bolt._inbox if bolt is not None else None
+            if inbox is None or self._batch_at.get(on, -2) != -1:
+                for values, msg_id in items:  # not the usual case: one emit at a time
+                    emit_one(on, values, msg_id, None)
+                return
+            # The usual case: one target, a bolt whose host queues tuples as they are; one event per tuple.
+            n = len(items)
+            m = self.metrics
+            m.emitted += n
+            m.transferred += n
+            m.events += n
+            self._emitted_this_call += n
+            bits = self._bits
+            roots = self.roots
+            pending = bolt.pending  # type: ignore[union-attr]
+            nid = bolt._next_id  # type: ignore[union-attr]
+            name, task = self.name, self.task
+            at, started = _perf(), _perf_ns()
+            trees: list[tuple[int, int]] = []
+            tree = trees.append
+            for values, msg_id in items:
+                root = bits(64) or 1
+                edge = bits(64) or 1
+                nid += 1
+                tid = str(nid)
+                pending[tid] = [{root: edge}, 0, at, 2]  # as the bolt's `deliver`
+                inbox((tid, name, on, task, values))
+                roots[root] = (msg_id, started)
+                tree((root, edge))
+            bolt._next_id = nid  # type: ignore[union-attr]
+            bolt.user_pending += n  # type: ignore[union-attr]
+            for outcome in acker.init_run(trees, task, engine.now):  # type: ignore[union-attr]
+                engine.finished(outcome)
+
+        return emit, flush
 
     def _lost(self, info: dict[str, Any]) -> str:
         super()._lost(info)

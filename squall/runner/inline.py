@@ -206,8 +206,9 @@ class InlineHost:
         self._direct_ack: Any = None
         self._current: list[Any] = [None, None]
         self._steps = self._steps_messages
-        # a direct bolt's automatic ack and the flush of its run (`BoltExecutor.run_acker`)
-        self._run_ack: Callable[[str], None] | None = None
+        # a direct bolt's automatic acks, taken as they come, and the flush of its run or of a direct spout's
+        # emits (`BoltExecutor.run_paths`, `SpoutExecutor.run_emitter`)
+        self._acks: list[Any] | None = None
         self._flush: Callable[[], None] = _nothing
 
     def _receive(self, msg: Any) -> None:
@@ -322,11 +323,13 @@ class InlineHost:
         make = PystormTuple
         new = tuple.__new__  # a namedtuple made as its own __new__ makes it, without that call
         # The component's ack is the adapter's (pystorm's Bolt.ack, straight to the executor): the automatic
-        # ack goes to the executor's run acker without it, and the run's acks are settled by `flush` (also
-        # before anything else reaches the executor: see `_bind_direct`).
+        # ack is taken into the run's acks without it (id, time), handled by `flush` at the end of the run or
+        # before anything else reaches the executor (see `_bind_direct`).
         direct_ack = self._direct_ack
-        ack = self._run_ack if direct_ack is not None and c.__dict__.get("ack") is direct_ack else None
+        acks = self._acks if direct_ack is not None and c.__dict__.get("ack") is direct_ack else None
+        acked = acks.append if acks is not None else None
         flush = self._flush
+        perf_ns = _perf_ns
         current = self._current
         beats = 0
         try:
@@ -365,8 +368,9 @@ class InlineHost:
                     else:
                         c.process(tup)
                     if c.auto_ack:
-                        if ack is not None:
-                            ack(tid)
+                        if acked is not None:
+                            acked(tid)
+                            acked(perf_ns())
                         else:
                             c.ack(tup)
                     c._current_tups = []
@@ -390,60 +394,70 @@ class InlineHost:
         sync = ex._spout_sync
         synced = ex.synced
         ex.last_heard = ex.engine.now
+        flush = self._flush  # the emits of the component's calls so far (`SpoutExecutor.run_emitter`)
         settled = 0  # acks and fails answered and not yet synced
-        while inbound and done < budget and self.alive:
-            cmd = inbound[0]
-            if type(cmd) is not dict or c._pending_commands:
-                if type(cmd) is list:
-                    popleft()  # task ids nobody asked for (the emit did not want them): drop
+        try:
+            while inbound and done < budget and self.alive:
+                cmd = inbound[0]
+                if type(cmd) is not dict or c._pending_commands:
+                    if type(cmd) is list:
+                        popleft()  # task ids nobody asked for (the emit did not want them): drop
+                        continue
+                    if settled:
+                        flush()
+                        synced(settled)
+                        settled = 0
+                    try:
+                        c._run()
+                    except Exception as exc:
+                        flush()
+                        self._raised(c, exc)
+                        if not self.alive:
+                            return done + 1, 0
+                    done += 1
                     continue
-                if settled:
-                    synced(settled)
-                    settled = 0
+                popleft()
                 try:
-                    c._run()
+                    name = cmd["command"]
+                    if name == "ack":
+                        c.ack(cmd["id"])
+                        settled += 1
+                        done += 1
+                        continue
+                    if name == "fail":
+                        c.fail(cmd["id"])
+                        settled += 1
+                        done += 1
+                        continue
+                    flush()
+                    if settled:
+                        synced(settled)
+                        settled = 0
+                    if name == "next":
+                        c.next_tuple()
+                    elif name == "activate":
+                        c.activate()
+                    elif name == "deactivate":
+                        c.deactivate()
+                    else:
+                        c.logger.error("Received invalid command from Storm: %r", cmd)
+                    flush()
+                    sync(_SYNC)
                 except Exception as exc:
+                    flush()
+                    if settled:
+                        synced(settled)
+                        settled = 0
                     self._raised(c, exc)
                     if not self.alive:
                         return done + 1, 0
                 done += 1
-                continue
-            popleft()
-            try:
-                name = cmd["command"]
-                if name == "ack":
-                    c.ack(cmd["id"])
-                    settled += 1
-                    done += 1
-                    continue
-                if name == "fail":
-                    c.fail(cmd["id"])
-                    settled += 1
-                    done += 1
-                    continue
-                if settled:
-                    synced(settled)
-                    settled = 0
-                if name == "next":
-                    c.next_tuple()
-                elif name == "activate":
-                    c.activate()
-                elif name == "deactivate":
-                    c.deactivate()
-                else:
-                    c.logger.error("Received invalid command from Storm: %r", cmd)
-                sync(_SYNC)
-            except Exception as exc:
-                if settled:
-                    synced(settled)
-                    settled = 0
-                self._raised(c, exc)
-                if not self.alive:
-                    return done + 1, 0
-            done += 1
-        if settled:
-            synced(settled)
-        return done, 0
+            flush()
+            if settled:
+                synced(settled)
+            return done, 0
+        finally:
+            flush()
 
     def _bind_direct(self) -> None:
         """Drive the component without multilang messages where it runs pystorm's own code (`direct_kind`)."""
@@ -468,8 +482,8 @@ class InlineHost:
             self.send_tuple = send_tuple  # type: ignore[method-assign]
             ex._inbox = append  # the executor's deliver queues tuples itself
             self._steps = self._steps_bolt
-            # the automatic ack's run acker; whatever else reaches the executor settles its run first
-            self._run_ack, flush = ex.run_acker()
+            # the run's emits and automatic acks; whatever else reaches the executor handles them first
+            run_emit, self._acks, flush = ex.run_paths()
             self._flush = flush
             handle = self._on_message
 
@@ -504,7 +518,10 @@ class InlineHost:
                             and (flat is None or flat((*tup, stream)))  # the anchor id is the runner's
                         ):
                             # auto-anchored to the tuple in `process` (the usual case)
-                            tasks = emit_anchored(stream or "default", tup, current[1])
+                            tasks = run_emit(stream or "default", tup, current[1])
+                            if tasks is None:
+                                flush()
+                                tasks = emit_anchored(stream or "default", tup, current[1])
                             return list(tasks) if need_task_ids else None
                         anchors = c._current_tups if c.auto_anchor else []
                     ids = [a.id if isinstance(a, make) else a for a in anchors]
@@ -513,6 +530,7 @@ class InlineHost:
                         and get_ident() == owner
                         and (flat is None or flat((*tup, stream, *ids)))
                     ):
+                        flush()
                         tasks = emit_values(stream or "default", tup, ids, direct_task)
                         if not need_task_ids:
                             return None
@@ -533,6 +551,19 @@ class InlineHost:
             self._direct_ack = c.__dict__.get("ack")
         else:
             self._steps = self._steps_spout
+            # emits taken into a run, handled in one go by `flush`; whatever else reaches the executor
+            # handles the run first
+            run_emit, flush = ex.run_emitter()
+            self._flush = flush
+            handle = self._on_message
+
+            def on_spout_message(msg: Any) -> None:
+                flush()
+                handle(msg)
+
+            self._on_message = on_spout_message
+            if self.serializer._on_message is handle:
+                self.serializer._on_message = on_spout_message
             if _same(cls, "emit", Spout):
                 slow_emit = cls.emit
                 emit_values = ex.emit
@@ -544,16 +575,22 @@ class InlineHost:
                     direct_task: int | None = None,
                     need_task_ids: bool = False,
                 ) -> Any:
-                    """pystorm's Spout.emit, straight to the executor."""
+                    """pystorm's Spout.emit, straight to the executor (into its run when it takes it)."""
                     if (
                         isinstance(tup, (list, tuple))
                         and get_ident() == owner
                         and (flat is None or flat((*tup, tup_id, stream)))
                     ):
+                        if direct_task is None:
+                            tasks = run_emit(stream or "default", tup, tup_id)
+                            if tasks is not None:
+                                return list(tasks) if need_task_ids else None
+                        flush()
                         tasks = emit_values(stream or "default", tup, tup_id, direct_task)
                         if not need_task_ids:
                             return None
                         return [direct_task] if direct_task is not None else list(tasks)
+                    flush()
                     return slow_emit(
                         c,
                         tup,

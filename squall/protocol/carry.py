@@ -119,15 +119,22 @@ def fix_for(serializer: str) -> str:
     return _FIX.get(serializer, "emit only values the topology's serializer can encode")
 
 
+_JSON_PLAIN = frozenset({bool, type(None)})
+_MSGPACK_PLAIN = frozenset({bool, float, bytes, type(None)})
+
+
 def _flat_json(values: Any) -> bool:
     """Every value is one pystorm's JSON serializer takes as it is: str, int, bool, None, finite float."""
     for v in values:
         t = type(v)
-        if t is str or t is int or t is bool or v is None:
+        if t is str or t is int:  # the usual values first: each test costs
             continue
-        if t is float and math.isfinite(v):
-            continue
-        return False
+        if t is float:
+            if math.isfinite(v):
+                continue
+            return False
+        if t not in _JSON_PLAIN:
+            return False
     return True
 
 
@@ -135,17 +142,16 @@ def _flat_msgpack(values: Any) -> bool:
     """Every value is one msgpack takes as it is: ASCII str, int within 64 bits, bool, None, float, bytes."""
     for v in values:
         t = type(v)
+        if t is int:  # the usual values first: each test costs
+            if -(1 << 63) <= v < (1 << 64):
+                continue
+            return False
         if t is str:
             if v.isascii():
                 continue
             return False
-        if t is int:
-            if -(1 << 63) <= v < (1 << 64):
-                continue
+        if t not in _MSGPACK_PLAIN:
             return False
-        if t is bool or t is float or t is bytes or v is None:
-            continue
-        return False
     return True
 
 

@@ -8,6 +8,7 @@ Router, tree bookkeeping to the Acker, both reached through the Engine (the clus
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
@@ -273,12 +274,12 @@ class BoltExecutor(TaskExecutor):
         # oldest first; ids already acked are dropped lazily
         self.loose: deque[tuple[float, str]] = deque()
         self.aged: list[str] = []  # ids of such tuples held longer than the message timeout
-        self._next_id = 0
+        # the next tuple id's number (ids are "1", "2", ...: as a process-hosted component sees them)
+        self._next_id: Callable[[], int] = itertools.count(1).__next__
         self.discarded = 0  # emits not delivered: every tree they belonged to had already failed
 
     def _new_id(self) -> str:
-        self._next_id += 1
-        return str(self._next_id)
+        return str(self._next_id())
 
     # -- to the component ---------------------------------------------------------------------------
     def deliver(
@@ -291,8 +292,7 @@ class BoltExecutor(TaskExecutor):
         events: int = 1,
     ) -> None:
         """`events`: how many the tuple carries (its emitter counted them once for all its targets)."""
-        self._next_id += 1
-        tid = str(self._next_id)
+        tid = str(self._next_id())
         if comp is SYSTEM_COMPONENT or comp == SYSTEM_COMPONENT:
             self.pending[tid] = [msgid, 0, _perf(), 0]
         else:
@@ -314,10 +314,9 @@ class BoltExecutor(TaskExecutor):
         self.deliver(SYSTEM_COMPONENT, TICK_STREAM, SYSTEM_TASK, [freq], None)
 
     def heartbeat(self) -> None:
-        self._next_id += 1
         self.host.send(  # type: ignore[union-attr]
             {
-                "id": f"hb{self._next_id}",
+                "id": f"hb{self._next_id()}",
                 "comp": None,
                 "stream": HEARTBEAT_STREAM,
                 "task": SYSTEM_TASK,
@@ -446,8 +445,7 @@ class BoltExecutor(TaskExecutor):
                     anchor[1] ^= edge
                     bolt = rx.get(target)
                     if bolt is not None and (inbox := bolt._inbox) is not None:  # as its `deliver`, inline
-                        bolt._next_id += 1
-                        tid = str(bolt._next_id)
+                        tid = str(bolt._next_id())
                         bolt.pending[tid] = [{root: edge}, 0, _perf(), events + 1]
                         bolt.user_pending += 1
                         inbox((tid, name, stream, task, values))
@@ -578,12 +576,32 @@ class BoltExecutor(TaskExecutor):
         name, task = self.name, self.task
         at = _perf()
         emitted = transferred = 0
+        # The usual run: one stream whose one target is a bolt whose host queues tuples as they are; its
+        # deliveries without a look-up per tuple (its user_pending added to at the end).
+        one: Any = run[0][0]
+        targets = fast[one][1]
+        sink = rx.get(targets[0]) if len(targets) == 1 else None
+        inbox = sink._inbox if sink is not None else None
+        if inbox is None:
+            one = None
+        else:
+            next_id = sink._next_id  # type: ignore[union-attr]
+            sink_pending = sink.pending  # type: ignore[union-attr]
+        sunk = 0
         for stream, values, aid in run:
             anchor = pending.get(aid)
             if anchor is not None and (roots := anchor[0]) and len(roots) == 1:
                 (root,) = roots
                 entry = ledger.get(root)
                 if entry is not None and entry[1] is not None and not entry[3]:  # an open tree
+                    if stream is one:
+                        edge = bits(64) or 1
+                        anchor[1] ^= edge
+                        tid = str(next_id())
+                        sink_pending[tid] = [{root: edge}, 0, at, 2]  # as the bolt's `deliver`
+                        inbox((tid, name, stream, task, values))  # type: ignore[misc]
+                        sunk += 1
+                        continue
                     tasks = fast[stream][1]
                     emitted += 1
                     transferred += len(tasks)
@@ -591,47 +609,46 @@ class BoltExecutor(TaskExecutor):
                         edge = bits(64) or 1
                         anchor[1] ^= edge
                         bolt = rx.get(target)
-                        if bolt is not None and (inbox := bolt._inbox) is not None:  # as its `deliver`
-                            bolt._next_id += 1
-                            tid = str(bolt._next_id)
+                        if bolt is not None and (to_inbox := bolt._inbox) is not None:  # as its `deliver`
+                            tid = str(bolt._next_id())
                             bolt.pending[tid] = [{root: edge}, 0, at, 2]
                             bolt.user_pending += 1
-                            inbox((tid, name, stream, task, values))
+                            to_inbox((tid, name, stream, task, values))
                         else:
                             to[target](name, stream, task, values, {root: edge}, 1)
                     continue
             self.emit_anchored(stream, values, aid)  # not the usual case: as it is
+        if sunk:
+            sink.user_pending += sunk  # type: ignore[union-attr]
         m = self.metrics
-        m.emitted += emitted
-        m.transferred += transferred
+        m.emitted += emitted + sunk
+        m.transferred += transferred + sunk
 
     def _ack_run(self, run: list[Any]) -> None:
         """`ack` for each (tuple id, acked at ns) of `run` (see `run_paths`); the spouts hear of the trees it
         completed in one go."""
-        pending = self.pending
-        pop = pending.pop
+        pop = self.pending.pop
         engine = self.engine
         acker = engine.acker
         ledger = acker.ledger if acker is not None else {}
         done: list[tuple[int, int, int]] = []  # (spout task, root, completed at ns)
-        count = users = events = at_sum = 0
+        unknown = ticks = user_sum = at_sum = 0
         received = 0.0
         it = iter(run)
         for tid, at in zip(it, it, strict=False):  # (id, time) pairs
             tup = pop(tid, None)
             if tup is None:
+                unknown += 1
                 self._unknown(tid, True)
                 continue
-            user = tup[3]
+            msgid, ackval, delivered, user = tup
             if user:
-                users += 1
-                events += user - 1
-            count += 1
+                user_sum += user
+            else:
+                ticks += 1
             at_sum += at
-            received += tup[2]
-            msgid = tup[0]
-            if msgid and acker is not None:
-                ackval = tup[1]
+            received += delivered
+            if msgid:  # a tuple of a tree: there are ackers
                 for root, edge in msgid.items():
                     entry = ledger.get(root)
                     if entry is not None and not entry[3]:
@@ -644,15 +661,17 @@ class BoltExecutor(TaskExecutor):
                             entry[4].discard(root)
                             done.append((entry[1], root, at))
                             continue
-                    outcome = acker.ack(root, edge ^ ackval, engine.now)
+                    outcome = acker.ack(root, edge ^ ackval, engine.now)  # type: ignore[union-attr]
                     if outcome is not None:  # a failed tree: its spout hears of what finished before
                         self._trees_done(done)
                         done = []
                         engine.finished(outcome)
+        count = len(run) // 2 - unknown
+        users = count - ticks
         m = self.metrics
         m.executed += count
         m.acked += count
-        m.events += events
+        m.events += user_sum - users  # a user tuple's entry holds 1 + its events
         m.latency_sum += at_sum * 1e-9 - received
         self.user_pending -= users
         self._trees_done(done)
@@ -933,8 +952,7 @@ class SpoutExecutor(TaskExecutor):
                 val ^= edge
                 bolt = rx.get(target)
                 if bolt is not None and (inbox := bolt._inbox) is not None:  # as its `deliver`, inline
-                    bolt._next_id += 1
-                    tid = str(bolt._next_id)
+                    tid = str(bolt._next_id())
                     bolt.pending[tid] = [{root: edge}, 0, _perf(), events + 1]
                     bolt.user_pending += 1
                     inbox((tid, name, stream, task, values))
@@ -1011,7 +1029,7 @@ class SpoutExecutor(TaskExecutor):
             bits = self._bits
             roots = self.roots
             pending = bolt.pending  # type: ignore[union-attr]
-            nid = bolt._next_id  # type: ignore[union-attr]
+            next_id = bolt._next_id  # type: ignore[union-attr]
             name, task = self.name, self.task
             at, started = _perf(), _perf_ns()
             trees: list[tuple[int, int]] = []
@@ -1019,13 +1037,11 @@ class SpoutExecutor(TaskExecutor):
             for values, msg_id in items:
                 root = bits(64) or 1
                 edge = bits(64) or 1
-                nid += 1
-                tid = str(nid)
+                tid = str(next_id())
                 pending[tid] = [{root: edge}, 0, at, 2]  # as the bolt's `deliver`
                 inbox((tid, name, on, task, values))
                 roots[root] = (msg_id, started)
                 tree((root, edge))
-            bolt._next_id = nid  # type: ignore[union-attr]
             bolt.user_pending += n  # type: ignore[union-attr]
             for outcome in acker.init_run(trees, task, engine.now):  # type: ignore[union-attr]
                 engine.finished(outcome)

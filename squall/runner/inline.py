@@ -332,13 +332,18 @@ class InlineHost:
         perf_ns = _perf_ns
         current = self._current
         beats = 0
+        # the (source component, stream) of the last tuple, and its value type, arity (-1: none) and tick-ness
+        last_comp = last_stream = None
+        val_type: Any = None
+        arity = -1
+        tick = False
         try:
             while inbound and done < budget and self.alive:
-                entry = inbound[0]
+                entry = popleft()
                 if type(entry) is not tuple or c._pending_commands:
                     if type(entry) is list:
-                        popleft()  # task ids nobody asked for (the emit did not want them): drop
-                        continue
+                        continue  # task ids nobody asked for (the emit did not want them): dropped
+                    inbound.appendleft(entry)  # for pystorm's own loop to read
                     if type(entry) is dict and entry.get("stream") == _HEARTBEAT:
                         beats += 1
                     try:
@@ -350,20 +355,23 @@ class InlineHost:
                             return done + 1, beats
                     done += 1
                     continue
-                popleft()
                 tid, comp, stream, task, values = entry
                 try:
-                    val_type = types[comp].get(stream)
-                    if val_type is None:
-                        values = tuple(values)
-                    elif len(values) == len(val_type._fields):
+                    if stream is not last_stream or comp is not last_comp:
+                        val_type = types[comp].get(stream)
+                        arity = -1 if val_type is None else len(val_type._fields)
+                        tick = stream == _TICK_STREAM and comp == _TICK_COMPONENT
+                        last_comp, last_stream = comp, stream
+                    if len(values) == arity:
                         values = new(val_type, values)
+                    elif val_type is None:
+                        values = tuple(values)
                     else:
                         values = val_type(*values)  # raises as pystorm's read_tuple does
                     tup = new(make, (tid, comp, stream, task, values))
                     current[0] = c._current_tups = [tup]
                     current[1] = tid
-                    if stream == _TICK_STREAM and comp == _TICK_COMPONENT:
+                    if tick:
                         c.process_tick(tup)
                     else:
                         c.process(tup)
@@ -515,7 +523,8 @@ class InlineHost:
                             and c.auto_anchor
                             and isinstance(tup, (list, tuple))
                             and get_ident() == owner
-                            and (flat is None or flat((*tup, stream)))  # the anchor id is the runner's
+                            # the anchor id is the runner's; the default stream, None, needs no look
+                            and (flat is None or flat(tup if stream is None else (*tup, stream)))
                         ):
                             # auto-anchored to the tuple in `process` (the usual case)
                             tasks = run_emit(stream or "default", tup, current[1])
@@ -579,7 +588,9 @@ class InlineHost:
                     if (
                         isinstance(tup, (list, tuple))
                         and get_ident() == owner
-                        and (flat is None or flat((*tup, tup_id, stream)))
+                        and (
+                            flat is None or flat((*tup, tup_id) if stream is None else (*tup, tup_id, stream))
+                        )
                     ):
                         if direct_task is None:
                             tasks = run_emit(stream or "default", tup, tup_id)

@@ -133,25 +133,6 @@ class Acker:
         entry[_STARTED] = now
         return self._settle(root, entry)
 
-    def init_run(self, trees: list[tuple[int, int]], spout_task: int, now: float) -> list[Outcome]:
-        """`init` for each of a run of (root, val) a spout emitted, in order; the trees that finished."""
-        pending = self._pending
-        bucket = self._buckets[0]
-        add = bucket.add
-        out = []
-        opened = 0
-        for root, val in trees:
-            if val and root not in pending:  # as `init`'s usual case
-                pending[root] = [val, spout_task, now, False, bucket]
-                add(root)
-                opened += 1
-                continue
-            outcome = self.init(root, val, spout_task, now)
-            if outcome is not None:
-                out.append(outcome)
-        self._open += opened
-        return out
-
     def ack(self, root: int, val: int, now: float = 0.0) -> Outcome | None:
         entry = self._pending.get(root)
         if entry is None:
@@ -168,6 +149,15 @@ class Acker:
         entry[4].discard(root)
         self._open -= 1
         return _new(Outcome, (spout_task, root, True, entry[2], False))
+
+    def opening(self) -> tuple[dict[int, list[Any]], set[int]]:
+        """(the ledger, the bucket a new tree's root goes in) for an executor that opens a run of new trees
+        itself, as `init`'s usual case does (a root not in the ledger), and then calls `opened`."""
+        return self._pending, self._buckets[0]
+
+    def opened(self, n: int) -> None:
+        """`n` trees were opened by an executor (see `opening`)."""
+        self._open += n
 
     def completed(self, n: int) -> None:
         """`n` trees completed and were taken out of the ledger by an executor (`BoltExecutor.run_paths`)."""

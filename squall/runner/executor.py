@@ -859,6 +859,11 @@ class SpoutExecutor(TaskExecutor):
             self.outstanding += n
             send_all = getattr(self._host, "send_all", None)
             if send_all is not None:
+                if n == len(commands):  # all of them (the usual case): taken in one go
+                    batch = list(commands)
+                    commands.clear()
+                    send_all(batch)  # as `query` does, for each
+                    return True
                 popleft = commands.popleft
                 send_all([popleft() for _ in range(n)])  # as `query` does, for each
                 return True
@@ -1032,8 +1037,10 @@ class SpoutExecutor(TaskExecutor):
             next_id = bolt._next_id  # type: ignore[union-attr]
             name, task = self.name, self.task
             at, started = _perf(), _perf_ns()
-            trees: list[tuple[int, int]] = []
-            tree = trees.append
+            now = engine.now
+            ledger, bucket = acker.opening()  # type: ignore[union-attr]
+            add = bucket.add
+            seen: list[tuple[int, int]] = []  # (root, val) of roots already in the ledger
             for values, msg_id in items:
                 root = bits(64) or 1
                 edge = bits(64) or 1
@@ -1041,10 +1048,15 @@ class SpoutExecutor(TaskExecutor):
                 pending[tid] = [{root: edge}, 0, at, 2]  # as the bolt's `deliver`
                 inbox((tid, name, on, task, values))
                 roots[root] = (msg_id, started)
-                tree((root, edge))
+                if root in ledger:
+                    seen.append((root, edge))
+                else:  # as the acker's `init` for a new root
+                    ledger[root] = [edge, task, now, False, bucket]
+                    add(root)
             bolt.user_pending += n  # type: ignore[union-attr]
-            for outcome in acker.init_run(trees, task, engine.now):  # type: ignore[union-attr]
-                engine.finished(outcome)
+            acker.opened(n - len(seen))  # type: ignore[union-attr]
+            for root, edge in seen:
+                engine.finished(acker.init(root, edge, task, now))  # type: ignore[union-attr]
 
         return emit, flush
 

@@ -431,6 +431,14 @@ class InlineHost:
                         c.ack(cmd["id"])
                         settled += 1
                         done += 1
+                        while inbound and done < budget:  # the rest of a run of acks, in a tighter loop
+                            cmd = inbound[0]
+                            if type(cmd) is not dict or cmd.get("command") != "ack" or c._pending_commands:
+                                break
+                            popleft()
+                            c.ack(cmd["id"])
+                            settled += 1
+                            done += 1
                         continue
                     if name == "fail":
                         c.fail(cmd["id"])

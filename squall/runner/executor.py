@@ -108,8 +108,10 @@ class TaskExecutor:
         self.engine = engine
         self._host: Host | None = None
         # A bolt's receive queue's append, when its host is the inline direct adapter (which sets it): a
-        # delivered tuple goes there as (id, comp, stream, task, values), without a call to the host
-        self._inbox: Callable[[tuple[str, str, str, int, Any]], None] | None = None
+        # delivered tuple goes there as (id, comp, stream, task, values, screened), without a call to the
+        # host. `screened`: the values are plain ones the topology's serializer takes as they are (the
+        # adapter's screen passed them on their way in; the component may emit them again unscreened)
+        self._inbox: Callable[[tuple[str, str, str, int, Any, bool]], None] | None = None
         self.metrics = TaskMetrics()
         self.capture = capture
         self.count_events = EventCounter()  # events of each tuple this task emits
@@ -306,7 +308,7 @@ class BoltExecutor(TaskExecutor):
                     self.loose = deque(e for e in loose if e[1] in pending)
         inbox = self._inbox
         if inbox is not None:
-            inbox((tid, comp, stream, src_task, values))
+            inbox((tid, comp, stream, src_task, values, False))
         else:
             self._host.send_tuple(tid, comp, stream, src_task, values)  # type: ignore[union-attr]
 
@@ -448,7 +450,7 @@ class BoltExecutor(TaskExecutor):
                         tid = str(bolt._next_id())
                         bolt.pending[tid] = [{root: edge}, 0, _perf(), events + 1]
                         bolt.user_pending += 1
-                        inbox((tid, name, stream, task, values))
+                        inbox((tid, name, stream, task, values, False))
                     else:
                         to[target](name, stream, task, values, {root: edge}, events)
             return tasks
@@ -599,7 +601,7 @@ class BoltExecutor(TaskExecutor):
                         anchor[1] ^= edge
                         tid = str(next_id())
                         sink_pending[tid] = [{root: edge}, 0, at, 2]  # as the bolt's `deliver`
-                        inbox((tid, name, stream, task, values))  # type: ignore[misc]
+                        inbox((tid, name, stream, task, values, True))  # type: ignore[misc]
                         sunk += 1
                         continue
                     tasks = fast[stream][1]
@@ -613,7 +615,7 @@ class BoltExecutor(TaskExecutor):
                             tid = str(bolt._next_id())
                             bolt.pending[tid] = [{root: edge}, 0, at, 2]
                             bolt.user_pending += 1
-                            to_inbox((tid, name, stream, task, values))
+                            to_inbox((tid, name, stream, task, values, True))
                         else:
                             to[target](name, stream, task, values, {root: edge}, 1)
                     continue
@@ -960,7 +962,7 @@ class SpoutExecutor(TaskExecutor):
                     tid = str(bolt._next_id())
                     bolt.pending[tid] = [{root: edge}, 0, _perf(), events + 1]
                     bolt.user_pending += 1
-                    inbox((tid, name, stream, task, values))
+                    inbox((tid, name, stream, task, values, False))
                 else:
                     to[target](name, stream, task, values, {root: edge}, events)
             self.roots[root] = (msg_id, _perf_ns())
@@ -1046,7 +1048,7 @@ class SpoutExecutor(TaskExecutor):
                 edge = bits(64) or 1
                 tid = str(next_id())
                 pending[tid] = [{root: edge}, 0, at, 2]  # as the bolt's `deliver`
-                inbox((tid, name, on, task, values))
+                inbox((tid, name, on, task, values, True))
                 roots[root] = (msg_id, started)
                 if root in ledger:
                     seen.append((root, edge))

@@ -56,7 +56,7 @@ class InlineSerializer:
         if self.inbound:
             msg = self.inbound.popleft()
             if type(msg) is tuple:  # a tuple queued for the direct adapter (`Direct`), read the usual way
-                tid, comp, stream, task, values = msg
+                tid, comp, stream, task, values, _ = msg
                 return {"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values}
             return msg
         raise ProtocolError(
@@ -202,9 +202,12 @@ class InlineHost:
         self.executor = executor
         self.direct: str | None = None  # "bolt" / "spout" once the direct adapter drives the component
         # The direct adapter's Bolt.ack (None: not installed), and [the `_current_tups` list it set for the tuple
-        # in `process`, that tuple's id]: an emit that anchors to exactly that list anchors to that id.
+        # in `process`, that tuple's id, its values if they were screened on their way in (else None)]: an emit
+        # that anchors to exactly that list anchors to that id. Emitting those values again needs no screen:
+        # plain values of a tuple a component process received were decoded, so they encode again (a
+        # namedtuple of immutable values: the component cannot have changed them).
         self._direct_ack: Any = None
-        self._current: list[Any] = [None, None]
+        self._current: list[Any] = [None, None, None]
         self._steps = self._steps_messages
         # a direct bolt's automatic acks, taken as they come, and the flush of its run or of a direct spout's
         # emits (`BoltExecutor.run_paths`, `SpoutExecutor.run_emitter`)
@@ -355,7 +358,7 @@ class InlineHost:
                             return done + 1, beats
                     done += 1
                     continue
-                tid, comp, stream, task, values = entry
+                tid, comp, stream, task, values, screened = entry
                 try:
                     if stream is not last_stream or comp is not last_comp:
                         val_type = types[comp].get(stream)
@@ -371,6 +374,7 @@ class InlineHost:
                     tup = new(make, (tid, comp, stream, task, values))
                     current[0] = c._current_tups = [tup]
                     current[1] = tid
+                    current[2] = values if screened else None
                     if tick:
                         c.process_tick(tup)
                     else:
@@ -493,7 +497,7 @@ class InlineHost:
             append = self.serializer.inbound.append
 
             def send_tuple(tid: str, comp: str, stream: str, task: int, values: Any) -> None:
-                append((tid, comp, stream, task, values))
+                append((tid, comp, stream, task, values, False))
 
             self.send_tuple = send_tuple  # type: ignore[method-assign]
             ex._inbox = append  # the executor's deliver queues tuples itself
@@ -532,7 +536,11 @@ class InlineHost:
                             and isinstance(tup, (list, tuple))
                             and get_ident() == owner
                             # the anchor id is the runner's; the default stream, None, needs no look
-                            and (flat is None or flat(tup if stream is None else (*tup, stream)))
+                            and (
+                                flat is None
+                                or tup is current[2]  # its values as they came, screened on their way in
+                                or flat(tup if stream is None else (*tup, stream))
+                            )
                         ):
                             # auto-anchored to the tuple in `process` (the usual case)
                             tasks = run_emit(stream or "default", tup, current[1])

@@ -247,3 +247,75 @@ def test_a_spout_call_whose_emits_were_taken_into_a_run_is_not_an_empty_one() ->
     emitting = [empty for (before, _), (after, empty) in zip(seen, seen[1:], strict=False) if after > before]
     assert len(emitting) >= 6 and not any(emitting)
     assert seen[-1][1]  # once it has nothing left, its calls are empty ones
+
+
+class Nested(Spout):
+    """Plain values (taken into runs, screened on the way), or values with a dict (not plain: emitted the
+    message way, the screen encoding them)."""
+
+    outputs = ["n", "extra"]
+    nested: ClassVar[bool] = False
+
+    def initialize(self, conf, ctx):
+        self.n = 0
+
+    def next_tuple(self):
+        for _ in range(5):
+            if self.n < 20:
+                self.emit([self.n, {"k": self.n} if Nested.nested else "x"], tup_id=self.n)
+                self.n += 1
+
+
+class Forward(Bolt):
+    """Emits what it got as it got it; puts a set into a received dict first (which no serializer takes)."""
+
+    outputs = ["n", "extra"]
+
+    def process(self, tup):
+        if isinstance(tup.values.extra, dict) and tup.values.n == 7:
+            tup.values.extra["bad"] = {1, 2}
+        self.emit(tup.values)
+
+
+class Log(Bolt):
+    outputs: list[str] = []
+
+    def process(self, tup):
+        self.logger.info("got %s", list(tup.values))
+
+
+class Forwarded(Topology):
+    nested = Nested.spec()
+    forward = Forward.spec(inputs=[nested])
+    sink = Log.spec(inputs=[forward])
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_values_emitted_again_as_they_came_are_screened_only_when_they_were_not_on_the_way_in(
+    nested: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from squall.protocol import carry
+
+    calls: list[int] = []
+    screen = carry._flat_msgpack
+
+    def counting(values: Any) -> bool:
+        calls.append(len(values))
+        return screen(values)
+
+    monkeypatch.setattr(carry, "_flat_msgpack", counting)
+    monkeypatch.setattr(Nested, "nested", nested)
+    summary, cluster = _run(Forwarded, "msgpack")
+    stats = {c.name: c for c in summary.components}
+    if not nested:
+        # each spout emit screened once (its values and message id); the bolt's emits of the same values not,
+        # but for the first (delivered before the stream's targets were known, not by a run)
+        assert calls.count(3) == 20 and calls.count(2) <= 1 and len(calls) <= 21
+        assert stats["nested"].acked == 20 and not summary.errors
+    else:
+        # the dicts made the spout's emits go the message way: the bolt's emits are screened, and the one
+        # with a set is reported and its tree failed, as in a component process
+        assert len(calls) > 20
+        assert stats["nested"].acked == 19 and stats["nested"].failed == 1
+        assert any("cannot be serialized" in e.message for e in summary.errors)
+    assert len(_logged(cluster, " got ")) == (19 if nested else 20)

@@ -340,10 +340,15 @@ class InlineHost:
         val_type: Any = None
         arity = -1
         tick = False
+        # what pystorm read while waiting for task ids (its own deque, never replaced): its loop takes it first
+        pending_commands = c._pending_commands
+        if not self.alive:
+            return done, beats
         try:
-            while inbound and done < budget and self.alive:
+            # `alive` changes only when the component raised (below, which returns)
+            while inbound and done < budget:
                 entry = popleft()
-                if type(entry) is not tuple or c._pending_commands:
+                if type(entry) is not tuple or pending_commands:
                     if type(entry) is list:
                         continue  # task ids nobody asked for (the emit did not want them): dropped
                     inbound.appendleft(entry)  # for pystorm's own loop to read
@@ -407,11 +412,12 @@ class InlineHost:
         synced = ex.synced
         ex.last_heard = ex.engine.now
         flush = self._flush  # the emits of the component's calls so far (`SpoutExecutor.run_emitter`)
+        pending_commands = c._pending_commands  # pystorm's own deque, never replaced
         settled = 0  # acks and fails answered and not yet synced
         try:
             while inbound and done < budget and self.alive:
                 cmd = inbound[0]
-                if type(cmd) is not dict or c._pending_commands:
+                if type(cmd) is not dict or pending_commands:
                     if type(cmd) is list:
                         popleft()  # task ids nobody asked for (the emit did not want them): drop
                         continue
@@ -437,7 +443,7 @@ class InlineHost:
                         done += 1
                         while inbound and done < budget:  # the rest of a run of acks, in a tighter loop
                             cmd = inbound[0]
-                            if type(cmd) is not dict or cmd.get("command") != "ack" or c._pending_commands:
+                            if type(cmd) is not dict or cmd.get("command") != "ack" or pending_commands:
                                 break
                             popleft()
                             c.ack(cmd["id"])

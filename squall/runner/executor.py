@@ -137,6 +137,9 @@ class TaskExecutor:
         self._rx: dict[int, BoltExecutor] = (
             rx if rx is not None and component.name != SYSTEM_COMPONENT else {}
         )
+        # A spout's host that takes an ack command as (id,) instead of {"command": "ack", "id": id} (the
+        # inline direct adapter, which sets it; for the acks of a run of trees: `trees_acked`)
+        self.ack_ids = False
         # execute totals (ns, count, buckets) of the component's earlier processes: a restarted process
         # reports its own totals from zero
         self._exec_base: tuple[int, int, list[int]] | None = None
@@ -149,6 +152,7 @@ class TaskExecutor:
     def host(self, host: Host | None) -> None:
         self._host = host
         self._inbox = None
+        self.ack_ids = False
 
     # -- from the component -------------------------------------------------------------------------
     def handle(self, msg: Any) -> None:
@@ -808,7 +812,7 @@ class SpoutExecutor(TaskExecutor):
         super().__init__(task, component, engine, capture)
         self.max_pending = max_pending
         self.roots: dict[int, tuple[Any, int]] = {}  # root id -> (the spout's message id, emitted at, ns)
-        self.commands: deque[dict[str, Any]] = deque()
+        self.commands: deque[Any] = deque()  # command dicts; an ack may be (id,) (`ack_ids`)
         self.outstanding = 0  # commands sent and not yet answered by `sync`
         self.waiting_since = 0.0
         self.active = False
@@ -889,6 +893,7 @@ class SpoutExecutor(TaskExecutor):
         m = self.metrics
         buckets = m.buckets
         append = self.commands.append
+        ids = self.ack_ids  # the host takes (id,) for an ack command
         n = took_ns = 0
         for _, root, at in trees:
             entry = roots.pop(root, None)
@@ -898,7 +903,7 @@ class SpoutExecutor(TaskExecutor):
             took = at - started
             took_ns += took
             buckets[BUCKET_OF_BITS[(took - 1).bit_length()]] += 1
-            append({"command": "ack", "id": msg_id})
+            append((msg_id,) if ids else {"command": "ack", "id": msg_id})
             n += 1
         m.acked += n
         m.executed += n

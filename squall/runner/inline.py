@@ -55,7 +55,9 @@ class InlineSerializer:
     def read_message(self) -> Any:
         if self.inbound:
             msg = self.inbound.popleft()
-            if type(msg) is tuple:  # a tuple queued for the direct adapter (`Direct`), read the usual way
+            if type(msg) is tuple:  # queued for the direct adapter (`_bind_direct`), read the usual way
+                if len(msg) == 1:  # a spout's ack (`SpoutExecutor.trees_acked`)
+                    return {"command": "ack", "id": msg[0]}
                 tid, comp, stream, task, values, _ = msg
                 return {"id": tid, "comp": comp, "stream": stream, "task": task, "tuple": values}
             return msg
@@ -417,7 +419,8 @@ class InlineHost:
         try:
             while inbound and done < budget and self.alive:
                 cmd = inbound[0]
-                if type(cmd) is not dict or pending_commands:
+                kind = type(cmd)
+                if (kind is not dict and kind is not tuple) or pending_commands:
                     if type(cmd) is list:
                         popleft()  # task ids nobody asked for (the emit did not want them): drop
                         continue
@@ -436,6 +439,19 @@ class InlineHost:
                     continue
                 popleft()
                 try:
+                    if kind is tuple:  # an ack as `SpoutExecutor.trees_acked` queues it: (id,)
+                        c.ack(cmd[0])
+                        settled += 1
+                        done += 1
+                        while inbound and done < budget:  # the rest of a run of them
+                            head = inbound[0]
+                            if type(head) is not tuple or pending_commands:
+                                break
+                            popleft()
+                            c.ack(head[0])
+                            settled += 1
+                            done += 1
+                        continue
                     name = cmd["command"]
                     if name == "ack":
                         c.ack(cmd["id"])
@@ -582,6 +598,7 @@ class InlineHost:
             self._direct_ack = c.__dict__.get("ack")
         else:
             self._steps = self._steps_spout
+            ex.ack_ids = True  # a run of completed trees queues each ack as (id,): see `_steps_spout`
             # emits taken into a run, handled in one go by `flush`; whatever else reaches the executor
             # handles the run first
             run_emit, flush = ex.run_emitter()

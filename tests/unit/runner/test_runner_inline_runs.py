@@ -319,3 +319,19 @@ def test_values_emitted_again_as_they_came_are_screened_only_when_they_were_not_
         assert stats["nested"].acked == 19 and stats["nested"].failed == 1
         assert any("cannot be serialized" in e.message for e in summary.errors)
     assert len(_logged(cluster, " got ")) == (19 if nested else 20)
+
+
+def test_an_ack_queued_as_its_id_alone_is_read_as_pystorms_ack_command() -> None:
+    """What a direct spout's own loop reads (after task ids it waited for) when a run's ack is queued as (id,)."""
+    from squall.runner.inline import inline_serializer
+
+    serializer = inline_serializer(lambda msg: None, "msgpack")
+    serializer.inbound.extend([(7,), ("3", "src", "default", 1, [1, "x"], True)])
+    assert serializer.read_message() == {"command": "ack", "id": 7}
+    assert serializer.read_message() == {
+        "id": "3",
+        "comp": "src",
+        "stream": "default",
+        "task": 1,
+        "tuple": [1, "x"],
+    }

@@ -123,8 +123,9 @@ _JSON_PLAIN = frozenset({bool, type(None)})
 _MSGPACK_PLAIN = frozenset({bool, float, bytes, type(None)})
 
 
-def _flat_json(values: Any) -> bool:
-    """Every value is one pystorm's JSON serializer takes as it is: str, int, bool, None, finite float."""
+def _flat_json(values: Any, extra: Any = None) -> bool:
+    """Every one of `values`, and `extra`, is one pystorm's JSON serializer takes as it is: str, int, bool, None,
+    finite float. (`extra`: one more value, e.g. a message id, without building a tuple of them all.)"""
     for v in values:
         t = type(v)
         if t is str or t is int:  # the usual values first: each test costs
@@ -135,11 +136,19 @@ def _flat_json(values: Any) -> bool:
             return False
         if t not in _JSON_PLAIN:
             return False
-    return True
+    if extra is None:
+        return True
+    t = type(extra)
+    if t is str or t is int:
+        return True
+    if t is float:
+        return math.isfinite(extra)
+    return t in _JSON_PLAIN
 
 
-def _flat_msgpack(values: Any) -> bool:
-    """Every value is one msgpack takes as it is: ASCII str, int within 64 bits, bool, None, float, bytes."""
+def _flat_msgpack(values: Any, extra: Any = None) -> bool:
+    """Every one of `values`, and `extra`, is one msgpack takes as it is: ASCII str, int within 64 bits, bool,
+    None, float, bytes. (`extra`: one more value, e.g. a message id, without building a tuple of them all.)"""
     for v in values:
         t = type(v)
         if t is int:  # the usual values first: each test costs
@@ -152,7 +161,16 @@ def _flat_msgpack(values: Any) -> bool:
             return False
         if t not in _MSGPACK_PLAIN:
             return False
-    return True
+    if extra is None:
+        return True
+    t = type(extra)
+    if t is int:
+        n: int = extra
+        return -(1 << 63) <= n < (1 << 64)
+    if t is str:
+        text: str = extra
+        return text.isascii()
+    return t in _MSGPACK_PLAIN
 
 
 class Screen:
@@ -164,8 +182,9 @@ class Screen:
         self.serializer = serializer
         self.encode = encode or component_encoder(serializer)
         self._flat = _flat_msgpack if serializer == "msgpack" else _flat_json
-        # True when every one of some values is one the serializer takes as it is (no encoding needed)
-        self.flat: Callable[[Any], bool] = self._flat
+        # flat(values, extra=None): True when every one of `values`, and `extra`, is one the serializer takes
+        # as it is (no encoding needed)
+        self.flat: Callable[..., bool] = self._flat
 
     def __call__(self, message: dict[str, Any]) -> dict[str, Any]:
         command = message.get("command")

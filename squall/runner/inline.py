@@ -628,7 +628,8 @@ class InlineHost:
                         isinstance(tup, (list, tuple))
                         and get_ident() == owner
                         and (
-                            flat is None or flat((*tup, tup_id) if stream is None else (*tup, tup_id, stream))
+                            flat is None
+                            or (flat(tup, tup_id) if stream is None else flat((*tup, stream), tup_id))
                         )
                     ):
                         if direct_task is None:

@@ -299,9 +299,9 @@ def test_values_emitted_again_as_they_came_are_screened_only_when_they_were_not_
     calls: list[int] = []
     screen = carry._flat_msgpack
 
-    def counting(values: Any) -> bool:
-        calls.append(len(values))
-        return screen(values)
+    def counting(values: Any, extra: Any = None) -> bool:
+        calls.append(len(values) + (extra is not None))
+        return screen(values, extra)
 
     monkeypatch.setattr(carry, "_flat_msgpack", counting)
     monkeypatch.setattr(Nested, "nested", nested)
@@ -335,3 +335,17 @@ def test_an_ack_queued_as_its_id_alone_is_read_as_pystorms_ack_command() -> None
         "task": 1,
         "tuple": [1, "x"],
     }
+
+
+@pytest.mark.parametrize("serializer", ["msgpack", "json"])
+def test_the_screen_takes_one_more_value_as_it_would_in_the_values(serializer: str) -> None:
+    """`flat(values, extra)`: what the spout's emit screens (its values and message id) without a tuple of both."""
+    from squall.protocol.carry import Screen
+
+    flat = Screen(serializer).flat
+    samples = [1, -1, 1 << 63, -(1 << 63) - 1, 1 << 64, "a", "é", "\ud800", 1.5, float("nan"), True, None]
+    samples += [b"x", [1], {"k": 1}, {1}, (1,)]
+    for extra in samples:
+        for values in ([], [1, "x"], [1, extra], [extra, None]):
+            assert flat(values, extra) == flat((*values, extra)), (values, extra)
+        assert flat([1, "x"]) == flat([1, "x"], None)

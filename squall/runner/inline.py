@@ -560,8 +560,9 @@ class InlineHost:
                             # the anchor id is the runner's; the default stream, None, needs no look
                             and (
                                 flat is None
-                                or tup is current[2]  # its values as they came, screened on their way in
-                                or flat(tup if stream is None else (*tup, stream))
+                                # its values as they came, screened on their way in
+                                or (tup is current[2] and stream is None)
+                                or flat(tup, stream)
                             )
                         ):
                             # auto-anchored to the tuple in `process` (the usual case)

@@ -526,16 +526,7 @@ class InlineHost:
             self._steps = self._steps_bolt
             # the run's emits and automatic acks; whatever else reaches the executor handles them first
             run_emit, self._acks, flush = ex.run_paths()
-            self._flush = flush
-            handle = self._on_message
-
-            def on_message(msg: Any) -> None:
-                flush()
-                handle(msg)
-
-            self._on_message = on_message
-            if self.serializer._on_message is handle:
-                self.serializer._on_message = on_message
+            self._flush_before_messages(flush)
             if _same(cls, "emit", Bolt):
                 slow_emit = cls.emit
                 emit_values = ex.emit
@@ -603,16 +594,7 @@ class InlineHost:
             # emits taken into a run, handled in one go by `flush`; whatever else reaches the executor
             # handles the run first
             run_emit, flush = ex.run_emitter()
-            self._flush = flush
-            handle = self._on_message
-
-            def on_spout_message(msg: Any) -> None:
-                flush()
-                handle(msg)
-
-            self._on_message = on_spout_message
-            if self.serializer._on_message is handle:
-                self.serializer._on_message = on_spout_message
+            self._flush_before_messages(flush)
             if _same(cls, "emit", Spout):
                 slow_emit = cls.emit
                 emit_values = ex.emit
@@ -653,6 +635,20 @@ class InlineHost:
                     )
 
                 c.emit = spout_emit
+
+    def _flush_before_messages(self, flush: Callable[[], None]) -> None:
+        """Keep `flush` (the run's collected emits and acks) and make every message the component sends outside
+        a run handle the run first, so their order is the order of the calls."""
+        self._flush = flush
+        handle = self._on_message
+
+        def on_message(msg: Any) -> None:
+            flush()
+            handle(msg)
+
+        self._on_message = on_message
+        if self.serializer._on_message is handle:
+            self.serializer._on_message = on_message
 
     def _settler(
         self, command: str, settle: Callable[[Any], None], owner: int, flush: Callable[[], None]

@@ -46,7 +46,7 @@ class KafkaPublisher:
     def publish_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> Future[None]:
         """Send every (key, value) now; one Future for all of them, done when the broker acknowledged the last
         one, failed with the first error. Per record this costs the producer's `send` and two callbacks, not a
-        Future and two closures of its own (a tenth of what a record cost the alerts and dead-letter bolts)."""
+        Future and two closures of its own (15-25 % less CPU per record than `publish`, measured alone)."""
         done: Future[None] = Future()
         if not records:
             done.set_result(None)

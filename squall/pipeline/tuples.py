@@ -27,7 +27,7 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-import msgpack
+import msgspec
 
 from squall.pipeline.events import event_from_dict
 from squall.pipeline.model import Alert, DeadLetter, Event, WindowResult, event_of
@@ -92,9 +92,17 @@ def packs_binary(component: Any) -> bool:
     return not isinstance(getattr(component, "serializer", None), JSONSerializer)
 
 
+# msgspec's msgpack, not msgpack-python's: the same bytes both ways (any msgpack reader takes a batch), the encoder
+# in a third to half of packb's time, and the decoder leaves the dicts of scalars it builds (every event's metrics
+# and attrs) untracked by the cyclic collector. Neither calls back into Python without hooks, so one of each
+# serves every thread.
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+
+
 def pack_batch(items: list[Any], binary: bool) -> bytes | str:
     """A batch field's value: msgpack of `items` (bytes stay bytes), base64 text when not `binary`."""
-    blob: bytes = msgpack.packb(items, use_bin_type=True)
+    blob: bytes = _encode(items)
     return blob if binary else base64.b64encode(blob).decode("ascii")
 
 
@@ -103,7 +111,7 @@ def unpack_batch(value: bytes | str | list[Any]) -> list[Any]:
     if isinstance(value, list):
         return value
     blob = base64.b64decode(value) if isinstance(value, str) else value
-    items = msgpack.unpackb(blob, raw=False)
+    items = _decode(blob)
     if not isinstance(items, list):
         raise ValueError(f"a packed batch holds a list, not {type(items).__name__}")
     return items

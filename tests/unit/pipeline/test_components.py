@@ -3,6 +3,7 @@ emits, anchors, acks and fails; the aggregate's clock is a ManualClock, nothing 
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import sqlite3
@@ -484,15 +485,26 @@ def test_publishing_bolts_refuse_a_bad_max_in_flight(tmp_path: Path, bolt_cls: t
             st.integers(min_value=0, max_value=2**63 - 1),
             st.binary(max_size=64),
             st.dictionaries(st.text(max_size=8), st.floats(allow_nan=False), max_size=4),
+            st.one_of(
+                st.none(),
+                st.booleans(),
+                st.text(max_size=40),
+                st.integers(min_value=-(2**63), max_value=2**64 - 1),
+            ),
         ),
         max_size=20,
     ),
     st.booleans(),
 )
 def test_a_packed_batch_round_trips_under_both_serializers(items: list[Any], binary: bool) -> None:
-    entries = [[offset, payload, metrics] for offset, payload, metrics in items]
+    entries = [[offset, payload, metrics, [other, None]] for offset, payload, metrics, other in items]
     packed = pack_batch(entries, binary)
     assert isinstance(packed, bytes if binary else str)
+    # the very bytes msgpack-python makes: any msgpack reader (a hand-written bolt, the runner's batch counter)
+    # takes a batch
+    blob = msgpack.packb(entries, use_bin_type=True)
+    assert (packed if binary else base64.b64decode(packed)) == blob
+    assert unpack_batch(blob) == msgpack.unpackb(blob, raw=False)
     if not binary:  # JSON carries it as plain ASCII text
         assert json.loads(json.dumps(packed)) == packed and packed.isascii()
     assert unpack_batch(packed) == entries

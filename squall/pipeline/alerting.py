@@ -41,6 +41,8 @@ from squall.pipeline.model import Alert, Event, event_fields
 from squall.pipeline.routing import OPS
 from squall.windowing.definitions import DEFAULT_MAX_KEYS
 
+_NOTHING: tuple[Alert, ...] = ()  # the remembered outcome of an event that raised no alert
+
 
 @dataclass(frozen=True)
 class Predicate:
@@ -168,7 +170,7 @@ class Ewma:
 class _DeviceState:
     runs: dict[int, int] = field(default_factory=dict)  # consecutive rule index -> current run length
     ewma: dict[str, Ewma] = field(default_factory=dict)
-    done: OrderedDict[str, list[Alert]] = field(default_factory=OrderedDict)
+    done: OrderedDict[str, list[Alert] | tuple[Alert, ...]] = field(default_factory=OrderedDict)
 
 
 DEFAULT_MAX_REPLAYS = 200_000
@@ -247,7 +249,9 @@ class AlertEngine:
                     metrics = {k: float(v) for k, v in metrics.items()}
                     break
         alerts = self._evaluate_fields(tenant, device_id, event_id, ts, etype, metrics, state)
-        done[event_id] = alerts
+        # an event that raised nothing (nearly all) shares one empty tuple: the memory of a device's last
+        # `replay_memory` ids then holds no list per event for the cyclic collector to walk
+        done[event_id] = alerts or _NOTHING
         if len(done) > self.replay_memory:
             done.popitem(last=False)
         else:

@@ -25,13 +25,6 @@ from squall.pipeline.settings import for_env
 SERIALIZER_OPTION = "topology.multilang.serializer"
 MSGPACK_SERIALIZER_CLASS = "squall.multilang.MsgpackSerializer"
 RUNNER_COMMAND = "streamparse_run"
-# Storm's default idle strategy for a bolt executor (WaitStrategyProgressive) spins once, then parks 1,000 times
-# for a nanosecond (each park is a sleep of tens of microseconds on Linux), then sleeps 1 ms at a time. A
-# multilang bolt's executor is idle after nearly every tuple (it hands the tuple to the subprocess's writer
-# thread and returns), so each tuple started another thousand short sleeps: most of the worker JVM's CPU for the
-# reference pipeline. Zero parks: an idle executor goes from its one spin to the 1 ms sleep, so a tuple reaching
-# an idle multilang bolt may wait up to 1 ms more. A topology's config, the env's options and `-o` still decide.
-IDLE_BOLT_OPTIONS: dict[str, Any] = {"topology.bolt.wait.progressive.level2.count": 0}
 
 
 def topology_parallelism(topology_class: Any, env_name: str) -> dict[str, int]:
@@ -77,8 +70,8 @@ def storm_options(
 ) -> dict[str, Any]:
     """streamparse's own options (logging, virtualenv bookkeeping), then topology < env < CLI, all validated.
 
-    Adds `squall.pipeline` (the env's pipeline settings, validated: a bad one stops the submit here), for
-    msgpack squall's Java multilang serializer, and IDLE_BOLT_OPTIONS where nothing set them.
+    Adds `squall.pipeline` (the env's pipeline settings, validated: a bad one stops the submit here) and, for
+    msgpack, squall's Java multilang serializer.
     """
     cli = dict(cli_options or {})
     validate_options(cli, "-o")
@@ -88,8 +81,6 @@ def storm_options(
     merged.update(cli)
     if serializer == "msgpack":
         merged.setdefault(SERIALIZER_OPTION, MSGPACK_SERIALIZER_CLASS)
-    for key, value in IDLE_BOLT_OPTIONS.items():
-        merged.setdefault(key, value)
     return merged
 
 

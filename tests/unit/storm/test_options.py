@@ -91,16 +91,6 @@ def test_msgpack_selects_squalls_java_serializer_unless_overridden() -> None:
     assert custom[opts.SERIALIZER_OPTION] == "my.Ser"
 
 
-def test_idle_multilang_bolts_skip_storms_parking_unless_set() -> None:
-    key = "topology.bolt.wait.progressive.level2.count"
-    merged = opts.storm_options({}, {}, _project({}), "dev", None, serializer="json")
-    assert merged[key] == 0
-    assert opts.storm_options({}, {key: 10}, _project({}), "dev", None, serializer="json")[key] == 10
-    env = _project({"options": {key: 1000}})
-    assert opts.storm_options({}, {key: 10}, env, "dev", None, serializer="json")[key] == 1000
-    assert opts.storm_options({}, {}, env, "dev", {key: 5}, serializer="msgpack")[key] == 5
-
-
 @pytest.mark.parametrize(
     ("where", "options", "key"),
     [
